@@ -1,0 +1,193 @@
+/* netio.c - TCP sockets and EINTR-safe, deadline-bounded I/O. */
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* accept4, SOCK_CLOEXEC friends */
+#include "netio.h"
+#include "clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int netio_set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+static int resolve(const char *host, uint16_t port, int passive, struct addrinfo **out)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    char portstr[8];
+
+    hints.ai_flags = passive ? AI_PASSIVE : AI_ADDRCONFIG;
+    snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
+    int rc = getaddrinfo(host, portstr, &hints, out);
+    if (rc == EAI_SYSTEM)
+        return -errno;
+    if (rc == EAI_MEMORY)
+        return -ENOMEM;
+    return rc == 0 ? 0 : -ENOENT;
+}
+
+int netio_listen_tcp(const char *host, uint16_t port, int backlog, int *out_fd)
+{
+    struct addrinfo *ai, *p;
+    int rc, fd = -1, one = 1;
+
+    rc = resolve(host, port, 1, &ai);
+    if (rc < 0)
+        return rc;
+    rc = -EADDRNOTAVAIL;
+    for (p = ai; p; p = p->ai_next) {
+        fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, p->ai_protocol);
+        if (fd < 0) {
+            rc = -errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+            break;
+        rc = -errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return rc;
+    *out_fd = fd;
+    return 0;
+}
+
+int netio_local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -EAFNOSUPPORT;
+}
+
+/* Waits for events on fd until deadline_ms. Returns the revents, or -ETIMEDOUT / -errno. */
+static int wait_fd(int fd, short events, int64_t deadline_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+
+    for (;;) {
+        int rc = poll(&pfd, 1, clock_ms_left(deadline_ms));
+        if (rc > 0)
+            return pfd.revents;
+        if (rc == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int connect_one(const struct addrinfo *p, int64_t deadline_ms, int *out_fd)
+{
+    int fd, rc, one = 1, err = 0;
+    socklen_t elen = sizeof err;
+
+    fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, p->ai_protocol);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, p->ai_addr, p->ai_addrlen) < 0) {
+        if (errno != EINPROGRESS) {
+            rc = -errno;
+            goto fail;
+        }
+        rc = wait_fd(fd, POLLOUT, deadline_ms);
+        if (rc < 0)
+            goto fail;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        if (err) {
+            rc = -err;
+            goto fail;
+        }
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    *out_fd = fd;
+    return 0;
+
+fail:
+    close(fd);
+    return rc;
+}
+
+int netio_connect_tcp(const char *host, uint16_t port, int timeout_ms, int *out_fd)
+{
+    struct addrinfo *ai, *p;
+    int64_t deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+    int rc = resolve(host, port, 0, &ai);
+
+    if (rc < 0)
+        return rc;
+    rc = -ENOENT;
+    for (p = ai; p; p = p->ai_next) {
+        rc = connect_one(p, deadline, out_fd);
+        if (rc == 0 || rc == -ETIMEDOUT)
+            break;
+    }
+    freeaddrinfo(ai);
+    return rc;
+}
+
+int netio_write_all(int fd, const void *buf, size_t len, int stall_ms)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        /* The stall clock restarts after every byte of progress. */
+        int rc = wait_fd(fd, POLLOUT, stall_ms < 0 ? -1 : clock_mono_ms() + stall_ms);
+        if (rc < 0)
+            return rc;
+        if ((rc & (POLLERR | POLLHUP | POLLNVAL)) && !(rc & POLLOUT))
+            return -EPIPE;
+    }
+    return 0;
+}
+
+ssize_t netio_read_some(int fd, void *buf, size_t cap, int64_t deadline_ms)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, cap);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = wait_fd(fd, POLLIN, deadline_ms);
+        if (rc < 0)
+            return rc;
+        /* On POLLHUP/POLLERR the next read reports EOF or the error. */
+    }
+}

@@ -1,0 +1,62 @@
+/* gf_proto.h - the GETFILE wire format: incremental header parsers and formatters.
+ * No I/O, no allocation; docs/protocol.md is the grammar these functions implement. */
+/* SPDX-License-Identifier: MIT */
+#ifndef GF_PROTO_H
+#define GF_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Longest request path, leading '/' included (the Unix PATH_MAX). */
+#define GF_PATH_MAX 4096
+/* Longest request header: "GETFILE GET " + path + "\r\n\r\n". */
+#define GF_REQUEST_MAX (12 + GF_PATH_MAX + 4)
+/* Longest response header: "GETFILE OK " + 20 digits + "\r\n\r\n" (= 35); rounded up. */
+#define GF_RESPONSE_MAX 64
+
+enum gf_status {
+    GF_OK = 0,
+    GF_FILE_NOT_FOUND = 1, /* well formed, but nothing to serve (the client's side) */
+    GF_ERROR = 2,          /* the server failed (its side) */
+    GF_INVALID = 3,        /* malformed or incomplete request header */
+};
+
+/* The status token as sent on the wire ("OK", "FILE_NOT_FOUND", ...), or "?" */
+const char *gf_status_name(enum gf_status st);
+
+struct gf_request {
+    const char *path; /* borrowed: points into the parsed buffer; NOT NUL-terminated */
+    size_t path_len;  /* 1..GF_PATH_MAX */
+};
+
+/* Parses a request header at the start of buf[0..len).
+ * Returns the header length (> 0: bytes consumed, terminator included) and fills *out;
+ * 0 when buf is a valid prefix and more bytes are needed; -EBADMSG when buf can no longer
+ * become a valid header (reported as early as the first bad byte, and once len reaches
+ * GF_REQUEST_MAX without a terminator). Reads no byte at or past buf[len]. */
+ssize_t gf_parse_request(const char *buf, size_t len, struct gf_request *out);
+
+struct gf_response {
+    enum gf_status status;
+    uint64_t length; /* content length for GF_OK, else 0 */
+};
+
+/* Parses a response header; same return contract as gf_parse_request (GF_RESPONSE_MAX
+ * bounds the header). Content bytes after the header are not touched: the caller keeps
+ * buf[ret..len). */
+ssize_t gf_parse_response(const char *buf, size_t len, struct gf_response *out);
+
+/* Writes "GETFILE GET <path>\r\n\r\n" into buf (cap bytes; not NUL-terminated). Returns the
+ * length, -EINVAL when path is not a valid GETFILE path, or -ENOSPC. */
+ssize_t gf_format_request(char *buf, size_t cap, const char *path, size_t path_len);
+
+/* Writes a response header for st (length only for GF_OK). Returns the length, -EINVAL for an
+ * unknown status, or -ENOSPC. */
+ssize_t gf_format_response(char *buf, size_t cap, enum gf_status st, uint64_t length);
+
+/* Non-zero when path[0..len) is a path we accept: starts with '/', 1..GF_PATH_MAX bytes,
+ * printable ASCII only (0x20..0x7e), and no trailing space. */
+int gf_path_valid(const char *path, size_t len);
+
+#endif

@@ -1,0 +1,83 @@
+/* gfserver.h - GETFILE server library: a listener, a boss thread and a fixed pool of workers.
+ *
+ * The boss accepts connections and queues them (bounded); a worker reads and parses the request
+ * header within a deadline, then calls the handler with the path. The library answers INVALID
+ * to a malformed or incomplete header by itself, and ERROR when a handler fails before sending
+ * a header. Every send is bounded by a stall deadline, SIGPIPE never fires, and stopping is
+ * clean: stop accepting, let in-flight transfers finish, cut them after a grace period, join. */
+/* SPDX-License-Identifier: MIT */
+#ifndef GF_SERVER_H
+#define GF_SERVER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "gf_proto.h"
+
+struct gfserver;
+struct gfs_ctx; /* one request in progress; valid only inside the handler call */
+
+/* Serves one request. path is NUL-terminated (path_len bytes, validated by gf_path_valid),
+ * borrowed until the handler returns; arg is this worker's own argument (see gfs_options).
+ * Returns 0 when the response is complete (a header, plus exactly the announced bytes for
+ * GF_OK), or -errno on failure: before any header the library sends ERROR; after a header the
+ * connection is closed early, so the client sees a short transfer. */
+typedef int (*gfs_handler_fn)(struct gfs_ctx *ctx, const char *path, size_t path_len, void *arg);
+
+struct gfs_options {
+    const char *host;       /* address to bind; NULL = every address */
+    uint16_t port;          /* 0 = pick a free port (see gfs_port) */
+    unsigned nthreads;      /* workers, >= 1 */
+    unsigned queue_depth;   /* accepted connections waiting for a worker; 0 = 4 * nthreads */
+    int backlog;            /* listen(2) backlog; 0 = 1024 */
+    int header_timeout_ms;  /* whole request header must arrive within this; 0 = 10000 */
+    int send_timeout_ms;    /* a send may stall (no byte accepted) this long; 0 = 10000 */
+    int shutdown_grace_ms;  /* after stop, in-flight transfers get this long; 0 = 5000 */
+    gfs_handler_fn handler;
+    void **worker_args;     /* nthreads entries, worker i gets worker_args[i]; NULL = all NULL */
+    /* When non-NULL, the boss stops as soon as *stop_flag becomes non-zero. Signal handlers
+     * only set it; gfs_run unblocks SIGINT/SIGTERM only inside its ppoll, so they wake it. */
+    volatile sig_atomic_t *stop_flag;
+};
+
+/* Creates the server and binds the listening socket. Copies opt. Starts no thread.
+ * Returns 0 and *out, or -errno (-EINVAL for bad options, -EADDRINUSE, ...). */
+int gfs_new(struct gfserver **out, const struct gfs_options *opt);
+
+/* The bound port (useful after port 0). */
+uint16_t gfs_port(const struct gfserver *s);
+
+/* Starts the workers and runs the boss loop in the calling thread until stopped (stop_flag or
+ * gfs_stop), then shuts down as described above and joins every worker. Blocks SIGINT, SIGTERM
+ * and SIGPIPE in the workers it creates. Returns 0 or -errno if it could not start. */
+int gfs_run(struct gfserver *s);
+
+/* Asks gfs_run to stop; callable from any thread (not from a signal handler: use stop_flag). */
+void gfs_stop(struct gfserver *s);
+
+/* Closes the listener and frees the server (after gfs_run returned, or if it never ran).
+ * NULL is a no-op. */
+void gfs_free(struct gfserver *s);
+
+/* Sends the response header. For GF_OK, exactly length content bytes must follow through
+ * gfs_send. Call at most once. Returns 0 or -errno (-EPIPE, -ETIMEDOUT: the client is gone or
+ * stuck; -EALREADY if a header was sent; -EINVAL for GF_INVALID). */
+int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length);
+
+/* Sends len content bytes (all of them, or fails). Returns 0 or -errno; -EMSGSIZE if this
+ * would exceed the announced length, -EPROTO before an OK header. */
+int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len);
+
+/* Non-zero once the server is stopping (handlers doing long waits should check it and give up
+ * when the grace period is over; see gfs_ctx_cancelled). */
+int gfs_ctx_stopping(const struct gfs_ctx *ctx);
+
+/* Non-zero once the shutdown grace period has passed: the handler must return promptly. */
+int gfs_ctx_cancelled(const struct gfs_ctx *ctx);
+
+/* Bytes of content sent so far, and the announced length (0 before the header). */
+uint64_t gfs_ctx_sent(const struct gfs_ctx *ctx);
+
+#endif

@@ -1,0 +1,180 @@
+# lib.sh - shared by the integration tests: isolation, process tracking, ports, checks.
+#
+# Source it first thing. It re-executes the test inside private mount and IPC namespaces with
+# a fresh tmpfs on /dev/shm and a private mqueue mount on /dev/mqueue, so tests can run in
+# parallel and "nothing of ours is left" is a plain ls. Every process started with `spawn` is
+# stopped by PID on exit. Requires root (unshare); the suite runs as root.
+# shellcheck shell=bash
+set -euo pipefail
+
+: "${BIN_DIR:?BIN_DIR must point at the built programs}"
+: "${SRC_DIR:?SRC_DIR must point at the source tree}"
+: "${TEST_WRAPPER:=}"
+
+if [ -z "${GF_TEST_ISOLATED:-}" ]; then
+    export GF_TEST_ISOLATED=1
+    exec unshare -m -i --fork --propagation private bash -c '
+        set -e
+        mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
+        mkdir -p /dev/mqueue
+        mount -t mqueue mqueue /dev/mqueue
+        exec bash "$0" "$@"' "$0" "$@"
+fi
+
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "/tmp/gftest.${TEST_NAME}.XXXXXX")
+declare -a GF_PIDS=()
+FAILURES=0
+CHECKS=0
+
+log() { printf '[%s] %s\n' "$TEST_NAME" "$*"; }
+fail() { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; FAILURES=$((FAILURES + 1)); }
+die() { printf '[%s] FATAL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
+
+# check DESCRIPTION COMMAND...: runs the command; a non-zero status is a failure.
+check() {
+    local what=$1
+    shift
+    CHECKS=$((CHECKS + 1))
+    if "$@"; then
+        return 0
+    fi
+    fail "$what"
+    return 0
+}
+
+# spawn VAR CMD...: starts CMD in the background (under TEST_WRAPPER for our binaries when
+# the command is in BIN_DIR), stdout/stderr to $WORK/<name>.N.log; stores its PID in VAR.
+spawn() {
+    local __var=$1
+    shift
+    local name log
+    name=$(basename "$1")
+    log="$WORK/$name.${#GF_PIDS[@]}.log"
+    if [[ "$1" == "$BIN_DIR"/* && -n "$TEST_WRAPPER" ]]; then
+        # shellcheck disable=SC2086
+        $TEST_WRAPPER "$@" >"$log" 2>&1 &
+    else
+        "$@" >"$log" 2>&1 &
+    fi
+    local pid=$!
+    GF_PIDS+=("$pid")
+    printf -v "$__var" '%s' "$pid"
+    echo "$log" >"$WORK/.log.$pid"
+}
+
+logfile_of() { cat "$WORK/.log.$1"; }
+
+# stop PID [SIGNAL] [TIMEOUT_S]: signals the process and waits for it; SIGKILL after the
+# timeout. Returns the exit status (128+n for a signal).
+stop() {
+    local pid=$1 sig=${2:-TERM} t=${3:-10} i
+    kill -"$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < t * 20; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            break
+        fi
+        # A zombie still answers kill -0; wait reaps it below.
+        if [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ]; then
+            break
+        fi
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; then
+        log "pid $pid did not stop within ${t}s after SIG$sig; killing"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    local rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    return $rc
+}
+
+cleanup() {
+    local rc=$?
+    for pid in "${GF_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    if [ "$rc" -ne 0 ] || [ "$FAILURES" -ne 0 ]; then
+        for f in "$WORK"/*.log; do
+            [ -f "$f" ] || continue
+            echo "---- $(basename "$f") (last 30 lines)"
+            tail -n 30 "$f"
+        done
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# free_port: a TCP port nobody listens on right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port PORT [TIMEOUT_S]: waits until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    local port=$1 t=${2:-20} i
+    for ((i = 0; i < t * 20; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "nothing listens on port $port after ${t}s"
+}
+
+# wait_for TIMEOUT_S COMMAND...: polls a condition every 50 ms.
+wait_for() {
+    local t=$1 i
+    shift
+    for ((i = 0; i < t * 20; i++)); do
+        if "$@"; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# ipc_objects: our IPC objects in this namespace (everything here is ours).
+ipc_objects() {
+    ls -A /dev/shm /dev/mqueue 2>/dev/null | grep -v -E '^(/dev/.*:)?$' || true
+}
+
+# assert_no_ipc_left: the closing check of every test that starts an IPC peer.
+assert_no_ipc_left() {
+    local left
+    left=$(ipc_objects)
+    CHECKS=$((CHECKS + 1))
+    if [ -n "$left" ]; then
+        fail "IPC objects left behind: $left"
+    fi
+}
+
+# make_file PATH SIZE: a file of SIZE bytes of deterministic, position-dependent content.
+make_file() {
+    mkdir -p "$(dirname "$1")"
+    python3 - "$1" "$2" <<'PY'
+import sys, hashlib
+path, size = sys.argv[1], int(sys.argv[2])
+seed = hashlib.sha256(path.encode()).digest()
+with open(path, "wb") as f:
+    block = b""
+    i = 0
+    while size > 0:
+        block = hashlib.sha256(seed + i.to_bytes(8, "little")).digest() * 2048  # 64 KiB
+        n = min(size, len(block))
+        f.write(block[:n])
+        size -= n
+        i += 1
+PY
+}
+
+# finish: prints the closing line and sets the exit status.
+finish() {
+    local passed=$((CHECKS - FAILURES))
+    echo "$TEST_NAME: $passed passed, $FAILURES failed"
+    [ "$FAILURES" -eq 0 ]
+}
