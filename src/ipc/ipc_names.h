@@ -1,0 +1,38 @@
+/* ipc_names.h - names of every IPC object of ours, their strict parsing, and the sweep of
+ * objects left by dead owners.
+ *
+ *   /getfile-<uid>-cache              registry + single-instance lock of the cache (shm object)
+ *   /getfile-<uid>-<pid>-cmd          command queue of the cache process <pid>
+ *   /getfile-<uid>-<pid>-seg<serial>  data segment <serial> of the proxy process <pid>
+ *
+ * <uid>, <pid> and <serial> are plain decimal without leading zeros (1..10 digits). The owner's
+ * uid keeps users apart; the owner's pid makes every run's names unique and lets a later run
+ * tell a dead owner's leftovers from a live one's objects. */
+/* SPDX-License-Identifier: MIT */
+#ifndef GF_IPC_NAMES_H
+#define GF_IPC_NAMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define IPC_NAME_MAX 64 /* bytes of any of our names, NUL included */
+
+enum ipc_kind { IPC_KIND_REGISTRY, IPC_KIND_CMDQ, IPC_KIND_SEGMENT };
+
+/* Formats a name into buf (IPC_NAME_MAX bytes). pid/serial are ignored where the kind has none.
+ * Returns 0 or -ENAMETOOLONG. */
+int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_t serial);
+
+/* Parses name (NUL-terminated, at most IPC_NAME_MAX bytes) against the strict pattern of kind
+ * for exactly this uid. Stores the pid and serial found (when the kind has them).
+ * Returns 0, or -EINVAL for anything else (other uid, "//x", "noslash", leading zeros, ...). */
+int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, uint32_t *serial);
+
+/* Removes the segments and queues of this uid whose owner pid no longer exists (kill(pid, 0)
+ * fails with ESRCH), and returns how many were removed, or -errno. kinds is a bit mask of
+ * (1 << IPC_KIND_CMDQ) | (1 << IPC_KIND_SEGMENT). Call it only while holding the cache's
+ * single-instance lock (for queues) or at proxy start (for segments). */
+int ipc_sweep_dead(uid_t uid, unsigned kinds);
+
+#endif

@@ -1,0 +1,42 @@
+/* handle_with_cache.h - the proxy's side of the cache: a pool of shared memory segments and the
+ * handler that streams a file from simplecached to a GETFILE client. */
+/* SPDX-License-Identifier: MIT */
+#ifndef GF_HANDLE_WITH_CACHE_H
+#define GF_HANDLE_WITH_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gfserver.h"
+
+struct cache_client; /* shared by all proxy workers; thread-safe */
+
+struct cache_client_options {
+    unsigned nsegments;   /* segments in the pool, 1..SEG_POOL_MAX */
+    uint64_t segsize;     /* bytes per segment, SHM_SEG_MIN..SHM_SEG_MAX */
+    int segment_wait_ms;  /* longest wait for a free segment; 0 = 10000 */
+    int stall_ms;         /* longest wait for the cache's next chunk; 0 = 30000 */
+    int send_timeout_ms;  /* longest wait for room in the command queue; 0 = 2000 */
+};
+
+/* Creates the segment pool (sweeping segments of dead proxies of this uid first) and the
+ * command-queue client. Returns 0 or -errno (-ENOSPC: /dev/shm too small for the pool). */
+int cache_client_new(struct cache_client **out, const struct cache_client_options *opt);
+
+/* Destroys every segment (unmaps and unlinks) and frees the client. NULL is a no-op. Call after
+ * every worker has stopped. */
+void cache_client_free(struct cache_client *cc);
+
+/* Serves path from the cache through ctx.
+ * Returns 0 when the response is complete (OK with every byte; or FILE_NOT_FOUND if
+ * answer_miss is non-zero), and nothing sent yet otherwise:
+ *   -ENOENT      the cache does not have the file (and answer_miss was 0)
+ *   -ENOTCONN    no cache is running; -ESRCH the cache died before answering;
+ *   -ETIMEDOUT   no free segment or no answer in time
+ * so the caller can fall back to the origin or answer ERROR. After the header was sent any
+ * failure returns -errno and the caller must return it (the client sees a short transfer). */
+int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
+                      struct cache_client *cc, int answer_miss);
+
+
+#endif
