@@ -26,6 +26,19 @@ struct gfs_ctx; /* one request in progress; valid only inside the handler call *
  * connection is closed early, so the client sees a short transfer. */
 typedef int (*gfs_handler_fn)(struct gfs_ctx *ctx, const char *path, size_t path_len, void *arg);
 
+/* Conditions worth a log line; the library never logs, it reports them here. */
+enum gfs_event {
+    GFS_EV_ACCEPT_PAUSED, /* accept(2) failed for lack of resources (value: its errno); the
+                           * server stops accepting for ~100 ms and retries. At most once a second. */
+    GFS_EV_INCOMPLETE,    /* a handler returned 0 without a complete response (no header, or fewer
+                           * bytes than announced): treated as a failure. value: 0 */
+    GFS_EV_CUT,           /* the shutdown grace period ended; value: connections still active,
+                           * whose sockets are now shut down */
+};
+
+/* Called from the boss or a worker thread, so it must be thread-safe and quick. */
+typedef void (*gfs_event_fn)(enum gfs_event ev, int value, void *arg);
+
 struct gfs_options {
     const char *host;       /* address to bind; NULL = every address */
     uint16_t port;          /* 0 = pick a free port (see gfs_port) */
@@ -40,6 +53,8 @@ struct gfs_options {
     /* When non-NULL, the boss stops as soon as *stop_flag becomes non-zero. Signal handlers
      * only set it; gfs_run unblocks SIGINT/SIGTERM only inside its ppoll, so they wake it. */
     volatile sig_atomic_t *stop_flag;
+    gfs_event_fn on_event; /* optional; gets event_arg */
+    void *event_arg;
 };
 
 /* Creates the server and binds the listening socket. Copies opt. Starts no thread.

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# demo.sh - the main job: build, start simplecached and webproxy (cache mode) on generated
+# content, download a workload through the proxy, verify every byte, print a summary, stop
+# both, and show that no IPC object is left.
+#   scripts/demo.sh [-r REQUESTS] [-t CLIENT_THREADS] [-z SEGSIZE] [-n SEGMENTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+requests=200 threads=8 segsize=1048576 nsegs=8
+while getopts "r:t:z:n:h" o; do
+    case "$o" in
+    r) requests=$OPTARG ;;
+    t) threads=$OPTARG ;;
+    z) segsize=$OPTARG ;;
+    n) nsegs=$OPTARG ;;
+    h) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) exit 2 ;;
+    esac
+done
+
+scripts/deps.sh build
+echo "== Building (release)"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)" >/dev/null
+bin=$root/build/release/bin
+
+work=$(mktemp -d /tmp/getfile-demo.XXXXXX)
+cache_pid= proxy_pid=
+cleanup() {
+    for p in $proxy_pid $cache_pid; do
+        kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== Generating content in $work"
+python3 "$root/scripts/gen_content.py" "$work" >/dev/null
+cd "$work"
+
+# The mqueue file system shows queues as files; mount it so the final check can list them.
+if ! mountpoint -q /dev/mqueue 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
+    mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue || true
+fi
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "== Starting simplecached (4 threads) and webproxy (port $port, 8 threads, $nsegs x $segsize B segments)"
+"$bin/simplecached" -c locals.txt -t 4 -d 0 2>cache.log &
+cache_pid=$!
+"$bin/webproxy" -p "$port" -t 8 -n "$nsegs" -z "$segsize" 2>proxy.log &
+proxy_pid=$!
+
+echo "== Downloading $requests requests with $threads client threads"
+mkdir dl
+(cd dl && "$bin/gfclient_download" -p "$port" -t "$threads" -w ../workload.txt -r "$requests") | tee download.txt
+echo "== Verifying every byte"
+bad=0 checked=0
+while read -r req local; do
+    f="dl/${req#/}"
+    if [ -e "$f" ]; then
+        checked=$((checked + 1))
+        cmp -s "$f" "$local" || { echo "MISMATCH: $req"; bad=$((bad + 1)); }
+    elif grep -qx "$req" workload.txt; then
+        echo "MISSING: $req"
+        bad=$((bad + 1))
+    fi
+done <locals.txt
+echo "verified $checked files byte for byte, $bad bad"
+
+echo "== Measuring ($requests requests, $threads threads)"
+"$bin/gfclient_measure" -p "$port" -t "$threads" -w workload.txt -r "$requests" -m metrics.txt
+
+echo "== Stopping (SIGTERM)"
+kill -TERM "$proxy_pid" "$cache_pid"
+rc_proxy=0 rc_cache=0
+wait "$proxy_pid" || rc_proxy=$?
+wait "$cache_pid" || rc_cache=$?
+proxy_pid= cache_pid=
+echo "webproxy exited $rc_proxy, simplecached exited $rc_cache"
+left=$(ls /dev/shm /dev/mqueue 2>/dev/null | grep '^getfile-' || true)
+if [ -n "$left" ]; then
+    echo "IPC objects left: $left"
+    bad=$((bad + 1))
+else
+    echo "IPC objects of ours left in /dev/shm and /dev/mqueue: none"
+fi
+[ "$bad" -eq 0 ] && [ "$rc_proxy" -eq 0 ] && [ "$rc_cache" -eq 0 ]

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# deps.sh - installs the Debian packages a task needs, only those missing.
+# Usage: scripts/deps.sh build|test|bench ...   (sets may be combined)
+set -euo pipefail
+
+build=(build-essential cmake pkg-config libcurl4-openssl-dev python3)
+test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2)
+bench=(nginx-light wrk gnuplot-nox linux-perf)
+
+want=()
+for set in "$@"; do
+    case "$set" in
+    build) want+=("${build[@]}") ;;
+    test) want+=("${build[@]}" "${test[@]}") ;;
+    bench) want+=("${build[@]}" "${bench[@]}") ;;
+    *) echo "deps.sh: unknown set '$set' (build, test, bench)" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages: ${missing[*]}; run as root or install them" >&2
+    exit 1
+fi
+echo "Installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
