@@ -33,8 +33,10 @@ struct gf_request {
 /* Parses a request header at the start of buf[0..len).
  * Returns the header length (> 0: bytes consumed, terminator included) and fills *out;
  * 0 when buf is a valid prefix and more bytes are needed; -EBADMSG when buf can no longer
- * become a valid header (reported as early as the first bad byte, and once len reaches
- * GF_REQUEST_MAX without a terminator). Reads no byte at or past buf[len]. */
+ * become a valid header (reported at the first bad byte; a path byte that is neither CR nor
+ * within GF_PATH_MAX is one, so GF_REQUEST_MAX bytes always get a verdict other than 0).
+ * Stateless: call again from the start of the buffer as it grows. Reads no byte at or past
+ * buf[len], nor past the header; writes *out only when it returns > 0. */
 ssize_t gf_parse_request(const char *buf, size_t len, struct gf_request *out);
 
 struct gf_response {
@@ -42,9 +44,9 @@ struct gf_response {
     uint64_t length; /* content length for GF_OK, else 0 */
 };
 
-/* Parses a response header; same return contract as gf_parse_request (GF_RESPONSE_MAX
- * bounds the header). Content bytes after the header are not touched: the caller keeps
- * buf[ret..len). */
+/* Parses a response header; same return contract as gf_parse_request (every header, and
+ * every verdict, fits in GF_RESPONSE_MAX bytes). Content bytes after the header are not
+ * touched: the caller keeps buf[ret..len). */
 ssize_t gf_parse_response(const char *buf, size_t len, struct gf_response *out);
 
 /* Writes "GETFILE GET <path>\r\n\r\n" into buf (cap bytes; not NUL-terminated). Returns the
