@@ -9,12 +9,18 @@
 
 #include "gf_proto.h"
 
+/* One request's settings, results and its receive buffer (GFC_BUF_SIZE bytes). Not shared:
+ * one thread uses a request at a time; separate requests need no locking (no global state). */
 struct gfcrequest;
 
-/* Called once with the parsed response header, before any content. Return 0 to go on, or
- * -errno to abort (gfc_perform then returns that value). */
+/* Content is read from the socket in pieces of at most this many bytes. */
+#define GFC_BUF_SIZE (256 * 1024)
+
+/* Called once with the parsed response header, before any content (for every status).
+ * Return 0 to go on, or -errno to abort (gfc_perform then returns that value). */
 typedef int (*gfc_header_fn)(const struct gf_response *hdr, void *arg);
-/* Called with each piece of content, in order. Return 0 or -errno to abort. */
+/* Called with each piece of content (len > 0), in order; buf is borrowed for the call.
+ * Return 0 or -errno to abort. Without a write function the content is discarded. */
 typedef int (*gfc_write_fn)(const void *buf, size_t len, void *arg);
 
 /* Returns a new request (free with gfc_cleanup), or NULL when out of memory.
@@ -22,25 +28,41 @@ typedef int (*gfc_write_fn)(const void *buf, size_t len, void *arg);
 struct gfcrequest *gfc_create(void);
 void gfc_cleanup(struct gfcrequest *r); /* NULL is a no-op */
 
-/* Setters copy their strings. Return 0, -EINVAL (bad path or port 0) or -ENOMEM. */
+/* Setters copy their strings. Return 0, -EINVAL (empty server, port 0, or a path that
+ * gf_path_valid rejects) or -ENOMEM. */
 int gfc_set_server(struct gfcrequest *r, const char *server);
 int gfc_set_port(struct gfcrequest *r, uint16_t port);
 int gfc_set_path(struct gfcrequest *r, const char *path);
 void gfc_set_headerfunc(struct gfcrequest *r, gfc_header_fn fn, void *arg);
 void gfc_set_writefunc(struct gfcrequest *r, gfc_write_fn fn, void *arg);
-/* connect_ms bounds the connect; idle_ms bounds any wait for the next bytes from the server. */
+/* connect_ms bounds the connect; idle_ms bounds any wait for the next bytes from the server
+ * (renewed after every read) and any stall while sending the request. Negative: no limit. */
 void gfc_set_timeouts(struct gfcrequest *r, int connect_ms, int idle_ms);
 
-/* Connects, sends the request, reads the response. Returns 0 when a complete response was
- * received: a status other than OK, or OK with exactly the announced bytes. Otherwise -errno:
- * -ECONNREFUSED (server not up: callers may retry), -ETIMEDOUT, -EPROTO (malformed response
- * header; status becomes GF_INVALID), -ECONNRESET or -EPIPE (the connection ended before all
- * announced bytes: a short transfer, never a success), or a callback's own error.
+/* Connects, sends the request, reads the response, and waits for the server to close the
+ * connection (the protocol says it does, right after the response). Returns 0 when a complete
+ * response was received and followed by the close: a status other than OK, or OK with exactly
+ * the announced bytes. Otherwise -errno:
+ *   -EINVAL        no path was set;
+ *   -ECONNREFUSED  nothing listens (the server is not up yet: callers may retry);
+ *   -ENOENT        the server name does not resolve; other connect errors as they come;
+ *   -ETIMEDOUT     the connect, a send, or a wait for the next bytes or for the close took
+ *                  longer than the timeouts;
+ *   -EPROTO        the response broke the protocol: a malformed header, or bytes beyond the
+ *                  announced length (content of a non-OK status, or more than <length>);
+ *                  the status becomes GF_INVALID;
+ *   -ECONNRESET    the connection ended (closed or reset) before a complete header, or before
+ *                  all announced bytes: a short transfer, never a success (the status stays
+ *                  as parsed, gfc_get_bytesreceived tells how far it got);
+ *   -EPIPE         the server went away while the request was being sent;
+ *   a callback's own error, as it returned it.
+ * A reset instead of a clean close after a complete response still counts as success.
  * A request can be performed again (a new connection each time). */
 int gfc_perform(struct gfcrequest *r);
 
-/* After gfc_perform: the status (GF_INVALID when none was parsed), the announced length and the
- * content bytes received. */
+/* After gfc_perform: the status (GF_INVALID when none was parsed), the announced length (0
+ * unless OK) and the content bytes delivered to the write function (never more than the
+ * announced length). */
 enum gf_status gfc_get_status(const struct gfcrequest *r);
 uint64_t gfc_get_filelen(const struct gfcrequest *r);
 uint64_t gfc_get_bytesreceived(const struct gfcrequest *r);
