@@ -1,5 +1,324 @@
-/* placeholder */
-int main(void)
+/* gfserver_main.c - the GETFILE file server: serves the files named in a content index. */
+/* SPDX-License-Identifier: MIT */
+#include "cli.h"
+#include "clock.h"
+#include "gfserver.h"
+#include "log.h"
+#include "pathmap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG           "gfserver_main"
+#define READ_CHUNK     (256 * 1024) /* per-worker file buffer */
+#define MAX_THREADS    1024
+#define MAX_DELAY_US   2500000
+#define MAX_TIMEOUT_MS 3600000
+
+static const char usage[] =
+    "usage: " PROG " [options]\n"
+    "Serves files over GETFILE. The content index has one '<request path> <local path>' entry\n"
+    "per line (local paths relative to the working directory). Bad index lines are reported and\n"
+    "skipped; the server refuses to start only when the index cannot be read or has no valid\n"
+    "entry. A listed file that does not exist or cannot be opened is FILE_NOT_FOUND; a server\n"
+    "fault (out of descriptors, a read error before the header) is ERROR; a read error during\n"
+    "the transfer ends it early, so the client sees a short transfer.\n"
+    "  -p PORT     port to listen on (default 10823)\n"
+    "  -t THREADS  worker threads, 1..1024 (default 8)\n"
+    "  -m FILE     content index file (default content.txt)\n"
+    "  -d DELAY    microseconds added to each request before answering, 0..2500000 (default 0)\n"
+    "  -q DEPTH    accepted connections waiting for a worker, 1..65536 (default 4 x threads)\n"
+    "  -H MS       the whole request header must arrive within MS ms (default 10000)\n"
+    "  -S MS       give up on a client that accepts no byte for MS ms (default 10000)\n"
+    "  -G MS       on SIGINT/SIGTERM, in-flight transfers get MS ms to finish (default 5000)\n"
+    "  -l LEVEL    log level: err, warn, info, debug (default info)\n"
+    "  -h          show this help\n"
+    "Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad options.\n";
+
+static volatile sig_atomic_t stop_requested; /* the only mutable global */
+
+static void on_stop(int sig)
 {
-    return 1;
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct worker {
+    const struct pathmap *map;
+    unsigned delay_us;
+    char *buf; /* READ_CHUNK bytes */
+};
+
+/* Waits delay_us, in slices, giving up once the server is cancelled. */
+static int delay(struct gfs_ctx *ctx, unsigned delay_us)
+{
+    int64_t end = clock_mono_ns() + (int64_t)delay_us * 1000;
+
+    for (;;) {
+        int64_t left = end - clock_mono_ns();
+        if (left <= 0)
+            return 0;
+        if (gfs_ctx_cancelled(ctx))
+            return -ECANCELED;
+        if (left > 50000000)
+            left = 50000000;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* An open error that means "nothing to serve under this name" rather than a server fault. */
+static int is_not_found(int err)
+{
+    return err == ENOENT || err == ENOTDIR || err == EACCES || err == ELOOP ||
+           err == ENAMETOOLONG || err == EPERM;
+}
+
+static int send_file(struct gfs_ctx *ctx, int fd, uint64_t size, char *buf)
+{
+    uint64_t off = 0;
+    int rc = gfs_send_header(ctx, GF_OK, size);
+
+    while (rc == 0 && off < size) {
+        size_t want = size - off < READ_CHUNK ? (size_t)(size - off) : READ_CHUNK;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO; /* the file shrank: the client sees a short transfer */
+        rc = gfs_send(ctx, buf, (size_t)n);
+        off += (uint64_t)n;
+    }
+    return rc;
+}
+
+static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *arg)
+{
+    struct worker *w = arg;
+    const char *local;
+    struct stat st;
+    int fd, rc;
+
+    if (w->delay_us > 0 && delay(ctx, w->delay_us) < 0)
+        return -ECANCELED;
+    local = pathmap_get(w->map, path, path_len);
+    if (local == NULL) {
+        log_debug("'%s': not in the index", path);
+        return gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0);
+    }
+    fd = open(local, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        log_warn(err, "cannot open '%s' for '%s'", local, path);
+        return is_not_found(err) ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -err;
+    }
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        log_warn(0, "'%s' for '%s' is not a regular file", local, path);
+        rc = gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0);
+        goto out;
+    }
+    rc = send_file(ctx, fd, (uint64_t)st.st_size, w->buf);
+    if (rc < 0)
+        log_debug("'%s': transfer failed after %llu bytes: %d", path,
+                  (unsigned long long)gfs_ctx_sent(ctx), rc);
+out:
+    close(fd);
+    return rc;
+}
+
+static void on_event(enum gfs_event ev, int value, void *arg)
+{
+    (void)arg;
+    switch (ev) {
+    case GFS_EV_ACCEPT_PAUSED:
+        log_warn(value, "cannot accept connections; pausing");
+        break;
+    case GFS_EV_INCOMPLETE:
+        log_debug("a response ended incomplete");
+        break;
+    case GFS_EV_CUT:
+        log_info("grace period over: cut %d transfer(s)", value);
+        break;
+    }
+}
+
+static void on_bad_line(const char *file, unsigned lineno, const char *what, void *arg)
+{
+    (void)arg;
+    log_warn(0, "%s:%u: %s; line skipped", file, lineno, what);
+}
+
+struct config {
+    uint16_t port;
+    unsigned nthreads, delay_us, queue_depth;
+    int header_ms, send_ms, grace_ms;
+    const char *index;
+};
+
+static int parse_ms(const char *v, char opt)
+{
+    unsigned ms;
+
+    if (cli_parse_uint(v, 1, MAX_TIMEOUT_MS, &ms) < 0)
+        cli_die_range(PROG, usage, opt, v, 1, MAX_TIMEOUT_MS);
+    return (int)ms;
+}
+
+static void parse_args(int argc, char **argv, struct config *c)
+{
+    enum log_level lvl;
+    int opt;
+
+    opterr = 0;
+    while ((opt = getopt(argc, argv, ":p:t:m:d:q:H:S:G:l:h")) != -1) {
+        switch (opt) {
+        case 'p':
+            if (cli_parse_port(optarg, &c->port) < 0)
+                cli_die_range(PROG, usage, 'p', optarg, 1, 65535);
+            break;
+        case 't':
+            if (cli_parse_uint(optarg, 1, MAX_THREADS, &c->nthreads) < 0)
+                cli_die_range(PROG, usage, 't', optarg, 1, MAX_THREADS);
+            break;
+        case 'm':
+            c->index = optarg;
+            break;
+        case 'd':
+            if (cli_parse_uint(optarg, 0, MAX_DELAY_US, &c->delay_us) < 0)
+                cli_die_range(PROG, usage, 'd', optarg, 0, MAX_DELAY_US);
+            break;
+        case 'q':
+            if (cli_parse_uint(optarg, 1, 65536, &c->queue_depth) < 0)
+                cli_die_range(PROG, usage, 'q', optarg, 1, 65536);
+            break;
+        case 'H':
+            c->header_ms = parse_ms(optarg, 'H');
+            break;
+        case 'S':
+            c->send_ms = parse_ms(optarg, 'S');
+            break;
+        case 'G':
+            c->grace_ms = parse_ms(optarg, 'G');
+            break;
+        case 'l':
+            if (log_level_parse(optarg, &lvl) < 0)
+                cli_die_usage(PROG, usage, "-l: '%s' is not one of err, warn, info, debug", optarg);
+            log_threshold = lvl;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        case ':':
+            cli_die_usage(PROG, usage, "-%c needs a value", optopt);
+        default:
+            cli_die_usage(PROG, usage, "unknown option -%c", optopt);
+        }
+    }
+    if (optind < argc)
+        cli_die_usage(PROG, usage, "unexpected argument '%s'", argv[optind]);
+}
+
+static int install_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_stop};
+
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+        return -errno;
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config c = {.port = 10823, .nthreads = 8, .index = "content.txt"};
+    struct pathmap *map = NULL;
+    struct gfserver *srv = NULL;
+    struct worker *workers = NULL;
+    void **args = NULL;
+    int rc, status = 1;
+
+    log_set_role(PROG);
+    parse_args(argc, argv, &c);
+    rc = install_signals();
+    if (rc < 0) {
+        log_err(-rc, "cannot install signal handlers");
+        return 1;
+    }
+    rc = pathmap_load(c.index, 0, on_bad_line, NULL, &map);
+    if (rc < 0) {
+        log_err(-rc, "cannot load content index '%s'", c.index);
+        return 1;
+    }
+    if (pathmap_count(map) == 0) {
+        log_err(0, "content index '%s' has no valid entry", c.index);
+        goto out;
+    }
+    workers = calloc(c.nthreads, sizeof *workers);
+    args = calloc(c.nthreads, sizeof *args);
+    if (workers == NULL || args == NULL) {
+        log_err(ENOMEM, "cannot allocate workers");
+        goto out;
+    }
+    for (unsigned i = 0; i < c.nthreads; i++) {
+        workers[i] = (struct worker){.map = map, .delay_us = c.delay_us};
+        workers[i].buf = malloc(READ_CHUNK);
+        if (workers[i].buf == NULL) {
+            log_err(ENOMEM, "cannot allocate worker buffers");
+            goto out;
+        }
+        args[i] = &workers[i];
+    }
+
+    struct gfs_options opt = {
+        .port = c.port,
+        .nthreads = c.nthreads,
+        .queue_depth = c.queue_depth,
+        .header_timeout_ms = c.header_ms,
+        .send_timeout_ms = c.send_ms,
+        .shutdown_grace_ms = c.grace_ms,
+        .handler = handle,
+        .worker_args = args,
+        .stop_flag = &stop_requested,
+        .on_event = on_event,
+    };
+    rc = gfs_new(&srv, &opt);
+    if (rc < 0) {
+        log_err(-rc, "cannot listen on port %u", (unsigned)c.port);
+        goto out;
+    }
+    log_info("serving %zu entries from '%s' on port %u with %u threads", pathmap_count(map),
+             c.index, (unsigned)gfs_port(srv), c.nthreads);
+    rc = gfs_run(srv);
+    if (rc < 0) {
+        log_err(-rc, "cannot start the workers");
+        goto out;
+    }
+    log_info("stopped");
+    status = 0;
+out:
+    gfs_free(srv);
+    if (workers) {
+        for (unsigned i = 0; i < c.nthreads; i++)
+            free(workers[i].buf);
+    }
+    free(workers);
+    free(args);
+    pathmap_free(map);
+    return status;
 }

@@ -12,6 +12,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -150,6 +152,14 @@ int netio_connect_tcp(const char *host, uint16_t port, int timeout_ms, int *out_
     return rc;
 }
 
+/* Bytes written to the socket that the peer has not acknowledged yet, or -1. */
+static int unsent_bytes(int fd)
+{
+    int n;
+
+    return ioctl(fd, SIOCOUTQ, &n) < 0 ? -1 : n;
+}
+
 int netio_write_all(int fd, const void *buf, size_t len, int stall_ms)
 {
     const char *p = buf;
@@ -165,8 +175,17 @@ int netio_write_all(int fd, const void *buf, size_t len, int stall_ms)
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
-        /* The stall clock restarts after every byte of progress. */
-        int rc = wait_fd(fd, POLLOUT, stall_ms < 0 ? -1 : clock_mono_ms() + stall_ms);
+        /* The stall clock restarts after every byte of progress. POLLOUT only returns once
+         * about half the send buffer is free, so a client that reads steadily but slowly
+         * may keep the socket unwritable for long: progress is the queue draining. */
+        int queued = unsent_bytes(fd), rc;
+        while ((rc = wait_fd(fd, POLLOUT, stall_ms < 0 ? -1 : clock_mono_ms() + stall_ms)) ==
+               -ETIMEDOUT) {
+            int now = unsent_bytes(fd);
+            if (now < 0 || queued < 0 || now >= queued)
+                return -ETIMEDOUT;
+            queued = now;
+        }
         if (rc < 0)
             return rc;
         if ((rc & (POLLERR | POLLHUP | POLLNVAL)) && !(rc & POLLOUT))

@@ -11,11 +11,11 @@ struct workq {
     pthread_mutex_t lock;
     pthread_cond_t not_empty;
     pthread_cond_t not_full;
-    void **items;    /* ring of cap entries */
-    size_t cap;      /* fixed at init */
-    size_t head;     /* next to pop */
-    size_t count;    /* entries in the ring */
-    int closing;     /* set by workq_close; no more pushes */
+    void **items; /* ring of cap entries */
+    size_t cap;   /* fixed at init */
+    size_t head;  /* next to pop */
+    size_t count; /* entries in the ring */
+    int closing;  /* set by workq_close; no more pushes */
 };
 
 /* Initialises q with room for cap items (cap > 0). Returns 0 or -errno. */

@@ -178,7 +178,7 @@ static ssize_t read_header(struct gfs_worker *w, int fd, int64_t deadline, struc
         if (n == 0)
             return -ECONNRESET; /* peer closed before the terminator */
         if (n < 0)
-            return n;
+            return n == -ECONNRESET ? -EPIPE : n;
         len += (size_t)n;
         *got = len;
         rc = gf_parse_request(w->buf, len, req);
@@ -201,6 +201,8 @@ static enum gfs_close serve(struct gfs_worker *w, int fd, int64_t accepted_ms)
             return GFS_CLOSE_ABORT;
         return send_status(s, fd, GF_INVALID) == 0 ? GFS_CLOSE_DRAIN : GFS_CLOSE_ABORT;
     }
+    if (hlen == -ECONNRESET)
+        return GFS_CLOSE_NOW; /* we read to the end of stream: nothing unread, no reset */
     if (hlen < 0)
         return GFS_CLOSE_ABORT;
 

@@ -4,7 +4,10 @@
  * header within a deadline, then calls the handler with the path. The library answers INVALID
  * to a malformed or incomplete header by itself, and ERROR when a handler fails before sending
  * a header. Every send is bounded by a stall deadline, SIGPIPE never fires, and stopping is
- * clean: stop accepting, let in-flight transfers finish, cut them after a grace period, join. */
+ * clean: stop accepting, let in-flight transfers finish, cut them after a grace period, join.
+ * One request per connection; after the response the library half-closes and discards what
+ * the client still sends (bounded: 1 s, 64 KiB) before closing, so unread request bytes do not
+ * make the kernel reset the connection while the response is still in flight. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_SERVER_H
 #define GF_SERVER_H
@@ -28,61 +31,77 @@ typedef int (*gfs_handler_fn)(struct gfs_ctx *ctx, const char *path, size_t path
 
 /* Conditions worth a log line; the library never logs, it reports them here. */
 enum gfs_event {
-    GFS_EV_ACCEPT_PAUSED, /* accept(2) failed for lack of resources (value: its errno); the
-                           * server stops accepting for ~100 ms and retries. At most once a second. */
-    GFS_EV_INCOMPLETE,    /* a handler returned 0 without a complete response (no header, or fewer
-                           * bytes than announced): treated as a failure. value: 0 */
-    GFS_EV_CUT,           /* the shutdown grace period ended; value: connections still active,
-                           * whose sockets are now shut down */
+    /* accept(2) failed for lack of resources (value: its errno: EMFILE, ENFILE, ENOBUFS,
+     * ENOMEM); the boss stops accepting for ~100 ms and retries. At most once a second. */
+    GFS_EV_ACCEPT_PAUSED,
+    /* A handler returned 0 without a complete response (no header, or fewer bytes than
+     * announced): treated as a failure. value: 0 */
+    GFS_EV_INCOMPLETE,
+    /* The shutdown grace period ended; value: connections still active, whose sockets are
+     * now shut down. */
+    GFS_EV_CUT,
 };
 
 /* Called from the boss or a worker thread, so it must be thread-safe and quick. */
 typedef void (*gfs_event_fn)(enum gfs_event ev, int value, void *arg);
 
 struct gfs_options {
-    const char *host;       /* address to bind; NULL = every address */
-    uint16_t port;          /* 0 = pick a free port (see gfs_port) */
-    unsigned nthreads;      /* workers, >= 1 */
-    unsigned queue_depth;   /* accepted connections waiting for a worker; 0 = 4 * nthreads */
-    int backlog;            /* listen(2) backlog; 0 = 1024 */
-    int header_timeout_ms;  /* whole request header must arrive within this; 0 = 10000 */
-    int send_timeout_ms;    /* a send may stall (no byte accepted) this long; 0 = 10000 */
-    int shutdown_grace_ms;  /* after stop, in-flight transfers get this long; 0 = 5000 */
+    const char *host;      /* address to bind; NULL = every address */
+    uint16_t port;         /* 0 = pick a free port (see gfs_port) */
+    unsigned nthreads;     /* workers, >= 1 */
+    unsigned queue_depth;  /* accepted connections waiting for a worker; 0 = 4 * nthreads */
+    int backlog;           /* listen(2) backlog; 0 = 1024 */
+    int header_timeout_ms; /* whole request header must arrive within this long of the
+                            * accept, else INVALID; 0 = 10000 */
+    int send_timeout_ms;   /* a send may stall (the socket never writable) this long; 0 = 10000 */
+    int shutdown_grace_ms; /* after stop, in-flight transfers get this long; 0 = 5000 */
     gfs_handler_fn handler;
-    void **worker_args;     /* nthreads entries, worker i gets worker_args[i]; NULL = all NULL */
+    void **worker_args; /* nthreads entries, worker i gets worker_args[i]; NULL = all NULL */
     /* When non-NULL, the boss stops as soon as *stop_flag becomes non-zero. Signal handlers
-     * only set it; gfs_run unblocks SIGINT/SIGTERM only inside its ppoll, so they wake it. */
+     * only set it; gfs_run unblocks SIGINT/SIGTERM only inside its ppoll, so a signal taken
+     * by the boss thread wakes it without a race. If another thread of the caller has them
+     * unblocked and takes the signal, the boss still sees the flag within a second. */
     volatile sig_atomic_t *stop_flag;
     gfs_event_fn on_event; /* optional; gets event_arg */
     void *event_arg;
 };
 
-/* Creates the server and binds the listening socket. Copies opt. Starts no thread.
- * Returns 0 and *out, or -errno (-EINVAL for bad options, -EADDRINUSE, ...). */
+/* Creates the server and binds the listening socket. Copies opt and the worker_args array (the
+ * pointers in it are the caller's). Starts no thread. Returns 0 and *out, or -errno (-EINVAL
+ * for bad options: no handler, nthreads not in 1..4096, queue_depth over 65536, a negative
+ * timeout; -EADDRINUSE, ...). */
 int gfs_new(struct gfserver **out, const struct gfs_options *opt);
 
 /* The bound port (useful after port 0). */
 uint16_t gfs_port(const struct gfserver *s);
 
 /* Starts the workers and runs the boss loop in the calling thread until stopped (stop_flag or
- * gfs_stop), then shuts down as described above and joins every worker. Blocks SIGINT, SIGTERM
- * and SIGPIPE in the workers it creates. Returns 0 or -errno if it could not start. */
+ * gfs_stop). Then it closes the listener, serves what is in flight and queued for up to
+ * shutdown_grace_ms; after that gfs_ctx_cancelled turns true, every active client socket is
+ * shut down, queued connections are closed unserved, and every worker is joined (so it returns
+ * once each handler has returned: a handler must give up when its sends fail or when it sees
+ * gfs_ctx_cancelled). Workers run with SIGINT, SIGTERM and SIGPIPE blocked; the caller's
+ * signal mask is restored before returning. Call once: returns 0, -EALREADY on a second call,
+ * or -errno when the workers could not start. */
 int gfs_run(struct gfserver *s);
 
-/* Asks gfs_run to stop; callable from any thread (not from a signal handler: use stop_flag). */
+/* Asks gfs_run to stop; callable from any thread (not from a signal handler: use stop_flag).
+ * Before gfs_run, it makes gfs_run return at once. */
 void gfs_stop(struct gfserver *s);
 
 /* Closes the listener and frees the server (after gfs_run returned, or if it never ran).
  * NULL is a no-op. */
 void gfs_free(struct gfserver *s);
 
-/* Sends the response header. For GF_OK, exactly length content bytes must follow through
- * gfs_send. Call at most once. Returns 0 or -errno (-EPIPE, -ETIMEDOUT: the client is gone or
- * stuck; -EALREADY if a header was sent; -EINVAL for GF_INVALID). */
+/* Sends the response header (length only counts for GF_OK). For GF_OK, exactly length content
+ * bytes must follow through gfs_send. Call at most once. Returns 0 or -errno (-EPIPE,
+ * -ECONNRESET, -ETIMEDOUT: the client is gone or stuck; -EALREADY if a header was sent; -EINVAL
+ * for GF_INVALID; -ECANCELED after the grace period). */
 int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length);
 
 /* Sends len content bytes (all of them, or fails). Returns 0 or -errno; -EMSGSIZE if this
- * would exceed the announced length, -EPROTO before an OK header. */
+ * would exceed the announced length, -EPROTO before an OK header, -ECANCELED after the grace
+ * period. Once a send failed, the connection is dead: every later send returns that error. */
 int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len);
 
 /* Non-zero once the server is stopping (handlers doing long waits should check it and give up
@@ -92,7 +111,7 @@ int gfs_ctx_stopping(const struct gfs_ctx *ctx);
 /* Non-zero once the shutdown grace period has passed: the handler must return promptly. */
 int gfs_ctx_cancelled(const struct gfs_ctx *ctx);
 
-/* Bytes of content sent so far, and the announced length (0 before the header). */
+/* Bytes of content sent so far through gfs_send. */
 uint64_t gfs_ctx_sent(const struct gfs_ctx *ctx);
 
 #endif

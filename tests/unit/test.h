@@ -11,31 +11,30 @@
 
 static int test_failures_; /* checks failed in the current test */
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);  \
-            test_failures_++;                                                         \
-        }                                                                             \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+            test_failures_++;                                                        \
+        }                                                                            \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                \
-    do {                                                                              \
-        long long a_ = (long long)(a), b_ = (long long)(b);                           \
-        if (a_ != b_) {                                                               \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,       \
-                    __LINE__, #a, #b, a_, b_);                                        \
-            test_failures_++;                                                         \
-        }                                                                             \
+#define CHECK_EQ(a, b)                                                                            \
+    do {                                                                                          \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                       \
+        if (a_ != b_) {                                                                           \
+            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, \
+                    a_, b_);                                                                      \
+            test_failures_++;                                                                     \
+        }                                                                                         \
     } while (0)
 
-#define CHECK_MEM(a, b, n)                                                            \
-    do {                                                                              \
-        if (memcmp((a), (b), (n)) != 0) {                                             \
-            fprintf(stderr, "%s:%d: memcmp(%s, %s, %s) failed\n", __FILE__, __LINE__, \
-                    #a, #b, #n);                                                      \
-            test_failures_++;                                                         \
-        }                                                                             \
+#define CHECK_MEM(a, b, n)                                                                         \
+    do {                                                                                           \
+        if (memcmp((a), (b), (n)) != 0) {                                                          \
+            fprintf(stderr, "%s:%d: memcmp(%s, %s, %s) failed\n", __FILE__, __LINE__, #a, #b, #n); \
+            test_failures_++;                                                                      \
+        }                                                                                          \
     } while (0)
 
 struct test_case {
@@ -62,12 +61,15 @@ static inline int test_run_all(const struct test_case *cases, size_t n)
     return failed ? 1 : 0;
 }
 
-#define TEST_MAIN(...)                                                        \
-    int main(void)                                                            \
-    {                                                                         \
-        static const struct test_case cases_[] = {__VA_ARGS__};               \
-        return test_run_all(cases_, sizeof cases_ / sizeof cases_[0]);        \
+#define TEST_MAIN(...)                                                 \
+    int main(void)                                                     \
+    {                                                                  \
+        static const struct test_case cases_[] = {__VA_ARGS__};        \
+        return test_run_all(cases_, sizeof cases_ / sizeof cases_[0]); \
     }
-#define T(fn) {#fn, fn}
+#define T(fn)   \
+    {           \
+#fn, fn \
+    }
 
 #endif

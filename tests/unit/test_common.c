@@ -91,8 +91,8 @@ static void test_pathmap_load(void)
     CHECK(pathmap_get(m, "/a.txt", 6) && strcmp(pathmap_get(m, "/a.txt", 6), "files/a.txt") == 0);
     CHECK(pathmap_get(m, "/b", 2) && strcmp(pathmap_get(m, "/b", 2), "files/b") == 0);
     CHECK(pathmap_get(m, "/d", 2) != NULL);
-    CHECK(pathmap_get(m, "/A.txt", 6) == NULL); /* case sensitive */
-    CHECK(pathmap_get(m, "/a.tx", 5) == NULL);  /* exact */
+    CHECK(pathmap_get(m, "/A.txt", 6) == NULL);  /* case sensitive */
+    CHECK(pathmap_get(m, "/a.tx", 5) == NULL);   /* exact */
     CHECK(pathmap_get(m, "/a.txtx", 6) != NULL); /* length-delimited: "/a.txt" */
     CHECK_EQ(w.n, 4);                            /* lines 5, 6, 7 and the duplicate on 8 */
     CHECK_EQ(w.lines[0], 5);

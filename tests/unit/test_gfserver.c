@@ -1,0 +1,863 @@
+/* test_gfserver.c - the GETFILE server library in-process, driven by raw socket clients. */
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* pipe2 */
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "getfile/gfserver.h"
+
+#define WAIT_MS   10000 /* bound on every wait for a condition */
+#define CLIENT_MS 10000 /* client socket timeouts: a hung server fails the test, not the run */
+#define HELLO     "GETFILE OK 5\r\n\r\nhello"
+
+/* Shared by the handler and the test body; every field is atomic or set before the run. */
+struct tstate {
+    atomic_int started;  /* handler calls that reached their wait point */
+    atomic_int release;  /* the /gate handler may finish */
+    atomic_int finished; /* handler calls that returned */
+    atomic_int send_rc;  /* the last failed gfs_send's code in /big, /ignore */
+    atomic_int saw_stopping;
+    atomic_int saw_cancelled;
+    atomic_int api_errors; /* contract checks in /api that failed */
+    atomic_int events[3];
+    atomic_int last_event_value;
+};
+
+static void pattern(char *buf, size_t len, uint64_t off)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (char)('a' + (off + i) % 26);
+}
+
+/* Sends len bytes of the pattern in chunks; returns the first error. */
+static int send_pattern(struct gfs_ctx *ctx, uint64_t len, size_t chunk, int pause_ms)
+{
+    char buf[64 * 1024];
+    uint64_t off = 0;
+
+    while (off < len) {
+        size_t n = len - off < chunk ? (size_t)(len - off) : chunk;
+        pattern(buf, n, off);
+        int rc = gfs_send(ctx, buf, n);
+        if (rc < 0)
+            return rc;
+        off += n;
+        if (pause_ms)
+            clock_sleep_ms(pause_ms);
+    }
+    return 0;
+}
+
+static int wait_flag(atomic_int *flag, int want, int timeout_ms)
+{
+    int64_t end = clock_mono_ms() + timeout_ms;
+
+    while (atomic_load(flag) < want && clock_mono_ms() < end)
+        clock_sleep_ms(1);
+    return atomic_load(flag) >= want;
+}
+
+static void api_check(struct tstate *st, int ok)
+{
+    if (!ok)
+        atomic_fetch_add(&st->api_errors, 1);
+}
+
+/* The contract of gfs_send_header / gfs_send, and the workers' signal mask. */
+static int handle_api(struct gfs_ctx *ctx, struct tstate *st)
+{
+    sigset_t cur;
+
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    api_check(st, sigismember(&cur, SIGINT) && sigismember(&cur, SIGTERM) &&
+                      sigismember(&cur, SIGPIPE));
+    api_check(st, gfs_send(ctx, "x", 1) == -EPROTO);
+    api_check(st, gfs_send_header(ctx, GF_INVALID, 0) == -EINVAL);
+    api_check(st, gfs_send_header(ctx, GF_OK, 4) == 0);
+    api_check(st, gfs_send_header(ctx, GF_OK, 4) == -EALREADY);
+    api_check(st, gfs_send(ctx, "abcde", 5) == -EMSGSIZE);
+    api_check(st, gfs_send(ctx, "ab", 2) == 0);
+    api_check(st, gfs_send(ctx, "cd", 2) == 0);
+    api_check(st, gfs_send(ctx, "e", 1) == -EMSGSIZE);
+    api_check(st, gfs_ctx_sent(ctx) == 4);
+    api_check(st, !gfs_ctx_stopping(ctx) && !gfs_ctx_cancelled(ctx));
+    return 0;
+}
+
+static int dispatch(struct gfs_ctx *ctx, const char *path, struct tstate *st)
+{
+    int rc;
+
+    if (strcmp(path, "/hello") == 0) {
+        rc = gfs_send_header(ctx, GF_OK, 5);
+        return rc ? rc : gfs_send(ctx, "hello", 5);
+    }
+    if (strcmp(path, "/nf") == 0)
+        return gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0);
+    if (strcmp(path, "/api") == 0)
+        return handle_api(ctx, st);
+    if (strcmp(path, "/fail-before") == 0)
+        return -EIO;
+    if (strcmp(path, "/no-header") == 0)
+        return 0; /* a buggy handler */
+    if (strcmp(path, "/fail-after") == 0 || strcmp(path, "/short-ok") == 0) {
+        rc = gfs_send_header(ctx, GF_OK, 1000);
+        if (rc == 0)
+            rc = send_pattern(ctx, 500, 500, 0);
+        /* /short-ok claims success after half the bytes: still a failure on the wire. */
+        return rc ? rc : path[1] == 'f' ? -EIO : 0;
+    }
+    if (strcmp(path, "/gate") == 0) {
+        rc = gfs_send_header(ctx, GF_OK, 2000);
+        if (rc == 0)
+            rc = send_pattern(ctx, 1000, 1000, 0);
+        atomic_fetch_add(&st->started, 1);
+        wait_flag(&st->release, 1, WAIT_MS);
+        return rc ? rc : send_pattern(ctx, 1000, 1000, 0);
+    }
+    if (strcmp(path, "/slow") == 0) {
+        /* 1 MiB in 16 slices with pauses: in flight when the test stops the server. */
+        rc = gfs_send_header(ctx, GF_OK, 1 << 20);
+        atomic_fetch_add(&st->started, 1);
+        for (int i = 0; rc == 0 && i < 16; i++) {
+            char buf[1 << 16];
+            pattern(buf, sizeof buf, (uint64_t)i << 16);
+            rc = gfs_send(ctx, buf, sizeof buf);
+            clock_sleep_ms(20);
+        }
+        atomic_store(&st->saw_stopping, gfs_ctx_stopping(ctx));
+        atomic_store(&st->saw_cancelled, gfs_ctx_cancelled(ctx));
+        return rc;
+    }
+    if (strcmp(path, "/ignore") == 0 || strcmp(path, "/big") == 0) {
+        /* Announces 1 GiB and sends until a send fails, never checking for a stop. */
+        int pause = path[1] == 'i' ? 5 : 0;
+        rc = gfs_send_header(ctx, GF_OK, (uint64_t)1 << 30);
+        atomic_fetch_add(&st->started, 1);
+        if (rc == 0)
+            rc = send_pattern(ctx, (uint64_t)1 << 30, 16384, pause);
+        atomic_store(&st->send_rc, rc);
+        atomic_store(&st->saw_cancelled, gfs_ctx_cancelled(ctx));
+        return rc;
+    }
+    return gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0);
+}
+
+static int handler(struct gfs_ctx *ctx, const char *path, size_t path_len, void *arg)
+{
+    struct tstate *st = arg;
+    int rc;
+
+    if (strlen(path) != path_len)
+        atomic_fetch_add(&st->api_errors, 1);
+    rc = dispatch(ctx, path, st);
+    atomic_fetch_add(&st->finished, 1);
+    return rc;
+}
+
+static void on_event(enum gfs_event ev, int value, void *arg)
+{
+    struct tstate *st = arg;
+
+    atomic_fetch_add(&st->events[ev], 1);
+    atomic_store(&st->last_event_value, value);
+}
+
+/* A server running gfs_run in its own thread. */
+struct fixture {
+    struct tstate st;
+    struct gfs_options opt;
+    void *args[8];
+    struct gfserver *srv;
+    uint16_t port;
+    pthread_t tid;
+    atomic_int run_done;
+    int run_rc;
+};
+
+static void *run_thread(void *p)
+{
+    struct fixture *f = p;
+
+    f->run_rc = gfs_run(f->srv);
+    atomic_store(&f->run_done, 1);
+    return NULL;
+}
+
+/* Fills the options every test shares; the test adjusts them before fixture_start. */
+static void fixture_init(struct fixture *f, unsigned nthreads)
+{
+    memset(f, 0, sizeof *f);
+    for (unsigned i = 0; i < 8; i++)
+        f->args[i] = &f->st;
+    f->opt = (struct gfs_options){
+        .host = "127.0.0.1",
+        .nthreads = nthreads,
+        .header_timeout_ms = 5000,
+        .send_timeout_ms = 5000,
+        .shutdown_grace_ms = 5000,
+        .handler = handler,
+        .worker_args = f->args,
+        .on_event = on_event,
+        .event_arg = &f->st,
+    };
+}
+
+static int fixture_start(struct fixture *f)
+{
+    int rc = gfs_new(&f->srv, &f->opt);
+
+    CHECK_EQ(rc, 0);
+    if (rc < 0)
+        return rc;
+    f->port = gfs_port(f->srv);
+    CHECK(f->port != 0);
+    CHECK_EQ(pthread_create(&f->tid, NULL, run_thread, f), 0);
+    return 0;
+}
+
+/* Stops the server (unless already stopping) and joins it; fails the test if gfs_run does
+ * not return in time (the thread is then left behind: the test is failing anyway). */
+static void fixture_stop(struct fixture *f, int do_stop)
+{
+    if (do_stop)
+        gfs_stop(f->srv);
+    if (!wait_flag(&f->run_done, 1, WAIT_MS)) {
+        CHECK(!"gfs_run did not return");
+        return;
+    }
+    pthread_join(f->tid, NULL);
+    CHECK_EQ(f->run_rc, 0);
+    gfs_free(f->srv);
+}
+
+static int cli_connect(uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct timeval tv = {.tv_sec = CLIENT_MS / 1000};
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+static int cli_send(int fd, const char *s, size_t len)
+{
+    return send(fd, s, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+static int cli_request(uint16_t port, const char *req)
+{
+    int fd = cli_connect(port);
+
+    if (fd >= 0 && cli_send(fd, req, strlen(req)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+struct reply {
+    char data[4096]; /* the first bytes */
+    size_t total;    /* all bytes received */
+    int end;         /* 0: end of stream; else -errno (-EAGAIN: client timeout) */
+};
+
+static void read_reply(int fd, struct reply *r)
+{
+    char buf[65536];
+
+    memset(r, 0, sizeof *r);
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r->end = n == 0 ? 0 : -errno;
+            break;
+        }
+        if (r->total < sizeof r->data - 1) {
+            size_t k = sizeof r->data - 1 - r->total;
+            memcpy(r->data + r->total, buf, (size_t)n < k ? (size_t)n : k);
+        }
+        r->total += (size_t)n;
+    }
+}
+
+/* Connects, sends req, reads the whole reply, closes. */
+static void fetch(uint16_t port, const char *req, struct reply *r)
+{
+    int fd = cli_request(port, req);
+
+    memset(r, 0, sizeof *r);
+    CHECK(fd >= 0);
+    if (fd < 0) {
+        r->end = -EIO;
+        return;
+    }
+    read_reply(fd, r);
+    close(fd);
+}
+
+static int reply_is(const struct reply *r, const char *want)
+{
+    size_t n = strlen(want);
+
+    if (r->end != 0 || r->total != n || memcmp(r->data, want, n) != 0) {
+        fprintf(stderr, "  reply (%zu bytes, end %d): '%.60s' want '%s'\n", r->total, r->end,
+                r->data, want);
+        return 0;
+    }
+    return 1;
+}
+
+static void test_basic_responses(void)
+{
+    struct fixture f;
+    struct reply r;
+
+    fixture_init(&f, 2);
+    if (fixture_start(&f) < 0)
+        return;
+    fetch(f.port, "GETFILE GET /hello\r\n\r\n", &r);
+    CHECK(reply_is(&r, HELLO));
+    fetch(f.port, "GETFILE GET /nf\r\n\r\n", &r);
+    CHECK(reply_is(&r, "GETFILE FILE_NOT_FOUND\r\n\r\n"));
+    fetch(f.port, "GETFILE GET /api\r\n\r\n", &r);
+    CHECK(reply_is(&r, "GETFILE OK 4\r\n\r\nabcd"));
+    CHECK_EQ(atomic_load(&f.st.api_errors), 0);
+    CHECK_EQ(atomic_load(&f.st.events[GFS_EV_INCOMPLETE]), 0);
+    fixture_stop(&f, 1);
+}
+
+static void test_handler_failures(void)
+{
+    struct fixture f;
+    struct reply r;
+    const char *ok1000 = "GETFILE OK 1000\r\n\r\n";
+
+    fixture_init(&f, 2);
+    if (fixture_start(&f) < 0)
+        return;
+    /* Before a header: the library answers ERROR. */
+    fetch(f.port, "GETFILE GET /fail-before\r\n\r\n", &r);
+    CHECK(reply_is(&r, "GETFILE ERROR\r\n\r\n"));
+    /* After a header: the connection ends early, cleanly, after the bytes sent. */
+    fetch(f.port, "GETFILE GET /fail-after\r\n\r\n", &r);
+    CHECK_EQ(r.end, 0);
+    CHECK_EQ(r.total, strlen(ok1000) + 500);
+    CHECK_MEM(r.data, ok1000, strlen(ok1000));
+    CHECK_EQ(atomic_load(&f.st.events[GFS_EV_INCOMPLETE]), 0);
+    /* A handler that gives up half-way but returns 0: the same short transfer, reported. */
+    fetch(f.port, "GETFILE GET /short-ok\r\n\r\n", &r);
+    CHECK_EQ(r.end, 0);
+    CHECK_EQ(r.total, strlen(ok1000) + 500);
+    CHECK_EQ(atomic_load(&f.st.events[GFS_EV_INCOMPLETE]), 1);
+    /* A handler that returns 0 without any header: ERROR, reported. */
+    fetch(f.port, "GETFILE GET /no-header\r\n\r\n", &r);
+    CHECK(reply_is(&r, "GETFILE ERROR\r\n\r\n"));
+    CHECK_EQ(atomic_load(&f.st.events[GFS_EV_INCOMPLETE]), 2);
+    fixture_stop(&f, 1);
+}
+
+/* The header may come one byte per send. */
+static void test_header_byte_by_byte(void)
+{
+    const char *req = "GETFILE GET /hello\r\n\r\n";
+    struct fixture f;
+    struct reply r;
+    int fd;
+
+    fixture_init(&f, 1);
+    if (fixture_start(&f) < 0)
+        return;
+    fd = cli_connect(f.port);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        goto out;
+    for (size_t i = 0; req[i]; i++) {
+        CHECK_EQ(cli_send(fd, req + i, 1), 0);
+        clock_sleep_ms(3);
+    }
+    read_reply(fd, &r);
+    CHECK(reply_is(&r, HELLO));
+    close(fd);
+out:
+    fixture_stop(&f, 1);
+}
+
+/* Bad headers get INVALID (or a plain close) from one worker while the other is mid-transfer. */
+static void test_malformed_while_serving(void)
+{
+    static const char *const bad[] = {
+        "GETFILE GTE /hello\r\n\r\n",  "HTTP/1.1 GET /\r\n\r\n", "GETFILE GET hello\r\n\r\n",
+        "GETFILE  GET /hello\r\n\r\n", "GETFILE GET /hello\n\n",
+    };
+    struct fixture f;
+    struct reply r;
+    int fd_a, fd;
+
+    fixture_init(&f, 2);
+    f.opt.header_timeout_ms = 300;
+    if (fixture_start(&f) < 0)
+        return;
+    fd_a = cli_request(f.port, "GETFILE GET /gate\r\n\r\n");
+    CHECK(fd_a >= 0);
+    CHECK(wait_flag(&f.st.started, 1, WAIT_MS));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fetch(f.port, bad[i], &r);
+        if (!reply_is(&r, "GETFILE INVALID\r\n\r\n"))
+            CHECK(!bad[i]);
+    }
+    /* An incomplete header when the deadline passes: INVALID. */
+    fd = cli_request(f.port, "GETFILE GET /hel");
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        read_reply(fd, &r);
+        CHECK(reply_is(&r, "GETFILE INVALID\r\n\r\n"));
+        close(fd);
+    }
+    /* A peer that hangs up before the terminator: closed without a word. */
+    fd = cli_request(f.port, "GETFILE GET /hel");
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        shutdown(fd, SHUT_WR);
+        read_reply(fd, &r);
+        CHECK_EQ(r.end, 0);
+        CHECK_EQ(r.total, 0);
+        close(fd);
+    }
+    /* The first client was held all along and now completes. */
+    CHECK_EQ(atomic_load(&f.st.finished), 0);
+    atomic_store(&f.st.release, 1);
+    if (fd_a >= 0) {
+        read_reply(fd_a, &r);
+        CHECK_EQ(r.end, 0);
+        CHECK_EQ(r.total, strlen("GETFILE OK 2000\r\n\r\n") + 2000);
+        close(fd_a);
+    }
+    fixture_stop(&f, 1);
+}
+
+/* Unread request bytes must not turn the close into a reset that destroys the response. */
+static void test_lingering_close(void)
+{
+    char req[32768];
+    const char *hdr = "GETFILE GET /fail-after\r\n\r\n";
+    struct fixture f;
+    struct reply r;
+    int fd;
+
+    fixture_init(&f, 1);
+    if (fixture_start(&f) < 0)
+        return;
+    memset(req, 'x', sizeof req);
+    memcpy(req, hdr, strlen(hdr));
+    fd = cli_connect(f.port);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        goto out;
+    CHECK_EQ(cli_send(fd, req, sizeof req), 0);
+    /* Let the server finish and close before we read anything. */
+    CHECK(wait_flag(&f.st.finished, 1, WAIT_MS));
+    clock_sleep_ms(100);
+    read_reply(fd, &r);
+    CHECK_EQ(r.end, 0);
+    CHECK_EQ(r.total, strlen("GETFILE OK 1000\r\n\r\n") + 500);
+    close(fd);
+out:
+    fixture_stop(&f, 1);
+}
+
+/* gfs_stop during a transfer: the transfer completes within the grace period; new
+ * connections are refused. */
+static void test_stop_lets_inflight_finish(void)
+{
+    struct fixture f;
+    struct reply r;
+    int fd;
+
+    fixture_init(&f, 2);
+    if (fixture_start(&f) < 0)
+        return;
+    fd = cli_request(f.port, "GETFILE GET /slow\r\n\r\n");
+    CHECK(fd >= 0);
+    CHECK(wait_flag(&f.st.started, 1, WAIT_MS));
+    gfs_stop(f.srv);
+    if (fd >= 0) {
+        read_reply(fd, &r);
+        CHECK_EQ(r.end, 0);
+        CHECK_EQ(r.total, strlen("GETFILE OK 1048576\r\n\r\n") + (1 << 20));
+        close(fd);
+    }
+    fixture_stop(&f, 0);
+    CHECK_EQ(atomic_load(&f.st.saw_stopping), 1);
+    CHECK_EQ(atomic_load(&f.st.saw_cancelled), 0);
+    CHECK_EQ(atomic_load(&f.st.events[GFS_EV_CUT]), 0);
+    fd = cli_connect(f.port);
+    CHECK_EQ(fd, -ECONNREFUSED);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* At the end of the grace period every active connection is cut: a handler that ignores the
+ * stop but keeps sending, one blocked on a client that does not read, and a worker waiting
+ * for a header. The stall and header timeouts are far longer than the test waits. */
+static void test_stop_cuts_after_grace(void)
+{
+    struct fixture f;
+    struct reply r;
+    int fd_a, fd_b, fd_c;
+
+    fixture_init(&f, 3);
+    f.opt.shutdown_grace_ms = 300;
+    f.opt.send_timeout_ms = 60000;
+    f.opt.header_timeout_ms = 60000;
+    if (fixture_start(&f) < 0)
+        return;
+    fd_a = cli_request(f.port, "GETFILE GET /ignore\r\n\r\n");
+    fd_b = cli_request(f.port, "GETFILE GET /big\r\n\r\n");
+    fd_c = cli_request(f.port, "GETFILE GET /x");
+    CHECK(fd_a >= 0 && fd_b >= 0 && fd_c >= 0);
+    CHECK(wait_flag(&f.st.started, 2, WAIT_MS));
+    gfs_stop(f.srv);
+    if (fd_a >= 0) {
+        read_reply(fd_a, &r); /* keeps reading, so only the cut can end it */
+        CHECK(r.end == 0 || r.end == -ECONNRESET);
+        CHECK(r.total < ((size_t)1 << 30));
+        close(fd_a);
+    }
+    fixture_stop(&f, 0); /* fails unless gfs_run returns within WAIT_MS */
+    CHECK_EQ(atomic_load(&f.st.saw_cancelled), 1);
+    CHECK(atomic_load(&f.st.send_rc) < 0);
+    CHECK_EQ(atomic_load(&f.st.events[GFS_EV_CUT]), 1);
+    CHECK_EQ(atomic_load(&f.st.last_event_value), 3);
+    if (fd_c >= 0) {
+        read_reply(fd_c, &r); /* cut, not answered */
+        CHECK_EQ(r.total, 0);
+        close(fd_c);
+    }
+    if (fd_b >= 0)
+        close(fd_b);
+}
+
+/* A client that never reads holds the only worker at most send_timeout_ms. */
+static void test_stalled_client_released(void)
+{
+    struct fixture f;
+    struct reply r;
+    int fd_a;
+
+    fixture_init(&f, 1);
+    f.opt.send_timeout_ms = 300;
+    if (fixture_start(&f) < 0)
+        return;
+    fd_a = cli_request(f.port, "GETFILE GET /big\r\n\r\n");
+    CHECK(fd_a >= 0);
+    CHECK(wait_flag(&f.st.started, 1, WAIT_MS));
+    fetch(f.port, "GETFILE GET /hello\r\n\r\n", &r); /* queued behind the stuck one */
+    CHECK(reply_is(&r, HELLO));
+    CHECK_EQ(atomic_load(&f.st.send_rc), -ETIMEDOUT);
+    if (fd_a >= 0)
+        close(fd_a);
+    fixture_stop(&f, 1);
+}
+
+/* Connections waiting in the kernel's accept queue of the listener on 127.0.0.1:port (for a
+ * listening socket, the rx_queue column of /proc/net/tcp), or -1. */
+static int accept_backlog(uint16_t port)
+{
+    char line[512], want[32];
+    int n = -1;
+    FILE *f = fopen("/proc/net/tcp", "re");
+
+    if (f == NULL)
+        return -1;
+    snprintf(want, sizeof want, "0100007F:%04X", port);
+    while (fgets(line, sizeof line, f)) {
+        char local[64], remote[64];
+        unsigned st, txq, rxq;
+        if (sscanf(line, " %*d: %63s %63s %x %x:%x", local, remote, &st, &txq, &rxq) == 5 &&
+            st == 0x0A && strcmp(local, want) == 0)
+            n = (int)rxq;
+    }
+    fclose(f);
+    return n;
+}
+
+/* With the queue full the boss stops accepting; the waiting clients are all served later. */
+static void test_backpressure(void)
+{
+    struct fixture f;
+    struct reply r;
+    int fd_a, fds[5];
+
+    fixture_init(&f, 1);
+    f.opt.queue_depth = 1;
+    if (fixture_start(&f) < 0)
+        return;
+    fd_a = cli_request(f.port, "GETFILE GET /gate\r\n\r\n");
+    CHECK(fd_a >= 0);
+    CHECK(wait_flag(&f.st.started, 1, WAIT_MS));
+    for (int i = 0; i < 5; i++) {
+        fds[i] = cli_request(f.port, "GETFILE GET /hello\r\n\r\n");
+        CHECK(fds[i] >= 0);
+    }
+    /* One queued, one held by the boss, and the boss stops accepting: 3 stay in the backlog
+     * (none would, without back-pressure). */
+    int64_t end = clock_mono_ms() + WAIT_MS;
+    while (accept_backlog(f.port) != 3 && clock_mono_ms() < end)
+        clock_sleep_ms(1);
+    CHECK_EQ(accept_backlog(f.port), 3);
+    clock_sleep_ms(50);
+    CHECK_EQ(accept_backlog(f.port), 3); /* and it stays there */
+    atomic_store(&f.st.release, 1);
+    if (fd_a >= 0) {
+        read_reply(fd_a, &r);
+        CHECK_EQ(r.total, strlen("GETFILE OK 2000\r\n\r\n") + 2000);
+        close(fd_a);
+    }
+    for (int i = 0; i < 5; i++) {
+        if (fds[i] < 0)
+            continue;
+        read_reply(fds[i], &r);
+        CHECK(reply_is(&r, HELLO));
+        close(fds[i]);
+    }
+    fixture_stop(&f, 1);
+}
+
+static volatile sig_atomic_t test_stop_flag;
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    test_stop_flag = 1;
+}
+
+struct sig_run {
+    struct gfserver *srv;
+    int rc;
+    int term_blocked_after; /* SIGTERM in the mask after gfs_run returned */
+    atomic_int done;
+};
+
+static void *sig_run_thread(void *p)
+{
+    struct sig_run *a = p;
+    sigset_t cur;
+
+    a->rc = gfs_run(a->srv);
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    a->term_blocked_after = sigismember(&cur, SIGTERM);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/* A signal handler that sets stop_flag wakes the boss; the caller's mask comes back. */
+static void test_stop_flag_signal(void)
+{
+    struct sigaction sa = {.sa_handler = on_sigterm}, old_sa;
+    struct tstate st = {0};
+    void *args[1] = {&st};
+    struct gfs_options o = {.host = "127.0.0.1",
+                            .nthreads = 1,
+                            .handler = handler,
+                            .worker_args = args,
+                            .stop_flag = &test_stop_flag};
+    struct sig_run a = {0};
+    struct reply r;
+    pthread_t t;
+
+    sigemptyset(&sa.sa_mask);
+    CHECK_EQ(sigaction(SIGTERM, &sa, &old_sa), 0);
+    test_stop_flag = 0;
+    CHECK_EQ(gfs_new(&a.srv, &o), 0);
+    if (a.srv == NULL)
+        goto out;
+    CHECK_EQ(pthread_create(&t, NULL, sig_run_thread, &a), 0);
+    fetch(gfs_port(a.srv), "GETFILE GET /hello\r\n\r\n", &r); /* the boss is up */
+    CHECK(reply_is(&r, HELLO));
+    pthread_kill(t, SIGTERM); /* thread-directed: only the boss can take it */
+    if (wait_flag(&a.done, 1, WAIT_MS)) {
+        pthread_join(t, NULL);
+        CHECK_EQ(a.rc, 0);
+        CHECK_EQ(a.term_blocked_after, 0);
+        CHECK_EQ(test_stop_flag, 1);
+        gfs_free(a.srv);
+    } else {
+        CHECK(!"gfs_run did not return after SIGTERM");
+    }
+out:
+    sigaction(SIGTERM, &old_sa, NULL);
+}
+
+static void test_options_and_lifecycle(void)
+{
+    struct gfs_options o = {.host = "127.0.0.1", .nthreads = 1, .handler = handler};
+    struct gfserver *s = NULL, *s2 = NULL;
+
+    o.nthreads = 0;
+    CHECK_EQ(gfs_new(&s, &o), -EINVAL);
+    o.nthreads = 1;
+    o.handler = NULL;
+    CHECK_EQ(gfs_new(&s, &o), -EINVAL);
+    o.handler = handler;
+    o.send_timeout_ms = -1;
+    CHECK_EQ(gfs_new(&s, &o), -EINVAL);
+    o.send_timeout_ms = 0;
+    CHECK_EQ(gfs_new(&s, &o), 0);
+    if (s == NULL)
+        return;
+    o.port = gfs_port(s);
+    CHECK_EQ(gfs_new(&s2, &o), -EADDRINUSE);
+    /* A stop before the run makes the run return at once. */
+    gfs_stop(s);
+    CHECK_EQ(gfs_run(s), 0);
+    CHECK_EQ(gfs_run(s), -EALREADY);
+    gfs_free(s);
+    gfs_free(NULL);
+}
+
+/* Out of file descriptors, the boss pauses accepting instead of spinning, says so (once a
+ * second at most), and recovers when descriptors come back. Runs in a child process whose
+ * descriptor limit can be exhausted without disturbing the test runner. */
+static int emfile_child(int ctl, int res)
+{
+    struct tstate st = {0};
+    void *args[1] = {&st};
+    struct gfs_options o = {.host = "127.0.0.1",
+                            .nthreads = 1,
+                            .handler = handler,
+                            .worker_args = args,
+                            .on_event = on_event,
+                            .event_arg = &st};
+    struct sig_run a = {0};
+    struct rlimit rl;
+    struct rusage ru0, ru1;
+    int fill[256], nfill = 0;
+    char c;
+    pthread_t t;
+    int64_t out[3];
+
+    if (gfs_new(&a.srv, &o) < 0)
+        return 1;
+    uint16_t port = gfs_port(a.srv);
+    if (write(res, &port, sizeof port) != sizeof port)
+        return 1;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1;
+    while (nfill < 256) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            break;
+        fill[nfill++] = fd;
+    }
+    if (pthread_create(&t, NULL, sig_run_thread, &a) != 0)
+        return 1;
+    if (read(ctl, &c, 1) != 1) /* the clients are waiting in the backlog now */
+        return 1;
+    int64_t t0 = clock_mono_ms();
+    getrusage(RUSAGE_SELF, &ru0);
+    clock_sleep_ms(500);
+    getrusage(RUSAGE_SELF, &ru1);
+    out[0] = clock_mono_ms() - t0;
+    out[1] =
+        (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) *
+            1000 +
+        (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+         ru0.ru_stime.tv_usec) /
+            1000;
+    out[2] = atomic_load(&st.events[GFS_EV_ACCEPT_PAUSED]);
+    for (int i = 0; i < 8 && nfill > 0; i++)
+        close(fill[--nfill]);
+    if (write(res, out, sizeof out) != sizeof out)
+        return 1;
+    if (read(ctl, &c, 1) != 1) /* the clients were served */
+        return 1;
+    gfs_stop(a.srv);
+    pthread_join(t, NULL);
+    gfs_free(a.srv);
+    while (nfill > 0)
+        close(fill[--nfill]);
+    return a.rc == 0 ? 0 : 1;
+}
+
+static void test_accept_pauses_on_emfile(void)
+{
+    int ctl[2], res[2], fds[2], status = -1;
+    uint16_t port = 0;
+    int64_t out[3] = {0};
+    struct reply r;
+    pid_t pid;
+
+    CHECK_EQ(pipe2(ctl, O_CLOEXEC), 0);
+    CHECK_EQ(pipe2(res, O_CLOEXEC), 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(ctl[1]);
+        close(res[0]);
+        _exit(emfile_child(ctl[0], res[1]));
+    }
+    close(ctl[0]);
+    close(res[1]);
+    CHECK_EQ(read(res[0], &port, sizeof port), (ssize_t)sizeof port);
+    for (int i = 0; i < 2; i++) {
+        fds[i] = cli_request(port, "GETFILE GET /hello\r\n\r\n");
+        CHECK(fds[i] >= 0);
+    }
+    CHECK_EQ(write(ctl[1], "g", 1), 1);
+    CHECK_EQ(read(res[0], out, sizeof out), (ssize_t)sizeof out);
+    /* Paused, the boss sleeps: far less CPU than a spin over the whole window. */
+    CHECK(out[1] * 4 < out[0]);
+    CHECK(out[2] >= 1 && out[2] <= 2);
+    if (out[1] * 4 >= out[0] || out[2] < 1 || out[2] > 2)
+        fprintf(stderr, "  window %lld ms, cpu %lld ms, events %lld\n", (long long)out[0],
+                (long long)out[1], (long long)out[2]);
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] < 0)
+            continue;
+        read_reply(fds[i], &r);
+        CHECK(reply_is(&r, HELLO));
+        close(fds[i]);
+    }
+    CHECK_EQ(write(ctl[1], "s", 1), 1);
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ctl[1]);
+    close(res[0]);
+}
+
+TEST_MAIN(T(test_basic_responses), T(test_handler_failures), T(test_header_byte_by_byte),
+          T(test_malformed_while_serving), T(test_lingering_close),
+          T(test_stop_lets_inflight_finish), T(test_stop_cuts_after_grace),
+          T(test_stalled_client_released), T(test_backpressure), T(test_stop_flag_signal),
+          T(test_options_and_lifecycle), T(test_accept_pauses_on_emfile))
