@@ -1,5 +1,379 @@
-/* placeholder */
-int main(void)
+/* webproxy.c - the GETFILE proxy: serves each file from the cache, an HTTP origin, or both. */
+/* SPDX-License-Identifier: MIT */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "gfserver.h"
+#include "handle_with_cache.h"
+#include "handle_with_curl.h"
+#include "log.h"
+#include "seg_pool.h"
+#include "shm_chan.h"
+
+#define PROG           "webproxy"
+#define MAX_THREADS    1024
+#define MAX_TIMEOUT_MS 3600000
+#define DEFAULT_NSEGS  8
+#define DEFAULT_SEGSZ  (1u << 20)
+
+/* clang-format off */
+static const char usage[] =
+    "usage: " PROG " [options]\n"
+    "Serves files over GETFILE from the cache (simplecached, through shared memory), from an\n"
+    "HTTP origin (BASE_URL + request path, fetched with libcurl), or both:\n"
+    "  -s and no -n/-z: origin mode;  -n/-z or nothing: cache mode;  -s with -n/-z: the cache\n"
+    "  first, the origin on a miss or when the cache is not running.\n"
+    "  -p PORT      port to listen on (default 10823)\n"
+    "  -t THREADS   worker threads, 1..1024 (default 8)\n"
+    "  -s BASE_URL  origin, http:// or https:// with a host, e.g. http://127.0.0.1:8080/files\n"
+    "  -n SEGMENTS  shared memory segments, 1..1024 (default 8)\n"
+    "  -z SEGSIZE   bytes per segment, 512..1073741824 (default 1048576)\n"
+    "  -q DEPTH     accepted connections waiting for a worker, 1..65536 (default 4 x threads)\n"
+    "  -H MS        the whole request header must arrive within MS ms (default 10000)\n"
+    "  -S MS        give up on a client that accepts no byte for MS ms (default 10000)\n"
+    "  -G MS        on SIGINT/SIGTERM, in-flight transfers get MS ms to finish (default 5000)\n"
+    "  -l LEVEL     log level: err, warn, info, debug (default info)\n"
+    "  --connect-timeout MS   origin connect timeout (default 5000)\n"
+    "  --low-speed-time S     an origin transfer below the low-speed limit for S seconds\n"
+    "                         fails (default 30)\n"
+    "  --low-speed-limit B    the low-speed limit in bytes/s (default 1)\n"
+    "  --spool-max BYTES      longest origin body without Content-Length, spooled to a\n"
+    "                         temporary file before sending (default 268435456)\n"
+    "  --spool-dir DIR        where to spool (default $TMPDIR, else /tmp)\n"
+    "  --cache-wait MS        longest wait for a free segment (default 10000)\n"
+    "  --cache-stall MS       longest wait for the cache's next chunk (default 30000)\n"
+    "  -h           show this help\n"
+    "Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad options.\n";
+/* clang-format on */
+
+static volatile sig_atomic_t stop_requested; /* the only mutable global */
+
+static void on_stop(int sig)
 {
-    return 1;
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct config {
+    uint16_t port;
+    unsigned nthreads, queue_depth, nsegs;
+    uint64_t segsize;
+    int header_ms, send_ms, grace_ms, cache_wait_ms, cache_stall_ms;
+    int use_cache, use_origin;
+    struct origin_options origin;
+};
+
+/* What each server worker gets: its own CURL handle, the shared cache client. */
+struct worker {
+    struct origin_fetcher *origin; /* NULL without -s */
+    struct cache_client *cache;    /* NULL in origin mode; shared, thread-safe */
+};
+
+/* handle_with_cache results that leave the request unanswered, so the origin may take it. */
+static int cache_can_fall_back(int rc)
+{
+    return rc == -ENOENT || rc == -ENOTCONN || rc == -ESRCH || rc == -ETIMEDOUT;
+}
+
+static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *arg)
+{
+    struct worker *w = arg;
+    int rc;
+
+    if (w->cache != NULL) {
+        rc = handle_with_cache(ctx, path, path_len, w->cache, w->origin == NULL);
+        if (rc == 0 || w->origin == NULL || !cache_can_fall_back(rc))
+            return rc;
+        log_debug("'%s': cache answered %d; asking the origin", path, rc);
+    }
+    return handle_with_curl(ctx, path, path_len, w->origin);
+}
+
+static void on_event(enum gfs_event ev, int value, void *arg)
+{
+    (void)arg;
+    switch (ev) {
+    case GFS_EV_ACCEPT_PAUSED:
+        log_warn(value, "cannot accept connections; pausing");
+        break;
+    case GFS_EV_INCOMPLETE:
+        log_debug("a response ended incomplete");
+        break;
+    case GFS_EV_CUT:
+        log_info("grace period over: cut %d transfer(s)", value);
+        break;
+    }
+}
+
+static int parse_ms(const char *v, const char *opt)
+{
+    unsigned ms;
+
+    if (cli_parse_uint(v, 1, MAX_TIMEOUT_MS, &ms) < 0)
+        cli_die_usage(PROG, usage, "%s: '%s' is not a whole number from 1 to %u", opt, v,
+                      (unsigned)MAX_TIMEOUT_MS);
+    return (int)ms;
+}
+
+static uint64_t parse_u64(const char *v, const char *opt, uint64_t min, uint64_t max)
+{
+    uint64_t x;
+
+    if (cli_parse_u64(v, min, max, &x) < 0)
+        cli_die_usage(PROG, usage, "%s: '%s' is not a whole number from %llu to %llu", opt, v,
+                      (unsigned long long)min, (unsigned long long)max);
+    return x;
+}
+
+enum long_opt {
+    OPT_CONNECT_TIMEOUT = 256,
+    OPT_LOW_SPEED_TIME,
+    OPT_LOW_SPEED_LIMIT,
+    OPT_SPOOL_MAX,
+    OPT_SPOOL_DIR,
+    OPT_CACHE_WAIT,
+    OPT_CACHE_STALL,
+};
+
+static const struct option long_opts[] = {
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
+    {"low-speed-limit", required_argument, NULL, OPT_LOW_SPEED_LIMIT},
+    {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
+    {"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
+    {"cache-wait", required_argument, NULL, OPT_CACHE_WAIT},
+    {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void parse_args(int argc, char **argv, struct config *c)
+{
+    char base[ORIGIN_BASE_MAX];
+    const char *why;
+    enum log_level lvl;
+    struct stat st;
+    int opt, seen_nz = 0;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":p:t:s:n:z:q:H:S:G:l:h", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'p':
+            if (cli_parse_port(optarg, &c->port) < 0)
+                cli_die_range(PROG, usage, 'p', optarg, 1, 65535);
+            break;
+        case 't':
+            if (cli_parse_uint(optarg, 1, MAX_THREADS, &c->nthreads) < 0)
+                cli_die_range(PROG, usage, 't', optarg, 1, MAX_THREADS);
+            break;
+        case 's':
+            if (origin_base_parse(optarg, base, sizeof base, &why) < 0)
+                cli_die_usage(PROG, usage, "-s: '%s': %s", optarg, why);
+            c->origin.base_url = optarg;
+            c->use_origin = 1;
+            break;
+        case 'n':
+            if (cli_parse_uint(optarg, 1, SEG_POOL_MAX, &c->nsegs) < 0)
+                cli_die_range(PROG, usage, 'n', optarg, 1, SEG_POOL_MAX);
+            seen_nz = 1;
+            break;
+        case 'z':
+            if (cli_parse_u64(optarg, SHM_SEG_MIN, SHM_SEG_MAX, &c->segsize) < 0)
+                cli_die_range(PROG, usage, 'z', optarg, SHM_SEG_MIN, SHM_SEG_MAX);
+            seen_nz = 1;
+            break;
+        case 'q':
+            if (cli_parse_uint(optarg, 1, 65536, &c->queue_depth) < 0)
+                cli_die_range(PROG, usage, 'q', optarg, 1, 65536);
+            break;
+        case 'H':
+            c->header_ms = parse_ms(optarg, "-H");
+            break;
+        case 'S':
+            c->send_ms = parse_ms(optarg, "-S");
+            break;
+        case 'G':
+            c->grace_ms = parse_ms(optarg, "-G");
+            break;
+        case 'l':
+            if (log_level_parse(optarg, &lvl) < 0)
+                cli_die_usage(PROG, usage, "-l: '%s' is not one of err, warn, info, debug", optarg);
+            log_threshold = lvl;
+            break;
+        case OPT_CONNECT_TIMEOUT:
+            c->origin.connect_timeout_ms = parse_ms(optarg, "--connect-timeout");
+            break;
+        case OPT_LOW_SPEED_TIME:
+            c->origin.low_speed_time_s = (long)parse_u64(optarg, "--low-speed-time", 1, 3600);
+            break;
+        case OPT_LOW_SPEED_LIMIT:
+            c->origin.low_speed_limit = (long)parse_u64(optarg, "--low-speed-limit", 1, 1000000000);
+            break;
+        case OPT_SPOOL_MAX:
+            c->origin.spool_max = parse_u64(optarg, "--spool-max", 1, UINT64_MAX >> 1);
+            break;
+        case OPT_SPOOL_DIR:
+            if (stat(optarg, &st) < 0 || !S_ISDIR(st.st_mode) || access(optarg, W_OK | X_OK) < 0)
+                cli_die_usage(PROG, usage, "--spool-dir: '%s' is not a writable directory", optarg);
+            c->origin.spool_dir = optarg;
+            break;
+        case OPT_CACHE_WAIT:
+            c->cache_wait_ms = parse_ms(optarg, "--cache-wait");
+            break;
+        case OPT_CACHE_STALL:
+            c->cache_stall_ms = parse_ms(optarg, "--cache-stall");
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        case ':':
+            if (optopt >= 256 || optopt == 0)
+                cli_die_usage(PROG, usage, "%s needs a value", argv[optind - 1]);
+            cli_die_usage(PROG, usage, "-%c needs a value", optopt);
+        default:
+            if (optopt == 0)
+                cli_die_usage(PROG, usage, "unknown option %s", argv[optind - 1]);
+            cli_die_usage(PROG, usage, "unknown option -%c", optopt);
+        }
+    }
+    if (optind < argc)
+        cli_die_usage(PROG, usage, "unexpected argument '%s'", argv[optind]);
+    c->use_cache = seen_nz || !c->use_origin;
+}
+
+static int install_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_stop};
+
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+        return -errno;
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+static const char *mode_name(const struct config *c)
+{
+    if (c->use_cache && c->use_origin)
+        return "cache, then origin";
+    return c->use_cache ? "cache" : "origin";
+}
+
+int main(int argc, char **argv)
+{
+    struct config c = {
+        .port = 10823, .nthreads = 8, .nsegs = DEFAULT_NSEGS, .segsize = DEFAULT_SEGSZ};
+    struct cache_client *cache = NULL;
+    struct gfserver *srv = NULL;
+    struct worker *workers = NULL;
+    void **args = NULL;
+    uint64_t requests = 0, connects = 0;
+    int rc, status = 1, curl_ready = 0;
+
+    log_set_role(PROG);
+    parse_args(argc, argv, &c);
+    rc = install_signals();
+    if (rc < 0) {
+        log_err(-rc, "cannot install signal handlers");
+        return 1;
+    }
+    /* Before any thread: curl_global_init is not thread-safe. */
+    if (c.use_origin) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            log_err(0, "cannot initialise libcurl");
+            return 1;
+        }
+        curl_ready = 1;
+    }
+    workers = calloc(c.nthreads, sizeof *workers);
+    args = calloc(c.nthreads, sizeof *args);
+    if (workers == NULL || args == NULL) {
+        log_err(ENOMEM, "cannot allocate workers");
+        goto out;
+    }
+    if (c.use_cache) {
+        struct cache_client_options co = {
+            .nsegments = c.nsegs,
+            .segsize = c.segsize,
+            .segment_wait_ms = c.cache_wait_ms,
+            .stall_ms = c.cache_stall_ms,
+        };
+        rc = cache_client_new(&cache, &co);
+        if (rc < 0) {
+            log_err(-rc, "cannot create %u segments of %llu bytes", c.nsegs,
+                    (unsigned long long)c.segsize);
+            goto out;
+        }
+    }
+    for (unsigned i = 0; i < c.nthreads; i++) {
+        workers[i].cache = cache;
+        if (c.use_origin) {
+            rc = origin_fetcher_new(&workers[i].origin, &c.origin);
+            if (rc < 0) {
+                log_err(-rc, "cannot set up libcurl for worker %u", i);
+                goto out;
+            }
+        }
+        args[i] = &workers[i];
+    }
+
+    struct gfs_options opt = {
+        .port = c.port,
+        .nthreads = c.nthreads,
+        .queue_depth = c.queue_depth,
+        .header_timeout_ms = c.header_ms,
+        .send_timeout_ms = c.send_ms,
+        .shutdown_grace_ms = c.grace_ms,
+        .handler = handle,
+        .worker_args = args,
+        .stop_flag = &stop_requested,
+        .on_event = on_event,
+    };
+    rc = gfs_new(&srv, &opt);
+    if (rc < 0) {
+        log_err(-rc, "cannot listen on port %u", (unsigned)c.port);
+        goto out;
+    }
+    log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,
+             mode_name(&c), c.use_origin ? " " : "", c.use_origin ? c.origin.base_url : "");
+    rc = gfs_run(srv);
+    if (rc < 0) {
+        log_err(-rc, "cannot start the workers");
+        goto out;
+    }
+    status = 0;
+out:
+    gfs_free(srv);
+    if (workers != NULL) {
+        for (unsigned i = 0; i < c.nthreads; i++) {
+            if (workers[i].origin == NULL)
+                continue;
+            uint64_t r, n;
+            origin_fetcher_stats(workers[i].origin, &r, &n);
+            requests += r;
+            connects += n;
+            origin_fetcher_free(workers[i].origin);
+        }
+    }
+    if (c.use_origin && status == 0)
+        log_info("origin: %llu requests over %llu connections", (unsigned long long)requests,
+                 (unsigned long long)connects);
+    cache_client_free(cache);
+    free(workers);
+    free(args);
+    if (curl_ready)
+        curl_global_cleanup();
+    if (status == 0)
+        log_info("stopped");
+    return status;
 }
