@@ -5,7 +5,9 @@
  * for as long as it runs and stores its pid there; its queue is /getfile-<uid>-<pid>-cmd.
  * A proxy reads the registry to find the queue, and a pidfd to notice when that cache dies:
  * a restarted cache has a new pid, hence a new queue, so nothing is ever sent to a dead queue
- * unnoticed. */
+ * unnoticed. The lock is a POSIX record lock, owned by the process: one cmdq_server per
+ * process, and a process running one must not use a cmdq_client (its close() of the registry
+ * would drop the lock, and F_GETLK does not report a process's own lock). */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_CMDQ_H
 #define GF_CMDQ_H
@@ -17,10 +19,11 @@
 
 #include "ipc_names.h"
 
-#define CMDQ_MAGIC   0x47465251u /* "GFRQ" */
-#define CMDQ_VERSION 1u
-#define CMDQ_MAXMSG  8L /* queue depth; within this machine's fs.mqueue.msg_max (10) */
-#define CMDQ_PATH_MAX 4096
+#define CMDQ_MAGIC         0x47465251u /* "GFRQ" */
+#define CMDQ_VERSION       1u
+#define CMDQ_MAXMSG        8L /* queue depth; within this machine's fs.mqueue.msg_max (10) */
+#define CMDQ_PATH_MAX      4096
+#define CMDQ_SEND_SLICE_MS 50 /* a full queue's wait checks the cache's pidfd this often */
 
 /* One request: "write the file at path into segment seg_name, tagged with generation". */
 struct cmdq_request {
@@ -33,20 +36,26 @@ struct cmdq_request {
     uint64_t seg_size;            /* claimed segment size: checked against fstat, never trusted */
     char seg_name[IPC_NAME_MAX];  /* NUL-terminated, IPC_KIND_SEGMENT pattern */
     char path[CMDQ_PATH_MAX + 1]; /* NUL-terminated request path, starts with '/' */
-    char pad_[3];                 /* explicit: keeps the size a multiple of 8 */
+    char pad_[7];                 /* explicit tail padding (to 4200 bytes); must be zero */
 };
 _Static_assert(sizeof(struct cmdq_request) <= 8192, "must fit this machine's msgsize_max");
-_Static_assert(sizeof(struct cmdq_request) % 8 == 0, "no implicit tail padding");
+_Static_assert(offsetof(struct cmdq_request, pad_) + sizeof(((struct cmdq_request *)0)->pad_) ==
+                   sizeof(struct cmdq_request),
+               "no implicit tail padding");
 
-/* Fills *req for a request (zeroing every unused byte). Returns 0 or -EINVAL/-ENAMETOOLONG. */
+/* Fills *req for a request (zeroing every unused byte). path is path_len bytes (no NUL needed,
+ * none allowed inside), starting with '/'; seg_name must be a segment name of proxy_pid and
+ * this euid. Returns 0, -EINVAL, or -ENAMETOOLONG (path_len > CMDQ_PATH_MAX). */
 int cmdq_request_init(struct cmdq_request *req, pid_t proxy_pid, const char *seg_name,
                       uint64_t seg_size, uint64_t generation, const char *path, size_t path_len);
 
 /* Validates a received message of len bytes (as mq_receive returned it) for a cache running as
- * uid: exact size, magic, version, size field, NUL-terminated fields whose lengths match,
- * path starting with '/', seg_name matching the segment pattern for uid with the pid equal to
- * proxy_pid. Copies it into *out only when valid. Returns 0, -EBADMSG (malformed), -EPROTO
- * (other version), or -EPERM (a foreign name). */
+ * uid: magic, version, exact size, size field, proxy_pid > 0, NUL-terminated fields whose
+ * lengths match, path starting with '/', zero padding, seg_size within [SHM_SEG_MIN,
+ * SHM_SEG_MAX], seg_name matching the segment pattern for uid with the pid equal to proxy_pid.
+ * Copies it into *out only when valid. Returns 0, -EBADMSG (malformed), -EPROTO (right magic,
+ * other version: checked before the size, which may differ), or -EPERM (a name that is not a
+ * segment of proxy_pid and uid, "//x" and other uids included). */
 int cmdq_request_decode(const void *buf, size_t len, uid_t uid, struct cmdq_request *out);
 
 /* --- cache side --------------------------------------------------------------------------- */
@@ -58,20 +67,24 @@ struct cmdq_server {
     char registry_name[IPC_NAME_MAX];
 };
 
-/* Takes the single-instance lock (-EBUSY, with *holder set to the running cache's pid, when
- * another cache of this uid runs: nothing of the live one is touched), sweeps queues and
+/* Takes the single-instance lock (-EBUSY, with *holder (may be NULL) set to the running
+ * cache's pid, when another cache of this uid runs: nothing of the live one is touched;
+ * -EPERM when the registry object belongs to another user), sweeps queues and
  * segments of dead owners, creates the queue with O_EXCL, mode 0600 and explicit attributes
  * (CMDQ_MAXMSG messages of sizeof(struct cmdq_request)), then publishes the pid in the registry.
  * A system limit that stops it is named in the return: -EMFILE (RLIMIT_MSGQUEUE), -ENOSPC
  * (queues_max), -EINVAL (msg_max/msgsize_max below our needs). Returns 0 or -errno. */
 int cmdq_server_open(struct cmdq_server *s, pid_t *holder);
 
-/* Receives one message into buf (cap >= sizeof(struct cmdq_request) + 1, so an oversized
- * message cannot pass for a valid one), waiting at most timeout_ms. Returns its length,
- * -ETIMEDOUT, or -errno. */
+/* Receives one message into buf (cap >= sizeof(struct cmdq_request), the queue's message
+ * size; decode it with cmdq_request_decode), waiting at most timeout_ms (>= 0; a
+ * CLOCK_REALTIME deadline, EINTR retried). Returns its length, -ETIMEDOUT, -EINVAL (small cap,
+ * negative timeout), or -errno. */
 ssize_t cmdq_server_receive(struct cmdq_server *s, void *buf, size_t cap, int timeout_ms);
 
-/* Closes and unlinks the queue and the registry, dropping the lock. Idempotent. */
+/* Closes and unlinks the queue and the registry, dropping the lock. Idempotent, also on a
+ * zeroed struct. Requests still queued are lost: their proxies see the pidfd of this cache
+ * report its exit (or time out if it keeps running). */
 void cmdq_server_close(struct cmdq_server *s);
 
 /* --- proxy side --------------------------------------------------------------------------- */
@@ -85,15 +98,23 @@ void cmdq_client_free(struct cmdq_client *c); /* NULL is a no-op */
 
 /* Sends req to the running cache. If not connected, or the cache it was connected to has died,
  * looks the cache up again (at most once per backoff interval, which doubles from 50 ms up to
- * 1 s while no cache is found, and resets on success). Waits at most timeout_ms for room in a
- * full queue, checking the cache is alive between short slices. On success stores a new pidfd
- * of that cache in *cache_pidfd, which the caller closes (poll it with peer_alive while waiting
- * for the answer). Returns 0, -ENOTCONN (no cache running),
- * -ESRCH (the cache died while we waited), -ETIMEDOUT, or -errno. */
+ * 1 s while no cache is found, and resets on success; a cache found dead is looked up again at
+ * once, and so is one whose registry has changed since the last failed lookup: within the
+ * interval each send stats the registry instead). A lookup reads the pid from the registry, opens a
+ * pidfd for it, checks with F_GETLK that this very pid holds the registry lock (so a stale registry
+ * whose pid was reused is not believed), and opens its queue write-only. Waits at most timeout_ms
+ * (>= 0) for room in a full queue, checking the cache is alive between slices of
+ * CMDQ_SEND_SLICE_MS. On success stores a new pidfd of that cache in *cache_pidfd, which the caller
+ * closes (poll it with peer_alive while waiting for the answer); on failure *cache_pidfd is -1. The
+ * lock is not held while waiting. Returns 0, -ENOTCONN (no cache running, or within the backoff
+ * interval), -ESRCH (the cache died while we waited), -ETIMEDOUT, or -errno. */
 int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int timeout_ms,
                      int *cache_pidfd);
 
 /* The pid of the cache currently connected, or 0. For logs and tests. */
 pid_t cmdq_client_cache_pid(struct cmdq_client *c);
+
+/* How many registry lookups this client has made (connect attempts). For stats and tests. */
+unsigned cmdq_client_lookups(struct cmdq_client *c);
 
 #endif

@@ -5,7 +5,8 @@
  *   /getfile-<uid>-<pid>-cmd          command queue of the cache process <pid>
  *   /getfile-<uid>-<pid>-seg<serial>  data segment <serial> of the proxy process <pid>
  *
- * <uid>, <pid> and <serial> are plain decimal without leading zeros (1..10 digits). The owner's
+ * <uid>, <pid> and <serial> are plain decimal without leading zeros (1..10 digits; a pid is at
+ * least 1, a uid or serial may be 0), nothing after them. The owner's
  * uid keeps users apart; the owner's pid makes every run's names unique and lets a later run
  * tell a dead owner's leftovers from a live one's objects. */
 /* SPDX-License-Identifier: MIT */
@@ -21,18 +22,26 @@
 enum ipc_kind { IPC_KIND_REGISTRY, IPC_KIND_CMDQ, IPC_KIND_SEGMENT };
 
 /* Formats a name into buf (IPC_NAME_MAX bytes). pid/serial are ignored where the kind has none.
- * Returns 0 or -ENAMETOOLONG. */
+ * Returns 0, -EINVAL (pid <= 0 for a kind with a pid, unknown kind) or -ENAMETOOLONG. */
 int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_t serial);
 
-/* Parses name (NUL-terminated, at most IPC_NAME_MAX bytes) against the strict pattern of kind
- * for exactly this uid. Stores the pid and serial found (when the kind has them).
- * Returns 0, or -EINVAL for anything else (other uid, "//x", "noslash", leading zeros, ...). */
+/* Parses name (reads at most IPC_NAME_MAX bytes; a NUL must come before) against the pattern of
+ * kind for exactly this uid. Stores the pid and serial found (when the kind has them). Returns 0,
+ * or -EINVAL for anything else (other uid, "//x", "noslash", leading zeros, ...). */
 int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, uint32_t *serial);
 
 /* Removes the segments and queues of this uid whose owner pid no longer exists (kill(pid, 0)
  * fails with ESRCH), and returns how many were removed, or -errno. kinds is a bit mask of
- * (1 << IPC_KIND_CMDQ) | (1 << IPC_KIND_SEGMENT). Call it only while holding the cache's
- * single-instance lock (for queues) or at proxy start (for segments). */
+ * (1 << IPC_KIND_CMDQ) | (1 << IPC_KIND_SEGMENT). Only names that parse strictly for uid and
+ * objects whose owner (st_uid) is uid are touched; the registry never is. Segments are listed in
+ * /dev/shm; queues only in /dev/mqueue, so they are skipped (silently, see
+ * ipc_mqueue_listable) where the mqueue filesystem is not mounted. A dead owner whose pid was
+ * reused by a live process keeps its objects until that pid is free again. Call it only while
+ * holding the cache's single-instance lock (for queues) or at proxy start (for segments). */
 int ipc_sweep_dead(uid_t uid, unsigned kinds);
+
+/* 1 when /dev/mqueue is a mounted mqueue filesystem (so ipc_sweep_dead can see queues), else 0.
+ * mq_open/mq_unlink work either way. */
+int ipc_mqueue_listable(void);
 
 #endif

@@ -7,18 +7,32 @@
  *   slot 0 .. K-1        each: struct shm_slot_hdr, then slot_cap payload bytes
  *
  * Protocol for one request with generation g (K = 1 is exactly the design report's ping-pong):
- *   proxy: sets hdr->generation = g, hdr->cancel = 0 (segment idle: filled = 0, free = K),
- *          sends the cmdq_request naming the segment and g.
+ *   proxy: shm_seg_begin(g) on an idle segment (filled = 0, free = K, cancel = 0), then sends
+ *          the cmdq_request naming the segment and g.
  *   cache: for seq = 0, 1, ...: wait(free); write slot[seq % K] = {g, seq, kind, len, status,
  *          file_len} + payload; post(filled). seq 0 is the RESPONSE (status, file_len, and the
- *          first payload bytes); DATA chunks follow until file_len bytes were written.
+ *          first min(file_len, slot_cap) payload bytes); DATA chunks (len >= 1) follow until
+ *          file_len bytes were written. A miss or an error is one RESPONSE with len 0 and
+ *          file_len 0.
  *   proxy: for seq = 0, 1, ...: wait(filled); copy slot header to locals once, validate
  *          (generation, seq, kind, len <= slot_cap, running total <= file_len); use the payload;
- *          post(free). Done when the total reaches file_len: filled = 0, free = K again.
+ *          post(free) (shm_seg_release, also for the last chunk). Done when the total reaches
+ *          file_len: filled = 0, free = K again, and the segment may serve the next request.
+ * The semaphores count slots; explicit release/acquire atomics on each slot's seq (producer ->
+ * consumer) and ack (consumer -> producer) words order the slot contents, so the protocol is
+ * correct under the C memory model on its own and visible to TSan (which does not intercept
+ * sem_clockwait).
  * Every wait is sliced (SHM_WAIT_SLICE_MS) and checks between slices that the peer lives
- * (pidfd) and that nobody cancelled. A transfer the proxy abandons is never reused: the proxy
- * sets cancel, then replaces the segment (new name), so a late write from the old transfer can
- * only land in memory nobody reads; the generation check on every chunk is the second fence. */
+ * (pidfd) and that nobody cancelled. A transfer the proxy abandons (timeout, peer death, a bad
+ * chunk, its client gone) is never reused: the proxy calls shm_seg_cancel, then replaces the
+ * segment (shm_seg_destroy + shm_seg_create with a new serial, hence a new name), so a late
+ * write from the old transfer can only land in memory nobody reads; the generation check on
+ * every chunk is the second fence (a stale request, a pool bug), not a substitute: two writers
+ * in one reused segment can interleave on a slot, one's header with the other's payload
+ * (spin/handshake.pml finds it). After a complete transfer the segment is idle and reusable.
+ * Trust: both processes run as the same uid, so these checks defend against bugs, stale
+ * objects and confusion (and keep a confused peer from crashing us), not against a hostile
+ * same-uid process, which could ptrace us anyway. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_SHM_CHAN_H
 #define GF_SHM_CHAN_H
@@ -31,11 +45,15 @@
 
 #include "ipc_names.h"
 
-#define SHM_MAGIC         0x47465347u /* "GFSG" */
-#define SHM_VERSION       1u
-#define SHM_SEG_MIN       512u        /* smallest segment users may ask for */
-#define SHM_SEG_MAX       (1u << 30)  /* 1 GiB */
-#define SHM_WAIT_SLICE_MS 100         /* liveness is checked at least this often */
+#define SHM_MAGIC           0x47465347u /* "GFSG" */
+#define SHM_VERSION         1u
+#define SHM_SEG_MIN         512u       /* smallest segment users may ask for */
+#define SHM_SEG_MAX         (1u << 30) /* 1 GiB */
+#define SHM_WAIT_SLICE_MS   100        /* liveness is checked at least this often */
+#define SHM_SLOTS_MAX       4u         /* K never exceeds this */
+#define SHM_SLOT_TARGET_MIN 2048u      /* a new slot only for every this many segment bytes */
+#define SHM_HDR_SPACE       256u       /* bytes reserved for struct shm_seg_hdr (64-byte aligned) */
+#define SHM_SLOT_HDR_SPACE  64u        /* bytes reserved for each struct shm_slot_hdr */
 
 enum shm_slot_kind { SHM_SLOT_RESPONSE = 1, SHM_SLOT_DATA = 2 };
 enum shm_status { SHM_STATUS_OK = 0, SHM_STATUS_NOT_FOUND = 1, SHM_STATUS_ERROR = 2 };
@@ -47,11 +65,13 @@ struct shm_seg_hdr {
     uint64_t seg_size;   /* creator's size; the attacher trusts fstat, not this */
     uint32_t nslots;     /* K, from shm_geometry */
     uint32_t slot_cap;   /* payload bytes per slot, from shm_geometry */
-    uint64_t generation; /* proxy: set before each request; cache: reads once at attach */
+    uint64_t generation; /* proxy: set by shm_seg_begin before it sends the request (atomic
+                          * release); the cache may compare it (atomic acquire) with the
+                          * request's to drop a stale request. Chunks carry the request's. */
     uint32_t cancel;     /* proxy: 1 = abandoned, stop writing (atomic access) */
     uint32_t pad_;
-    sem_t filled;        /* slots holding a chunk: cache posts, proxy waits (init 0) */
-    sem_t free;          /* slots free to write: proxy posts, cache waits (init K) */
+    sem_t filled; /* slots holding a chunk: cache posts, proxy waits (init 0) */
+    sem_t free;   /* slots free to write: proxy posts, cache waits (init K) */
 };
 
 /* Lives in shared memory at the start of every slot. */
@@ -62,24 +82,32 @@ struct shm_slot_hdr {
     uint32_t kind;       /* enum shm_slot_kind */
     uint32_t status;     /* RESPONSE: enum shm_status; DATA: 0 */
     uint32_t len;        /* payload bytes in this slot, <= slot_cap */
-    uint32_t pad_;
+    uint32_t ack;        /* consumer: low 32 bits of seq, stored (release) when it gives the
+                          * slot back; producer: loads it (acquire) before rewriting the slot.
+                          * Orders memory only; its value is never trusted. */
 };
+_Static_assert(sizeof(struct shm_seg_hdr) <= SHM_HDR_SPACE, "segment header space");
+_Static_assert(sizeof(struct shm_slot_hdr) <= SHM_SLOT_HDR_SPACE, "slot header space");
+_Static_assert(SHM_HDR_SPACE + SHM_SLOT_HDR_SPACE + 64 <= SHM_SEG_MIN, "smallest segment");
 
-/* The geometry rule: the payload area after the (64-byte aligned) segment header is split
- * into K slots of equal, 64-byte aligned size, K = clamp(area / SHM_SLOT_TARGET_MIN, 1,
- * SHM_SLOTS_MAX). Documented in docs/ipc.md. Returns 0, or -EINVAL when seg_size is outside
- * [SHM_SEG_MIN, SHM_SEG_MAX]. Both sides compute it; the attacher compares with the header. */
+/* The geometry rule (docs/ipc.md): after SHM_HDR_SPACE header bytes come
+ * K = clamp(seg_size / SHM_SLOT_TARGET_MIN, 1, SHM_SLOTS_MAX) slots of equal size
+ * stride = floor((seg_size - SHM_HDR_SPACE) / K / 64) * 64, each SHM_SLOT_HDR_SPACE header
+ * bytes then slot_cap = stride - SHM_SLOT_HDR_SPACE payload bytes (a multiple of 64, >= 192).
+ * 512 B -> 1 slot of 192 B; 8 KiB -> 4 x 1920 B; 1 MiB -> 4 x 262016 B. Returns 0, or -EINVAL
+ * when seg_size is outside [SHM_SEG_MIN, SHM_SEG_MAX]. Both sides compute it; the attacher
+ * compares with the header. */
 int shm_geometry(uint64_t seg_size, uint32_t *nslots, uint32_t *slot_cap);
 
 /* --- proxy side: creation and consuming ---------------------------------------------------- */
 
 /* A mapped segment in this process. */
 struct shm_seg {
-    struct shm_seg_hdr *hdr;  /* mapping base */
-    size_t size;              /* mapped bytes = fstat size */
+    struct shm_seg_hdr *hdr; /* mapping base */
+    size_t size;             /* mapped bytes = fstat size */
     char name[IPC_NAME_MAX];
     uint32_t nslots, slot_cap;
-    uint64_t seq;             /* consumer/producer position within the current request */
+    uint64_t seq; /* consumer/producer position within the current request */
 };
 
 /* Creates /getfile-<uid>-<pid>-seg<serial> (O_EXCL, 0600), reserves its memory with
@@ -87,11 +115,25 @@ struct shm_seg {
  * initialises header and semaphores. Returns 0 or -errno; on failure nothing is left. */
 int shm_seg_create(struct shm_seg *seg, uint32_t serial, uint64_t size);
 
-/* Unmaps and unlinks (creator only). Idempotent on a zeroed struct. */
+/* Unmaps and unlinks (creator only) and zeroes *seg. Idempotent on a zeroed struct. The
+ * semaphores are not destroyed: an abandoned producer may still wait on them in its own
+ * mapping, which stays valid until it detaches. */
 void shm_seg_destroy(struct shm_seg *seg);
 
-/* Prepares the idle segment for a new request with generation gen. */
+/* Lays out an idle segment of size bytes at mem (64-byte aligned, zero-filled, shareable) and
+ * fills *seg (name left empty). shm_seg_create uses it; tests and fuzzers use it on ordinary
+ * memory. Returns 0 or -EINVAL (size outside the geometry's range). */
+int shm_seg_layout_init(struct shm_seg *seg, void *mem, uint64_t size);
+
+/* Prepares the idle segment for a new request with generation gen (a value never used before
+ * on this segment, e.g. from a process-wide counter): stores it, clears cancel, seq = 0. Slot
+ * positions restart with each request, so the segment must be idle (shm_seg_is_idle): fresh, or
+ * after a complete transfer; the producer starts only when it has received the request. */
 void shm_seg_begin(struct shm_seg *seg, uint64_t gen);
+
+/* 1 when the segment is idle (filled = 0, free = K, not cancelled), so it may serve a new
+ * request; 0 otherwise (a pool must then replace it). */
+int shm_seg_is_idle(struct shm_seg *seg);
 
 /* A validated chunk as the consumer sees it. data points into the segment: borrowed until
  * shm_seg_release. */
@@ -103,37 +145,52 @@ struct shm_chunk {
     uint32_t len;
 };
 
-/* Waits for the next chunk of request gen, at most timeout_ms in all, checking peer_pidfd
- * between slices and *stop (may be NULL). Validates it as described above (expected_left is
- * the bytes still owed; pass UINT64_MAX before the RESPONSE). Returns 0, -ETIMEDOUT, -ESRCH
- * (the cache died), -ECANCELED (*stop), or -EBADMSG (a chunk that fails validation: abandon). */
+/* Waits for the next chunk of request gen, at most timeout_ms (>= 0) in all, checking
+ * peer_pidfd (the cache's, from cmdq_client_send) between slices and *stop (may be NULL).
+ * Validates it as described above (expected_left is the bytes still owed; pass UINT64_MAX
+ * before the RESPONSE). A chunk already there is returned even if the peer has died. Returns 0,
+ * -ETIMEDOUT, -ESRCH (the cache died), -ECANCELED (*stop), -EBADMSG (a chunk that fails
+ * validation: abandon), -EINVAL (timeout_ms < 0) or another -errno (a bad pidfd). */
 int shm_seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int peer_pidfd,
                  int timeout_ms, const volatile sig_atomic_t *stop, struct shm_chunk *out);
 
-/* Gives the slot of the last chunk back to the producer. */
+/* Gives the slot of the last chunk back to the producer (ends the borrow of its data). Call it
+ * once per chunk returned by shm_seg_next, including the last one. */
 void shm_seg_release(struct shm_seg *seg);
 
-/* Marks the current request abandoned so the producer stops writing. */
+/* Marks the current request abandoned so the producer stops writing, and wakes a producer
+ * waiting for a free slot so it sees that at once. The segment must then be replaced
+ * (shm_seg_destroy, shm_seg_create with a new serial), never reused. */
 void shm_seg_cancel(struct shm_seg *seg);
+
+/* Checks a slot header h, already copied to private memory, as chunk seq of request gen in a
+ * segment of slot_cap payload bytes per slot, expected_left bytes still owed (UINT64_MAX before
+ * the RESPONSE). Returns 0 or -EBADMSG. shm_seg_next uses it; exposed for the fuzzer. */
+int shm_chunk_validate(const struct shm_slot_hdr *h, uint64_t gen, uint64_t seq, uint32_t slot_cap,
+                       uint64_t expected_left);
 
 /* --- cache side: attaching and producing -------------------------------------------------- */
 
 /* Opens and maps the segment named in a validated request: checks it is a regular object of
  * our uid with mode 0600, that its real size (fstat) is within limits and at least the claimed
  * size, and that magic, version and geometry in its header match shm_geometry(real size).
- * Returns 0 or -errno (-ENOENT, -EPERM, -EBADMSG); never maps more than the object holds. */
+ * Returns 0 or -errno (-ENOENT; -EPERM: not a segment name of our uid, another owner, another
+ * mode; -EBADMSG: size or header); never maps more than the object holds. */
 int shm_seg_attach(struct shm_seg *seg, const char *name, uint64_t claimed_size);
 
 /* Unmaps an attached segment (never unlinks). Idempotent on a zeroed struct. */
 void shm_seg_detach(struct shm_seg *seg);
 
-/* Waits for a free slot and returns its payload area in *payload (slot_cap bytes), at most
- * timeout_ms in all, checking peer_pidfd and the cancel word between slices, and *stop.
- * Returns 0, -ETIMEDOUT, -ESRCH (proxy died), -ECANCELED (cancelled or *stop). */
+/* Waits for a free slot and returns its payload area in *payload (slot_cap bytes, borrowed
+ * until shm_seg_publish), at most timeout_ms (>= 0) in all, checking peer_pidfd (the proxy's,
+ * from peer_open(req.proxy_pid)) and the cancel word between slices, and *stop (may be NULL).
+ * The cancel word is also checked before waiting. Returns 0, -ETIMEDOUT, -ESRCH (proxy died),
+ * -ECANCELED (cancelled or *stop), -EINVAL (timeout_ms < 0) or another -errno. */
 int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
                     const volatile sig_atomic_t *stop, unsigned char **payload);
 
-/* Publishes the reserved slot: writes its header (generation gen, the next seq) and posts. */
+/* Publishes the reserved slot: writes its header (generation gen, the next seq) and posts.
+ * kind is SHM_SLOT_RESPONSE for seq 0 and SHM_SLOT_DATA after; len <= slot_cap (asserted). */
 void shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
                      enum shm_status status, uint64_t file_len, uint32_t len);
 

@@ -1,0 +1,11 @@
+# IPC contract tests (src/ipc): names and sweep, command queue, data segments, stress, model.
+# The unit tests move into private mount+IPC namespaces themselves (tests/unit/ipc_testutil.h).
+gf_add_unit_test(NAME test_ipc_names SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ipc_names.c
+                 LIBS gfipc)
+gf_add_unit_test(NAME test_cmdq SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cmdq.c
+                 LIBS gfipc LABELS tsan)
+gf_add_unit_test(NAME test_shm_chan SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_shm_chan.c
+                 LIBS gfipc LABELS tsan)
+gf_add_unit_test(NAME test_shm_stress SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_shm_stress.c
+                 LIBS gfipc LABELS tsan TIMEOUT 120)
+gf_add_script_test(NAME spin_model SCRIPT tests/integration/spin_model.sh TIMEOUT 180)

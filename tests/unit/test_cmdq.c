@@ -1,0 +1,930 @@
+/* test_cmdq.c - the command queue: message validation, the cache's single-instance registry and
+ * queue, and the proxy's client against forked caches that answer, stall, crash and restart. */
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "ipc/cmdq.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include "clock.h"
+#include "ipc/peer.h"
+#include "ipc/shm_chan.h"
+#include "ipc_testutil.h"
+#include "test.h"
+
+static int isolate_rc = -1;
+static int fd_baseline = -1; /* open descriptors before the first test */
+
+/* --- a cache in a child process ------------------------------------------------------------ */
+
+enum cache_mode {
+    CACHE_ECHO,  /* receives, decodes, reports each message on the pipe */
+    CACHE_IDLE,  /* holds the queue but never receives */
+    CACHE_CRASH, /* like IDLE, then SIGKILLs itself after crash_ms (no cleanup) */
+};
+
+struct report {
+    int rc;       /* open: cmdq_server_open's result; message: cmdq_request_decode's */
+    pid_t holder; /* open only */
+    uint64_t generation;
+    char path[64];
+};
+
+struct cache_child {
+    pid_t pid;
+    int rd; /* reports */
+};
+
+static volatile sig_atomic_t child_stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    child_stop = 1;
+}
+
+static void write_report(int fd, const struct report *r)
+{
+    if (write(fd, r, sizeof *r) != (ssize_t)sizeof *r)
+        _exit(3);
+}
+
+static void cache_main(enum cache_mode mode, int crash_ms, int wr)
+{
+    struct sigaction sa = {.sa_handler = on_term};
+    struct report r = {0};
+    struct cmdq_server s;
+    int64_t end = clock_mono_ms() + 30000, crash_at = clock_mono_ms() + crash_ms;
+
+    sigaction(SIGTERM, &sa, NULL);
+    r.rc = cmdq_server_open(&s, &r.holder);
+    write_report(wr, &r);
+    if (r.rc < 0)
+        _exit(0);
+    while (!child_stop && clock_mono_ms() < end) {
+        static char buf[sizeof(struct cmdq_request) + 64];
+        struct cmdq_request req;
+        ssize_t n;
+
+        if (mode == CACHE_CRASH && clock_mono_ms() >= crash_at)
+            raise(SIGKILL);
+        if (mode != CACHE_ECHO) {
+            clock_sleep_ms(5);
+            continue;
+        }
+        n = cmdq_server_receive(&s, buf, sizeof buf, 50);
+        if (n == -ETIMEDOUT || n == -EINTR)
+            continue;
+        memset(&r, 0, sizeof r);
+        r.rc = n < 0 ? (int)n : cmdq_request_decode(buf, (size_t)n, geteuid(), &req);
+        if (r.rc == 0) {
+            r.generation = req.generation;
+            size_t plen = strnlen(req.path, sizeof r.path - 1);
+
+            memcpy(r.path, req.path, plen);
+            r.path[plen] = '\0';
+        }
+        write_report(wr, &r);
+    }
+    cmdq_server_close(&s);
+    _exit(0);
+}
+
+/* Reads one report, waiting at most timeout_ms. Returns 0 or -1. */
+static int read_report(int rd, struct report *r, int timeout_ms)
+{
+    struct pollfd p = {.fd = rd, .events = POLLIN};
+
+    if (poll(&p, 1, timeout_ms) != 1)
+        return -1;
+    return read(rd, r, sizeof *r) == (ssize_t)sizeof *r ? 0 : -1;
+}
+
+/* Forks a cache and waits for its open to finish. Returns open's result (0 when running). */
+static int cache_start(struct cache_child *c, enum cache_mode mode, int crash_ms)
+{
+    struct report r;
+    int p[2];
+
+    c->pid = -1;
+    c->rd = -1;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    c->pid = fork();
+    if (c->pid == 0) {
+        close(p[0]);
+        cache_main(mode, crash_ms, p[1]);
+    }
+    close(p[1]);
+    c->rd = p[0];
+    if (c->pid < 0 || read_report(c->rd, &r, 10000) < 0)
+        return -EIO;
+    return r.rc;
+}
+
+/* Stops a cache (SIGTERM, clean close) and reaps it. Returns its wait status. */
+static int cache_stop(struct cache_child *c)
+{
+    int status = -1;
+
+    if (c->pid > 0) {
+        kill(c->pid, SIGTERM);
+        waitpid(c->pid, &status, 0);
+    }
+    if (c->rd >= 0)
+        close(c->rd);
+    c->pid = -1;
+    c->rd = -1;
+    return status;
+}
+
+static char *seg_name_of(char *buf, pid_t pid, uint32_t serial)
+{
+    ipc_name_format(buf, IPC_KIND_SEGMENT, geteuid(), pid, serial);
+    return buf;
+}
+
+static int make_request(struct cmdq_request *req, const char *path, uint64_t gen)
+{
+    char seg[IPC_NAME_MAX];
+
+    return cmdq_request_init(req, getpid(), seg_name_of(seg, getpid(), 3), 65536, gen, path,
+                             strlen(path));
+}
+
+static int shm_exists(const char *name)
+{
+    char path[128];
+
+    snprintf(path, sizeof path, "/dev/shm%s", name);
+    return access(path, F_OK) == 0;
+}
+
+static int mq_exists(const char *name)
+{
+    mqd_t q = mq_open(name, O_WRONLY);
+
+    if (q == (mqd_t)-1)
+        return 0;
+    mq_close(q);
+    return 1;
+}
+
+static char *registry_name(char *buf)
+{
+    ipc_name_format(buf, IPC_KIND_REGISTRY, geteuid(), 0, 0);
+    return buf;
+}
+
+static char *queue_name(char *buf, pid_t pid)
+{
+    ipc_name_format(buf, IPC_KIND_CMDQ, geteuid(), pid, 0);
+    return buf;
+}
+
+/* Nothing of ours and no registry left (the namespace is private: nobody else is here). */
+static void check_nothing_left(void)
+{
+    char reg[IPC_NAME_MAX];
+
+    CHECK_EQ(ipc_test_objects_of(getpid()), 0);
+    CHECK(!shm_exists(registry_name(reg)));
+    CHECK_EQ(ipc_test_count("/dev/mqueue", "getfile-"), 0);
+    CHECK_EQ(ipc_test_count("/dev/shm", "getfile-"), 0);
+    CHECK_EQ(ipc_test_open_fds(), fd_baseline);
+}
+
+/* --- liveness ------------------------------------------------------------------------------ */
+
+static void check_peer_kind(int (*open_fn)(pid_t))
+{
+    int64_t t0;
+    int fd, p[2], alive = 1;
+    pid_t child;
+
+    CHECK_EQ(open_fn(0), -EINVAL);
+    CHECK_EQ(open_fn(ipc_test_dead_pid()), -ESRCH);
+    fd = open_fn(getpid());
+    CHECK(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC));
+    CHECK_EQ(peer_alive(fd), 1);
+    close(fd);
+
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    child = fork();
+    if (child == 0) {
+        char c;
+
+        close(p[1]);
+        _exit(read(p[0], &c, 1) == 0 ? 0 : 1); /* exits once the parent closes its end */
+    }
+    close(p[0]);
+    fd = open_fn(child);
+    CHECK(fd >= 0);
+    CHECK_EQ(peer_alive(fd), 1);
+    close(p[1]);
+    /* Exited but not reaped (a zombie) already counts as dead. */
+    t0 = clock_mono_ms();
+    while ((alive = peer_alive(fd)) == 1 && clock_mono_ms() - t0 < 5000)
+        clock_sleep_ms(1);
+    CHECK_EQ(alive, 0);
+    waitpid(child, NULL, 0);
+    CHECK_EQ(peer_alive(fd), 0);
+    close(fd);
+}
+
+static void test_peer(void)
+{
+    check_peer_kind(peer_open);
+    check_peer_kind(peer_open_proc); /* where pidfd_open is missing (valgrind) */
+    CHECK_EQ(peer_alive(-1), -EBADF);
+    CHECK_EQ(peer_alive(1000000), -EBADF);
+}
+
+/* --- messages ------------------------------------------------------------------------------ */
+
+static void test_decode_valid(void)
+{
+    struct cmdq_request req, out;
+    char seg[IPC_NAME_MAX];
+
+    CHECK_EQ(
+        cmdq_request_init(&req, getpid(), seg_name_of(seg, getpid(), 7), 4096, 99, "/a/b.txt", 8),
+        0);
+    CHECK_EQ(sizeof req, 4200);
+    CHECK_EQ(cmdq_request_decode(&req, sizeof req, geteuid(), &out), 0);
+    CHECK_EQ(out.proxy_pid, getpid());
+    CHECK_EQ(out.path_len, 8);
+    CHECK_EQ(out.generation, 99);
+    CHECK_EQ(out.seg_size, 4096);
+    CHECK(strcmp(out.path, "/a/b.txt") == 0);
+    CHECK(strcmp(out.seg_name, seg) == 0);
+    /* The longest path fits. */
+    {
+        static char path[CMDQ_PATH_MAX];
+
+        memset(path, 'p', sizeof path);
+        path[0] = '/';
+        CHECK_EQ(cmdq_request_init(&req, getpid(), seg, 4096, 1, path, sizeof path), 0);
+        CHECK_EQ(cmdq_request_decode(&req, sizeof req, geteuid(), &out), 0);
+        CHECK_EQ(out.path_len, CMDQ_PATH_MAX);
+    }
+}
+
+static void test_init_rejects(void)
+{
+    static char longpath[CMDQ_PATH_MAX + 1];
+    struct cmdq_request a, b;
+    char seg[IPC_NAME_MAX], longseg[IPC_NAME_MAX + 8];
+
+    seg_name_of(seg, getpid(), 1);
+    CHECK_EQ(cmdq_request_init(&a, getpid(), seg, 4096, 1, "/x", 0), -EINVAL);
+    CHECK_EQ(cmdq_request_init(&a, getpid(), seg, 4096, 1, "x", 1), -EINVAL);
+    CHECK_EQ(cmdq_request_init(&a, getpid(), seg, 4096, 1, "/a\0b", 4), -EINVAL);
+    memset(longpath, '/', sizeof longpath);
+    CHECK_EQ(cmdq_request_init(&a, getpid(), seg, 4096, 1, longpath, sizeof longpath),
+             -ENAMETOOLONG);
+    CHECK_EQ(cmdq_request_init(&a, 0, seg, 4096, 1, "/x", 2), -EINVAL);
+    CHECK_EQ(cmdq_request_init(&a, getpid() + 1, seg, 4096, 1, "/x", 2), -EINVAL);
+    CHECK_EQ(cmdq_request_init(&a, getpid(), "//x", 4096, 1, "/x", 2), -EINVAL);
+    memset(longseg, '1', sizeof longseg);
+    longseg[sizeof longseg - 1] = '\0';
+    CHECK_EQ(cmdq_request_init(&a, getpid(), longseg, 4096, 1, "/x", 2), -ENAMETOOLONG);
+    /* Every unused byte is zero, whatever was in the struct before. */
+    memset(&a, 0x5a, sizeof a);
+    memset(&b, 0xa5, sizeof b);
+    CHECK_EQ(cmdq_request_init(&a, getpid(), seg, 4096, 1, "/xy", 3), 0);
+    CHECK_EQ(cmdq_request_init(&b, getpid(), seg, 4096, 1, "/xy", 3), 0);
+    CHECK_MEM(&a, &b, sizeof a);
+}
+
+/* Decodes a mutated copy of a valid request. */
+static int decode_mutated(void (*mutate)(struct cmdq_request *), size_t len)
+{
+    static unsigned char buf[sizeof(struct cmdq_request) + 16];
+    struct cmdq_request req, out;
+    unsigned char before[sizeof out];
+    int rc;
+
+    make_request(&req, "/dir/file", 5);
+    if (mutate)
+        mutate(&req);
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, &req, sizeof req);
+    memset(&out, 0xab, sizeof out);
+    memcpy(before, &out, sizeof out);
+    rc = cmdq_request_decode(buf, len, geteuid(), &out);
+    if (rc != 0 && memcmp(before, &out, sizeof out) != 0)
+        return -9999; /* a rejected message must not be copied out */
+    return rc;
+}
+
+static void m_magic(struct cmdq_request *r)
+{
+    r->magic ^= 1;
+}
+static void m_version(struct cmdq_request *r)
+{
+    r->version = 2;
+}
+static void m_size(struct cmdq_request *r)
+{
+    r->size--;
+}
+static void m_pid0(struct cmdq_request *r)
+{
+    r->proxy_pid = 0;
+}
+static void m_seg_nonul(struct cmdq_request *r)
+{
+    memset(r->seg_name, 'a', sizeof r->seg_name);
+}
+static void m_path_nonul(struct cmdq_request *r)
+{
+    memset(r->path, 'a', sizeof r->path);
+    r->path[0] = '/';
+    r->path_len = CMDQ_PATH_MAX;
+}
+static void m_len_plus(struct cmdq_request *r)
+{
+    r->path_len++;
+}
+static void m_len_minus(struct cmdq_request *r)
+{
+    r->path_len--;
+}
+static void m_len_zero(struct cmdq_request *r)
+{
+    r->path_len = 0;
+}
+static void m_len_huge(struct cmdq_request *r)
+{
+    r->path_len = 0xffffffffu;
+}
+static void m_noslash(struct cmdq_request *r)
+{
+    r->path[0] = 'd';
+}
+static void m_pad(struct cmdq_request *r)
+{
+    r->pad_[6] = 1;
+}
+static void m_segsize_small(struct cmdq_request *r)
+{
+    r->seg_size = SHM_SEG_MIN - 1;
+}
+static void m_segsize_big(struct cmdq_request *r)
+{
+    r->seg_size = (uint64_t)SHM_SEG_MAX + 1;
+}
+static void m_foreign_uid(struct cmdq_request *r)
+{
+    ipc_name_format(r->seg_name, IPC_KIND_SEGMENT, geteuid() + 1, getpid(), 3);
+}
+static void m_pid_mismatch(struct cmdq_request *r)
+{
+    r->proxy_pid++;
+}
+static void m_double_slash(struct cmdq_request *r)
+{
+    char name[IPC_NAME_MAX];
+
+    seg_name_of(name, getpid(), 3);
+    r->seg_name[0] = '/'; /* "//getfile-..." */
+    memcpy(r->seg_name + 1, name, strlen(name) + 1);
+}
+static void m_seg_noslash(struct cmdq_request *r)
+{
+    char name[IPC_NAME_MAX];
+
+    seg_name_of(name, getpid(), 3);
+    snprintf(r->seg_name, sizeof r->seg_name, "%s", name + 1);
+}
+static void m_seg_is_queue(struct cmdq_request *r)
+{
+    queue_name(r->seg_name, getpid());
+}
+static void m_seg_leading_zero(struct cmdq_request *r)
+{
+    snprintf(r->seg_name, sizeof r->seg_name, "/getfile-%u-%d-seg03", (unsigned)geteuid(),
+             (int)getpid());
+}
+
+static void test_decode_rejects(void)
+{
+    const size_t n = sizeof(struct cmdq_request);
+
+    CHECK_EQ(decode_mutated(NULL, n), 0);
+    CHECK_EQ(decode_mutated(NULL, n - 1), -EBADMSG);
+    CHECK_EQ(decode_mutated(NULL, n + 1), -EBADMSG);
+    CHECK_EQ(decode_mutated(NULL, n + 16), -EBADMSG);
+    CHECK_EQ(decode_mutated(NULL, 0), -EBADMSG);
+    CHECK_EQ(decode_mutated(NULL, 5), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_magic, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_version, n), -EPROTO);
+    CHECK_EQ(decode_mutated(m_version, 100), -EPROTO); /* another version, another size */
+    CHECK_EQ(decode_mutated(m_size, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_pid0, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_seg_nonul, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_path_nonul, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_len_plus, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_len_minus, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_len_zero, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_len_huge, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_noslash, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_pad, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_segsize_small, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_segsize_big, n), -EBADMSG);
+    CHECK_EQ(decode_mutated(m_foreign_uid, n), -EPERM);
+    CHECK_EQ(decode_mutated(m_pid_mismatch, n), -EPERM);
+    CHECK_EQ(decode_mutated(m_double_slash, n), -EPERM);
+    CHECK_EQ(decode_mutated(m_seg_noslash, n), -EPERM);
+    CHECK_EQ(decode_mutated(m_seg_is_queue, n), -EPERM);
+    CHECK_EQ(decode_mutated(m_seg_leading_zero, n), -EPERM);
+}
+
+/* --- the cache's side ---------------------------------------------------------------------- */
+
+static void test_server_roundtrip(void)
+{
+    struct cmdq_server s, z;
+    struct cmdq_request req, out;
+    struct mq_attr attr;
+    struct stat st;
+    char reg[IPC_NAME_MAX], qn[IPC_NAME_MAX], path[128];
+    static char buf[sizeof(struct cmdq_request) + 1];
+    pid_t holder = -1;
+    int64_t t0;
+    mqd_t q;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cmdq_server_open(&s, &holder), 0);
+    CHECK_EQ(holder, 0);
+    CHECK(strcmp(s.registry_name, registry_name(reg)) == 0);
+    CHECK(strcmp(s.mq_name, queue_name(qn, getpid())) == 0);
+    snprintf(path, sizeof path, "/dev/shm%s", reg);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 16);
+    snprintf(path, sizeof path, "/dev/mqueue%s", qn);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    /* The queue has exactly our attributes and is close-on-exec. */
+    CHECK(mq_getattr(s.mq, &attr) == 0);
+    CHECK_EQ(attr.mq_maxmsg, CMDQ_MAXMSG);
+    CHECK_EQ(attr.mq_msgsize, sizeof(struct cmdq_request));
+    CHECK(fcntl((int)s.mq, F_GETFD) & FD_CLOEXEC);
+    CHECK(fcntl(s.registry_fd, F_GETFD) & FD_CLOEXEC);
+
+    q = mq_open(qn, O_WRONLY);
+    CHECK(q != (mqd_t)-1);
+    make_request(&req, "/hello", 11);
+    CHECK_EQ(mq_send(q, (const char *)&req, sizeof req, 0), 0);
+    CHECK_EQ(cmdq_server_receive(&s, buf, sizeof buf, 1000), sizeof req);
+    CHECK_EQ(cmdq_request_decode(buf, sizeof req, geteuid(), &out), 0);
+    CHECK(strcmp(out.path, "/hello") == 0);
+    /* A bigger message cannot even be queued. */
+    CHECK_EQ(mq_send(q, buf, sizeof buf, 0), -1);
+    CHECK_EQ(errno, EMSGSIZE);
+    mq_close(q);
+
+    t0 = clock_mono_ms();
+    CHECK_EQ(cmdq_server_receive(&s, buf, sizeof buf, 150), -ETIMEDOUT);
+    CHECK(clock_mono_ms() - t0 >= 140);
+    CHECK_EQ(cmdq_server_receive(&s, buf, sizeof(struct cmdq_request) - 1, 10), -EINVAL);
+    CHECK_EQ(cmdq_server_receive(&s, buf, sizeof buf, -1), -EINVAL);
+
+    cmdq_server_close(&s);
+    CHECK(!shm_exists(reg));
+    CHECK(!mq_exists(qn));
+    cmdq_server_close(&s); /* idempotent */
+    /* A zeroed struct is a no-op too: descriptor 0 stays open. */
+    {
+        int fd0_open = fcntl(0, F_GETFD) >= 0;
+
+        memset(&z, 0, sizeof z);
+        cmdq_server_close(&z);
+        CHECK_EQ(fcntl(0, F_GETFD) >= 0, fd0_open);
+    }
+    check_nothing_left();
+}
+
+static void test_single_instance(void)
+{
+    struct cache_child a;
+    struct cmdq_server s;
+    char reg[IPC_NAME_MAX], qn[IPC_NAME_MAX];
+    pid_t holder = -1;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cache_start(&a, CACHE_IDLE, 0), 0);
+    /* POSIX locks are per process, so the running cache is a child. */
+    CHECK_EQ(cmdq_server_open(&s, &holder), -EBUSY);
+    CHECK_EQ(holder, a.pid);
+    CHECK_EQ(cmdq_server_open(&s, NULL), -EBUSY);
+    /* Nothing of the live cache was touched. */
+    CHECK(shm_exists(registry_name(reg)));
+    CHECK(mq_exists(queue_name(qn, a.pid)));
+    cmdq_server_close(&s); /* a failed open leaves a closed struct */
+    CHECK(mq_exists(qn));
+    CHECK_EQ(cache_stop(&a), 0);
+    /* Once it has gone, the next one starts. */
+    CHECK_EQ(cmdq_server_open(&s, &holder), 0);
+    cmdq_server_close(&s);
+    check_nothing_left();
+}
+
+static void test_stale_leftovers(void)
+{
+    struct mq_attr attr = {.mq_maxmsg = 1, .mq_msgsize = 16};
+    struct cache_child a;
+    struct cmdq_server s;
+    char reg[IPC_NAME_MAX], qa[IPC_NAME_MAX], seg[IPC_NAME_MAX], own_q[IPC_NAME_MAX];
+    int fd, status = 0;
+    mqd_t q;
+
+    CHECK_EQ(isolate_rc, 0);
+    /* A cache that crashes leaves its registry (unlocked) and its queue. */
+    CHECK_EQ(cache_start(&a, CACHE_CRASH, 0), 0);
+    waitpid(a.pid, &status, 0);
+    close(a.rd);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(shm_exists(registry_name(reg)));
+    CHECK(mq_exists(queue_name(qa, a.pid)));
+    /* ... and a dead proxy of the same pid left a segment. */
+    fd = shm_open(seg_name_of(seg, a.pid, 1), O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    close(fd);
+    /* A leftover queue under our own pid (a dead process that had it) is replaced. */
+    q = mq_open(queue_name(own_q, getpid()), O_RDONLY | O_CREAT | O_EXCL, 0600, &attr);
+    CHECK(q != (mqd_t)-1);
+    mq_close(q);
+
+    CHECK_EQ(cmdq_server_open(&s, NULL), 0);
+    CHECK(!mq_exists(qa));
+    CHECK(!shm_exists(seg));
+    CHECK(mq_getattr(s.mq, &attr) == 0);
+    CHECK_EQ(attr.mq_msgsize, sizeof(struct cmdq_request));
+    cmdq_server_close(&s);
+    CHECK_EQ(ipc_test_objects_of(a.pid), 0);
+    check_nothing_left();
+}
+
+/* Without the mqueue file system mounted the sweep cannot list queues; the crashed cache's
+ * queue must still go, found through the pid its registry names. */
+static void test_stale_queue_unmounted(void)
+{
+    struct cache_child a;
+    struct cmdq_server s;
+    char qa[IPC_NAME_MAX];
+    int status = 0;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cache_start(&a, CACHE_CRASH, 0), 0);
+    waitpid(a.pid, &status, 0);
+    close(a.rd);
+    CHECK(mq_exists(queue_name(qa, a.pid)));
+    CHECK_EQ(umount2("/dev/mqueue", MNT_DETACH), 0);
+    CHECK_EQ(cmdq_server_open(&s, NULL), 0);
+    CHECK(!mq_exists(qa));
+    cmdq_server_close(&s);
+    CHECK_EQ(mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), 0);
+    check_nothing_left();
+}
+
+static void test_queue_limit(void)
+{
+    struct report r = {.rc = 1};
+    int p[2], status = -1;
+    pid_t pid;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    pid = fork();
+    if (pid == 0) {
+        struct rlimit rl = {0, 0};
+        struct cmdq_server s;
+
+        setrlimit(RLIMIT_MSGQUEUE, &rl);
+        r.rc = cmdq_server_open(&s, NULL);
+        write_report(p[1], &r);
+        _exit(0);
+    }
+    close(p[1]);
+    CHECK_EQ(read_report(p[0], &r, 10000), 0);
+    close(p[0]);
+    waitpid(pid, &status, 0);
+    /* The limit is named, and nothing is left behind (the registry included). */
+    CHECK_EQ(r.rc, -EMFILE);
+    CHECK_EQ(ipc_test_objects_of(pid), 0);
+    check_nothing_left();
+}
+
+/* --- the proxy's side ---------------------------------------------------------------------- */
+
+static void test_client_no_cache(void)
+{
+    struct cmdq_client *c;
+    struct cmdq_request req;
+    int64_t t0, elapsed;
+    int pidfd = 5, rc;
+    unsigned lookups;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cmdq_client_new(&c), 0);
+    make_request(&req, "/f", 1);
+    t0 = clock_mono_ms();
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), -ENOTCONN);
+    elapsed = clock_mono_ms() - t0;
+    CHECK(elapsed < 200); /* quickly: no waiting for a cache that is not there */
+    CHECK_EQ(pidfd, -1);
+    CHECK_EQ(cmdq_client_cache_pid(c), 0);
+    CHECK_EQ(cmdq_client_lookups(c), 1);
+    /* Backoff: lookups at about 0, 50, 150, 350 ms while sending every 2 ms for 500 ms;
+     * without it there would be ~250. */
+    t0 = clock_mono_ms();
+    while (clock_mono_ms() - t0 < 500) {
+        rc = cmdq_client_send(c, &req, 1000, &pidfd);
+        CHECK_EQ(rc, -ENOTCONN);
+        clock_sleep_ms(2);
+    }
+    lookups = cmdq_client_lookups(c);
+    CHECK(lookups >= 3 && lookups <= 8);
+    if (lookups < 3 || lookups > 8)
+        fprintf(stderr, "lookups: %u\n", lookups);
+    CHECK_EQ(cmdq_client_send(c, &req, -1, &pidfd), -EINVAL);
+    cmdq_client_free(c);
+    cmdq_client_free(NULL);
+    check_nothing_left();
+}
+
+/* A registry naming a live process that does not hold the lock (a crashed cache's pid reused)
+ * must not be believed, even if a queue of that name exists. */
+static void test_client_stale_registry(void)
+{
+    struct mq_attr attr = {.mq_maxmsg = CMDQ_MAXMSG, .mq_msgsize = sizeof(struct cmdq_request)};
+    uint32_t rec[4] = {0x47464352u, 1, 0, 0};
+    struct cmdq_client *c;
+    struct cmdq_request req;
+    char reg[IPC_NAME_MAX], qn[IPC_NAME_MAX];
+    int fd, pidfd;
+    pid_t impostor;
+    mqd_t q;
+
+    CHECK_EQ(isolate_rc, 0);
+    impostor = fork();
+    if (impostor == 0) {
+        clock_sleep_ms(20000);
+        _exit(0);
+    }
+    rec[2] = (uint32_t)impostor;
+    fd = shm_open(registry_name(reg), O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    CHECK(pwrite(fd, rec, sizeof rec, 0) == (ssize_t)sizeof rec);
+    close(fd);
+    q = mq_open(queue_name(qn, impostor), O_RDONLY | O_CREAT | O_EXCL, 0600, &attr);
+    CHECK(q != (mqd_t)-1);
+
+    CHECK_EQ(cmdq_client_new(&c), 0);
+    make_request(&req, "/f", 1);
+    CHECK_EQ(cmdq_client_send(c, &req, 100, &pidfd), -ENOTCONN);
+    cmdq_client_free(c);
+    struct mq_attr now;
+    CHECK(mq_getattr(q, &now) == 0 && now.mq_curmsgs == 0);
+
+    mq_close(q);
+    mq_unlink(qn);
+    shm_unlink(reg);
+    kill(impostor, SIGKILL);
+    waitpid(impostor, NULL, 0);
+    check_nothing_left();
+}
+
+static void test_client_roundtrip(void)
+{
+    struct cache_child a;
+    struct cmdq_client *c;
+    struct cmdq_request req;
+    struct report r;
+    int pidfd = -1;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cache_start(&a, CACHE_ECHO, 0), 0);
+    CHECK_EQ(cmdq_client_new(&c), 0);
+    for (int i = 0; i < 20; i++) {
+        char path[32];
+
+        snprintf(path, sizeof path, "/file/%d", i);
+        CHECK_EQ(make_request(&req, path, 1000 + (uint64_t)i), 0);
+        CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), 0);
+        CHECK(pidfd >= 0);
+        CHECK(pidfd >= 0 && peer_alive(pidfd) == 1);
+        CHECK(pidfd >= 0 && (fcntl(pidfd, F_GETFD) & FD_CLOEXEC));
+        if (pidfd >= 0)
+            close(pidfd);
+        CHECK_EQ(read_report(a.rd, &r, 5000), 0);
+        CHECK_EQ(r.rc, 0);
+        CHECK_EQ(r.generation, 1000 + (uint64_t)i);
+        CHECK(strcmp(r.path, path) == 0);
+    }
+    CHECK_EQ(cmdq_client_cache_pid(c), a.pid);
+    CHECK_EQ(cmdq_client_lookups(c), 1); /* one connection served all */
+
+    /* A clean stop: the client notices through the pidfd, and finds no cache. */
+    CHECK_EQ(make_request(&req, "/last", 1), 0);
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), 0);
+    CHECK_EQ(cache_stop(&a), 0);
+    CHECK(pidfd >= 0 && peer_alive(pidfd) == 0);
+    if (pidfd >= 0)
+        close(pidfd);
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), -ENOTCONN);
+    CHECK_EQ(cmdq_client_cache_pid(c), 0);
+    cmdq_client_free(c);
+    check_nothing_left();
+}
+
+struct sender_arg {
+    struct cmdq_client *c;
+    int id;
+    int failures;
+};
+
+static void *sender(void *p)
+{
+    struct sender_arg *a = p;
+
+    for (int i = 0; i < 25; i++) {
+        struct cmdq_request req;
+        char path[32];
+        int pidfd;
+
+        snprintf(path, sizeof path, "/t%d/%d", a->id, i);
+        if (make_request(&req, path, (uint64_t)a->id << 32 | (uint64_t)i) != 0 ||
+            cmdq_client_send(a->c, &req, 5000, &pidfd) != 0) {
+            a->failures++;
+            continue;
+        }
+        close(pidfd);
+    }
+    return NULL;
+}
+
+static void test_client_threads(void)
+{
+    struct sender_arg args[4];
+    pthread_t th[4];
+    struct cache_child a;
+    struct cmdq_client *c;
+    unsigned char seen[4][25] = {{0}};
+    int got = 0;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cache_start(&a, CACHE_ECHO, 0), 0);
+    CHECK_EQ(cmdq_client_new(&c), 0);
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct sender_arg){c, i, 0};
+        CHECK_EQ(pthread_create(&th[i], NULL, sender, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(args[i].failures, 0);
+    }
+    for (int n = 0; n < 100; n++) {
+        struct report r;
+        int t, k;
+
+        if (read_report(a.rd, &r, 5000) < 0)
+            break;
+        if (r.rc == 0 && sscanf(r.path, "/t%d/%d", &t, &k) == 2 && t >= 0 && t < 4 && k >= 0 &&
+            k < 25 && r.generation == ((uint64_t)t << 32 | (uint64_t)k) && !seen[t][k]) {
+            seen[t][k] = 1;
+            got++;
+        }
+    }
+    CHECK_EQ(got, 100);
+    CHECK_EQ(cmdq_client_lookups(c), 1);
+    CHECK_EQ(cache_stop(&a), 0);
+    cmdq_client_free(c);
+    check_nothing_left();
+}
+
+/* A full queue and a cache that dies: the sender must not hang; a new cache is found. */
+static void test_client_cache_dies(void)
+{
+    struct cache_child a, b;
+    struct cmdq_client *c;
+    struct cmdq_request req;
+    struct report r;
+    char qa[IPC_NAME_MAX];
+    int pidfd = -1, status = 0, rc;
+    int64_t t0, elapsed;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cache_start(&a, CACHE_CRASH, 400), 0);
+    CHECK_EQ(cmdq_client_new(&c), 0);
+    make_request(&req, "/fill", 1);
+    for (int i = 0; i < CMDQ_MAXMSG; i++) {
+        CHECK_EQ(cmdq_client_send(c, &req, 0, &pidfd), 0);
+        if (pidfd >= 0)
+            close(pidfd);
+    }
+    t0 = clock_mono_ms();
+    rc = cmdq_client_send(c, &req, 10000, &pidfd);
+    elapsed = clock_mono_ms() - t0;
+    CHECK_EQ(rc, -ESRCH);
+    CHECK_EQ(pidfd, -1);
+    CHECK(elapsed < 3000); /* the crash comes at 400 ms; the timeout is 10 s */
+    waitpid(a.pid, &status, 0);
+    close(a.rd);
+    CHECK(WIFSIGNALED(status));
+    CHECK(mq_exists(queue_name(qa, a.pid))); /* the crash left it */
+    /* No cache now: the dead one's registry is stale. */
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), -ENOTCONN);
+
+    /* Within the backoff interval after a failed lookup ... */
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), -ENOTCONN);
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), -ENOTCONN);
+    /* ... a new cache sweeps the old queue, and the client finds it at once: the registry
+     * has changed. */
+    CHECK_EQ(cache_start(&b, CACHE_ECHO, 0), 0);
+    CHECK(!mq_exists(qa));
+    make_request(&req, "/again", 2);
+    rc = cmdq_client_send(c, &req, 1000, &pidfd);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(cmdq_client_cache_pid(c), b.pid);
+    if (rc == 0)
+        close(pidfd);
+    CHECK_EQ(read_report(b.rd, &r, 5000), 0);
+    CHECK(strcmp(r.path, "/again") == 0);
+
+    /* A restart while connected: the next send goes to the new cache at once. */
+    CHECK_EQ(cache_stop(&b), 0);
+    CHECK_EQ(cache_start(&a, CACHE_ECHO, 0), 0);
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), 0);
+    CHECK_EQ(cmdq_client_cache_pid(c), a.pid);
+    if (pidfd >= 0)
+        close(pidfd);
+    CHECK_EQ(read_report(a.rd, &r, 5000), 0);
+    CHECK(strcmp(r.path, "/again") == 0);
+    CHECK_EQ(cache_stop(&a), 0);
+    cmdq_client_free(c);
+    check_nothing_left();
+}
+
+static void test_client_queue_full_timeout(void)
+{
+    struct cache_child a;
+    struct cmdq_client *c;
+    struct cmdq_request req;
+    int pidfd = -1, rc;
+    int64_t t0, elapsed;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cache_start(&a, CACHE_IDLE, 0), 0);
+    CHECK_EQ(cmdq_client_new(&c), 0);
+    make_request(&req, "/fill", 1);
+    for (int i = 0; i < CMDQ_MAXMSG; i++) {
+        CHECK_EQ(cmdq_client_send(c, &req, 0, &pidfd), 0);
+        if (pidfd >= 0)
+            close(pidfd);
+    }
+    CHECK_EQ(cmdq_client_send(c, &req, 0, &pidfd), -ETIMEDOUT);
+    t0 = clock_mono_ms();
+    rc = cmdq_client_send(c, &req, 300, &pidfd);
+    elapsed = clock_mono_ms() - t0;
+    CHECK_EQ(rc, -ETIMEDOUT);
+    CHECK(elapsed >= 290 && elapsed < 3000);
+    CHECK_EQ(cmdq_client_cache_pid(c), a.pid); /* a slow cache is still the cache */
+    CHECK_EQ(cache_stop(&a), 0);
+    cmdq_client_free(c);
+    check_nothing_left();
+}
+
+int main(void)
+{
+    static const struct test_case cases[] = {
+        T(test_peer),
+        T(test_decode_valid),
+        T(test_init_rejects),
+        T(test_decode_rejects),
+        T(test_server_roundtrip),
+        T(test_single_instance),
+        T(test_stale_leftovers),
+        T(test_stale_queue_unmounted),
+        T(test_queue_limit),
+        T(test_client_no_cache),
+        T(test_client_stale_registry),
+        T(test_client_roundtrip),
+        T(test_client_threads),
+        T(test_client_cache_dies),
+        T(test_client_queue_full_timeout),
+    };
+
+    isolate_rc = ipc_test_isolate();
+    if (isolate_rc != 0)
+        fprintf(stderr, "cannot isolate IPC (%s): these tests need root\n", strerror(-isolate_rc));
+    fd_baseline = ipc_test_open_fds();
+    return test_run_all(cases, sizeof cases / sizeof cases[0]);
+}
