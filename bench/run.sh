@@ -1,0 +1,413 @@
+#!/usr/bin/env bash
+# run.sh - the side-by-side benchmark: webproxy (cache and origin mode), gfserver_main, nginx and
+# libcurl on the same files in one run; writes bench/results/<timestamp>.{md,png,tsv}.
+#
+# Usage: bench/run.sh [--quick] [--reps N] [--duration S] [--update-doc] [options]  (see --help)
+set -euo pipefail
+
+SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=$SRC_DIR/bench
+
+usage() {
+    cat <<EOF
+usage: bench/run.sh [options]
+Builds the release programs (target "bench"), starts nginx, gfserver_main, simplecached and two
+webproxy instances on loopback, and measures every system on 1 KiB, 1 MiB and 10 MiB files at
+1, 8 and 32 concurrent clients, repetitions interleaved. Then the peak RSS of webproxy serving
+a 1 GiB file, and the micro-benchmarks (shm_bench, mq_bench). Prints the tables and writes
+bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
+
+  --quick            one repetition of 2 s, 1 and 8 clients only (about 2 minutes)
+  --reps N           repetitions of each cell (default 3)
+  --duration S       seconds per sample (default 3)
+  --clients LIST     concurrency levels, comma separated (default 1,8,32)
+  --systems LIST     subset of: nginx,nginx_wrk,nginx_ka,gfserver,cache,origin,curl
+                     (default: all)
+  --threads N        worker threads of webproxy, gfserver_main and simplecached (default 32)
+  --segments N       webproxy -n (default 32)
+  --segsize BYTES    webproxy -z (default 1048576)
+  --nginx-workers N  nginx worker_processes (default 1; see bench/README.md)
+  --no-micro         skip shm_bench and mq_bench
+  --no-rss           skip the 1 GiB peak-RSS measurement
+  --no-build         use the programs already built in the build directory
+  --build-dir DIR    build there (cmake -DCMAKE_BUILD_TYPE=Release) instead of the
+                     "release" preset's build/release
+  --out DIR          results directory (default bench/results)
+  --update-doc       also replace the generated section of docs/performance.md
+  -h, --help         this help
+EOF
+}
+
+QUICK=0 REPS=3 DURATION=3 CLIENTS=1,8,32 SYSTEMS=nginx,nginx_wrk,nginx_ka,gfserver,cache,origin,curl
+THREADS=32 SEGMENTS=32 SEGSIZE=1048576 NGX_WORKERS=1 MICRO=1 RSS=1 BUILD=1 BUILD_DIR=
+OUT_DIR=$BENCH_DIR/results UPDATE_DOC=0 ARGS_ORIG=("$@")
+export GF_BENCH_CMD=${GF_BENCH_CMD:-bench/run.sh${*:+ $*}}
+reps_set=0 dur_set=0 cli_set=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) QUICK=1 ;;
+    --reps) REPS=$2; reps_set=1; shift ;;
+    --duration) DURATION=$2; dur_set=1; shift ;;
+    --clients) CLIENTS=$2; cli_set=1; shift ;;
+    --systems) SYSTEMS=$2; shift ;;
+    --threads) THREADS=$2; shift ;;
+    --segments) SEGMENTS=$2; shift ;;
+    --segsize) SEGSIZE=$2; shift ;;
+    --nginx-workers) NGX_WORKERS=$2; shift ;;
+    --no-micro) MICRO=0 ;;
+    --no-rss) RSS=0 ;;
+    --no-build) BUILD=0 ;;
+    --build-dir) BUILD_DIR=$2; shift ;;
+    --out) OUT_DIR=$2; shift ;;
+    --update-doc) UPDATE_DOC=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$QUICK" = 1 ]; then
+    [ "$reps_set" = 1 ] || REPS=1
+    [ "$dur_set" = 1 ] || DURATION=2
+    [ "$cli_set" = 1 ] || CLIENTS=1,8
+fi
+for v in REPS DURATION THREADS SEGMENTS SEGSIZE NGX_WORKERS; do
+    if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
+        echo "run.sh: $v must be a positive integer, not '${!v}'" >&2
+        exit 2
+    fi
+done
+IFS=, read -r -a CLIENT_LIST <<<"$CLIENTS"
+IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
+for s in "${SYSTEM_LIST[@]}"; do
+    case "$s" in
+    nginx | nginx_wrk | nginx_ka | gfserver | cache | origin | curl) ;;
+    *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
+    esac
+done
+say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+has_system() {
+    local s
+    for s in "${SYSTEM_LIST[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+}
+
+# --- 1. packages and build (before entering the private namespace) --------------------------
+if [ -z "${GF_BENCH_ISOLATED:-}" ]; then
+    "$SRC_DIR/scripts/deps.sh" bench
+    if [ -z "$BUILD_DIR" ]; then
+        BUILD_DIR=$SRC_DIR/build/release
+        if [ "$BUILD" = 1 ]; then
+            say "building: cmake --preset release; cmake --build --preset release --target bench"
+            (cd "$SRC_DIR" && cmake --preset release >/dev/null &&
+                cmake --build --preset release --target bench -j2 >/dev/null)
+        fi
+    else
+        BUILD_DIR=$(mkdir -p "$BUILD_DIR" && cd "$BUILD_DIR" && pwd)
+        if [ "$BUILD" = 1 ]; then
+            say "building the bench target in $BUILD_DIR"
+            cmake -S "$SRC_DIR" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+            cmake --build "$BUILD_DIR" --target bench -j2 >/dev/null
+        fi
+    fi
+    export GF_BENCH_BUILD_DIR=$BUILD_DIR GF_BENCH_STAMP=${GF_BENCH_STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
+    # A private IPC namespace with a fresh /dev/shm and /dev/mqueue: no collision with anyone's
+    # simplecached or tests, and nothing of ours can outlive the run.
+    if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+        export GF_BENCH_ISOLATED=1
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        exec unshare -m -i --fork --propagation private bash -c '
+            set -e
+            mount -t tmpfs -o size=4g,mode=1777 tmpfs /dev/shm
+            mkdir -p /dev/mqueue
+            mount -t mqueue mqueue /dev/mqueue
+            exec bash "$0" "$@"' "$0" "${ARGS_ORIG[@]}" --no-build
+    fi
+    echo "run.sh: not root: running without a private IPC namespace" >&2
+fi
+BUILD_DIR=${GF_BENCH_BUILD_DIR:-${BUILD_DIR:-$SRC_DIR/build/release}}
+BIN=$BUILD_DIR/bin
+STAMP=${GF_BENCH_STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
+
+# --- 2. bookkeeping: every process we start is stopped by PID on exit -------------------------
+WORK=$(mktemp -d /tmp/gfbench.XXXXXX)
+chmod 755 "$WORK" # nginx's workers run as another user
+declare -a PIDS=()
+
+# stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reaps it.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && break
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; then
+        say "pid $pid ignored SIGTERM for 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+our_ipc() {
+    local f
+    for f in /dev/shm/getfile-"$(id -u)"-* /dev/mqueue/getfile-"$(id -u)"-*; do
+        [ -e "$f" ] && basename "$f"
+    done
+    return 0
+}
+
+cleanup() {
+    local rc=$? pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    # Objects left after a clean stop are a bug of the system under test: reported, then removed.
+    local left
+    left=$(our_ipc)
+    if [ -n "$left" ]; then
+        say "IPC objects left behind after SIGTERM: $(echo "$left" | tr '\n' ' ')"
+        for o in $left; do rm -f "/dev/shm/$o" "/dev/mqueue/$o"; done
+    fi
+    if [ "$rc" -ne 0 ]; then
+        for f in "$WORK"/*.log; do
+            [ -f "$f" ] || continue
+            echo "---- $(basename "$f") (last 15 lines)" >&2
+            tail -n 15 "$f" >&2
+        done
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD...: runs CMD in the background in $WORK/files, output to $WORK/NAME.log;
+# the PID lands in the variable NAME_pid.
+start() {
+    local name=$1
+    shift
+    (cd "$WORK/files" && exec "$@") >"$WORK/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    printf -v "${name}_pid" '%s' "$pid"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port PORT PID: until something accepts on PORT (10 s), while PID lives.
+wait_port() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+for p in gfload curlget; do
+    [ -x "$BIN/$p" ] || { say "missing $BIN/$p (build the \"bench\" target)"; exit 1; }
+done
+
+# --- 3. files: 1 KiB x 8, 1 MiB x 4, 10 MiB x 2, 1 GiB (sparse: no disk I/O) ----------------
+say "creating files in $WORK/files"
+mkdir -p "$WORK/files/f" "$WORK/ngx"
+: >"$WORK/files/index.txt"
+make_set() { # make_set WORKLOAD COUNT SIZE PREFIX
+    local i
+    : >"$WORK/$1"
+    for ((i = 0; i < $2; i++)); do
+        head -c "$3" /dev/urandom >"$WORK/files/f/$4$i"
+        echo "/f/$4$i f/$4$i" >>"$WORK/files/index.txt"
+        echo "/f/$4$i" >>"$WORK/$1"
+    done
+}
+make_set w1k 8 1024 k
+make_set w1m 4 1048576 m
+make_set w10m 2 10485760 t
+truncate -s 1G "$WORK/files/f/big"
+cat "$WORK/files/f/big" >/dev/null # into the page cache now, so both modes find it there
+echo "/f/big f/big" >>"$WORK/files/index.txt"
+echo /f/big >"$WORK/wbig"
+cp "$WORK/files/index.txt" "$WORK/files/content.txt"
+cp "$WORK/files/index.txt" "$WORK/files/locals.txt"
+declare -A WL=([1k]=w1k [1m]=w1m [10m]=w10m)
+
+# --- 4. servers --------------------------------------------------------------------------------
+declare -A PORT=() UP=()
+NGX_PORT=$(free_port)
+sed -e "s|@WORKERS@|$NGX_WORKERS|; s|@TMP@|$WORK/ngx|g; s|@PORT@|$NGX_PORT|; s|@ROOT@|$WORK/files|" \
+    "$BENCH_DIR/nginx.conf.in" >"$WORK/ngx/nginx.conf"
+start nginx nginx -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" -e "$WORK/ngx/nginx-error.log"
+# shellcheck disable=SC2154 # set by start
+wait_port "$NGX_PORT" "$nginx_pid" || { say "nginx did not start"; exit 1; }
+PORT[nginx]=$NGX_PORT
+
+start_gf() { # start_gf SYSTEM NAME CMD...: a GETFILE server on a fresh port (appended -p)
+    local sys=$1 name=$2 port pidvar
+    shift 2
+    port=$(free_port)
+    if [ ! -x "$1" ]; then
+        say "$sys: $1 is not built; skipped"
+        return 0
+    fi
+    start "$name" "$@" -p "$port"
+    pidvar=${name}_pid
+    if wait_port "$port" "${!pidvar}"; then
+        PORT[$sys]=$port
+    else
+        say "$sys: $(basename "$1") did not start (see below); skipped"
+        tail -n 5 "$WORK/$name.log" >&2 || true
+    fi
+}
+has_system gfserver && start_gf gfserver gfserver "$BIN/gfserver_main" -t "$THREADS" -m content.txt
+if has_system cache || [ "$RSS" = 1 ]; then
+    if [ -x "$BIN/simplecached" ]; then
+        start simplecached "$BIN/simplecached" -c locals.txt -t "$THREADS"
+    fi
+fi
+has_system cache && start_gf cache wpcache "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE"
+has_system origin && start_gf origin wporigin "$BIN/webproxy" -t "$THREADS" -s "http://127.0.0.1:$NGX_PORT"
+
+# measure SYSTEM WORKLOAD CONC SECONDS: prints the client's key=value line (empty on failure).
+measure() {
+    local sys=$1 wl=$2 c=$3 d=$4 t=$(($3 < 2 ? $3 : 2)) paths
+    local lim=$((d + 60))
+    case "$sys" in
+    nginx) timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[nginx]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
+    gfserver | cache | origin)
+        timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
+    curl) timeout "$lim" "$BIN/curlget" -u "http://127.0.0.1:${PORT[nginx]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
+    nginx_wrk | nginx_ka)
+        paths=$(tr '\n' ' ' <"$WORK/$wl")
+        local hdr=()
+        [ "$sys" = nginx_wrk ] && hdr=(-H "Connection: close")
+        WRK_PATHS=$paths timeout "$lim" wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s "${hdr[@]}" \
+            -s "$BENCH_DIR/wrk_report.lua" "http://127.0.0.1:${PORT[nginx]}/" | grep '^wrk ' ;;
+    esac 2>>"$WORK/clients.log" | tail -n 1 || true
+}
+
+# A system is measured only if it serves every workload correctly first (this also warms the
+# page cache and the proxies' connections).
+for sys in "${SYSTEM_LIST[@]}"; do
+    case "$sys" in nginx_wrk | nginx_ka | curl) port=${PORT[nginx]} ;; *) port=${PORT[$sys]:-} ;; esac
+    [ -n "$port" ] || continue
+    ok=1
+    for wl in w1k w1m w10m; do
+        case "$sys" in
+        nginx | nginx_wrk | nginx_ka | curl)
+            line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:${PORT[nginx]}" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
+        *) line=$(timeout 60 "$BIN/gfload" -p "$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
+        esac
+        if ! [[ "$line" == *" failures=0 "* && "$line" == *" requests=8 "* ]]; then
+            say "$sys: warm-up on $wl failed: ${line:-no output}; skipped"
+            ok=0
+            break
+        fi
+    done
+    [ "$ok" = 1 ] && UP[$sys]=1
+done
+ACTIVE=()
+for sys in "${SYSTEM_LIST[@]}"; do [ -n "${UP[$sys]:-}" ] && ACTIVE+=("$sys"); done
+[ ${#ACTIVE[@]} -gt 0 ] || { say "no system is up"; exit 1; }
+say "systems: ${ACTIVE[*]}; clients: ${CLIENT_LIST[*]}; $REPS x ${DURATION}s"
+
+# --- 5. the grid: repetitions outermost, so every system sees the same machine weather --------
+mkdir -p "$OUT_DIR"
+RAW=$OUT_DIR/$STAMP.tsv
+META=$WORK/meta.txt
+{
+    echo "stamp=$STAMP"
+    echo "command=$GF_BENCH_CMD"
+    echo "commit=$(git -C "$SRC_DIR" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$SRC_DIR" diff --quiet HEAD 2>/dev/null || echo -dirty)"
+    echo "build=$(grep -m1 '^CMAKE_BUILD_TYPE' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null | cut -d= -f2)"
+    echo "kernel=$(uname -r)"
+    echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $(nproc)"
+    echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+    echo "config=threads $THREADS, webproxy -n $SEGMENTS -z $SEGSIZE, nginx workers $NGX_WORKERS"
+    echo "reps=$REPS"
+    echo "duration=$DURATION"
+    echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$META"
+printf 'rep\tworkload\tclients\tsystem\tline\n' >"$RAW"
+total=$((REPS * 3 * ${#CLIENT_LIST[@]} * ${#ACTIVE[@]}))
+n=0
+for ((rep = 1; rep <= REPS; rep++)); do
+    for wl in 1k 1m 10m; do
+        for c in "${CLIENT_LIST[@]}"; do
+            for sys in "${ACTIVE[@]}"; do
+                n=$((n + 1))
+                line=$(measure "$sys" "${WL[$wl]}" "$c" "$DURATION")
+                printf '%s\t%s\t%s\t%s\t%s\n' "$rep" "$wl" "$c" "$sys" "${line:-none}" >>"$RAW"
+                say "$n/$total rep $rep $wl c=$c $sys: $(sed -E 's/.*(rps=[^ ]+).*(gbps=[^ ]+).*(p99_us=[^ ]+).*/\1 \2 \3/' <<<"${line:-none}")"
+            done
+        done
+    done
+done
+echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$META"
+
+# Peak RSS of the instances that served the grid (32 clients x 10 MiB at the end).
+for sys in cache origin; do
+    pidvar=wp${sys}_pid
+    if [ -n "${UP[$sys]:-}" ]; then
+        echo "grid_hwm_$sys=$(awk '/VmHWM/ {print $2}' "/proc/${!pidvar}/status")" >>"$META"
+    fi
+done
+
+# --- 6. peak RSS while serving 1 GiB, on fresh instances --------------------------------------
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+if [ "$RSS" = 1 ] && [ -x "$BIN/webproxy" ]; then
+    for mode in cache origin; do
+        if [ "$mode" = cache ]; then
+            [ -n "${simplecached_pid:-}" ] || continue
+            start_gf rss_$mode rss$mode "$BIN/webproxy" -t 4 -n 4 -z "$SEGSIZE"
+        else
+            start_gf rss_$mode rss$mode "$BIN/webproxy" -t 4 -s "http://127.0.0.1:$NGX_PORT"
+        fi
+        port=${PORT[rss_$mode]:-}
+        [ -n "$port" ] || continue
+        pidvar=rss${mode}_pid
+        pid=${!pidvar}
+        "$BIN/gfload" -p "$port" -c 1 -r 4 -w "$WORK/w1k" >/dev/null 2>>"$WORK/clients.log" || true
+        h0=$(hwm "$pid")
+        "$BIN/gfload" -p "$port" -c 1 -r 2 -w "$WORK/w10m" >/dev/null 2>>"$WORK/clients.log" || true
+        h1=$(hwm "$pid")
+        big=$(timeout 300 "$BIN/gfload" -T -p "$port" -c 1 -r 1 -i 30000 -w "$WORK/wbig" 2>>"$WORK/clients.log" || true)
+        h2=$(hwm "$pid")
+        echo "rss mode=$mode hwm_1k_kb=$h0 hwm_10m_kb=$h1 hwm_1g_kb=$h2 $(sed -E 's/^gfload //' <<<"${big:-failures=1}")" >>"$WORK/rss.txt"
+        say "peak RSS $mode: after 1 KiB $h0 kB, after 10 MiB $h1 kB, after 1 GiB $h2 kB"
+        stop_pid "$pid"
+    done
+fi
+
+# --- 7. micro-benchmarks ------------------------------------------------------------------------
+if [ "$MICRO" = 1 ]; then
+    : >"$WORK/micro.txt"
+    for prog in shm_bench mq_bench; do
+        [ -x "$BIN/$prog" ] || { say "$prog is not built; skipped"; continue; }
+    done
+    if [ -x "$BIN/shm_bench" ]; then
+        say "shm_bench"
+        timeout 120 "$BIN/shm_bench" -d 1 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "shm_bench failed"
+    fi
+    if [ -x "$BIN/mq_bench" ]; then
+        # The cache's single-instance lock: the grid's simplecached must be gone first.
+        [ -n "${simplecached_pid:-}" ] && stop_pid "$simplecached_pid"
+        say "mq_bench"
+        timeout 120 "$BIN/mq_bench" -n 20000 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "mq_bench failed"
+        timeout 120 "$BIN/mq_bench" -n 20000 -1 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "mq_bench -1 failed"
+        timeout 120 "$BIN/mq_bench" -n 5000 -2 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "mq_bench -2 failed"
+    fi
+fi
+
+# --- 8. report ---------------------------------------------------------------------------------
+# Everything but the samples goes to <stamp>.meta, so that `bench/report.py --from
+# bench/results/<stamp>` can redo the tables (and --update-doc) without a new run.
+cat "$META" >"$OUT_DIR/$STAMP.meta"
+[ -f "$WORK/rss.txt" ] && cat "$WORK/rss.txt" >>"$OUT_DIR/$STAMP.meta"
+[ -f "$WORK/micro.txt" ] && cat "$WORK/micro.txt" >>"$OUT_DIR/$STAMP.meta"
+report_args=(--from "$OUT_DIR/$STAMP")
+[ "$UPDATE_DOC" = 1 ] && report_args+=(--update-doc "$SRC_DIR/docs/performance.md")
+python3 "$BENCH_DIR/report.py" "${report_args[@]}"
+say "wrote $OUT_DIR/$STAMP.md, .png, .tsv and .meta"
