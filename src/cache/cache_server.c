@@ -1,1 +1,537 @@
-/* placeholder */
+/* cache_server.c - simplecached's boss (command queue -> work queue) and its workers. */
+/* SPDX-License-Identifier: MIT */
+#include "cache_server.h"
+#include "clock.h"
+#include "log.h"
+#include "peer.h"
+#include "shm_chan.h"
+#include "workq.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECEIVE_SLICE_MS 100   /* how often the boss looks at the stop flag */
+#define DELAY_SLICE_US   20000 /* the -d delay sleeps in slices this long */
+#define WARN_PER_SEC     10    /* rate limit of warnings a peer can provoke */
+
+/* At most WARN_PER_SEC warnings per second; the rest are counted and summarised. */
+struct ratelimit {
+    pthread_mutex_t lock;
+    int64_t window_ms; /* start of the current one-second window; guarded by lock */
+    unsigned count;    /* warnings in the window; guarded by lock */
+    unsigned dropped;  /* suppressed in the window; guarded by lock */
+};
+
+struct cache_server {
+    struct cache_server_options opt; /* set once in new */
+    const struct simplecache *cache; /* borrowed, immutable */
+    struct cmdq_server *q;           /* borrowed; only the boss receives */
+    uid_t uid;
+    struct workq wq; /* validated requests (struct cmdq_request *, from jobs) */
+    /* Every request buffer is allocated up front: queue_depth queued + nthreads in service + 1
+     * being decoded by the boss, so no request is ever dropped for lack of memory. */
+    struct cmdq_request *jobs;
+    struct cmdq_request **free_jobs; /* stack; guarded by lock */
+    unsigned nfree_jobs;             /* guarded by lock */
+    unsigned char *rxbuf;            /* the boss's receive buffer */
+    size_t rxcap;
+    pthread_t *threads;
+    unsigned nstarted;
+    pthread_mutex_t lock;    /* guards nrunning, free_jobs */
+    pthread_cond_t all_done; /* signalled when nrunning drops to 0 (monotonic clock) */
+    unsigned nrunning;       /* workers that have not exited */
+    int stopping;            /* atomic: no new transfer may start; set by the boss */
+    int cut;                 /* atomic: grace is over, transfers stop now */
+    struct ratelimit rl;
+    struct cache_server_stats st; /* fields updated with atomic adds */
+};
+
+static void stat_add(uint64_t *field)
+{
+    __atomic_fetch_add(field, 1, __ATOMIC_RELAXED);
+}
+
+/* Returns 1 if a warning may be logged now. */
+static int ratelimit_allow(struct ratelimit *r)
+{
+    int64_t now = clock_mono_ms();
+    unsigned dropped = 0;
+    int ok;
+
+    pthread_mutex_lock(&r->lock);
+    if (now - r->window_ms >= 1000) {
+        dropped = r->dropped;
+        r->window_ms = now;
+        r->count = 0;
+        r->dropped = 0;
+    }
+    ok = r->count < WARN_PER_SEC;
+    if (ok)
+        r->count++;
+    else
+        r->dropped++;
+    pthread_mutex_unlock(&r->lock);
+    if (dropped)
+        log_warn(0, "%u similar warnings suppressed in the last second", dropped);
+    return ok;
+}
+
+static int is_stopping(const struct cache_server *s)
+{
+    return __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
+}
+
+static struct cmdq_request *job_get(struct cache_server *s)
+{
+    struct cmdq_request *job = NULL;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->nfree_jobs > 0)
+        job = s->free_jobs[--s->nfree_jobs];
+    pthread_mutex_unlock(&s->lock);
+    return job;
+}
+
+static void job_put(struct cache_server *s, struct cmdq_request *job)
+{
+    pthread_mutex_lock(&s->lock);
+    s->free_jobs[s->nfree_jobs++] = job;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Reads exactly want bytes at off unless the file ends first. Returns the count or -errno. */
+static ssize_t read_full(int fd, unsigned char *buf, size_t want, uint64_t off)
+{
+    size_t got = 0;
+
+    while (got < want) {
+        ssize_t n = pread(fd, buf + got, want - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* The -d delay, in slices so that a stop or the proxy's death ends it early. Returns 0,
+ * -ECANCELED (stopping, or the proxy cancelled) or -ESRCH (the proxy died). */
+static int lookup_delay(const struct cache_server *s, const struct shm_seg *seg, int pidfd)
+{
+    unsigned left = s->opt.delay_us;
+
+    while (left > 0) {
+        unsigned us = left < DELAY_SLICE_US ? left : DELAY_SLICE_US;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)us * 1000};
+
+        if (is_stopping(s) || __atomic_load_n(&seg->hdr->cancel, __ATOMIC_ACQUIRE))
+            return -ECANCELED;
+        if (peer_alive(pidfd) == 0)
+            return -ESRCH;
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        left -= us;
+    }
+    return 0;
+}
+
+/* Looks the path up (after the delay) and decides the RESPONSE. On SHM_STATUS_OK stores the
+ * open file in *fd and its length in *len. Returns the status, or -ESRCH/-ECANCELED when the
+ * request should be dropped without an answer. */
+static int lookup(struct cache_server *s, const struct cmdq_request *req, const struct shm_seg *seg,
+                  int pidfd, int *fd, uint64_t *len)
+{
+    int rc = lookup_delay(s, seg, pidfd);
+
+    if (rc == -ESRCH)
+        return rc;
+    if (rc == -ECANCELED || is_stopping(s))
+        return is_stopping(s) ? SHM_STATUS_ERROR : -ECANCELED;
+    rc = simplecache_open(s->cache, req->path, req->path_len, fd, len);
+    if (rc == -ENOENT)
+        return SHM_STATUS_NOT_FOUND;
+    if (rc < 0) {
+        if (ratelimit_allow(&s->rl))
+            log_warn(-rc, "cannot open the file of '%s'", req->path);
+        return SHM_STATUS_ERROR;
+    }
+    return SHM_STATUS_OK;
+}
+
+/* shm_seg_reserve in slices, so that the end of the grace period (cut, an atomic flag written by
+ * another thread) is seen between them. Returns as shm_seg_reserve. */
+static int reserve(struct cache_server *s, struct shm_seg *seg, int pidfd, unsigned char **payload)
+{
+    int64_t deadline = clock_mono_ms() + s->opt.stall_ms;
+
+    for (;;) {
+        int ms = clock_ms_left(deadline);
+        int rc = shm_seg_reserve(seg, pidfd, ms < SHM_WAIT_SLICE_MS ? ms : SHM_WAIT_SLICE_MS, NULL,
+                                 payload);
+        if (rc != -ETIMEDOUT)
+            return rc;
+        if (__atomic_load_n(&s->cut, __ATOMIC_ACQUIRE))
+            return -ECANCELED;
+        if (clock_ms_left(deadline) == 0)
+            return -ETIMEDOUT;
+    }
+}
+
+/* Writes the RESPONSE and, for OK, every DATA chunk. *status may turn from OK into ERROR when
+ * the file cannot be read before anything was promised. Returns 0 when the whole answer was
+ * written, or -errno (the transfer was abandoned). */
+static int send_answer(struct cache_server *s, struct shm_seg *seg, int pidfd, uint64_t gen,
+                       int *statusp, int fd, uint64_t len)
+{
+    int status = *statusp;
+    unsigned char *payload;
+    uint64_t off = 0;
+    uint32_t n = 0;
+    int rc;
+
+    rc = reserve(s, seg, pidfd, &payload);
+    if (rc < 0)
+        return rc;
+    if (status == SHM_STATUS_OK) {
+        size_t want = len < seg->slot_cap ? (size_t)len : seg->slot_cap;
+        ssize_t got = read_full(fd, payload, want, 0);
+        if (got != (ssize_t)want) {
+            /* Nothing promised yet: the file shrank or failed, so answer ERROR instead. */
+            status = SHM_STATUS_ERROR;
+            len = 0;
+        } else {
+            n = (uint32_t)got;
+        }
+    }
+    if (status != SHM_STATUS_OK)
+        len = 0;
+    *statusp = status;
+    shm_seg_publish(seg, gen, SHM_SLOT_RESPONSE, (enum shm_status)status, len, n);
+    off = n;
+    while (off < len) {
+        rc = reserve(s, seg, pidfd, &payload);
+        if (rc < 0)
+            return rc;
+        size_t want = len - off < seg->slot_cap ? (size_t)(len - off) : seg->slot_cap;
+        ssize_t got = read_full(fd, payload, want, off);
+        if (got != (ssize_t)want) {
+            /* The file shrank or a read failed after OK was promised. An empty DATA chunk while
+             * bytes are still owed tells the proxy to abandon (handle_with_cache.c). */
+            shm_seg_publish(seg, gen, SHM_SLOT_DATA, SHM_STATUS_OK, 0, 0);
+            return got < 0 ? (int)got : -EIO;
+        }
+        shm_seg_publish(seg, gen, SHM_SLOT_DATA, SHM_STATUS_OK, 0, (uint32_t)got);
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+/* shm_seg_attach, tried again after 10 and 50 ms when it fails for a passing lack of resources:
+ * an unattached request cannot be answered, so its proxy would wait for its stall limit. */
+static int attach_retrying(struct shm_seg *seg, const struct cmdq_request *req)
+{
+    static const int backoff_ms[] = {10, 50};
+    int rc = shm_seg_attach(seg, req->seg_name, req->seg_size);
+
+    for (unsigned i = 0; i < sizeof backoff_ms / sizeof backoff_ms[0]; i++) {
+        if (rc != -EMFILE && rc != -ENFILE && rc != -ENOMEM && rc != -EAGAIN && rc != -EINTR)
+            break;
+        clock_sleep_ms(backoff_ms[i]);
+        rc = shm_seg_attach(seg, req->seg_name, req->seg_size);
+    }
+    return rc;
+}
+
+/* Serves one request from start to end: attach, check, look up, answer, detach. */
+static void serve(struct cache_server *s, const struct cmdq_request *req)
+{
+    struct shm_seg seg;
+    uint64_t len = 0, gen;
+    int fd = -1, status, rc;
+    int pidfd = peer_open((pid_t)req->proxy_pid);
+
+    memset(&seg, 0, sizeof seg);
+    if (pidfd < 0) {
+        log_debug("proxy %u is gone; request for '%s' dropped", (unsigned)req->proxy_pid,
+                  req->path);
+        stat_add(&s->st.aborted);
+        return;
+    }
+    rc = attach_retrying(&seg, req);
+    if (rc < 0) {
+        stat_add(&s->st.rejected);
+        if (ratelimit_allow(&s->rl))
+            log_warn(-rc, "request for '%s' rejected: cannot attach segment '%s'", req->path,
+                     req->seg_name);
+        goto out;
+    }
+    /* The proxy sets the generation before it sends the request and changes it only for the
+     * next request, which it cannot send before this one is answered or abandoned. */
+    gen = __atomic_load_n(&seg.hdr->generation, __ATOMIC_ACQUIRE);
+    if (gen != req->generation) {
+        stat_add(&s->st.stale);
+        log_debug("stale request for '%s': generation %llu, segment '%s' is at %llu", req->path,
+                  (unsigned long long)req->generation, req->seg_name, (unsigned long long)gen);
+        goto out;
+    }
+    status = lookup(s, req, &seg, pidfd, &fd, &len);
+    if (status < 0) {
+        stat_add(&s->st.aborted);
+        goto out;
+    }
+    rc = send_answer(s, &seg, pidfd, gen, &status, fd, len);
+    if (rc == 0 && status == SHM_STATUS_OK)
+        stat_add(&s->st.served);
+    else if (rc == 0 && status == SHM_STATUS_NOT_FOUND)
+        stat_add(&s->st.not_found);
+    else if (rc == 0)
+        stat_add(&s->st.errors);
+    else {
+        stat_add(&s->st.aborted);
+        log_debug("transfer of '%s' abandoned: %d", req->path, rc);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    shm_seg_detach(&seg);
+    close(pidfd);
+}
+
+static void *worker_main(void *arg)
+{
+    struct cache_server *s = arg;
+    void *item;
+
+    while (workq_pop(&s->wq, &item, -1) == 0) {
+        serve(s, item);
+        job_put(s, item);
+    }
+    pthread_mutex_lock(&s->lock);
+    if (--s->nrunning == 0)
+        pthread_cond_broadcast(&s->all_done);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int cache_server_new(struct cache_server **out, const struct cache_server_options *opt,
+                     const struct simplecache *cache, struct cmdq_server *q)
+{
+    struct cache_server *s;
+    pthread_condattr_t ca;
+    int rc;
+
+    if (opt->nthreads < 1 || opt->nthreads > CACHE_THREADS_MAX ||
+        opt->delay_us > CACHE_DELAY_MAX_US || opt->stall_ms < 0 || opt->grace_ms < 0)
+        return -EINVAL;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    s->opt = *opt;
+    if (s->opt.queue_depth == 0)
+        s->opt.queue_depth = 2 * opt->nthreads;
+    if (s->opt.stall_ms == 0)
+        s->opt.stall_ms = 30000;
+    if (s->opt.grace_ms == 0)
+        s->opt.grace_ms = 3000;
+    s->cache = cache;
+    s->q = q;
+    s->uid = geteuid(); /* the uid our IPC names carry (as in src/ipc) */
+    unsigned njobs = s->opt.queue_depth + opt->nthreads + 1;
+    s->threads = calloc(opt->nthreads, sizeof *s->threads);
+    s->jobs = calloc(njobs, sizeof *s->jobs);
+    s->free_jobs = calloc(njobs, sizeof *s->free_jobs);
+    s->rxcap = sizeof(struct cmdq_request) + 1; /* one more: an oversized message shows */
+    s->rxbuf = malloc(s->rxcap);
+    if (s->threads == NULL || s->jobs == NULL || s->free_jobs == NULL || s->rxbuf == NULL) {
+        rc = -ENOMEM;
+        goto err_free;
+    }
+    for (unsigned i = 0; i < njobs; i++)
+        s->free_jobs[s->nfree_jobs++] = &s->jobs[i];
+    rc = workq_init(&s->wq, s->opt.queue_depth);
+    if (rc < 0)
+        goto err_free;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->rl.lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->all_done, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = s;
+    return 0;
+
+err_free:
+    free(s->threads);
+    free(s->jobs);
+    free(s->free_jobs);
+    free(s->rxbuf);
+    free(s);
+    return rc;
+}
+
+static const char *reject_reason(int rc)
+{
+    switch (-rc) {
+    case EBADMSG:
+        return "malformed";
+    case EPROTO:
+        return "unknown protocol version";
+    case EPERM:
+        return "foreign segment name";
+    default:
+        return "invalid";
+    }
+}
+
+/* Hands a validated request to the workers, waiting while the queue is full. Returns 0, or -1
+ * when stopping first (the request goes back to the free buffers). */
+static int dispatch(struct cache_server *s, struct cmdq_request *job,
+                    const volatile sig_atomic_t *stop)
+{
+    for (;;) {
+        int rc = workq_push(&s->wq, job, RECEIVE_SLICE_MS);
+        if (rc == 0)
+            return 0;
+        if (rc != -ETIMEDOUT || *stop) {
+            job_put(s, job);
+            return -1;
+        }
+    }
+}
+
+static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
+{
+    struct cmdq_request *job = NULL;
+
+    while (!*stop) {
+        ssize_t n = cmdq_server_receive(s->q, s->rxbuf, s->rxcap, RECEIVE_SLICE_MS);
+        if (n == -ETIMEDOUT || n == -EINTR)
+            continue;
+        if (n < 0) {
+            log_err((int)-n, "cannot receive from the command queue");
+            clock_sleep_ms(RECEIVE_SLICE_MS); /* do not spin on a persistent error */
+            continue;
+        }
+        if (job == NULL)
+            job = job_get(s);
+        if (job == NULL) {
+            /* Cannot happen: the boss holds at most one buffer, the queue and the workers the
+             * others, and there is one buffer more than they can hold. */
+            log_err(0, "no free request buffer; request dropped");
+            continue;
+        }
+        int rc = cmdq_request_decode(s->rxbuf, (size_t)n, s->uid, job);
+        if (rc < 0) {
+            stat_add(&s->st.rejected);
+            if (ratelimit_allow(&s->rl))
+                log_warn(0, "rejected a %s request of %zd bytes", reject_reason(rc), n);
+            continue; /* job is reused for the next message */
+        }
+        if (dispatch(s, job, stop) < 0)
+            log_info("stopping: request for a segment of proxy %u dropped",
+                     (unsigned)job->proxy_pid);
+        job = NULL;
+    }
+    if (job != NULL)
+        job_put(s, job);
+}
+
+/* Waits until every worker has exited or deadline_ms passes. Returns the workers still
+ * running. */
+static unsigned wait_workers(struct cache_server *s, int64_t deadline_ms)
+{
+    unsigned left;
+
+    pthread_mutex_lock(&s->lock);
+    while (s->nrunning > 0) {
+        int ms = clock_ms_left(deadline_ms);
+        if (ms == 0)
+            break;
+        struct timespec ts;
+        int64_t ns = clock_mono_ns() + (int64_t)ms * 1000000;
+        ts.tv_sec = (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&s->all_done, &s->lock, &ts);
+    }
+    left = s->nrunning;
+    pthread_mutex_unlock(&s->lock);
+    return left;
+}
+
+int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
+{
+    sigset_t block, old;
+    int rc = 0;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    s->nrunning = s->opt.nthreads; /* before any worker can exit */
+    for (; s->nstarted < s->opt.nthreads; s->nstarted++) {
+        int err = pthread_create(&s->threads[s->nstarted], NULL, worker_main, s);
+        if (err != 0) {
+            rc = -err;
+            break;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc < 0) {
+        /* Workers that never started will never decrement nrunning. */
+        pthread_mutex_lock(&s->lock);
+        s->nrunning -= s->opt.nthreads - s->nstarted;
+        pthread_mutex_unlock(&s->lock);
+        log_err(-rc, "cannot start worker %u of %u", s->nstarted + 1, s->opt.nthreads);
+    } else {
+        boss_loop(s, stop);
+    }
+
+    /* Stop: nothing new starts; queued requests are answered ERROR; transfers get the grace. */
+    __atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
+    workq_close(&s->wq);
+    unsigned left = wait_workers(s, clock_mono_ms() + s->opt.grace_ms);
+    if (left > 0) {
+        log_warn(0, "grace period over: cutting %u transfer(s)", left);
+        __atomic_store_n(&s->cut, 1, __ATOMIC_RELEASE);
+    }
+    for (unsigned i = 0; i < s->nstarted; i++)
+        pthread_join(s->threads[i], NULL);
+    return rc;
+}
+
+void cache_server_stats(const struct cache_server *s, struct cache_server_stats *out)
+{
+    out->served = __atomic_load_n(&s->st.served, __ATOMIC_RELAXED);
+    out->not_found = __atomic_load_n(&s->st.not_found, __ATOMIC_RELAXED);
+    out->errors = __atomic_load_n(&s->st.errors, __ATOMIC_RELAXED);
+    out->aborted = __atomic_load_n(&s->st.aborted, __ATOMIC_RELAXED);
+    out->rejected = __atomic_load_n(&s->st.rejected, __ATOMIC_RELAXED);
+    out->stale = __atomic_load_n(&s->st.stale, __ATOMIC_RELAXED);
+}
+
+void cache_server_free(struct cache_server *s)
+{
+    void *item;
+
+    if (s == NULL)
+        return;
+    while (workq_trypop(&s->wq, &item) == 0)
+        ; /* buffers belong to s->jobs */
+    workq_release(&s->wq);
+    pthread_cond_destroy(&s->all_done);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->rl.lock);
+    free(s->threads);
+    free(s->jobs);
+    free(s->free_jobs);
+    free(s->rxbuf);
+    free(s);
+}

@@ -1,1 +1,200 @@
-/* placeholder */
+/* handle_with_cache.c - streams a file from simplecached to a GETFILE client through a segment. */
+/* SPDX-License-Identifier: MIT */
+#include "handle_with_cache.h"
+#include "clock.h"
+#include "cmdq.h"
+#include "log.h"
+#include "seg_pool.h"
+#include "shm_chan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NEXT_SLICE_MS 100 /* how often a wait for the cache checks for shutdown */
+
+struct cache_client {
+    struct seg_pool *pool;    /* thread-safe */
+    struct cmdq_client *cmdq; /* thread-safe */
+    struct cache_client_options opt;
+    pid_t pid;
+};
+
+int cache_client_new(struct cache_client **out, const struct cache_client_options *opt)
+{
+    struct cache_client *cc;
+    int rc;
+
+    if (opt->nsegments < 1 || opt->nsegments > SEG_POOL_MAX || opt->segsize < SHM_SEG_MIN ||
+        opt->segsize > SHM_SEG_MAX || opt->segment_wait_ms < 0 || opt->stall_ms < 0 ||
+        opt->send_timeout_ms < 0)
+        return -EINVAL;
+    cc = calloc(1, sizeof *cc);
+    if (cc == NULL)
+        return -ENOMEM;
+    cc->opt = *opt;
+    if (cc->opt.segment_wait_ms == 0)
+        cc->opt.segment_wait_ms = 10000;
+    if (cc->opt.stall_ms == 0)
+        cc->opt.stall_ms = 30000;
+    if (cc->opt.send_timeout_ms == 0)
+        cc->opt.send_timeout_ms = 2000;
+    cc->pid = getpid();
+    /* Segments of proxies that died without cleaning up. */
+    rc = ipc_sweep_dead(geteuid(), 1u << IPC_KIND_SEGMENT);
+    if (rc > 0)
+        log_info("removed %d segment(s) left by dead proxies", rc);
+    rc = seg_pool_new(&cc->pool, opt->nsegments, opt->segsize, NULL);
+    if (rc < 0)
+        goto err_free;
+    rc = cmdq_client_new(&cc->cmdq);
+    if (rc < 0)
+        goto err_pool;
+    *out = cc;
+    return 0;
+
+err_pool:
+    seg_pool_free(cc->pool);
+err_free:
+    free(cc);
+    return rc;
+}
+
+void cache_client_free(struct cache_client *cc)
+{
+    if (cc == NULL)
+        return;
+    cmdq_client_free(cc->cmdq);
+    seg_pool_free(cc->pool);
+    free(cc);
+}
+
+static int ctx_cancelled(void *arg)
+{
+    return gfs_ctx_cancelled(arg);
+}
+
+/* Waits for the next chunk, in slices so that a server shutdown is noticed; stall_ms bounds the
+ * whole wait. Returns shm_seg_next's codes, or -ECANCELED. */
+static int next_chunk(struct cache_client *cc, struct gfs_ctx *ctx, struct shm_seg *seg,
+                      uint64_t gen, uint64_t left, int pidfd, struct shm_chunk *ch)
+{
+    int64_t deadline = clock_mono_ms() + cc->opt.stall_ms;
+
+    for (;;) {
+        int ms = clock_ms_left(deadline);
+        int rc =
+            shm_seg_next(seg, gen, left, pidfd, ms < NEXT_SLICE_MS ? ms : NEXT_SLICE_MS, NULL, ch);
+        if (rc != -ETIMEDOUT)
+            return rc;
+        if (gfs_ctx_cancelled(ctx))
+            return -ECANCELED;
+        if (clock_ms_left(deadline) == 0)
+            return -ETIMEDOUT;
+    }
+}
+
+/* Sends the file whose RESPONSE (OK) is in *ch: the header, then every byte straight from the
+ * segment. Returns 0 when complete or -errno (after the header: the caller closes early). */
+static int stream_ok(struct cache_client *cc, struct gfs_ctx *ctx, struct shm_seg *seg,
+                     uint64_t gen, int pidfd, struct shm_chunk *ch, int *header_sent)
+{
+    uint64_t left = ch->file_len;
+    int rc;
+
+    if (ch->len > left) /* shm_seg_next checks it too; this keeps the arithmetic below safe */
+        return -EBADMSG;
+    rc = gfs_send_header(ctx, GF_OK, left);
+    if (rc < 0)
+        return rc;
+    *header_sent = 1;
+    for (;;) {
+        if (ch->len > 0) {
+            rc = gfs_send(ctx, ch->data, ch->len);
+            if (rc < 0)
+                return rc;
+        } else if (ch->kind == SHM_SLOT_DATA) {
+            /* An empty DATA chunk while bytes are owed: the cache could not read the file.
+             * (shm_seg_next already refuses it as -EBADMSG; this keeps the meaning explicit.) */
+            return -EIO;
+        }
+        left -= ch->len;
+        shm_seg_release(seg);
+        if (left == 0)
+            return 0;
+        rc = next_chunk(cc, ctx, seg, gen, left, pidfd, ch);
+        if (rc < 0)
+            return rc;
+        if (ch->kind != SHM_SLOT_DATA || ch->len > left)
+            return -EBADMSG;
+    }
+}
+
+int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
+                      struct cache_client *cc, int answer_miss)
+{
+    struct seg_pool_item *it;
+    struct cmdq_request *req;
+    struct shm_chunk ch;
+    int pidfd = -1, header_sent = 0, replace = 1, rc;
+    uint64_t gen;
+
+    req = malloc(sizeof *req); /* 4 KiB+: kept off the worker's stack */
+    if (req == NULL)
+        return -ENOMEM;
+    rc = seg_pool_take(cc->pool, cc->opt.segment_wait_ms, ctx_cancelled, ctx, &it);
+    if (rc < 0)
+        goto out_free;
+    gen = ++it->generation;
+    shm_seg_begin(&it->seg, gen);
+    rc = cmdq_request_init(req, cc->pid, it->seg.name, it->seg.size, gen, path, path_len);
+    if (rc < 0) {
+        replace = 0;
+        goto out_give;
+    }
+    rc = cmdq_client_send(cc->cmdq, req, cc->opt.send_timeout_ms, &pidfd);
+    if (rc < 0) {
+        replace = 0; /* not sent: nobody will write into the segment */
+        goto out_give;
+    }
+    rc = next_chunk(cc, ctx, &it->seg, gen, UINT64_MAX, pidfd, &ch);
+    if (rc < 0)
+        goto out_give;
+    if (ch.kind != SHM_SLOT_RESPONSE) {
+        rc = -EBADMSG;
+        goto out_give;
+    }
+    switch (ch.status) {
+    case SHM_STATUS_OK:
+        rc = stream_ok(cc, ctx, &it->seg, gen, pidfd, &ch, &header_sent);
+        if (rc == 0)
+            replace = 0;
+        break;
+    case SHM_STATUS_NOT_FOUND:
+        shm_seg_release(&it->seg);
+        replace = 0;
+        rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENOENT;
+        break;
+    default:
+        shm_seg_release(&it->seg);
+        replace = 0;
+        rc = -EIO;
+        break;
+    }
+
+out_give:
+    if (!replace && !shm_seg_is_idle(&it->seg))
+        replace = 1; /* a peer that wrote more than it should have: never reuse */
+    if (replace)
+        shm_seg_cancel(&it->seg);
+    seg_pool_give(cc->pool, it, replace);
+    if (rc < 0 && rc != -ENOENT)
+        log_debug("cache transfer of '%s' failed%s: %d", path,
+                  header_sent ? " after the header" : "", rc);
+out_free:
+    if (pidfd >= 0)
+        close(pidfd);
+    free(req);
+    return rc;
+}

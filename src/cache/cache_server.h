@@ -1,0 +1,55 @@
+/* cache_server.h - simplecached's request service: a boss that receives requests from the
+ * command queue and a fixed pool of workers, each serving one request from start to end. */
+/* SPDX-License-Identifier: MIT */
+#ifndef GF_CACHE_SERVER_H
+#define GF_CACHE_SERVER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "cmdq.h"
+#include "simplecache.h"
+
+#define CACHE_THREADS_MAX  512u
+#define CACHE_DELAY_MAX_US 2500000u
+
+struct cache_server;
+
+struct cache_server_options {
+    unsigned nthreads;    /* workers, 1..CACHE_THREADS_MAX */
+    unsigned delay_us;    /* added to every lookup, 0..CACHE_DELAY_MAX_US */
+    unsigned queue_depth; /* validated requests waiting for a worker; 0 = 2 * nthreads */
+    int stall_ms;         /* longest wait for the proxy to free a slot; 0 = 30000 */
+    int grace_ms;         /* after stop, in-flight transfers get this long; 0 = 3000 */
+};
+
+/* Counters for the closing log line; each is read without a lock, so only approximately current
+ * while the server runs. */
+struct cache_server_stats {
+    uint64_t served;    /* files sent completely */
+    uint64_t not_found; /* answered NOT_FOUND */
+    uint64_t errors;    /* answered ERROR (lookup failure, shutting down) */
+    uint64_t aborted;   /* transfers ended early: proxy died or cancelled, stall, read error, cut */
+    uint64_t rejected;  /* messages that failed validation, or whose segment failed to attach */
+    uint64_t stale;     /* segment generation differed from the request's: dropped unanswered */
+};
+
+/* Creates a server over an open command queue and a loaded index (both borrowed: they must
+ * outlive the server). Starts no thread. Returns 0 and *out, or -errno (-EINVAL for bad
+ * options). */
+int cache_server_new(struct cache_server **out, const struct cache_server_options *opt,
+                     const struct simplecache *cache, struct cmdq_server *q);
+
+/* Starts the workers (with SIGINT, SIGTERM and SIGPIPE blocked) and runs the boss loop in the
+ * calling thread until *stop becomes non-zero; it notices within ~100 ms (sooner when a signal
+ * interrupts the receive). Then it stops receiving, answers ERROR to requests not yet started,
+ * lets transfers in progress finish for grace_ms, cuts the rest (each notices within
+ * SHM_WAIT_SLICE_MS) and joins every worker. Returns 0, or -errno if the workers could not
+ * start. Call at most once. */
+int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop);
+
+void cache_server_stats(const struct cache_server *s, struct cache_server_stats *out);
+
+void cache_server_free(struct cache_server *s); /* NULL is a no-op; after run returned */
+
+#endif

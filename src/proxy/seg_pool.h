@@ -1,0 +1,59 @@
+/* seg_pool.h - the proxy's pool of shared memory segments: a fixed set created at start, taken
+ * by one request at a time in FIFO order, and replaced (never reused) after a failed transfer. */
+/* SPDX-License-Identifier: MIT */
+#ifndef GF_SEG_POOL_H
+#define GF_SEG_POOL_H
+
+#include <stdint.h>
+
+#include "shm_chan.h"
+
+#define SEG_POOL_MAX       1024u
+#define SEG_POOL_REGROW_MS 1000 /* after a failed re-creation, the next try waits this long */
+
+/* One segment of the pool. Between seg_pool_take and seg_pool_give it belongs to the taker
+ * alone, which may use seg and generation freely. */
+struct seg_pool_item {
+    struct shm_seg seg;  /* mapped, named /getfile-<uid>-<pid>-seg<serial> */
+    uint64_t generation; /* last generation used on this slot; survives replacement */
+    unsigned index_;     /* private: position in the pool */
+};
+
+struct seg_pool;
+
+/* Replaceable creation function (tests inject failures); shm_seg_create by default. */
+typedef int (*seg_pool_create_fn)(struct shm_seg *seg, uint32_t serial, uint64_t size);
+
+/* Creates n segments of size bytes each (serials 1..n). create may be NULL (shm_seg_create).
+ * Returns 0 and *out, or -errno (-EINVAL for n outside 1..SEG_POOL_MAX or a size outside
+ * SHM_SEG_MIN..SHM_SEG_MAX; -ENOSPC when /dev/shm is too small); on failure nothing is left. */
+int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create);
+
+/* Destroys (unmaps and unlinks) every segment and frees the pool. Every item must have been given
+ * back. NULL is a no-op. */
+void seg_pool_free(struct seg_pool *p);
+
+/* Called about every 100 ms while seg_pool_take waits; non-zero ends the wait. */
+typedef int (*seg_pool_cancel_fn)(void *arg);
+
+/* Takes a free segment. When none is free, waits in FIFO order (each waiter is woken alone,
+ * when a segment is handed to it) for at most timeout_ms, asking cancel (may be NULL) between
+ * slices. First re-creates a missing segment if one is due (see below). Returns 0 and
+ * *out; -ETIMEDOUT; -ECANCELED (cancel said so); or -ENOSPC when the pool has no segment at all
+ * right now (every replacement failed, and re-creating one failed or is not due yet). */
+int seg_pool_take(struct seg_pool *p, int timeout_ms, seg_pool_cancel_fn cancel, void *arg,
+                  struct seg_pool_item **out);
+
+/* Gives a taken segment back. With replace non-zero (its transfer was abandoned or failed
+ * mid-way) the segment is destroyed and a new one with a new serial takes its place before
+ * anyone can take it, so no late write of the old transfer can reach a later request. If the
+ * new one cannot be created (logged), the pool is one smaller until a later seg_pool_take or
+ * seg_pool_give re-creates it, in the calling thread: the next call tries at once, and after a
+ * failed try the next one waits SEG_POOL_REGROW_MS. */
+void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace);
+
+/* Segments currently in the pool (taken or free), and threads waiting in seg_pool_take. */
+unsigned seg_pool_size(struct seg_pool *p);
+unsigned seg_pool_waiters(struct seg_pool *p);
+
+#endif

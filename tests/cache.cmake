@@ -1,0 +1,14 @@
+# cache.cmake - tests of simplecached and of the proxy's cache mode (segment pool, handler).
+gf_add_unit_test(NAME test_seg_pool SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_seg_pool.c
+                 LIBS gfproxy LABELS tsan)
+gf_add_unit_test(NAME test_simplecache SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_simplecache.c
+                 LIBS gfcache LABELS tsan)
+
+# A helper of cache_craft.sh, not a test by itself: crafted requests against a running cache.
+add_executable(cmdq_craft ${PROJECT_SOURCE_DIR}/tests/unit/cmdq_craft.c)
+target_include_directories(cmdq_craft PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(cmdq_craft PRIVATE gfipc)
+
+foreach(t basic start_order signals reuse delay sweep kill craft)
+  gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 180 LABELS cache tsan)
+endforeach()
