@@ -51,6 +51,10 @@ cache_pid=$!
 "$bin/webproxy" -p "$port" -t 8 -n "$nsegs" -z "$segsize" 2>proxy.log &
 proxy_pid=$!
 
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+done
 echo "== Downloading $requests requests with $threads client threads"
 mkdir dl
 (cd dl && "$bin/gfclient_download" -p "$port" -t "$threads" -w ../workload.txt -r "$requests") | tee download.txt

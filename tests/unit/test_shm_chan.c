@@ -535,7 +535,7 @@ static void test_producer_dies(void)
     {
         unsigned char *out = malloc(DATA_MAX);
         enum shm_status st;
-        uint64_t len;
+        uint64_t len = 0;
 
         CHECK_EQ(consume(&seg, 10, out, DATA_MAX, pidfd, 1000, &st, &len), 0);
         CHECK_EQ(len, (uint64_t)seg.nslots * seg.slot_cap);
