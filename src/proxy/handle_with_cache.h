@@ -12,11 +12,11 @@
 struct cache_client; /* shared by all proxy workers; thread-safe */
 
 struct cache_client_options {
-    unsigned nsegments;   /* segments in the pool, 1..SEG_POOL_MAX */
-    uint64_t segsize;     /* bytes per segment, SHM_SEG_MIN..SHM_SEG_MAX */
-    int segment_wait_ms;  /* longest wait for a free segment; 0 = 10000 */
-    int stall_ms;         /* longest wait for the cache's next chunk; 0 = 30000 */
-    int send_timeout_ms;  /* longest wait for room in the command queue; 0 = 2000 */
+    unsigned nsegments;  /* segments in the pool, 1..SEG_POOL_MAX */
+    uint64_t segsize;    /* bytes per segment, SHM_SEG_MIN..SHM_SEG_MAX */
+    int segment_wait_ms; /* longest wait for a free segment; 0 = 10000 */
+    int stall_ms;        /* longest wait for the cache's next chunk; 0 = 30000 */
+    int send_timeout_ms; /* longest wait for room in the command queue; 0 = 2000 */
 };
 
 /* Creates the segment pool (sweeping segments of dead proxies of this uid first) and the
@@ -37,6 +37,5 @@ void cache_client_free(struct cache_client *cc);
  * failure returns -errno and the caller must return it (the client sees a short transfer). */
 int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
                       struct cache_client *cc, int answer_miss);
-
 
 #endif
