@@ -2,9 +2,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli.h"
 #include "clock.h"
+#include "gfs_cli.h"
 #include "gfserver.h"
 #include "log.h"
 #include "pathmap.h"
+#include "signals.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,11 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROG           "gfserver_main"
-#define READ_CHUNK     (256 * 1024) /* per-worker file buffer */
-#define MAX_THREADS    1024
-#define MAX_DELAY_US   2500000
-#define MAX_TIMEOUT_MS 3600000
+#define PROG         "gfserver_main"
+#define READ_CHUNK   (256 * 1024) /* per-worker file buffer */
+#define MAX_THREADS  1024
+#define MAX_DELAY_US 2500000
 
 static const char usage[] =
     "usage: " PROG " [options]\n"
@@ -30,25 +31,14 @@ static const char usage[] =
     "entry. A listed file that does not exist or cannot be opened is FILE_NOT_FOUND; a server\n"
     "fault (out of descriptors, a read error before the header) is ERROR; a read error during\n"
     "the transfer ends it early, so the client sees a short transfer.\n"
-    "  -p PORT     port to listen on (default 10823)\n"
-    "  -t THREADS  worker threads, 1..1024 (default 8)\n"
-    "  -m FILE     content index file (default content.txt)\n"
-    "  -d DELAY    microseconds added to each request before answering, 0..2500000 (default 0)\n"
-    "  -q DEPTH    accepted connections waiting for a worker, 1..65536 (default 4 x threads)\n"
-    "  -H MS       the whole request header must arrive within MS ms (default 10000)\n"
-    "  -S MS       give up on a client that accepts no byte for MS ms (default 10000)\n"
-    "  -G MS       on SIGINT/SIGTERM, in-flight transfers get MS ms to finish (default 5000)\n"
-    "  -l LEVEL    log level: err, warn, info, debug (default info)\n"
-    "  -h          show this help\n"
+    "  -p PORT      port to listen on (default 10823)\n"
+    "  -t THREADS   worker threads, 1..1024 (default 8)\n"
+    "  -m FILE      content index file (default content.txt)\n"
+    "  -d DELAY     microseconds added to each request before answering, 0..2500000 (default "
+    "0)\n" GFS_CLI_USAGE "  -h          show this help\n"
     "Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad options.\n";
 
 static volatile sig_atomic_t stop_requested; /* the only mutable global */
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 struct worker {
     const struct pathmap *map;
@@ -139,22 +129,6 @@ out:
     return rc;
 }
 
-static void on_event(enum gfs_event ev, int value, void *arg)
-{
-    (void)arg;
-    switch (ev) {
-    case GFS_EV_ACCEPT_PAUSED:
-        log_warn(value, "cannot accept connections; pausing");
-        break;
-    case GFS_EV_INCOMPLETE:
-        log_debug("a response ended incomplete");
-        break;
-    case GFS_EV_CUT:
-        log_info("grace period over: cut %d transfer(s)", value);
-        break;
-    }
-}
-
 static void on_bad_line(const char *file, unsigned lineno, const char *what, void *arg)
 {
     (void)arg;
@@ -163,27 +137,17 @@ static void on_bad_line(const char *file, unsigned lineno, const char *what, voi
 
 struct config {
     uint16_t port;
-    unsigned nthreads, delay_us, queue_depth;
-    int header_ms, send_ms, grace_ms;
+    unsigned nthreads, delay_us;
+    struct gfs_options server; /* the shared -q -H -S -G values */
     const char *index;
 };
 
-static int parse_ms(const char *v, char opt)
-{
-    unsigned ms;
-
-    if (cli_parse_uint(v, 1, MAX_TIMEOUT_MS, &ms) < 0)
-        cli_die_range(PROG, usage, opt, v, 1, MAX_TIMEOUT_MS);
-    return (int)ms;
-}
-
 static void parse_args(int argc, char **argv, struct config *c)
 {
-    enum log_level lvl;
     int opt;
 
     opterr = 0;
-    while ((opt = getopt(argc, argv, ":p:t:m:d:q:H:S:G:l:h")) != -1) {
+    while ((opt = getopt(argc, argv, ":p:t:m:d:h" GFS_CLI_OPTSTRING)) != -1) {
         switch (opt) {
         case 'p':
             if (cli_parse_port(optarg, &c->port) < 0)
@@ -200,48 +164,18 @@ static void parse_args(int argc, char **argv, struct config *c)
             if (cli_parse_uint(optarg, 0, MAX_DELAY_US, &c->delay_us) < 0)
                 cli_die_range(PROG, usage, 'd', optarg, 0, MAX_DELAY_US);
             break;
-        case 'q':
-            if (cli_parse_uint(optarg, 1, 65536, &c->queue_depth) < 0)
-                cli_die_range(PROG, usage, 'q', optarg, 1, 65536);
-            break;
-        case 'H':
-            c->header_ms = parse_ms(optarg, 'H');
-            break;
-        case 'S':
-            c->send_ms = parse_ms(optarg, 'S');
-            break;
-        case 'G':
-            c->grace_ms = parse_ms(optarg, 'G');
-            break;
-        case 'l':
-            if (log_level_parse(optarg, &lvl) < 0)
-                cli_die_usage(PROG, usage, "-l: '%s' is not one of err, warn, info, debug", optarg);
-            log_threshold = lvl;
-            break;
         case 'h':
             fputs(usage, stdout);
             exit(0);
         case ':':
             cli_die_usage(PROG, usage, "-%c needs a value", optopt);
         default:
-            cli_die_usage(PROG, usage, "unknown option -%c", optopt);
+            if (!gfs_cli_option(&c->server, opt, optarg, PROG, usage))
+                cli_die_usage(PROG, usage, "unknown option -%c", optopt);
         }
     }
     if (optind < argc)
         cli_die_usage(PROG, usage, "unexpected argument '%s'", argv[optind]);
-}
-
-static int install_signals(void)
-{
-    struct sigaction sa = {.sa_handler = on_stop};
-
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
-        return -errno;
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) < 0)
-        return -errno;
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -255,7 +189,7 @@ int main(int argc, char **argv)
 
     log_set_role(PROG);
     parse_args(argc, argv, &c);
-    rc = install_signals();
+    rc = signals_install_stop(&stop_requested);
     if (rc < 0) {
         log_err(-rc, "cannot install signal handlers");
         return 1;
@@ -285,18 +219,13 @@ int main(int argc, char **argv)
         args[i] = &workers[i];
     }
 
-    struct gfs_options opt = {
-        .port = c.port,
-        .nthreads = c.nthreads,
-        .queue_depth = c.queue_depth,
-        .header_timeout_ms = c.header_ms,
-        .send_timeout_ms = c.send_ms,
-        .shutdown_grace_ms = c.grace_ms,
-        .handler = handle,
-        .worker_args = args,
-        .stop_flag = &stop_requested,
-        .on_event = on_event,
-    };
+    struct gfs_options opt = c.server;
+    opt.port = c.port;
+    opt.nthreads = c.nthreads;
+    opt.handler = handle;
+    opt.worker_args = args;
+    opt.stop_flag = &stop_requested;
+    opt.on_event = gfs_cli_log_event;
     rc = gfs_new(&srv, &opt);
     if (rc < 0) {
         log_err(-rc, "cannot listen on port %u", (unsigned)c.port);

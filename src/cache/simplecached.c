@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "cmdq.h"
 #include "log.h"
+#include "signals.h"
 #include "simplecache.h"
 
 #include <errno.h>
@@ -22,12 +23,6 @@ static const char usage[] =
     "Stops cleanly on SIGINT or SIGTERM, removing the command queue it created.\n";
 
 static volatile sig_atomic_t stop_requested; /* the only mutable global */
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 struct config {
     const char *index;
@@ -77,19 +72,6 @@ static void on_index_problem(const char *index, unsigned lineno, const char *req
                  local, what);
 }
 
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop; /* no SA_RESTART: a blocked receive returns EINTR */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
-
 static void log_open_failure(int rc, pid_t holder)
 {
     switch (-rc) {
@@ -126,7 +108,11 @@ int main(int argc, char **argv)
 
     parse_args(argc, argv, &cfg);
     log_set_role("simplecached");
-    install_signals();
+    rc = signals_install_stop(&stop_requested);
+    if (rc < 0) {
+        log_err(-rc, "cannot install signal handlers");
+        return 1;
+    }
 
     rc = simplecache_load(cfg.index, on_index_problem, NULL, &cache, &readable);
     if (rc < 0) {

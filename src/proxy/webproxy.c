@@ -11,18 +11,19 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "gfs_cli.h"
 #include "gfserver.h"
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
 #include "log.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
+#include "signals.h"
 
-#define PROG           "webproxy"
-#define MAX_THREADS    1024
-#define MAX_TIMEOUT_MS 3600000
-#define DEFAULT_NSEGS  8
-#define DEFAULT_SEGSZ  (1u << 20)
+#define PROG          "webproxy"
+#define MAX_THREADS   1024
+#define DEFAULT_NSEGS 8
+#define DEFAULT_SEGSZ (1u << 20)
 
 /* clang-format off */
 static const char usage[] =
@@ -36,11 +37,7 @@ static const char usage[] =
     "  -s BASE_URL  origin, http:// or https:// with a host, e.g. http://127.0.0.1:8080/files\n"
     "  -n SEGMENTS  shared memory segments, 1..1024 (default 8)\n"
     "  -z SEGSIZE   bytes per segment, 512..1073741824 (default 1048576)\n"
-    "  -q DEPTH     accepted connections waiting for a worker, 1..65536 (default 4 x threads)\n"
-    "  -H MS        the whole request header must arrive within MS ms (default 10000)\n"
-    "  -S MS        give up on a client that accepts no byte for MS ms (default 10000)\n"
-    "  -G MS        on SIGINT/SIGTERM, in-flight transfers get MS ms to finish (default 5000)\n"
-    "  -l LEVEL     log level: err, warn, info, debug (default info)\n"
+    GFS_CLI_USAGE
     "  --connect-timeout MS   origin connect timeout (default 5000)\n"
     "  --low-speed-time S     an origin transfer below the low-speed limit for S seconds\n"
     "                         fails (default 30)\n"
@@ -56,17 +53,12 @@ static const char usage[] =
 
 static volatile sig_atomic_t stop_requested; /* the only mutable global */
 
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 struct config {
     uint16_t port;
-    unsigned nthreads, queue_depth, nsegs;
+    unsigned nthreads, nsegs;
     uint64_t segsize;
-    int header_ms, send_ms, grace_ms, cache_wait_ms, cache_stall_ms;
+    int cache_wait_ms, cache_stall_ms;
+    struct gfs_options server; /* the shared -q -H -S -G values */
     int use_cache, use_origin;
     struct origin_options origin;
 };
@@ -97,29 +89,13 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
     return handle_with_curl(ctx, path, path_len, w->origin);
 }
 
-static void on_event(enum gfs_event ev, int value, void *arg)
-{
-    (void)arg;
-    switch (ev) {
-    case GFS_EV_ACCEPT_PAUSED:
-        log_warn(value, "cannot accept connections; pausing");
-        break;
-    case GFS_EV_INCOMPLETE:
-        log_debug("a response ended incomplete");
-        break;
-    case GFS_EV_CUT:
-        log_info("grace period over: cut %d transfer(s)", value);
-        break;
-    }
-}
-
 static int parse_ms(const char *v, const char *opt)
 {
     unsigned ms;
 
-    if (cli_parse_uint(v, 1, MAX_TIMEOUT_MS, &ms) < 0)
+    if (cli_parse_uint(v, 1, GFS_CLI_TIMEOUT_MAX_MS, &ms) < 0)
         cli_die_usage(PROG, usage, "%s: '%s' is not a whole number from 1 to %u", opt, v,
-                      (unsigned)MAX_TIMEOUT_MS);
+                      (unsigned)GFS_CLI_TIMEOUT_MAX_MS);
     return (int)ms;
 }
 
@@ -159,12 +135,12 @@ static void parse_args(int argc, char **argv, struct config *c)
 {
     char base[ORIGIN_BASE_MAX];
     const char *why;
-    enum log_level lvl;
     struct stat st;
     int opt, seen_nz = 0;
 
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":p:t:s:n:z:q:H:S:G:l:h", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":p:t:s:n:z:h" GFS_CLI_OPTSTRING, long_opts, NULL)) !=
+           -1) {
         switch (opt) {
         case 'p':
             if (cli_parse_port(optarg, &c->port) < 0)
@@ -189,24 +165,6 @@ static void parse_args(int argc, char **argv, struct config *c)
             if (cli_parse_u64(optarg, SHM_SEG_MIN, SHM_SEG_MAX, &c->segsize) < 0)
                 cli_die_range(PROG, usage, 'z', optarg, SHM_SEG_MIN, SHM_SEG_MAX);
             seen_nz = 1;
-            break;
-        case 'q':
-            if (cli_parse_uint(optarg, 1, 65536, &c->queue_depth) < 0)
-                cli_die_range(PROG, usage, 'q', optarg, 1, 65536);
-            break;
-        case 'H':
-            c->header_ms = parse_ms(optarg, "-H");
-            break;
-        case 'S':
-            c->send_ms = parse_ms(optarg, "-S");
-            break;
-        case 'G':
-            c->grace_ms = parse_ms(optarg, "-G");
-            break;
-        case 'l':
-            if (log_level_parse(optarg, &lvl) < 0)
-                cli_die_usage(PROG, usage, "-l: '%s' is not one of err, warn, info, debug", optarg);
-            log_threshold = lvl;
             break;
         case OPT_CONNECT_TIMEOUT:
             c->origin.connect_timeout_ms = parse_ms(optarg, "--connect-timeout");
@@ -239,6 +197,8 @@ static void parse_args(int argc, char **argv, struct config *c)
                 cli_die_usage(PROG, usage, "%s needs a value", argv[optind - 1]);
             cli_die_usage(PROG, usage, "-%c needs a value", optopt);
         default:
+            if (gfs_cli_option(&c->server, opt, optarg, PROG, usage))
+                break;
             if (optopt == 0)
                 cli_die_usage(PROG, usage, "unknown option %s", argv[optind - 1]);
             cli_die_usage(PROG, usage, "unknown option -%c", optopt);
@@ -247,19 +207,6 @@ static void parse_args(int argc, char **argv, struct config *c)
     if (optind < argc)
         cli_die_usage(PROG, usage, "unexpected argument '%s'", argv[optind]);
     c->use_cache = seen_nz || !c->use_origin;
-}
-
-static int install_signals(void)
-{
-    struct sigaction sa = {.sa_handler = on_stop};
-
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
-        return -errno;
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) < 0)
-        return -errno;
-    return 0;
 }
 
 static const char *mode_name(const struct config *c)
@@ -282,7 +229,7 @@ int main(int argc, char **argv)
 
     log_set_role(PROG);
     parse_args(argc, argv, &c);
-    rc = install_signals();
+    rc = signals_install_stop(&stop_requested);
     if (rc < 0) {
         log_err(-rc, "cannot install signal handlers");
         return 1;
@@ -327,18 +274,13 @@ int main(int argc, char **argv)
         args[i] = &workers[i];
     }
 
-    struct gfs_options opt = {
-        .port = c.port,
-        .nthreads = c.nthreads,
-        .queue_depth = c.queue_depth,
-        .header_timeout_ms = c.header_ms,
-        .send_timeout_ms = c.send_ms,
-        .shutdown_grace_ms = c.grace_ms,
-        .handler = handle,
-        .worker_args = args,
-        .stop_flag = &stop_requested,
-        .on_event = on_event,
-    };
+    struct gfs_options opt = c.server;
+    opt.port = c.port;
+    opt.nthreads = c.nthreads;
+    opt.handler = handle;
+    opt.worker_args = args;
+    opt.stop_flag = &stop_requested;
+    opt.on_event = gfs_cli_log_event;
     rc = gfs_new(&srv, &opt);
     if (rc < 0) {
         log_err(-rc, "cannot listen on port %u", (unsigned)c.port);
