@@ -23,6 +23,7 @@
 #define MAX_THREADS  1024
 #define MAX_DELAY_US 2500000
 
+/* clang-format off */
 static const char usage[] =
     "usage: " PROG " [options]\n"
     "Serves files over GETFILE. The content index has one '<request path> <local path>' entry\n"
@@ -34,9 +35,11 @@ static const char usage[] =
     "  -p PORT      port to listen on (default 10823)\n"
     "  -t THREADS   worker threads, 1..1024 (default 8)\n"
     "  -m FILE      content index file (default content.txt)\n"
-    "  -d DELAY     microseconds added to each request before answering, 0..2500000 (default "
-    "0)\n" GFS_CLI_USAGE "  -h          show this help\n"
+    "  -d DELAY     microseconds added to each request, 0..2500000 (default 0)\n"
+    GFS_CLI_USAGE
+    "  -h           show this help\n"
     "Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad options.\n";
+/* clang-format on */
 
 static volatile sig_atomic_t stop_requested; /* the only mutable global */
 

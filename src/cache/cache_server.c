@@ -1,6 +1,7 @@
 /* cache_server.c - simplecached's boss (command queue -> work queue) and its workers. */
 /* SPDX-License-Identifier: MIT */
 #include "cache_server.h"
+#include "attach_cache.h"
 #include "clock.h"
 #include "log.h"
 #include "peer.h"
@@ -17,6 +18,7 @@
 #define RECEIVE_SLICE_MS 100   /* how often the boss looks at the stop flag */
 #define DELAY_SLICE_US   20000 /* the -d delay sleeps in slices this long */
 #define WARN_PER_SEC     10    /* rate limit of warnings a peer can provoke */
+#define SWEEP_EVERY_MS   1000  /* how often the boss drops stale kept attachments */
 
 /* At most WARN_PER_SEC warnings per second; the rest are counted and summarised. */
 struct ratelimit {
@@ -47,6 +49,7 @@ struct cache_server {
     int stopping;            /* atomic: no new transfer may start; set by the boss */
     int cut;                 /* atomic: grace is over, transfers stop now */
     struct ratelimit rl;
+    struct attach_cache *attach;  /* kept segment attachments, shared by the workers */
     struct cache_server_stats st; /* fields updated with atomic adds */
 };
 
@@ -233,60 +236,65 @@ static int send_answer(struct cache_server *s, struct shm_seg *seg, int pidfd, u
     return 0;
 }
 
-/* shm_seg_attach, tried again after 10 and 50 ms when it fails for a passing lack of resources:
- * an unattached request cannot be answered, so its proxy would wait for its stall limit. */
-static int attach_retrying(struct shm_seg *seg, const struct cmdq_request *req)
+/* attach_cache_get, tried again after 10 and 50 ms when it fails for a passing lack of
+ * resources: an unattached request cannot be answered, so its proxy would wait for its stall
+ * limit. */
+static int attach_retrying(struct cache_server *s, const struct cmdq_request *req,
+                           struct attach_lease *lease)
 {
     static const int backoff_ms[] = {10, 50};
-    int rc = shm_seg_attach(seg, req->seg_name, req->seg_size);
+    int rc =
+        attach_cache_get(s->attach, req->seg_name, req->seg_size, (pid_t)req->proxy_pid, lease);
 
     for (unsigned i = 0; i < sizeof backoff_ms / sizeof backoff_ms[0]; i++) {
         if (rc != -EMFILE && rc != -ENFILE && rc != -ENOMEM && rc != -EAGAIN && rc != -EINTR)
             break;
         clock_sleep_ms(backoff_ms[i]);
-        rc = shm_seg_attach(seg, req->seg_name, req->seg_size);
+        rc =
+            attach_cache_get(s->attach, req->seg_name, req->seg_size, (pid_t)req->proxy_pid, lease);
     }
     return rc;
 }
 
-/* Serves one request from start to end: attach, check, look up, answer, detach. */
+/* Serves one request from start to end: attach (or reuse a kept attachment), check, look up,
+ * answer, give the attachment back. */
 static void serve(struct cache_server *s, const struct cmdq_request *req)
 {
-    struct shm_seg seg;
+    struct attach_lease lease;
+    struct shm_seg *seg = &lease.seg;
     uint64_t len = 0, gen;
-    int fd = -1, status, rc;
-    int pidfd = peer_open((pid_t)req->proxy_pid);
+    int fd = -1, status, rc, drop = 0;
 
-    memset(&seg, 0, sizeof seg);
-    if (pidfd < 0) {
+    rc = attach_retrying(s, req, &lease);
+    if (rc == -ESRCH) {
         log_debug("proxy %u is gone; request for '%s' dropped", (unsigned)req->proxy_pid,
                   req->path);
         stat_add(&s->st.aborted);
         return;
     }
-    rc = attach_retrying(&seg, req);
     if (rc < 0) {
         stat_add(&s->st.rejected);
         if (ratelimit_allow(&s->rl))
             log_warn(-rc, "request for '%s' rejected: cannot attach segment '%s'", req->path,
                      req->seg_name);
-        goto out;
+        return;
     }
     /* The proxy sets the generation before it sends the request and changes it only for the
      * next request, which it cannot send before this one is answered or abandoned. */
-    gen = __atomic_load_n(&seg.hdr->generation, __ATOMIC_ACQUIRE);
+    gen = __atomic_load_n(&seg->hdr->generation, __ATOMIC_ACQUIRE);
     if (gen != req->generation) {
         stat_add(&s->st.stale);
         log_debug("stale request for '%s': generation %llu, segment '%s' is at %llu", req->path,
                   (unsigned long long)req->generation, req->seg_name, (unsigned long long)gen);
         goto out;
     }
-    status = lookup(s, req, &seg, pidfd, &fd, &len);
+    status = lookup(s, req, seg, lease.pidfd, &fd, &len);
     if (status < 0) {
         stat_add(&s->st.aborted);
+        drop = 1; /* the proxy died or cancelled: it replaces (or never reuses) the segment */
         goto out;
     }
-    rc = send_answer(s, &seg, pidfd, gen, &status, fd, len);
+    rc = send_answer(s, seg, lease.pidfd, gen, &status, fd, len);
     if (rc == 0 && status == SHM_STATUS_OK)
         stat_add(&s->st.served);
     else if (rc == 0 && status == SHM_STATUS_NOT_FOUND)
@@ -295,13 +303,13 @@ static void serve(struct cache_server *s, const struct cmdq_request *req)
         stat_add(&s->st.errors);
     else {
         stat_add(&s->st.aborted);
+        drop = 1;
         log_debug("transfer of '%s' abandoned: %d", req->path, rc);
     }
 out:
     if (fd >= 0)
         close(fd);
-    shm_seg_detach(&seg);
-    close(pidfd);
+    attach_cache_put(s->attach, &lease, drop);
 }
 
 static void *worker_main(void *arg)
@@ -328,7 +336,8 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
     int rc;
 
     if (opt->nthreads < 1 || opt->nthreads > CACHE_THREADS_MAX ||
-        opt->delay_us > CACHE_DELAY_MAX_US || opt->stall_ms < 0 || opt->grace_ms < 0)
+        opt->delay_us > CACHE_DELAY_MAX_US || opt->stall_ms < 0 || opt->grace_ms < 0 ||
+        opt->attach_max > ATTACH_CACHE_MAX)
         return -EINVAL;
     s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -340,6 +349,8 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
         s->opt.stall_ms = 30000;
     if (s->opt.grace_ms == 0)
         s->opt.grace_ms = 3000;
+    if (s->opt.attach_max == 0)
+        s->opt.attach_max = CACHE_ATTACH_DEFAULT;
     s->cache = cache;
     s->q = q;
     s->uid = geteuid(); /* the uid our IPC names carry (as in src/ipc) */
@@ -355,6 +366,9 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
     }
     for (unsigned i = 0; i < njobs; i++)
         s->free_jobs[s->nfree_jobs++] = &s->jobs[i];
+    rc = attach_cache_new(&s->attach, s->opt.attach_max);
+    if (rc < 0)
+        goto err_free;
     rc = workq_init(&s->wq, s->opt.queue_depth);
     if (rc < 0)
         goto err_free;
@@ -368,6 +382,7 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
     return 0;
 
 err_free:
+    attach_cache_free(s->attach);
     free(s->threads);
     free(s->jobs);
     free(s->free_jobs);
@@ -409,8 +424,16 @@ static int dispatch(struct cache_server *s, struct cmdq_request *job,
 static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
 {
     struct cmdq_request *job = NULL;
+    int64_t next_sweep = clock_mono_ms() + SWEEP_EVERY_MS;
 
     while (!*stop) {
+        if (clock_mono_ms() >= next_sweep) {
+            /* Kept attachments of replaced segments and dead proxies would pin their memory. */
+            unsigned n = attach_cache_sweep(s->attach);
+            if (n > 0)
+                log_debug("dropped %u stale segment attachment(s)", n);
+            next_sweep = clock_mono_ms() + SWEEP_EVERY_MS;
+        }
         ssize_t n = cmdq_server_receive(s->q, s->rxbuf, s->rxcap, RECEIVE_SLICE_MS);
         if (n == -ETIMEDOUT || n == -EINTR)
             continue;
@@ -504,6 +527,11 @@ int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
     }
     for (unsigned i = 0; i < s->nstarted; i++)
         pthread_join(s->threads[i], NULL);
+    struct attach_cache_stats as;
+    attach_cache_stats(s->attach, &as);
+    log_info("segment attachments: %llu mapped, %llu reused, %llu dropped, %llu not kept",
+             (unsigned long long)as.attaches, (unsigned long long)as.reuses,
+             (unsigned long long)as.evictions, (unsigned long long)as.uncached);
     return rc;
 }
 
@@ -526,6 +554,7 @@ void cache_server_free(struct cache_server *s)
     while (workq_trypop(&s->wq, &item) == 0)
         ; /* buffers belong to s->jobs */
     workq_release(&s->wq);
+    attach_cache_free(s->attach);
     pthread_cond_destroy(&s->all_done);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rl.lock);

@@ -10,8 +10,9 @@
 #include "cmdq.h"
 #include "simplecache.h"
 
-#define CACHE_THREADS_MAX  512u
-#define CACHE_DELAY_MAX_US 2500000u
+#define CACHE_THREADS_MAX    512u
+#define CACHE_DELAY_MAX_US   2500000u
+#define CACHE_ATTACH_DEFAULT 128u /* segment attachments kept between requests (attach_cache.h) */
 
 struct cache_server;
 
@@ -21,6 +22,8 @@ struct cache_server_options {
     unsigned queue_depth; /* validated requests waiting for a worker; 0 = 2 * nthreads */
     int stall_ms;         /* longest wait for the proxy to free a slot; 0 = 30000 */
     int grace_ms;         /* after stop, in-flight transfers get this long; 0 = 3000 */
+    unsigned attach_max;  /* segment attachments kept between requests, at most
+                           * ATTACH_CACHE_MAX; 0 = CACHE_ATTACH_DEFAULT */
 };
 
 /* Counters for the closing log line; each is read without a lock, so only approximately current

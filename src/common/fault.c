@@ -384,6 +384,14 @@ __attribute__((constructor)) static void fault_init(void)
         sigemptyset(&sa.sa_mask);
         sigaction(sig, &sa, NULL);
     }
+    const char *leak = getenv("GF_FAULT_LEAK");
+    if (leak && strcmp(leak, "1") == 0) {
+        void *volatile lost = __real_malloc(4096); /* volatile: the store really happens */
+        if (lost)
+            memset(lost, 0x5a, 4096);
+        lost = NULL; /* the only pointer to it is gone: a leak */
+        (void)lost;
+    }
     count_file = getenv("GF_FAULT_COUNT_FILE");
     if (count_file && *count_file)
         atexit(write_counts);

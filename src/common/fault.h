@@ -18,6 +18,8 @@
  *   without SA_RESTART, so each one delivered makes whatever blocking call its thread is in fail
  *   with EINTR (the daemons install no such handler themselves: a storm of a signal they ignore
  *   would interrupt nothing, one whose default action kills would end them).
+ * GF_FAULT_LEAK=1: loses one 4 KiB allocation at start, so a test can prove that a leak in
+ *   this build and setting is really reported (LeakSanitizer, valgrind) before trusting silence.
  * Every injected fault is announced on stderr with one write(2):
  *   gf_fault: sem_post call 7: kill
  * A malformed GF_FAULT is reported on stderr and exits the process with status 2. */

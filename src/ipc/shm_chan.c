@@ -281,15 +281,45 @@ void shm_seg_cancel(struct shm_seg *seg)
     sem_post(&seg->hdr->free);
 }
 
-int shm_seg_attach(struct shm_seg *seg, const char *name, uint64_t claimed_size)
+/* 0 when the header at hdr, mapped with size bytes, carries our magic, version and the
+ * geometry of that size; each field is loaded once. -EBADMSG otherwise. */
+static int hdr_check(struct shm_seg_hdr *hdr, size_t size, uint32_t *k, uint32_t *cap)
 {
-    struct shm_seg_hdr *hdr;
+    uint32_t magic = __atomic_load_n(&hdr->magic, __ATOMIC_ACQUIRE);
+    uint32_t version = __atomic_load_n(&hdr->version, __ATOMIC_RELAXED);
+    uint64_t seg_size = __atomic_load_n(&hdr->seg_size, __ATOMIC_RELAXED);
+    uint32_t nslots = __atomic_load_n(&hdr->nslots, __ATOMIC_RELAXED);
+    uint32_t slot_cap = __atomic_load_n(&hdr->slot_cap, __ATOMIC_RELAXED);
+
+    if (shm_geometry(size, k, cap) < 0 || magic != SHM_MAGIC || version != SHM_VERSION ||
+        seg_size != size || nslots != *k || slot_cap != *cap)
+        return -EBADMSG;
+    return 0;
+}
+
+/* The checks of shm_seg_attach on an open object: a regular object of our uid, mode 0600, a
+ * real size within limits and at least claimed_size. Fills *st. Returns 0 or -errno. */
+static int object_check(int fd, uint64_t claimed_size, struct stat *st)
+{
+    if (fstat(fd, st) < 0)
+        return -errno;
+    if (!S_ISREG(st->st_mode) || st->st_uid != geteuid() || (st->st_mode & 0777) != 0600)
+        return -EPERM;
+    /* The real size decides what we map; a claim larger than reality is a lie or a bug. */
+    if (st->st_size < (off_t)SHM_SEG_MIN || st->st_size > (off_t)SHM_SEG_MAX ||
+        (uint64_t)st->st_size < claimed_size)
+        return -EBADMSG;
+    return 0;
+}
+
+int shm_seg_attach_id(struct shm_seg *seg, const char *name, uint64_t claimed_size,
+                      size_t populate_max, struct shm_seg_id *id)
+{
     struct stat st;
-    uint32_t magic, version, nslots, slot_cap, k, cap;
-    uint64_t seg_size;
+    uint32_t k, cap;
     size_t size;
     void *mem;
-    int fd;
+    int fd, rc;
 
     memset(seg, 0, sizeof *seg);
     if (ipc_name_parse(name, IPC_KIND_SEGMENT, geteuid(), NULL, NULL) < 0)
@@ -297,44 +327,59 @@ int shm_seg_attach(struct shm_seg *seg, const char *name, uint64_t claimed_size)
     fd = shm_open(name, O_RDWR, 0);
     if (fd < 0)
         return -errno;
-    if (fstat(fd, &st) < 0) {
-        int rc = -errno;
-
+    rc = object_check(fd, claimed_size, &st);
+    if (rc < 0) {
         close(fd);
         return rc;
     }
-    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0777) != 0600) {
-        close(fd);
-        return -EPERM;
-    }
-    /* The real size decides what we map; a claim larger than reality is a lie or a bug. */
-    if (st.st_size < (off_t)SHM_SEG_MIN || st.st_size > (off_t)SHM_SEG_MAX ||
-        (uint64_t)st.st_size < claimed_size) {
-        close(fd);
-        return -EBADMSG;
-    }
     size = (size_t)st.st_size;
-    mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+               MAP_SHARED | (size <= populate_max ? MAP_POPULATE : 0), fd, 0);
     close(fd);
     if (mem == MAP_FAILED)
         return -errno;
-    hdr = mem;
-    magic = __atomic_load_n(&hdr->magic, __ATOMIC_ACQUIRE);
-    version = __atomic_load_n(&hdr->version, __ATOMIC_RELAXED);
-    seg_size = __atomic_load_n(&hdr->seg_size, __ATOMIC_RELAXED);
-    nslots = __atomic_load_n(&hdr->nslots, __ATOMIC_RELAXED);
-    slot_cap = __atomic_load_n(&hdr->slot_cap, __ATOMIC_RELAXED);
-    if (shm_geometry(size, &k, &cap) < 0 || magic != SHM_MAGIC || version != SHM_VERSION ||
-        seg_size != size || nslots != k || slot_cap != cap) {
+    if (hdr_check(mem, size, &k, &cap) < 0) {
         munmap(mem, size);
         return -EBADMSG;
     }
-    seg->hdr = hdr;
+    seg->hdr = mem;
     seg->size = size;
     seg->nslots = k;
     seg->slot_cap = cap;
     seg->seq = 0;
     memcpy(seg->name, name, strlen(name) + 1);
+    if (id != NULL) {
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+        id->size = st.st_size;
+    }
+    return 0;
+}
+
+int shm_seg_attach(struct shm_seg *seg, const char *name, uint64_t claimed_size)
+{
+    return shm_seg_attach_id(seg, name, claimed_size, 0, NULL);
+}
+
+int shm_seg_revalidate(const struct shm_seg *seg, const struct shm_seg_id *id,
+                       uint64_t claimed_size)
+{
+    struct stat st;
+    uint32_t k, cap;
+    int fd, rc;
+
+    fd = shm_open(seg->name, O_RDONLY, 0);
+    if (fd < 0)
+        return -errno;
+    rc = object_check(fd, claimed_size, &st);
+    close(fd);
+    if (rc < 0)
+        return rc;
+    if (st.st_dev != id->dev || st.st_ino != id->ino || st.st_size != id->size ||
+        (size_t)st.st_size != seg->size)
+        return -ESTALE;
+    if (hdr_check(seg->hdr, seg->size, &k, &cap) < 0 || k != seg->nslots || cap != seg->slot_cap)
+        return -EBADMSG;
     return 0;
 }
 

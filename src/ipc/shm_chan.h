@@ -178,6 +178,28 @@ int shm_chunk_validate(const struct shm_slot_hdr *h, uint64_t gen, uint64_t seq,
  * mode; -EBADMSG: size or header); never maps more than the object holds. */
 int shm_seg_attach(struct shm_seg *seg, const char *name, uint64_t claimed_size);
 
+/* The identity of the object a segment was attached from, as fstat saw it when it was mapped. */
+struct shm_seg_id {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+};
+
+/* shm_seg_attach, for a caller that keeps the mapping across requests: also stores the mapped
+ * object's identity in *id (may be NULL), and pre-faults the mapping (MAP_POPULATE) when
+ * the object is at most populate_max bytes (0: never). Same returns as shm_seg_attach. */
+int shm_seg_attach_id(struct shm_seg *seg, const char *name, uint64_t claimed_size,
+                      size_t populate_max, struct shm_seg_id *id);
+
+/* Checks that a kept attachment still stands for seg->name: the name opens the very object *id
+ * describes (same st_dev, st_ino and size), which passes shm_seg_attach's checks again (regular,
+ * our uid, mode 0600, size at least claimed_size), and the mapped header still holds the magic,
+ * version and geometry of that size. Returns 0; -ENOENT (the name is gone), -ESTALE (the name
+ * now opens another object: the owner replaced or re-created it), -EPERM, -EBADMSG or another
+ * -errno. Touches nothing; the caller detaches a segment that fails. */
+int shm_seg_revalidate(const struct shm_seg *seg, const struct shm_seg_id *id,
+                       uint64_t claimed_size);
+
 /* Unmaps an attached segment (never unlinks). Idempotent on a zeroed struct. */
 void shm_seg_detach(struct shm_seg *seg);
 

@@ -11,13 +11,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "gf_proto.h"
 #include "log.h"
 
-#define SPOOL_BUF_SIZE (64u << 10) /* bytes read back from the spool per gfs_send */
-#define CURL_BUF_SIZE  (64L << 10) /* libcurl's receive buffer (its default is 16 KiB) */
-#define DRAIN_MAX      (64u << 10) /* error bodies longer than this are cut, not drained */
-#define DOT_DECODE_MAX 8           /* percent-decoding passes in the dot-segment check */
+#define SPOOL_BUF_SIZE (64u << 10)  /* bytes read back from the spool per gfs_send */
+#define CURL_BUF_SIZE  (256L << 10) /* libcurl's receive buffer (its default is 16 KiB) */
+#define SEND_BUF_SIZE  (256u << 10) /* body bytes gathered per gfs_send (libcurl hands 16 KiB) */
+#define SEND_FLUSH_MS  20           /* gathered bytes wait at most about this long */
+#define DRAIN_MAX      (64u << 10)  /* error bodies longer than this are cut, not drained */
+#define DOT_DECODE_MAX 8            /* percent-decoding passes in the dot-segment check */
 #define SPOOL_NAME_MAX 4096
 
 enum fetch_mode {
@@ -34,13 +37,14 @@ struct fetch {
     CURL *curl;
     enum fetch_mode mode;
     long http_status;
-    uint64_t length;   /* FETCH_STREAM: the announced length */
-    uint64_t received; /* body bytes libcurl delivered */
-    int holding;       /* FETCH_STREAM: the last content byte is held back in held */
-    unsigned char held;
-    int spool_fd; /* -1 until the first spooled byte */
-    int err;      /* -errno of our own abort (client gone, spool full, cancelled, bad length) */
-    int excess;   /* libcurl found bytes past Content-Length */
+    uint64_t length;    /* FETCH_STREAM: the announced length */
+    uint64_t received;  /* body bytes libcurl delivered */
+    size_t pending;     /* FETCH_STREAM: body bytes gathered in f->sbuf, not yet sent; the last
+                         * content byte is always among them until the transfer is known good */
+    int64_t flushed_ms; /* when pending bytes were last sent */
+    int spool_fd;       /* -1 until the first spooled byte */
+    int err;    /* -errno of our own abort (client gone, spool full, cancelled, bad length) */
+    int excess; /* libcurl found bytes past Content-Length */
 };
 
 struct origin_fetcher {
@@ -53,7 +57,8 @@ struct origin_fetcher {
     size_t url_cap;
     char *spool_dir;
     uint64_t spool_max;
-    unsigned char *buf; /* SPOOL_BUF_SIZE bytes */
+    unsigned char *buf;  /* SPOOL_BUF_SIZE bytes */
+    unsigned char *sbuf; /* SEND_BUF_SIZE bytes: the body gathered for the client */
     char errbuf[CURL_ERROR_SIZE];
     struct fetch x;
     uint64_t requests, connects;
@@ -297,6 +302,7 @@ int origin_fetcher_new(struct origin_fetcher **out, const struct origin_options 
     f->url_cap = f->base_len + 3 * GF_PATH_MAX + 1;
     f->url = malloc(f->url_cap);
     f->buf = malloc(SPOOL_BUF_SIZE);
+    f->sbuf = malloc(SEND_BUF_SIZE);
     dir = opt->spool_dir;
     if (dir == NULL)
         dir = getenv("TMPDIR");
@@ -304,7 +310,7 @@ int origin_fetcher_new(struct origin_fetcher **out, const struct origin_options 
         dir = "/tmp";
     f->spool_dir = strdup(dir);
     f->spool_max = opt->spool_max ? opt->spool_max : ORIGIN_SPOOL_MAX;
-    if (f->url == NULL || f->buf == NULL || f->spool_dir == NULL)
+    if (f->url == NULL || f->buf == NULL || f->sbuf == NULL || f->spool_dir == NULL)
         goto err_free;
     f->curl = handle_new(f);
     if (f->curl == NULL)
@@ -325,6 +331,7 @@ void origin_fetcher_free(struct origin_fetcher *f)
         curl_easy_cleanup(f->curl);
     free(f->spool_dir);
     free(f->buf);
+    free(f->sbuf);
     free(f->url);
     free(f);
 }
@@ -405,11 +412,49 @@ static int write_full(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Sends the gathered body bytes but keep_last (0 or 1) to the client; kept bytes move to the
+ * front. Returns 0 or gfs_send's -errno. */
+static int send_pending(struct fetch *x, size_t keep_last)
+{
+    unsigned char *sbuf = x->f->sbuf;
+    size_t n = x->pending - keep_last;
+    int rc = 0;
+
+    if (n > 0)
+        rc = gfs_send(x->ctx, sbuf, n);
+    if (keep_last)
+        sbuf[0] = sbuf[x->pending - 1];
+    x->pending = keep_last;
+    x->flushed_ms = clock_mono_ms();
+    return rc;
+}
+
+/* Adds n body bytes (the announced length not exceeded) to the gathered ones, sending a full
+ * buffer as long as the content's last byte is not in it. */
+static int stream_body(struct fetch *x, const char *data, size_t n)
+{
+    unsigned char *sbuf = x->f->sbuf;
+    int rc = 0;
+
+    while (n > 0 && rc == 0) {
+        size_t take = SEND_BUF_SIZE - x->pending;
+        if (take > n)
+            take = n;
+        memcpy(sbuf + x->pending, data, take);
+        x->pending += take;
+        data += take;
+        n -= take;
+        if (x->pending == SEND_BUF_SIZE)
+            rc = send_pending(x, n == 0 && x->received == x->length ? 1 : 0);
+    }
+    return rc;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct fetch *x = arg;
     struct origin_fetcher *f = x->f;
-    size_t n = size * nmemb, out = n;
+    size_t n = size * nmemb;
     int rc = 0;
 
     if (x->mode == FETCH_UNDECIDED && fetch_decide(x) < 0)
@@ -421,15 +466,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
             break;
         }
         x->received += n;
-        if (n > 0 && x->received == x->length) {
-            /* Hold the last byte until the transfer is known good: the client then never
-             * sees a complete file that was not. */
-            x->held = (unsigned char)data[n - 1];
-            x->holding = 1;
-            out--;
-        }
-        if (out > 0)
-            rc = gfs_send(x->ctx, data, out);
+        /* Gathered into SEND_BUF_SIZE sends; the last byte stays until the transfer is known
+         * good, so the client never sees a complete file that was not. */
+        rc = stream_body(x, data, n);
         break;
     case FETCH_SPOOL:
         if (n > f->spool_max - x->received) {
@@ -461,11 +500,21 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
                        curl_off_t ulnow)
 {
     struct fetch *x = arg;
+    int rc;
 
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     if (gfs_ctx_cancelled(x->ctx)) {
         x->err = -ECANCELED;
         return 1;
+    }
+    /* A slow origin: what was gathered goes on after SEND_FLUSH_MS, bar the last byte. */
+    if (x->mode == FETCH_STREAM && x->pending > (x->received == x->length ? 1u : 0u) &&
+        clock_mono_ms() - x->flushed_ms >= SEND_FLUSH_MS) {
+        rc = send_pending(x, x->received == x->length ? 1 : 0);
+        if (rc < 0) {
+            x->err = rc;
+            return 1;
+        }
     }
     return 0;
 }
@@ -580,7 +629,7 @@ static int fetch_finish(struct origin_fetcher *f, CURLcode res)
                      (unsigned long long)x->received, (unsigned long long)x->length);
             return -EBADMSG;
         }
-        return x->holding ? gfs_send(x->ctx, &x->held, 1) : 0;
+        return send_pending(x, 0);
     case FETCH_SPOOL:
         return spool_send(f);
     case FETCH_DISCARD:
@@ -610,6 +659,7 @@ int handle_with_curl(struct gfs_ctx *ctx, const char *path, size_t path_len,
     f->x.f = f;
     f->x.ctx = ctx;
     f->x.spool_fd = -1;
+    f->x.flushed_ms = clock_mono_ms();
     f->errbuf[0] = '\0';
     /* Surplus that arrived after the last response ended: never let it be read as this one. */
     if (kept_connection_has_data(f)) {
