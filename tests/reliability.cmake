@@ -1,0 +1,74 @@
+# Reliability campaign: fault-injected copies of the daemons, the fault module's own unit test,
+# and the rel_*.sh scenarios (faults, peer death, system limits, signals, restarts, users, soak).
+# The CI forms are bounded (a few minutes in all). The full campaign (every k of every fault,
+# 200 start/stop cycles, a 5-minute soak, 40 random kills) runs with -DRELIABILITY_FULL=ON, which
+# passes RELIABILITY_FULL=1 to the scripts and raises their timeouts (docs/reliability.md).
+option(RELIABILITY_FULL "Run the long forms of the reliability tests" OFF)
+
+# Every function src/common/fault.c wraps; keep in sync with fault.h.
+set(GF_FAULT_WRAPPED shm_open mmap ftruncate posix_fallocate mq_open mq_timedsend
+    mq_timedreceive sem_init sem_post sem_timedwait sem_clockwait pthread_create malloc calloc
+    realloc strdup accept4)
+list(JOIN GF_FAULT_WRAPPED ",--wrap=" gf_wrap_list)
+set(GF_FAULT_LINK "-Wl,--wrap=${gf_wrap_list}")
+
+# gf_add_fault_exe(NAME name MAIN source LIBS libs... [CURL])
+function(gf_add_fault_exe)
+  cmake_parse_arguments(F "CURL" "NAME;MAIN" "LIBS" ${ARGN})
+  add_executable(${F_NAME} ${F_MAIN} ${PROJECT_SOURCE_DIR}/src/common/fault.c)
+  target_include_directories(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src/common)
+  target_link_libraries(${F_NAME} PRIVATE ${F_LIBS})
+  set(opts ${GF_FAULT_LINK})
+  if(F_CURL)
+    target_compile_definitions(${F_NAME} PRIVATE GF_FAULT_CURL)
+    target_link_libraries(${F_NAME} PRIVATE PkgConfig::CURL)
+    set(opts "${opts},--wrap=curl_easy_init")
+  endif()
+  target_link_options(${F_NAME} PRIVATE ${opts})
+  set_target_properties(${F_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+endfunction()
+
+gf_add_fault_exe(NAME webproxy_fi MAIN ${PROJECT_SOURCE_DIR}/src/proxy/webproxy.c
+  LIBS gfproxy CURL)
+gf_add_fault_exe(NAME simplecached_fi MAIN ${PROJECT_SOURCE_DIR}/src/cache/simplecached.c
+  LIBS gfcache)
+
+# The fault module itself: parsing, k-th call failure, "K+", errno per function, counters.
+gf_add_unit_test(NAME test_fault
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/rel/test_fault.c ${PROJECT_SOURCE_DIR}/src/common/fault.c
+  LIBS gfcommon)
+target_link_options(test_fault PRIVATE ${GF_FAULT_LINK})
+# The test counts calls: the optimiser must not remove or merge allocation calls.
+target_compile_options(test_fault PRIVATE -fno-builtin-malloc -fno-builtin-calloc
+  -fno-builtin-realloc -fno-builtin-free -fno-builtin-strdup)
+set_tests_properties(unit.test_fault PROPERTIES LABELS "unit;reliability")
+
+# rel_ipc_probe: a tiny helper that tries shm_open/mq_open of a named object (the two-user test).
+add_executable(rel_ipc_probe ${PROJECT_SOURCE_DIR}/tests/rel/rel_ipc_probe.c)
+set_target_properties(rel_ipc_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+
+# gf_add_rel_test(NAME n TIMEOUT s [LABELS ...]): tests/integration/rel_<n>.sh
+function(gf_add_rel_test)
+  cmake_parse_arguments(R "" "NAME;TIMEOUT;ARG" "LABELS" ${ARGN})
+  set(script rel_${R_NAME})
+  if(R_ARG)
+    string(REGEX REPLACE "_${R_ARG}$" "" script ${script})
+    set(args ARGS ${R_ARG})
+  endif()
+  gf_add_script_test(NAME rel_${R_NAME} SCRIPT tests/integration/${script}.sh ${args}
+    TIMEOUT ${R_TIMEOUT} LABELS reliability ${R_LABELS})
+  if(RELIABILITY_FULL)
+    set_property(TEST integration.rel_${R_NAME} APPEND PROPERTY ENVIRONMENT RELIABILITY_FULL=1)
+    set_property(TEST integration.rel_${R_NAME} PROPERTY TIMEOUT 10800)
+  endif()
+endfunction()
+
+gf_add_rel_test(NAME faults_proxy ARG proxy TIMEOUT 600 LABELS slow)
+gf_add_rel_test(NAME faults_cache ARG cache TIMEOUT 600 LABELS slow)
+gf_add_rel_test(NAME faults_origin ARG origin TIMEOUT 300)
+gf_add_rel_test(NAME peer_death TIMEOUT 300)
+gf_add_rel_test(NAME limits TIMEOUT 300)
+gf_add_rel_test(NAME signals TIMEOUT 300)
+gf_add_rel_test(NAME cycles TIMEOUT 600 LABELS slow)
+gf_add_rel_test(NAME users TIMEOUT 120)
+gf_add_rel_test(NAME soak TIMEOUT 900 LABELS slow)
