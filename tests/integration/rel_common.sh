@@ -124,9 +124,12 @@ rel_wait_cache() {
     wait_for "${2:-20}" rel_cache_ready "$1"
 }
 
-# rel_catches PID SIGNUM: the process has a handler installed for the signal (SigCgt).
+# rel_catches PID SIGNUM: the process is one of our programs (not the shell or env that is
+# about to exec it, which may have handlers of its own) and has a handler for the signal.
 rel_catches() {
-    local mask
+    local mask exe
+    exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+    [[ "$exe" == "$BIN_DIR"/* ]] || return 1
     mask=$(awk '$1 == "SigCgt:" {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
     [ -n "$mask" ] && (((0x$mask >> ($2 - 1)) & 1))
 }
