@@ -13,6 +13,7 @@ import tempfile
 
 SYSTEMS = [  # key, column title
     ("nginx", "nginx close"),
+    ("nginx_copy", "nginx close, copying"),
     ("nginx_wrk", "nginx close (wrk)"),
     ("nginx_ka", "nginx keep-alive (wrk)"),
     ("gfserver", "gfserver_main"),
@@ -193,6 +194,17 @@ def micro_tables(micro):
                        f"{float(d['gbps']):.2f} | {float(d['memcpy_gbps']):.2f} | "
                        f"{100 * float(d['ratio']):.0f} % | {'yes' if d['verified'] == '1' else 'NO'} |")
         out.append("")
+    sp = [d for d in micro if d.get("_prog") == "sendpath_bench"]
+    if sp:
+        what = {"copy": "copy: pread into the mapped segment, send from it (ours)",
+                "splice": "zero-copy: pwrite into the segment, sendfile, punch the pages",
+                "splice-nopunch": "zero-copy without the punch (corrupts)"}
+        out += ["| a 256 KiB chunk from file to socket | GB/s | CPU s per GB |",
+                "|---|---:|---:|"]
+        for d in sp:
+            out.append(f"| {what.get(d['mode'], d['mode'])} | {float(d['gbps']):.2f} | "
+                       f"{float(d['cpu_s_per_gb']):.3f} |")
+        out.append("")
     mq = [d for d in micro if d.get("_prog") == "mq_bench"]
     if mq:
         out += ["| request round trip (cmdq → RESPONSE chunk) | p50 µs | p99 µs |",
@@ -261,7 +273,7 @@ def main():
             first = line.split(" ", 1)[0]
             if first == "rss":
                 rss.append(kv(line))
-            elif first in ("shm_bench", "mq_bench"):
+            elif first in ("shm_bench", "mq_bench", "sendpath_bench"):
                 d = kv(line)
                 d["_prog"] = first
                 micro.append(d)
@@ -285,7 +297,9 @@ def main():
         "[min–max]; **×**: ratio of the medians to *nginx close* (nginx, one request per "
         "connection, measured with `gfload -P http`) in the same cell. GETFILE systems are "
         "measured with `gfload`, nginx also with wrk; libcurl direct is `curlget` fetching "
-        "the same files from the same nginx with connection reuse.",
+        "the same files from the same nginx with connection reuse; *nginx close, copying* is "
+        "a second nginx with `sendfile off` (2 x 512 KiB buffers), a server that copies "
+        "every byte once (webproxy in cache mode copies it twice, nginx with sendfile never).",
         "",
     ]
     body += tables(cells, clients, systems)

@@ -14,20 +14,20 @@ usage: bench/run.sh [options]
 Builds the release programs (target "bench"), starts nginx, gfserver_main, simplecached and two
 webproxy instances on loopback, and measures every system on 1 KiB, 1 MiB and 10 MiB files at
 1, 8 and 32 concurrent clients, repetitions interleaved. Then the peak RSS of webproxy serving
-a 1 GiB file, and the micro-benchmarks (shm_bench, mq_bench). Prints the tables and writes
+a 1 GiB file, and the micro-benchmarks (shm_bench, sendpath_bench, mq_bench). Prints the tables and writes
 bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
 
   --quick            one repetition of 2 s, 1 and 8 clients only (about 2 minutes)
   --reps N           repetitions of each cell (default 3)
   --duration S       seconds per sample (default 3)
   --clients LIST     concurrency levels, comma separated (default 1,8,32)
-  --systems LIST     subset of: nginx,nginx_wrk,nginx_ka,gfserver,cache,origin,curl
+  --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl
                      (default: all)
   --threads N        worker threads of webproxy, gfserver_main and simplecached (default 32)
   --segments N       webproxy -n (default 32)
   --segsize BYTES    webproxy -z (default 1048576)
   --nginx-workers N  nginx worker_processes (default 1; see bench/README.md)
-  --no-micro         skip shm_bench and mq_bench
+  --no-micro         skip shm_bench, sendpath_bench and mq_bench
   --no-rss           skip the 1 GiB peak-RSS measurement
   --no-build         use the programs already built in the build directory
   --build-dir DIR    build there (cmake -DCMAKE_BUILD_TYPE=Release) instead of the
@@ -38,7 +38,7 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
 EOF
 }
 
-QUICK=0 REPS=3 DURATION=3 CLIENTS=1,8,32 SYSTEMS=nginx,nginx_wrk,nginx_ka,gfserver,cache,origin,curl
+QUICK=0 REPS=3 DURATION=3 CLIENTS=1,8,32 SYSTEMS=nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl
 THREADS=32 SEGMENTS=32 SEGSIZE=1048576 NGX_WORKERS=1 MICRO=1 RSS=1 BUILD=1 BUILD_DIR=
 OUT_DIR=$BENCH_DIR/results UPDATE_DOC=0 ARGS_ORIG=("$@")
 export GF_BENCH_CMD=${GF_BENCH_CMD:-bench/run.sh${*:+ $*}}
@@ -80,7 +80,7 @@ IFS=, read -r -a CLIENT_LIST <<<"$CLIENTS"
 IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
 for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
-    nginx | nginx_wrk | nginx_ka | gfserver | cache | origin | curl) ;;
+    nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | origin | curl) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
     esac
 done
@@ -237,12 +237,27 @@ declare -A WL=([1k]=w1k [1m]=w1m [10m]=w10m)
 # --- 4. servers --------------------------------------------------------------------------------
 declare -A PORT=() UP=()
 NGX_PORT=$(free_port)
-sed -e "s|@WORKERS@|$NGX_WORKERS|; s|@TMP@|$WORK/ngx|g; s|@PORT@|$NGX_PORT|; s|@ROOT@|$WORK/files|" \
-    "$BENCH_DIR/nginx.conf.in" >"$WORK/ngx/nginx.conf"
+# nginx_conf DIR PORT SENDFILE: writes DIR/nginx.conf from nginx.conf.in.
+nginx_conf() {
+    mkdir -p "$1"
+    sed -e "s|@WORKERS@|$NGX_WORKERS|; s|@TMP@|$1|g; s|@PORT@|$2|; s|@ROOT@|$WORK/files|" \
+        -e "s|@SENDFILE@|$3|" "$BENCH_DIR/nginx.conf.in" >"$1/nginx.conf"
+}
+nginx_conf "$WORK/ngx" "$NGX_PORT" on
 start nginx nginx -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" -e "$WORK/ngx/nginx-error.log"
 # shellcheck disable=SC2154 # set by start
 wait_port "$NGX_PORT" "$nginx_pid" || { say "nginx did not start"; exit 1; }
 PORT[nginx]=$NGX_PORT
+# The same nginx made to copy (sendfile off, 512 KiB buffers): what one copy of every byte
+# costs a server on this machine, next to our cache mode's two (see docs/performance.md).
+if has_system nginx_copy; then
+    port=$(free_port)
+    nginx_conf "$WORK/ngxcopy" "$port" off
+    start nginx_copy nginx -c "$WORK/ngxcopy/nginx.conf" -p "$WORK/ngxcopy" \
+        -e "$WORK/ngxcopy/nginx-error.log"
+    # shellcheck disable=SC2154 # set by start
+    if wait_port "$port" "$nginx_copy_pid"; then PORT[nginx_copy]=$port; else say "nginx_copy did not start; skipped"; fi
+fi
 
 start_gf() { # start_gf SYSTEM NAME CMD...: a GETFILE server on a fresh port (appended -p)
     local sys=$1 name=$2 port pidvar
@@ -275,7 +290,8 @@ measure() {
     local sys=$1 wl=$2 c=$3 d=$4 t=$(($3 < 2 ? $3 : 2)) paths
     local lim=$((d + 60))
     case "$sys" in
-    nginx) timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[nginx]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
+    nginx | nginx_copy)
+        timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     gfserver | cache | origin)
         timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     curl) timeout "$lim" "$BIN/curlget" -u "http://127.0.0.1:${PORT[nginx]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
@@ -296,8 +312,8 @@ for sys in "${SYSTEM_LIST[@]}"; do
     ok=1
     for wl in w1k w1m w10m; do
         case "$sys" in
-        nginx | nginx_wrk | nginx_ka | curl)
-            line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:${PORT[nginx]}" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
+        nginx | nginx_copy | nginx_wrk | nginx_ka | curl)
+            line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         *) line=$(timeout 60 "$BIN/gfload" -p "$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         esac
         if ! [[ "$line" == *" failures=0 "* && "$line" == *" requests=8 "* ]]; then
@@ -384,12 +400,17 @@ fi
 # --- 7. micro-benchmarks ------------------------------------------------------------------------
 if [ "$MICRO" = 1 ]; then
     : >"$WORK/micro.txt"
-    for prog in shm_bench mq_bench; do
+    for prog in shm_bench mq_bench sendpath_bench; do
         [ -x "$BIN/$prog" ] || { say "$prog is not built; skipped"; continue; }
     done
     if [ -x "$BIN/shm_bench" ]; then
         say "shm_bench"
         timeout 120 "$BIN/shm_bench" -d 1 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "shm_bench failed"
+    fi
+    if [ -x "$BIN/sendpath_bench" ]; then
+        say "sendpath_bench"
+        timeout 120 "$BIN/sendpath_bench" -t 2000000000 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" ||
+            say "sendpath_bench failed"
     fi
     if [ -x "$BIN/mq_bench" ]; then
         # The cache's single-instance lock: the grid's simplecached must be gone first.

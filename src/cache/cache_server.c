@@ -226,7 +226,9 @@ static int send_answer(struct cache_server *s, struct shm_seg *seg, int pidfd, u
     if (status != SHM_STATUS_OK)
         len = 0;
     *statusp = status;
-    shm_seg_publish(seg, gen, SHM_SLOT_RESPONSE, (enum shm_status)status, len, n);
+    rc = shm_seg_publish(seg, gen, SHM_SLOT_RESPONSE, (enum shm_status)status, len, n);
+    if (rc < 0)
+        return rc;
     off = n;
     while (off < len) {
         rc = reserve(s, seg, pidfd, &payload);
@@ -237,10 +239,12 @@ static int send_answer(struct cache_server *s, struct shm_seg *seg, int pidfd, u
         if (got != (ssize_t)want) {
             /* The file shrank or a read failed after OK was promised. An empty DATA chunk while
              * bytes are still owed tells the proxy to abandon (handle_with_cache.c). */
-            shm_seg_publish(seg, gen, SHM_SLOT_DATA, SHM_STATUS_OK, 0, 0);
+            (void)shm_seg_publish(seg, gen, SHM_SLOT_DATA, SHM_STATUS_OK, 0, 0);
             return got < 0 ? (int)got : -EIO;
         }
-        shm_seg_publish(seg, gen, SHM_SLOT_DATA, SHM_STATUS_OK, 0, (uint32_t)got);
+        rc = shm_seg_publish(seg, gen, SHM_SLOT_DATA, SHM_STATUS_OK, 0, (uint32_t)got);
+        if (rc < 0)
+            return rc;
         off += (uint64_t)got;
     }
     return 0;
@@ -431,10 +435,37 @@ static int dispatch(struct cache_server *s, struct cmdq_request *job,
     }
 }
 
+/* The queue's and the registry's names may be removed or replaced from under us (by hand, or by
+ * a tmp cleaner); then new proxies could not find us. cmdq_server_check repairs them. A failure
+ * is logged when it first appears (it is retried every CMDQ_CHECK_MS). */
+static void check_names(struct cache_server *s, int *last_rc)
+{
+    unsigned fixed = 0;
+    int rc = cmdq_server_check(s->q, &fixed);
+
+    if (fixed & CMDQ_FIXED_QUEUE)
+        log_warn(0,
+                 "the command queue '%s' was removed or replaced: created it again (the old "
+                 "one is still read for the proxies that hold it)",
+                 s->q->mq_name);
+    if (fixed & CMDQ_FIXED_REGISTRY)
+        log_warn(0,
+                 "the registry '%s' was removed or replaced: created, locked and published it "
+                 "again",
+                 s->q->registry_name);
+    if (rc < 0 && rc != *last_rc)
+        log_err(-rc,
+                "cannot check or repair the command queue '%s' or the registry '%s' (retrying)",
+                s->q->mq_name, s->q->registry_name);
+    *last_rc = rc;
+}
+
 static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
 {
     struct cmdq_request *job = NULL;
     int64_t next_sweep = clock_mono_ms() + SWEEP_EVERY_MS;
+    int64_t next_check = clock_mono_ms() + CMDQ_CHECK_MS;
+    int check_rc = 0;
 
     while (!*stop) {
         if (clock_mono_ms() >= next_sweep) {
@@ -443,6 +474,10 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
             if (n > 0)
                 log_debug("dropped %u stale segment attachment(s)", n);
             next_sweep = clock_mono_ms() + SWEEP_EVERY_MS;
+        }
+        if (clock_mono_ms() >= next_check) {
+            check_names(s, &check_rc);
+            next_check = clock_mono_ms() + CMDQ_CHECK_MS;
         }
         ssize_t n = cmdq_server_receive(s->q, s->rxbuf, s->rxcap, RECEIVE_SLICE_MS);
         if (n == -ETIMEDOUT || n == -EINTR)
@@ -467,9 +502,10 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
                 log_warn(0, "rejected a %s request of %zd bytes", reject_reason(rc), n);
             continue; /* job is reused for the next message */
         }
+        /* dispatch gives the job back (job_put) when it fails: read it before. */
+        unsigned proxy_pid = job->proxy_pid;
         if (dispatch(s, job, stop) < 0)
-            log_info("stopping: request for a segment of proxy %u dropped",
-                     (unsigned)job->proxy_pid);
+            log_info("stopping: request for a segment of proxy %u dropped", proxy_pid);
         job = NULL;
     }
     if (job != NULL)

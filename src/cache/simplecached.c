@@ -79,6 +79,12 @@ static void log_open_failure(int rc, pid_t holder)
         log_err(0, "another simplecached (pid %ld) is already running for uid %ld; not starting",
                 (long)holder, (long)geteuid());
         break;
+    case EPERM:
+        log_err(0,
+                "the cache's names for uid %ld (registry /dev/shm/getfile-%ld-cache, or its "
+                "instance lock) are held by another user; not starting",
+                (long)geteuid(), (long)geteuid());
+        break;
     case EMFILE:
         log_err(-rc, "cannot create the command queue: RLIMIT_MSGQUEUE reached");
         break;

@@ -163,9 +163,10 @@ int shm_seg_is_idle(struct shm_seg *seg)
 }
 
 /* Waits for one unit of sem, at most timeout_ms in all, in slices of SHM_WAIT_SLICE_MS; checks
- * *stop, the cancel word (watch_cancel) and the peer between slices. Returns 0 or -errno. */
+ * *stop, the cancel word and the peer between slices. A set cancel word ends the wait with
+ * cancel_rc (the producer's -ECANCELED, the consumer's -ECONNABORTED). Returns 0 or -errno. */
 static int sliced_wait(struct shm_seg *seg, sem_t *sem, int peer_pidfd, int timeout_ms,
-                       const volatile sig_atomic_t *stop, int watch_cancel)
+                       const volatile sig_atomic_t *stop, int cancel_rc)
 {
     int64_t deadline;
 
@@ -176,8 +177,10 @@ static int sliced_wait(struct shm_seg *seg, sem_t *sem, int peer_pidfd, int time
         struct timespec abs;
         int left, slice, alive;
 
-        if ((stop && *stop) || (watch_cancel && is_cancelled(seg)))
+        if (stop && *stop)
             return -ECANCELED;
+        if (is_cancelled(seg))
+            return cancel_rc;
         left = clock_ms_left(deadline);
         slice = left < SHM_WAIT_SLICE_MS ? left : SHM_WAIT_SLICE_MS;
         clock_gettime(CLOCK_MONOTONIC, &abs);
@@ -241,7 +244,7 @@ int shm_seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int 
     struct shm_slot_hdr *sh, h;
     int rc;
 
-    rc = sliced_wait(seg, &seg->hdr->filled, peer_pidfd, timeout_ms, stop, 0);
+    rc = sliced_wait(seg, &seg->hdr->filled, peer_pidfd, timeout_ms, stop, -ECONNABORTED);
     if (rc < 0)
         return rc;
     sh = slot_of(seg, seg->seq);
@@ -264,21 +267,36 @@ int shm_seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int 
     return 0;
 }
 
-void shm_seg_release(struct shm_seg *seg)
+/* sem_post, and when it fails (EOVERFLOW, or EINVAL on a corrupt semaphore) the cancel word
+ * set to who instead: the peer then stops waiting within one slice rather than at its stall
+ * limit. Returns 0 or -errno. */
+static int post_or_cancel(struct shm_seg *seg, sem_t *sem, uint32_t who)
+{
+    int rc;
+
+    if (sem_post(sem) == 0)
+        return 0;
+    rc = -errno;
+    __atomic_store_n(&seg->hdr->cancel, who, __ATOMIC_RELEASE);
+    return rc;
+}
+
+int shm_seg_release(struct shm_seg *seg)
 {
     struct shm_slot_hdr *sh;
 
     assert(seg->seq > 0); /* release follows a successful shm_seg_next */
     sh = slot_of(seg, seg->seq - 1);
     __atomic_store_n(&sh->ack, (uint32_t)(seg->seq - 1), __ATOMIC_RELEASE);
-    sem_post(&seg->hdr->free);
+    return post_or_cancel(seg, &seg->hdr->free, SHM_CANCEL_PROXY);
 }
 
 void shm_seg_cancel(struct shm_seg *seg)
 {
-    __atomic_store_n(&seg->hdr->cancel, 1, __ATOMIC_RELEASE);
-    /* Wakes a producer waiting for room; it then sees the cancel word. */
-    sem_post(&seg->hdr->free);
+    __atomic_store_n(&seg->hdr->cancel, SHM_CANCEL_PROXY, __ATOMIC_RELEASE);
+    /* Wakes a producer waiting for room; it then sees the cancel word. If the post fails it
+     * still sees the word, one slice later. */
+    (void)sem_post(&seg->hdr->free);
 }
 
 /* 0 when the header at hdr, mapped with size bytes, carries our magic, version and the
@@ -396,7 +414,7 @@ int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
     struct shm_slot_hdr *sh;
     int rc;
 
-    rc = sliced_wait(seg, &seg->hdr->free, peer_pidfd, timeout_ms, stop, 1);
+    rc = sliced_wait(seg, &seg->hdr->free, peer_pidfd, timeout_ms, stop, -ECANCELED);
     if (rc < 0)
         return rc;
     /* The unit may be the one shm_seg_cancel posted to wake us. */
@@ -409,8 +427,8 @@ int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
     return 0;
 }
 
-void shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
-                     enum shm_status status, uint64_t file_len, uint32_t len)
+int shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
+                    enum shm_status status, uint64_t file_len, uint32_t len)
 {
     struct shm_slot_hdr *sh = slot_of(seg, seg->seq);
 
@@ -423,5 +441,5 @@ void shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
     /* Publishes the payload and the fields above to the consumer's acquire load of seq. */
     __atomic_store_n(&sh->seq, seg->seq, __ATOMIC_RELEASE);
     seg->seq++;
-    sem_post(&seg->hdr->filled);
+    return post_or_cancel(seg, &seg->hdr->filled, SHM_CANCEL_CACHE);
 }

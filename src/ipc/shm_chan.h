@@ -23,8 +23,9 @@
  * correct under the C memory model on its own and visible to TSan (which does not intercept
  * sem_clockwait).
  * Every wait is sliced (SHM_WAIT_SLICE_MS) and checks between slices that the peer lives
- * (pidfd) and that nobody cancelled. A transfer the proxy abandons (timeout, peer death, a bad
- * chunk, its client gone) is never reused: the proxy calls shm_seg_cancel, then replaces the
+ * (pidfd) and that nobody cancelled. A side whose sem_post fails sets the cancel word instead,
+ * so the other stops waiting within a slice. A transfer the proxy abandons (timeout, peer death, a
+ * bad chunk, its client gone) is never reused: the proxy calls shm_seg_cancel, then replaces the
  * segment (shm_seg_destroy + shm_seg_create with a new serial, hence a new name), so a late
  * write from the old transfer can only land in memory nobody reads; the generation check on
  * every chunk is the second fence (a stale request, a pool bug), not a substitute: two writers
@@ -58,6 +59,10 @@
 enum shm_slot_kind { SHM_SLOT_RESPONSE = 1, SHM_SLOT_DATA = 2 };
 enum shm_status { SHM_STATUS_OK = 0, SHM_STATUS_NOT_FOUND = 1, SHM_STATUS_ERROR = 2 };
 
+/* Values of the cancel word; any of them ends the request and the segment is replaced. */
+#define SHM_CANCEL_PROXY 1u /* the proxy abandoned it: stop writing */
+#define SHM_CANCEL_CACHE 2u /* the cache could not post a chunk: stop waiting for one */
+
 /* Lives in shared memory: fixed-width plain data, no pointers. */
 struct shm_seg_hdr {
     uint32_t magic;      /* SHM_MAGIC, written once by the creator */
@@ -68,7 +73,7 @@ struct shm_seg_hdr {
     uint64_t generation; /* proxy: set by shm_seg_begin before it sends the request (atomic
                           * release); the cache may compare it (atomic acquire) with the
                           * request's to drop a stale request. Chunks carry the request's. */
-    uint32_t cancel;     /* proxy: 1 = abandoned, stop writing (atomic access) */
+    uint32_t cancel;     /* SHM_CANCEL_*: the request is abandoned (atomic access) */
     uint32_t pad_;
     sem_t filled; /* slots holding a chunk: cache posts, proxy waits (init 0) */
     sem_t free;   /* slots free to write: proxy posts, cache waits (init K) */
@@ -149,14 +154,17 @@ struct shm_chunk {
  * peer_pidfd (the cache's, from cmdq_client_send) between slices and *stop (may be NULL).
  * Validates it as described above (expected_left is the bytes still owed; pass UINT64_MAX
  * before the RESPONSE). A chunk already there is returned even if the peer has died. Returns 0,
- * -ETIMEDOUT, -ESRCH (the cache died), -ECANCELED (*stop), -EBADMSG (a chunk that fails
- * validation: abandon), -EINVAL (timeout_ms < 0) or another -errno (a bad pidfd). */
+ * -ETIMEDOUT, -ESRCH (the cache died), -ECANCELED (*stop), -ECONNABORTED (the cancel word is
+ * set: the cache gave up, see shm_seg_publish), -EBADMSG (a chunk that fails validation:
+ * abandon), -EINVAL (timeout_ms < 0) or another -errno (a bad pidfd). */
 int shm_seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int peer_pidfd,
                  int timeout_ms, const volatile sig_atomic_t *stop, struct shm_chunk *out);
 
 /* Gives the slot of the last chunk back to the producer (ends the borrow of its data). Call it
- * once per chunk returned by shm_seg_next, including the last one. */
-void shm_seg_release(struct shm_seg *seg);
+ * once per chunk returned by shm_seg_next, including the last one. Returns 0, or -errno when
+ * the post failed: the cancel word is then set, so the producer stops within one wait slice,
+ * and the caller must abandon the transfer (shm_seg_cancel, replace the segment). */
+int shm_seg_release(struct shm_seg *seg);
 
 /* Marks the current request abandoned so the producer stops writing, and wakes a producer
  * waiting for a free slot so it sees that at once. The segment must then be replaced
@@ -212,8 +220,11 @@ int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
                     const volatile sig_atomic_t *stop, unsigned char **payload);
 
 /* Publishes the reserved slot: writes its header (generation gen, the next seq) and posts.
- * kind is SHM_SLOT_RESPONSE for seq 0 and SHM_SLOT_DATA after; len <= slot_cap (asserted). */
-void shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
-                     enum shm_status status, uint64_t file_len, uint32_t len);
+ * kind is SHM_SLOT_RESPONSE for seq 0 and SHM_SLOT_DATA after; len <= slot_cap (asserted).
+ * Returns 0, or -errno when the post failed (EOVERFLOW, a corrupt semaphore): the chunk will
+ * never be seen, so the cancel word is set instead (SHM_CANCEL_CACHE), which ends the proxy's
+ * wait within one slice; the caller must give the transfer up. */
+int shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
+                    enum shm_status status, uint64_t file_len, uint32_t len);
 
 #endif

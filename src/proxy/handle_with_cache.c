@@ -120,7 +120,9 @@ static int stream_ok(struct cache_client *cc, struct gfs_ctx *ctx, struct shm_se
             return -EIO;
         }
         left -= ch->len;
-        shm_seg_release(seg);
+        rc = shm_seg_release(seg);
+        if (rc < 0)
+            return rc;
         if (left == 0)
             return 0;
         rc = next_chunk(cc, ctx, seg, gen, left, pidfd, ch);
@@ -172,13 +174,14 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
             replace = 0;
         break;
     case SHM_STATUS_NOT_FOUND:
-        shm_seg_release(&it->seg);
+        rc = shm_seg_release(&it->seg);
+        if (rc < 0)
+            break;
         replace = 0;
         rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENOENT;
         break;
     default:
-        shm_seg_release(&it->seg);
-        replace = 0;
+        replace = shm_seg_release(&it->seg) < 0;
         rc = -EIO;
         break;
     }

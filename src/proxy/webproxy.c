@@ -209,6 +209,22 @@ static void parse_args(int argc, char **argv, struct config *c)
     c->use_cache = seen_nz || !c->use_origin;
 }
 
+/* 1 for the errors of binding or listening on the port; gfs_new's other failures (-ENOMEM,
+ * -EMFILE, -EINVAL, ...) come from setting itself up and have nothing to do with the port. */
+static int is_bind_error(int rc)
+{
+    switch (-rc) {
+    case EADDRINUSE:
+    case EADDRNOTAVAIL:
+    case EACCES:
+    case EPERM:
+    case EAFNOSUPPORT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static const char *mode_name(const struct config *c)
 {
     if (c->use_cache && c->use_origin)
@@ -283,7 +299,11 @@ int main(int argc, char **argv)
     opt.on_event = gfs_cli_log_event;
     rc = gfs_new(&srv, &opt);
     if (rc < 0) {
-        log_err(-rc, "cannot listen on port %u", (unsigned)c.port);
+        /* gfs_new also fails before it binds (-ENOMEM, -EMFILE, -EINVAL options, ...). */
+        if (is_bind_error(rc))
+            log_err(-rc, "cannot listen on port %u", (unsigned)c.port);
+        else
+            log_err(-rc, "cannot set up the server (port %u)", (unsigned)c.port);
         goto out;
     }
     log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,

@@ -22,8 +22,7 @@ rel_add() { REL[$1]=$((REL[$1] + ${2:-1})); }
 # them). A check tagged with one of these ids logs "KNOWN WEAKNESS" instead of failing; once
 # the weakness is fixed the check passes and then FAILS until its id is removed here, so this
 # list never outlives the bugs. REL_STRICT=1 makes every tagged check an ordinary one.
-REL_KNOWN=(queue_removed_unnoticed registry_removed_two_caches registry_unlinked_by_other
-    sem_post_ignored)
+REL_KNOWN=()
 
 # rel_known ID WHAT COMMAND...: a check of a known weakness (see REL_KNOWN).
 rel_known() {
@@ -129,7 +128,7 @@ rel_wait_cache() {
 rel_catches() {
     local mask exe
     exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
-    [[ "$exe" == "$BIN_DIR"/* ]] || return 1
+    [[ "$exe" == "$(readlink -f "$BIN_DIR")"/* ]] || return 1
     mask=$(awk '$1 == "SigCgt:" {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
     [ -n "$mask" ] && (((0x$mask >> ($2 - 1)) & 1))
 }

@@ -74,12 +74,8 @@ rounds() {
         if [ "$after" -gt "$before" ] && [ "$always" = 0 ]; then
             local stalled=0
             [ "$ms" -ge 3000 ] && [ "$DL_FAILED" -ge 1 ] && stalled=1
-            if [ "${CUR%%:*}" = sem_post ] && [ "$SIDE" = cache ]; then
-                rel_known sem_post_ignored "$CUR: a failed sem_post left the request waiting for the stall limit ($ms ms)" [ "$stalled" = 0 ]
-            else
-                CHECKS=$((CHECKS + 1))
-                [ "$stalled" = 0 ] || fail "$CUR: the request waited for the stall limit ($ms ms, $DL_FAILED failed)"
-            fi
+            CHECKS=$((CHECKS + 1))
+            [ "$stalled" = 0 ] || fail "$CUR: the request waited for the stall limit ($ms ms, $DL_FAILED failed)"
         fi
         if [ "$always" = 1 ] || [ "$after" -eq "$before" ]; then
             CHECKS=$((CHECKS + 1))

@@ -104,8 +104,10 @@ CHECKS=$((CHECKS + 1))
 rel_get_strict "segments removed and replaced" "$PORT" "$WL_MIX" 4 1 0 2
 
 # 3b. The cache's queue disappears: the proxy already connected keeps its descriptor and is
-# served; a proxy started afterwards finds the registry but not the queue. Expected: the cache
-# notices and re-creates its queue. Found: nothing notices; new proxies cannot reach the cache.
+# served; a proxy started afterwards finds the registry but not the queue. The cache notices
+# within a second or two, creates its queue again under the same name (still reading the old
+# one, which connected proxies hold until their next check) and writes its registry again.
+# (Before the fix nothing noticed and new proxies never reached the cache.)
 rel_add runs
 rm -f "/dev/mqueue/getfile-$REL_UID-$CACHE-cmd"
 rel_get_strict "queue removed, connected proxy" "$PORT" "$WL_MIX" 4 1
@@ -114,14 +116,21 @@ rel_start_proxy P2 "$PORT2" webproxy -n 1 -z 8192 --cache-stall 3000
 wait_port "$PORT2"
 rel_known queue_removed_unnoticed "a proxy started after the cache's queue was removed never reaches the cache" \
     wait_for 5 rel_serves "$PORT2" "$WL_SMALL"
-rel_get "$PORT2" "$WL_SMALL" 0 1 40 # whatever it answers: reported, bounded, exact
+rel_get_strict "queue re-created, new proxy" "$PORT2" "$WL_MIX" 4 1
+rel_get_strict "queue re-created, proxy connected before" "$PORT" "$WL_MIX" 4 1
+CHECKS=$((CHECKS + 1))
+grep -q "command queue .* was removed or replaced: created it again" "$(logfile_of "$CACHE")" ||
+    fail "the cache did not log that it re-created its queue"
 rel_stop_check "webproxy (new, queue removed)" "$P2"
 rel_stop_check "simplecached (queue removed)" "$CACHE"
 rel_assert_no_objects_of "cache with its queue removed" "$CACHE"
 
 # 3c. The cache's registry disappears (the cache still holds its lock on the unlinked object).
-# Expected: a second cache still refuses to start. Found: it starts beside the first, and when
-# the first stops it unlinks the registry by name, which is now the second's.
+# A second cache still refuses to start (the single-instance lock is an abstract socket, which
+# cannot be removed), and names the first; the first creates, locks and publishes its registry
+# again, so a proxy started afterwards finds it. (Before the fix the second cache started
+# beside the first, and the first's stop unlinked the registry by name, which was the second's;
+# with two caches running the checks below keep those ids.)
 rel_add runs
 rel_start_cache CACHE
 rel_wait_cache "$CACHE" || die "simplecached did not start"
@@ -139,7 +148,19 @@ else
     st=0
     wait "$C2" || st=$?
     rel_check_exit "second simplecached (registry removed)" "$st" "$(logfile_of "$C2")" any
+    CHECKS=$((CHECKS + 1))
+    [ "$st" -eq 1 ] && grep -q "another simplecached (pid $CACHE) is already running" "$(logfile_of "$C2")" ||
+        fail "the refused second cache (status $st) does not name the first: $(grep ' E ' "$(logfile_of "$C2")" | head -1)"
+    wait_for 5 test -e "/dev/shm/getfile-$REL_UID-cache" || fail "the first cache did not re-create its registry"
+    PORT4=$(free_port)
+    rel_start_proxy P4 "$PORT4" webproxy -n 1 -z 8192 --cache-stall 3000
+    wait_port "$PORT4"
+    wait_for 5 rel_serves "$PORT4" "$WL_SMALL" || fail "a proxy started after the registry was removed never reaches the cache"
+    rel_get_strict "registry re-created, new proxy" "$PORT4" "$WL_MIX" 4 1
+    rel_stop_check "webproxy (new, registry removed)" "$P4"
     rel_stop_check "simplecached (registry removed)" "$CACHE"
+    CHECKS=$((CHECKS + 1))
+    [ ! -e "/dev/shm/getfile-$REL_UID-cache" ] || fail "the first cache's stop left its re-created registry"
 fi
 rel_assert_no_objects_of "cache with its registry removed" "$CACHE"
 
@@ -194,7 +215,9 @@ rel_start_cache CACHE
 rel_wait_cache "$CACHE" || die "simplecached did not start"
 wait_for 15 rel_serves "$P3PORT" "$WL_SMALL" || fail "no service after /dev/shm was freed"
 rel_get_strict "after /dev/shm was freed" "$P3PORT" "$WL_MIX" 4 1 0 2
-wait_for 5 eval '[ "$(rel_segments_of "$P3")" -eq 2 ]' ||
+# The pool re-creates an empty slot when segments are taken or given back (at most once a
+# second), so keep it busy while waiting.
+wait_for 5 eval 'rel_serves "$P3PORT" "$WL_SMALL"; [ "$(rel_segments_of "$P3")" -eq 2 ]' ||
     fail "after /dev/shm was freed the pool has $(rel_segments_of "$P3") of 2 segments (never regrows)"
 rel_stop_check "webproxy (shm full)" "$P3"
 rel_stop_check "simplecached" "$CACHE"

@@ -58,6 +58,6 @@ status=0
 ctest --test-dir "$build" -L reliability -V "$@" >"$out" 2>&1 || status=$?
 header
 summarize "$out"
-grep -E '^[0-9]+/[0-9]+ Test|tests passed' "$out" | sed 's/^/    /' || true
+grep -E '[0-9]+/[0-9]+ Test +#|tests passed' "$out" | sed 's/^/    /' || true
 echo "full log: $out"
 exit $status

@@ -10,7 +10,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <stddef.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 #include "clock.h"
 #include "ipc/peer.h"
@@ -27,6 +32,7 @@ enum cache_mode {
     CACHE_ECHO,  /* receives, decodes, reports each message on the pipe */
     CACHE_IDLE,  /* holds the queue but never receives */
     CACHE_CRASH, /* like IDLE, then SIGKILLs itself after crash_ms (no cleanup) */
+    CACHE_CHECK, /* like ECHO, and calls cmdq_server_check between receives, as the boss does */
 };
 
 struct report {
@@ -74,9 +80,14 @@ static void cache_main(enum cache_mode mode, int crash_ms, int wr)
 
         if (mode == CACHE_CRASH && clock_mono_ms() >= crash_at)
             raise(SIGKILL);
-        if (mode != CACHE_ECHO) {
+        if (mode != CACHE_ECHO && mode != CACHE_CHECK) {
             clock_sleep_ms(5);
             continue;
+        }
+        if (mode == CACHE_CHECK) {
+            unsigned fixed;
+
+            (void)cmdq_server_check(&s, &fixed);
         }
         n = cmdq_server_receive(&s, buf, sizeof buf, 50);
         if (n == -ETIMEDOUT || n == -EINTR)
@@ -536,6 +547,56 @@ static void test_single_instance(void)
     check_nothing_left();
 }
 
+/* Abstract socket names have no owner: another user can bind the cache's instance-lock name
+ * first. The cache must then refuse as for a foreign registry (-EPERM), not report that user's
+ * process as a running cache of ours. The name is rebuilt here as cmdq.c builds it. */
+static void test_instance_name_squatted(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat ns = {0}, shm = {0};
+    struct cmdq_server s;
+    pid_t holder = -1, child;
+    int ready[2], status, n;
+    char c;
+
+    CHECK_EQ(isolate_rc, 0);
+    if (geteuid() != 0) {
+        fprintf(stderr, "    (skipped: needs root to act as another user)\n");
+        return;
+    }
+    (void)stat("/proc/self/ns/ipc", &ns);
+    (void)stat("/dev/shm", &shm);
+    n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "getfile-%u-cache-%llx-%llx",
+                 (unsigned)geteuid(), (unsigned long long)ns.st_ino,
+                 (unsigned long long)shm.st_dev);
+    CHECK_EQ(pipe(ready), 0);
+    child = fork();
+    if (child == 0) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (setgid(65534) < 0 || setuid(65534) < 0 || fd < 0 ||
+            bind(fd, (struct sockaddr *)&sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0 ||
+            listen(fd, 4) < 0)
+            _exit(1);
+        (void)write(ready[1], "r", 1);
+        pause(); /* until the parent kills it */
+        _exit(0);
+    }
+    CHECK(child > 0);
+    close(ready[1]);
+    CHECK_EQ(read(ready[0], &c, 1), 1);
+    CHECK_EQ(cmdq_server_open(&s, &holder), -EPERM);
+    CHECK_EQ(holder, 0); /* no pid of a cache of ours to report */
+    cmdq_server_close(&s);
+    kill(child, SIGKILL);
+    close(ready[0]);
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    /* Once the squatter has gone, the cache starts. */
+    CHECK_EQ(cmdq_server_open(&s, &holder), 0);
+    cmdq_server_close(&s);
+    check_nothing_left();
+}
+
 static void test_stale_leftovers(void)
 {
     struct mq_attr attr = {.mq_maxmsg = 1, .mq_msgsize = 16};
@@ -622,6 +683,240 @@ static void test_queue_limit(void)
     /* The limit is named, and nothing is left behind (the registry included). */
     CHECK_EQ(r.rc, -EMFILE);
     CHECK_EQ(ipc_test_objects_of(pid), 0);
+    check_nothing_left();
+}
+
+/* Replaces the object under a shm name by a new one (as `rm` then another creator would).
+ * Returns the new object's inode, or 0. */
+static ino_t replace_shm(const char *name)
+{
+    struct stat st;
+    int fd;
+
+    shm_unlink(name);
+    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return 0;
+    st.st_ino = 0;
+    (void)fstat(fd, &st);
+    close(fd);
+    return st.st_ino;
+}
+
+static ino_t shm_ino(const char *name)
+{
+    char path[128];
+    struct stat st;
+
+    snprintf(path, sizeof path, "/dev/shm%s", name);
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* The inode the queue name refers to now, or 0. */
+static ino_t mq_ino(const char *name)
+{
+    struct stat st;
+    mqd_t q = mq_open(name, O_WRONLY);
+    ino_t ino = 0;
+
+    if (q == (mqd_t)-1)
+        return 0;
+    if (fstat((int)q, &st) == 0)
+        ino = st.st_ino;
+    mq_close(q);
+    return ino;
+}
+
+static ino_t fd_ino(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+/* A stop must not unlink names that meanwhile refer to somebody else's objects (a second
+ * cache's registry, say). */
+static void test_close_keeps_foreign_names(void)
+{
+    struct mq_attr attr = {.mq_maxmsg = 1, .mq_msgsize = 16};
+    struct cmdq_server s;
+    char reg[IPC_NAME_MAX], qn[IPC_NAME_MAX];
+    ino_t foreign_reg, foreign_q;
+    mqd_t q;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cmdq_server_open(&s, NULL), 0);
+    registry_name(reg);
+    queue_name(qn, getpid());
+    foreign_reg = replace_shm(reg);
+    CHECK(foreign_reg != 0 && foreign_reg != fd_ino(s.registry_fd));
+    mq_unlink(qn);
+    q = mq_open(qn, O_RDONLY | O_CREAT | O_EXCL, 0600, &attr);
+    CHECK(q != (mqd_t)-1);
+    foreign_q = fd_ino((int)q);
+    mq_close(q);
+    cmdq_server_close(&s);
+    CHECK_EQ(shm_ino(reg), foreign_reg);
+    CHECK_EQ(mq_ino(qn), foreign_q);
+    shm_unlink(reg);
+    mq_unlink(qn);
+    check_nothing_left();
+}
+
+static int hook_calls;
+
+/* The first time, the name is replaced between our lock and the check of the name. */
+static void replace_once(const char *name)
+{
+    if (hook_calls++ == 0)
+        replace_shm(name);
+}
+
+/* A registry locked just as its name was given to a new object must not be kept: a second
+ * cache would lock the new one. The open starts over and locks what the name refers to. */
+static void test_lock_verify_retries(void)
+{
+    struct cmdq_server s;
+    char reg[IPC_NAME_MAX];
+    struct cache_child b;
+    pid_t holder = -1;
+
+    CHECK_EQ(isolate_rc, 0);
+    registry_name(reg);
+    hook_calls = 0;
+    cmdq_test_after_lock = replace_once;
+    CHECK_EQ(cmdq_server_open(&s, &holder), 0);
+    cmdq_test_after_lock = NULL;
+    CHECK_EQ(hook_calls, 2);
+    CHECK(shm_ino(reg) != 0 && shm_ino(reg) == fd_ino(s.registry_fd));
+    /* The same in the periodic check, which re-creates a removed registry. */
+    shm_unlink(reg);
+    hook_calls = 0;
+    cmdq_test_after_lock = replace_once;
+    {
+        unsigned fixed = 99;
+
+        CHECK_EQ(cmdq_server_check(&s, &fixed), -EAGAIN); /* replaced under it: next time */
+        CHECK_EQ(fixed, 0);
+        CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
+        CHECK_EQ(fixed, CMDQ_FIXED_REGISTRY);
+    }
+    cmdq_test_after_lock = NULL;
+    CHECK_EQ(hook_calls, 2);
+    CHECK(shm_ino(reg) != 0 && shm_ino(reg) == fd_ino(s.registry_fd));
+    /* Whatever happens to the names, a second cache does not start. */
+    shm_unlink(reg);
+    CHECK_EQ(cache_start(&b, CACHE_IDLE, 0), -EBUSY);
+    cache_stop(&b);
+    CHECK(!shm_exists(reg)); /* and touched nothing */
+    cmdq_server_close(&s);
+    check_nothing_left();
+}
+
+/* The boss's periodic check: a removed queue is re-created and the old one still read; a removed
+ * registry is re-created, locked and published again; a second cache is refused all along. */
+static void test_check_repairs(void)
+{
+    static char buf[sizeof(struct cmdq_request)];
+    struct cmdq_request req, out;
+    struct cmdq_server s;
+    struct cache_child b;
+    char reg[IPC_NAME_MAX], qn[IPC_NAME_MAX];
+    unsigned fixed = 99;
+    ino_t old_q;
+    mqd_t held, fresh;
+    int fd, locked = 0;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cmdq_server_open(&s, NULL), 0);
+    registry_name(reg);
+    queue_name(qn, getpid());
+    CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
+    CHECK_EQ(fixed, 0);
+
+    /* The queue: a proxy holds it, then its name is removed. */
+    held = mq_open(qn, O_WRONLY);
+    CHECK(held != (mqd_t)-1);
+    old_q = fd_ino((int)s.mq);
+    CHECK_EQ(mq_unlink(qn), 0);
+    CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
+    CHECK_EQ(fixed, CMDQ_FIXED_QUEUE);
+    CHECK(mq_ino(qn) != 0 && mq_ino(qn) != old_q && mq_ino(qn) == fd_ino((int)s.mq));
+    CHECK_EQ(s.nold, 1);
+    /* Both queues are read: nothing sent to the old one is lost. */
+    fresh = mq_open(qn, O_WRONLY);
+    CHECK(fresh != (mqd_t)-1);
+    CHECK_EQ(make_request(&req, "/old", 1), 0);
+    CHECK_EQ(mq_send(held, (const char *)&req, sizeof req, 0), 0);
+    CHECK_EQ(make_request(&req, "/new", 2), 0);
+    CHECK_EQ(mq_send(fresh, (const char *)&req, sizeof req, 0), 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(cmdq_server_receive(&s, buf, sizeof buf, 1000), sizeof req);
+        CHECK_EQ(cmdq_request_decode(buf, sizeof req, geteuid(), &out), 0);
+        CHECK(out.generation == 1 || out.generation == 2);
+    }
+    CHECK_EQ(cmdq_server_receive(&s, buf, sizeof buf, 50), -ETIMEDOUT);
+    mq_close(held);
+    mq_close(fresh);
+    CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
+    CHECK_EQ(fixed, 0);
+    CHECK_EQ(s.nold, 1); /* kept for CMDQ_OLD_KEEP_MS */
+
+    /* The registry: removed, re-created with our pid, and locked by us. */
+    CHECK_EQ(shm_unlink(reg), 0);
+    CHECK_EQ(cache_start(&b, CACHE_IDLE, 0), -EBUSY); /* before the repair too */
+    cache_stop(&b);
+    CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
+    CHECK_EQ(fixed, CMDQ_FIXED_REGISTRY);
+    CHECK(shm_ino(reg) != 0 && shm_ino(reg) == fd_ino(s.registry_fd));
+    fd = shm_open(reg, O_RDONLY, 0);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        uint32_t rec[4] = {0};
+
+        CHECK_EQ(pread(fd, rec, sizeof rec, 0), sizeof rec);
+        CHECK_EQ(rec[2], (uint32_t)getpid());
+        close(fd); /* not the server's descriptor: its lock stays */
+    }
+    CHECK_EQ(cache_start(&b, CACHE_IDLE, 0), -EBUSY);
+    cache_stop(&b);
+    /* A registry replaced by an object someone else has locked is left alone. */
+    {
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        int p[2];
+        pid_t locker;
+        char c;
+
+        CHECK(pipe2(p, O_CLOEXEC) == 0);
+        replace_shm(reg);
+        locker = fork();
+        if (locker == 0) {
+            int lfd = shm_open(reg, O_RDWR, 0);
+
+            close(p[1]);
+            _exit(lfd >= 0 && fcntl(lfd, F_SETLK, &fl) == 0 && read(p[0], &c, 1) == 0 ? 0 : 1);
+        }
+        close(p[0]);
+        for (int i = 0; i < 200 && !locked; i++) {
+            struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+            int rfd = shm_open(reg, O_RDONLY, 0);
+
+            if (rfd >= 0 && fcntl(rfd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK)
+                locked = 1;
+            if (rfd >= 0)
+                close(rfd);
+            clock_sleep_ms(5);
+        }
+        CHECK(locked);
+        CHECK_EQ(cmdq_server_check(&s, &fixed), -EBUSY);
+        CHECK_EQ(fixed, 0);
+        close(p[1]);
+        waitpid(locker, NULL, 0);
+        CHECK_EQ(cmdq_server_check(&s, &fixed), 0); /* unlocked now: taken over */
+        CHECK_EQ(fixed, CMDQ_FIXED_REGISTRY);
+    }
+    cmdq_server_close(&s);
+    CHECK_EQ(cmdq_server_check(&s, &fixed), -EINVAL);
     check_nothing_left();
 }
 
@@ -744,6 +1039,60 @@ static void test_client_roundtrip(void)
         close(pidfd);
     CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), -ENOTCONN);
     CHECK_EQ(cmdq_client_cache_pid(c), 0);
+    cmdq_client_free(c);
+    check_nothing_left();
+}
+
+/* The cache's queue name is removed: a connected client keeps sending to the queue it holds
+ * (still read), the cache re-creates the name, the client moves to the new queue within
+ * CMDQ_CHECK_MS, and a new client finds it at once. Every request arrives. */
+static void test_client_queue_replaced(void)
+{
+    struct cache_child a;
+    struct cmdq_client *c, *c2;
+    struct cmdq_request req;
+    struct report r;
+    char qn[IPC_NAME_MAX];
+    int pidfd = -1, sent = 0, got = 0;
+    int64_t t0;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cache_start(&a, CACHE_CHECK, 0), 0);
+    CHECK_EQ(cmdq_client_new(&c), 0);
+    CHECK_EQ(make_request(&req, "/before", 1), 0);
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), 0);
+    close(pidfd);
+    sent++;
+    CHECK_EQ(mq_unlink(queue_name(qn, a.pid)), 0);
+    CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), 0); /* the old queue, still read */
+    close(pidfd);
+    sent++;
+    t0 = clock_mono_ms();
+    while (!mq_exists(qn) && clock_mono_ms() - t0 < 5000)
+        clock_sleep_ms(5);
+    CHECK(mq_exists(qn));
+    /* A new client finds the cache at once. */
+    CHECK_EQ(cmdq_client_new(&c2), 0);
+    CHECK_EQ(cmdq_client_send(c2, &req, 1000, &pidfd), 0);
+    close(pidfd);
+    sent++;
+    CHECK_EQ(cmdq_client_lookups(c2), 1);
+    cmdq_client_free(c2);
+    /* The connected one moves over at its next check, without losing a request. */
+    t0 = clock_mono_ms();
+    while (cmdq_client_lookups(c) < 2 && clock_mono_ms() - t0 < 3 * CMDQ_CHECK_MS) {
+        if (cmdq_client_send(c, &req, 1000, &pidfd) == 0) {
+            close(pidfd);
+            sent++;
+        }
+        clock_sleep_ms(20);
+    }
+    CHECK_EQ(cmdq_client_lookups(c), 2);
+    CHECK_EQ(cmdq_client_cache_pid(c), a.pid);
+    while (got < sent && read_report(a.rd, &r, 5000) == 0 && r.rc == 0)
+        got++;
+    CHECK_EQ(got, sent);
+    CHECK_EQ(cache_stop(&a), 0);
     cmdq_client_free(c);
     check_nothing_left();
 }
@@ -914,12 +1263,17 @@ int main(void)
         T(test_decode_rejects),
         T(test_server_roundtrip),
         T(test_single_instance),
+        T(test_instance_name_squatted),
         T(test_stale_leftovers),
         T(test_stale_queue_unmounted),
         T(test_queue_limit),
+        T(test_close_keeps_foreign_names),
+        T(test_lock_verify_retries),
+        T(test_check_repairs),
         T(test_client_no_cache),
         T(test_client_stale_registry),
         T(test_client_roundtrip),
+        T(test_client_queue_replaced),
         T(test_client_threads),
         T(test_client_cache_dies),
         T(test_client_queue_full_timeout),

@@ -693,13 +693,91 @@ static void test_enospc(void)
     CHECK_EQ(ipc_test_open_fds(), fd_baseline);
 }
 
+/* sem_init to SEM_VALUE_MAX makes the next sem_post fail with EOVERFLOW. */
+static void sem_reset(sem_t *sem, unsigned value)
+{
+    sem_destroy(sem);
+    CHECK_EQ(sem_init(sem, 1, value), 0);
+}
+
+struct next_waiter {
+    struct shm_seg *seg;
+    uint64_t gen;
+    int rc;
+    int64_t returned_ms;
+};
+
+static void *next_waiter_main(void *arg)
+{
+    struct next_waiter *w = arg;
+    struct shm_chunk ch;
+
+    w->rc = shm_seg_next(w->seg, w->gen, UINT64_MAX, self_pidfd, 5000, NULL, &ch);
+    w->returned_ms = clock_mono_ms();
+    return NULL;
+}
+
+/* A post that fails is reported, and the cancel word it leaves ends the peer's wait within a
+ * slice: the peer does not sit out its whole timeout (the proxy's stall limit) for a chunk or a
+ * slot that will never be posted. */
+static void test_post_fails(void)
+{
+    struct shm_seg seg, prod;
+    struct shm_chunk ch;
+    struct next_waiter w;
+    pthread_t t;
+    unsigned char *p;
+    int64_t t0;
+
+    /* The cache's post of a chunk fails while the proxy waits for it. */
+    CHECK_EQ(shm_seg_create(&seg, 40, 4096), 0);
+    CHECK_EQ(shm_seg_attach(&prod, seg.name, 4096), 0);
+    shm_seg_begin(&seg, 9);
+    w = (struct next_waiter){&seg, 9, 1, 0};
+    CHECK_EQ(pthread_create(&t, NULL, next_waiter_main, &w), 0);
+    CHECK_EQ(shm_seg_reserve(&prod, self_pidfd, 100, NULL, &p), 0);
+    usleep(20 * 1000); /* not needed for correctness: lets the waiter be inside its wait */
+    sem_reset(&prod.hdr->filled, SEM_VALUE_MAX);
+    t0 = clock_mono_ms();
+    CHECK_EQ(shm_seg_publish(&prod, 9, SHM_SLOT_RESPONSE, SHM_STATUS_OK, 10, 10), -EOVERFLOW);
+    sem_reset(&prod.hdr->filled, 0); /* the lost post: nothing for the waiter to take */
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(w.rc, -ECONNABORTED);
+    CHECK(w.returned_ms - t0 < 2 * SHM_WAIT_SLICE_MS + 200);
+    CHECK_EQ(__atomic_load_n(&seg.hdr->cancel, __ATOMIC_ACQUIRE), SHM_CANCEL_CACHE);
+    CHECK_EQ(shm_seg_is_idle(&seg), 0); /* never reused */
+    shm_seg_detach(&prod);
+    shm_seg_destroy(&seg);
+
+    /* The proxy's post of a free slot fails: the cache's next reserve ends at once. */
+    CHECK_EQ(shm_seg_create(&seg, 41, 4096), 0);
+    CHECK_EQ(shm_seg_attach(&prod, seg.name, 4096), 0);
+    shm_seg_begin(&seg, 3);
+    CHECK_EQ(shm_seg_reserve(&prod, self_pidfd, 100, NULL, &p), 0);
+    memcpy(p, pattern, 10);
+    CHECK_EQ(shm_seg_publish(&prod, 3, SHM_SLOT_RESPONSE, SHM_STATUS_OK, 20, 10), 0);
+    CHECK_EQ(shm_seg_next(&seg, 3, UINT64_MAX, self_pidfd, 1000, NULL, &ch), 0);
+    CHECK_MEM(ch.data, pattern, 10);
+    sem_reset(&seg.hdr->free, SEM_VALUE_MAX);
+    CHECK_EQ(shm_seg_release(&seg), -EOVERFLOW);
+    sem_reset(&seg.hdr->free, 0);
+    t0 = clock_mono_ms();
+    CHECK_EQ(shm_seg_reserve(&prod, self_pidfd, 5000, NULL, &p), -ECANCELED);
+    CHECK(clock_mono_ms() - t0 < 1000);
+    shm_seg_cancel(&seg);
+    shm_seg_detach(&prod);
+    shm_seg_destroy(&seg);
+    CHECK_EQ(ipc_test_objects_of(getpid()), 0);
+    CHECK_EQ(ipc_test_open_fds(), fd_baseline);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
         T(test_geometry),        T(test_create_attach),  T(test_attach_rejects),
         T(test_transfer_matrix), T(test_chunk_validate), T(test_bad_chunks),
         T(test_producer_dies),   T(test_cancel),         T(test_timeouts),
-        T(test_enospc),
+        T(test_enospc),          T(test_post_fails),
     };
     int rc;
 
