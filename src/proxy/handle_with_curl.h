@@ -25,7 +25,7 @@ struct origin_options {
     const char *spool_dir;  /* for bodies of unknown length; NULL = $TMPDIR or /tmp. Copied. */
 };
 
-struct origin_fetcher; /* one per server worker: a reused CURL handle and buffers; one thread */
+struct origin_fetcher; /* a reused CURL handle and buffers; one thread at a time (origin_pool.h) */
 
 /* Checks a base URL and writes its normalized form (as libcurl prints it, one trailing '/'
  * removed) into out (cap bytes, NUL-terminated). The URL needs an http or https scheme and a

@@ -15,6 +15,7 @@
 #include "gfserver.h"
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
+#include "origin_pool.h"
 #include "log.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
@@ -63,10 +64,10 @@ struct config {
     struct origin_options origin;
 };
 
-/* What each server worker gets: its own CURL handle, the shared cache client. */
+/* What every server worker gets: the shared origin fetchers and cache client. */
 struct worker {
-    struct origin_fetcher *origin; /* NULL without -s */
-    struct cache_client *cache;    /* NULL in origin mode; shared, thread-safe */
+    struct origin_pool *origin; /* NULL without -s; thread-safe */
+    struct cache_client *cache; /* NULL in origin mode; thread-safe */
 };
 
 /* handle_with_cache results that leave the request unanswered, so the origin may take it. */
@@ -86,7 +87,12 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
             return rc;
         log_debug("'%s': cache answered %d; asking the origin", path, rc);
     }
-    return handle_with_curl(ctx, path, path_len, w->origin);
+    /* As many fetchers as workers, so there is always one; the last one given back comes
+     * first, so the connections in use stay warm (origin_pool.h). */
+    struct origin_fetcher *f = origin_pool_take(w->origin);
+    rc = handle_with_curl(ctx, path, path_len, f);
+    origin_pool_give(w->origin, f);
+    return rc;
 }
 
 static int parse_ms(const char *v, const char *opt)
@@ -238,9 +244,11 @@ int main(int argc, char **argv)
         .port = 10823, .nthreads = 8, .nsegs = DEFAULT_NSEGS, .segsize = DEFAULT_SEGSZ};
     struct cache_client *cache = NULL;
     struct gfserver *srv = NULL;
+    struct origin_pool *origin = NULL;
     struct worker *workers = NULL;
     void **args = NULL;
     uint64_t requests = 0, connects = 0;
+    unsigned used = 0;
     int rc, status = 1, curl_ready = 0;
 
     log_set_role(PROG);
@@ -278,15 +286,16 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (c.use_origin) {
+        rc = origin_pool_new(&origin, c.nthreads, &c.origin);
+        if (rc < 0) {
+            log_err(-rc, "cannot set up %u libcurl handles", c.nthreads);
+            goto out;
+        }
+    }
     for (unsigned i = 0; i < c.nthreads; i++) {
         workers[i].cache = cache;
-        if (c.use_origin) {
-            rc = origin_fetcher_new(&workers[i].origin, &c.origin);
-            if (rc < 0) {
-                log_err(-rc, "cannot set up libcurl for worker %u", i);
-                goto out;
-            }
-        }
+        workers[i].origin = origin;
         args[i] = &workers[i];
     }
 
@@ -316,20 +325,12 @@ int main(int argc, char **argv)
     status = 0;
 out:
     gfs_free(srv);
-    if (workers != NULL) {
-        for (unsigned i = 0; i < c.nthreads; i++) {
-            if (workers[i].origin == NULL)
-                continue;
-            uint64_t r, n;
-            origin_fetcher_stats(workers[i].origin, &r, &n);
-            requests += r;
-            connects += n;
-            origin_fetcher_free(workers[i].origin);
-        }
+    if (origin != NULL && status == 0) {
+        origin_pool_stats(origin, &requests, &connects, &used);
+        log_info("origin: %llu requests over %llu connections, by %u of %u handles",
+                 (unsigned long long)requests, (unsigned long long)connects, used, c.nthreads);
     }
-    if (c.use_origin && status == 0)
-        log_info("origin: %llu requests over %llu connections", (unsigned long long)requests,
-                 (unsigned long long)connects);
+    origin_pool_free(origin);
     cache_client_free(cache);
     free(workers);
     free(args);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # proxy_origin_keepalive.sh - origin mode reuses its connections: N sequential requests through
 # one worker open at most 2 origin connections (counted at the origin), and a restarted origin
-# (the kept connection is dead) costs no failed request.
+# (the kept connection is dead) costs no failed request. With 8 workers the same sequential
+# requests still use one connection (the workers share their libcurl handles, last used first),
+# and 4 concurrent clients use at most 4 handles.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -54,4 +56,32 @@ stop "$PROXY" TERM 15 || rc=$?
 check "webproxy exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
 check "webproxy reports its connection reuse" grep -q "origin: $((N + 2)) requests over" \
     "$(logfile_of "$PROXY")"
+
+# Eight workers, one client at a time: the last handle given back is taken again, so one
+# connection serves them all (with a handle per worker, up to 8 would open).
+PPORT=$(free_port)
+spawn PROXY8 "$BIN_DIR/webproxy" -p "$PPORT" -t 8 -s "http://127.0.0.1:$OPORT"
+wait_port "$PPORT"
+read -r c0 r0 <<<"$(origin_stats)"
+rm -rf "$WORK/dl8" && mkdir -p "$WORK/dl8"
+for ((i = 0; i < N; i++)); do # one connection to the proxy per request, one at a time
+    (cd "$WORK/dl8" && "$BIN_DIR/gfclient_download" -p "$PPORT" -t 1 -r 1 -w "$WORK/wl" \
+        >>"$WORK/out8" 2>&1) || true
+done
+read -r c1 r1 <<<"$(origin_stats)"
+conns=$((c1 - c0 - 1))
+log "-t 8, $N sequential clients: $((r1 - r0 - 1)) requests over $conns origin connections"
+check "-t 8: all $N requests ok" test "$(grep -c '^ok: 1$' "$WORK/out8")" -eq "$N"
+check "-t 8: $N sequential requests used <= 2 origin connections (used $conns)" test "$conns" -le 2
+(cd "$WORK/dl8" && "$BIN_DIR/gfclient_download" -p "$PPORT" -t 4 -r 40 -w "$WORK/wl" \
+    >"$WORK/out8c" 2>&1) || true
+check "-t 8, 4 concurrent clients: all 40 requests ok" grep -q '^ok: 40$' "$WORK/out8c"
+rc=0
+stop "$PROXY8" TERM 15 || rc=$?
+check "webproxy -t 8 exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
+used=$(sed -n 's/.*origin: [0-9]* requests over [0-9]* connections, by \([0-9]*\) of 8 handles.*/\1/p' \
+    "$(logfile_of "$PROXY8")")
+log "-t 8: ${used:-?} of 8 handles used"
+check "-t 8: at most 4 of the 8 handles were ever used (${used:-none})" \
+    test -n "$used" -a "${used:-9}" -ge 1 -a "${used:-9}" -le 4
 finish
