@@ -256,7 +256,11 @@ replacement_run() {
 # leak_canary: in a sanitizer build, a daemon that loses memory (GF_FAULT_LEAK=1) must show a
 # LeakSanitizer report in its log, or the "no leak" checks above would prove nothing.
 leak_canary() {
-    if ! ldd "$BIN_DIR/simplecached_fi" 2>/dev/null | grep -q libasan; then
+    # Not "ldd | grep -q": under pipefail, grep leaving early can kill ldd with SIGPIPE and
+    # make an ASan build look like a plain one.
+    local libs
+    libs=$(ldd "$BIN_DIR/simplecached_fi" 2>/dev/null) || true
+    if [[ $libs != *libasan* ]]; then
         log "not an ASan build: leak canary skipped"
         return 0
     fi
