@@ -20,6 +20,7 @@ SYSTEMS = [  # key, column title
     ("cache", "webproxy cache"),
     ("origin", "webproxy origin"),
     ("curl", "libcurl direct"),
+    ("curl_close", "libcurl direct, new connection"),
 ]
 TITLE = dict(SYSTEMS)
 WORKLOADS = [("1k", "1 KiB", "rps"), ("1m", "1 MiB", "gbps"), ("10m", "10 MiB", "gbps")]
@@ -146,6 +147,12 @@ def targets(cells, rss, micro):
         r = ratio(cells, wl, c, "origin", metric, base="curl")
         rows.append((f"origin mode, {name}, {c} clients ≥ 0.8× libcurl direct",
                      "–" if r is None else f"{r:.2f}×", verdict(r, 0.8)))
+    # Not a target: GETFILE opens a connection per request, so this is the like-for-like client.
+    for wl, name, metric in WORKLOADS:
+        r = ratio(cells, wl, c, "origin", metric, base="curl_close")
+        if r is not None:
+            rows.append((f"(reference) origin mode, {name}, {c} clients, against libcurl direct "
+                         "with a new connection per request", f"{r:.2f}×", "no target"))
     shm = [d for d in micro if d.get("_prog") == "shm_bench" and d.get("seg_size") == "1048576"]
     r = float(shm[0]["ratio"]) if shm else None
     rows.append(("data channel, 1 MiB segments ≥ 70 % of memcpy",
@@ -297,7 +304,8 @@ def main():
         "[min–max]; **×**: ratio of the medians to *nginx close* (nginx, one request per "
         "connection, measured with `gfload -P http`) in the same cell. GETFILE systems are "
         "measured with `gfload`, nginx also with wrk; libcurl direct is `curlget` fetching "
-        "the same files from the same nginx with connection reuse; *nginx close, copying* is "
+        "the same files from the same nginx with connection reuse (*new connection*: `curlget "
+        "-K`, one connection per request as GETFILE has); *nginx close, copying* is "
         "a second nginx with `sendfile off` (2 x 512 KiB buffers), a server that copies "
         "every byte once (webproxy in cache mode copies it twice, nginx with sendfile never).",
         "",

@@ -21,8 +21,8 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
   --reps N           repetitions of each cell (default 3)
   --duration S       seconds per sample (default 3)
   --clients LIST     concurrency levels, comma separated (default 1,8,32)
-  --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl
-                     (default: all)
+  --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,
+                     curl_close (default: all)
   --threads N        worker threads of webproxy, gfserver_main and simplecached (default 32)
   --segments N       webproxy -n (default 32)
   --segsize BYTES    webproxy -z (default 1048576)
@@ -38,7 +38,7 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
 EOF
 }
 
-QUICK=0 REPS=3 DURATION=3 CLIENTS=1,8,32 SYSTEMS=nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl
+QUICK=0 REPS=3 DURATION=3 CLIENTS=1,8,32 SYSTEMS=nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,curl_close
 THREADS=32 SEGMENTS=32 SEGSIZE=1048576 NGX_WORKERS=1 MICRO=1 RSS=1 BUILD=1 BUILD_DIR=
 OUT_DIR=$BENCH_DIR/results UPDATE_DOC=0 ARGS_ORIG=("$@")
 export GF_BENCH_CMD=${GF_BENCH_CMD:-bench/run.sh${*:+ $*}}
@@ -80,7 +80,7 @@ IFS=, read -r -a CLIENT_LIST <<<"$CLIENTS"
 IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
 for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
-    nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | origin | curl) ;;
+    nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | origin | curl | curl_close) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
     esac
 done
@@ -295,6 +295,8 @@ measure() {
     gfserver | cache | origin)
         timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     curl) timeout "$lim" "$BIN/curlget" -u "http://127.0.0.1:${PORT[nginx]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
+    curl_close)
+        timeout "$lim" "$BIN/curlget" -K -u "http://127.0.0.1:${PORT[nginx]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     nginx_wrk | nginx_ka)
         paths=$(tr '\n' ' ' <"$WORK/$wl")
         local hdr=()
@@ -307,12 +309,12 @@ measure() {
 # A system is measured only if it serves every workload correctly first (this also warms the
 # page cache and the proxies' connections).
 for sys in "${SYSTEM_LIST[@]}"; do
-    case "$sys" in nginx_wrk | nginx_ka | curl) port=${PORT[nginx]} ;; *) port=${PORT[$sys]:-} ;; esac
+    case "$sys" in nginx_wrk | nginx_ka | curl | curl_close) port=${PORT[nginx]} ;; *) port=${PORT[$sys]:-} ;; esac
     [ -n "$port" ] || continue
     ok=1
     for wl in w1k w1m w10m; do
         case "$sys" in
-        nginx | nginx_copy | nginx_wrk | nginx_ka | curl)
+        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close)
             line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         *) line=$(timeout 60 "$BIN/gfload" -p "$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         esac
