@@ -10,6 +10,10 @@ set -euo pipefail
 : "${BIN_DIR:?BIN_DIR must point at the built programs}"
 : "${SRC_DIR:?SRC_DIR must point at the source tree}"
 : "${TEST_WRAPPER:=}"
+# Tests cd into their own directories: a relative path given by hand must still work.
+BIN_DIR=$(realpath -- "$BIN_DIR")
+SRC_DIR=$(realpath -- "$SRC_DIR")
+export BIN_DIR SRC_DIR
 
 if [ -z "${GF_TEST_ISOLATED:-}" ]; then
     export GF_TEST_ISOLATED=1
