@@ -318,6 +318,10 @@ static void serve(struct cache_server *s, const struct cmdq_request *req)
     else {
         stat_add(&s->st.aborted);
         drop = 1;
+        /* Unless the proxy died or cancelled, it still waits for the next chunk: tell it now
+         * rather than let it wait for its stall limit. */
+        if (rc != -ESRCH)
+            shm_seg_abandon(seg);
         log_debug("transfer of '%s' abandoned: %d", req->path, rc);
     }
 out:

@@ -78,8 +78,9 @@ static const struct {
     [FN_MQ_TIMEDRECEIVE] = {"mq_timedreceive", ETIMEDOUT},
     [FN_SEM_INIT] = {"sem_init", ENOSYS},
     [FN_SEM_POST] = {"sem_post", EOVERFLOW},
-    [FN_SEM_TIMEDWAIT] = {"sem_timedwait", EINTR},
-    [FN_SEM_CLOCKWAIT] = {"sem_clockwait", EINTR},
+    /* Not EINTR, which callers retry (the sweeps try it separately as F:k:EINTR). */
+    [FN_SEM_TIMEDWAIT] = {"sem_timedwait", EINVAL},
+    [FN_SEM_CLOCKWAIT] = {"sem_clockwait", EINVAL},
     [FN_PTHREAD_CREATE] = {"pthread_create", EAGAIN},
     [FN_MALLOC] = {"malloc", ENOMEM},
     [FN_CALLOC] = {"calloc", ENOMEM},

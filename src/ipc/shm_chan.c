@@ -427,6 +427,14 @@ int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
     return 0;
 }
 
+void shm_seg_abandon(struct shm_seg *seg)
+{
+    uint32_t none = 0;
+
+    (void)__atomic_compare_exchange_n(&seg->hdr->cancel, &none, SHM_CANCEL_CACHE, 0,
+                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
 int shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
                     enum shm_status status, uint64_t file_len, uint32_t len)
 {

@@ -219,6 +219,12 @@ void shm_seg_detach(struct shm_seg *seg);
 int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
                     const volatile sig_atomic_t *stop, unsigned char **payload);
 
+/* Gives up the current request from the producer's side (a failed wait, the proxy too slow for
+ * the stall limit, shutdown): sets the cancel word to SHM_CANCEL_CACHE unless it is already
+ * set (the proxy's own cancel stays), which ends the proxy's wait for the next chunk within one
+ * slice with -ECONNABORTED instead of at its stall limit. The proxy then replaces the segment. */
+void shm_seg_abandon(struct shm_seg *seg);
+
 /* Publishes the reserved slot: writes its header (generation gen, the next seq) and posts.
  * kind is SHM_SLOT_RESPONSE for seq 0 and SHM_SLOT_DATA after; len <= slot_cap (asserted).
  * Returns 0, or -errno when the post failed (EOVERFLOW, a corrupt semaphore): the chunk will

@@ -13,7 +13,7 @@ add_file /mid/2mib.bin $((2 * 1024 * 1024 + 3))
 add_file /small.bin 3000
 
 progress_at_least() { [ "$(cat "$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
-alive() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" | cut -c1)" != Z ]; }
+alive() { proc_alive "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 maps_segment_of() { grep -q "getfile-$UIDN-$2-seg" "/proc/$1/maps" 2>/dev/null; }
 

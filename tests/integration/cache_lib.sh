@@ -206,13 +206,14 @@ verify_all() {
 # failures some may be missing, but none may be wrong).
 verify_present() {
     local dir=$1 f bad=0 n=0
+    files_under "$dir" "$WORK/verify.files"
     while IFS= read -r -d '' f; do
         n=$((n + 1))
         if ! cmp -s "$f" "$CONTENT/files${f#"$dir"}"; then
             log "corrupted file reported as good: ${f#"$dir"}"
             bad=1
         fi
-    done < <(find "$dir" -type f -print0)
+    done <"$WORK/verify.files"
     log "$n saved files checked"
     return $bad
 }

@@ -11,7 +11,7 @@ add_file /small.bin 5000
 NCLIENTS=3
 
 progress_at_least() { [ "$(cat "$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
-alive() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" | cut -c1)" != Z ]; }
+alive() { proc_alive "$1"; }
 
 # start_slow_clients PORT: NCLIENTS clients reading /huge.bin at 2 MB/s (a 32 s transfer), and
 # waits until each has received 1 MiB: every transfer is then in the middle.

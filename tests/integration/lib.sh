@@ -69,22 +69,56 @@ spawn() {
 
 logfile_of() { cat "$WORK/.log.$1"; }
 
+# files_under DIR LIST: writes the regular files under DIR to LIST, NUL-terminated, for a
+# `while read -d ''` loop. Never `done < <(find ...)` in a loop: bash 5.2.15 keeps the PID of
+# each process substitution after it ended, and when the PID comes round again (a long run
+# wraps pid_max) it takes the exit of our new child for the old one: the new child's job stays
+# "running" and the script waits for it forever (seen twice in full sweeps; bash's `procsubs`
+# list, read with gdb, held the PID the script was waiting for).
+files_under() { find "$1" -type f -print0 >"$2"; }
+
+# The polling helpers below fork no `ps | cut`: fewer forks, fewer PID wraps in a long run.
+
+# nap [SECONDS]: sleeps 50 ms by default.
+nap() { sleep "${1:-0.05}"; }
+
+# proc_state PID VAR: stores the state letter of PID (R, S, T, Z...) in VAR, "" if it is gone.
+proc_state() {
+    local __st=""
+    read -r __st 2>/dev/null <"/proc/$1/stat" || __st=""
+    __st=${__st##*) } # after "pid (comm) "; comm may hold spaces and parentheses
+    printf -v "$2" '%s' "${__st:0:1}"
+}
+
+# ours PID: PID is a child of this shell. A PID we spawned may since have ended, been reaped
+# and been given to somebody else's process (a long run wraps pid_max many times over): never
+# signal a PID without asking this first.
+ours() {
+    local st ppid
+    read -r st 2>/dev/null <"/proc/$1/stat" || return 1
+    st=${st##*) }
+    read -r _ ppid _ <<<"$st"
+    [ "$ppid" = "$$" ]
+}
+
+# proc_alive PID: PID exists and is not a zombie.
+proc_alive() {
+    local st
+    proc_state "$1" st
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
 # stop PID [SIGNAL] [TIMEOUT_S]: signals the process and waits for it; SIGKILL after the
 # timeout. Returns the exit status (128+n for a signal).
 stop() {
     local pid=$1 sig=${2:-TERM} t=${3:-10} i
-    kill -"$sig" "$pid" 2>/dev/null || true
+    ours "$pid" && kill -"$sig" "$pid" 2>/dev/null || true
+    # A zombie still answers kill -0, hence proc_alive; wait reaps it below.
     for ((i = 0; i < t * 20; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            break
-        fi
-        # A zombie still answers kill -0; wait reaps it below.
-        if [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ]; then
-            break
-        fi
-        sleep 0.05
+        proc_alive "$pid" && ours "$pid" || break
+        nap
     done
-    if kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; then
+    if proc_alive "$pid" && ours "$pid"; then
         log "pid $pid did not stop within ${t}s after SIG$sig; killing"
         kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -95,8 +129,11 @@ stop() {
 
 cleanup() {
     local rc=$?
+    # A child forked by spawn that is signalled before its exec is still this script, EXIT
+    # trap included: it must not kill our processes and remove $WORK on its way out.
+    [ "$BASHPID" = "$$" ] || return 0
     for pid in "${GF_PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
+        if ours "$pid"; then
             kill -KILL "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
         fi
@@ -124,7 +161,7 @@ wait_port() {
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
         fi
-        sleep 0.05
+        nap
     done
     die "nothing listens on port $port after ${t}s"
 }
@@ -137,7 +174,7 @@ wait_for() {
         if "$@"; then
             return 0
         fi
-        sleep 0.05
+        nap
     done
     return 1
 }

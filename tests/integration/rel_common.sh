@@ -110,7 +110,7 @@ rel_start_proxy() {
 
 # rel_alive PID: the process runs (and is not a zombie).
 rel_alive() {
-    kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
+    proc_alive "$1"
 }
 
 # rel_cache_ready PID: the cache with this pid has published its queue.
@@ -135,7 +135,7 @@ rel_catches() {
 
 # rel_signal PID SIG: sends a signal to a daemon, counted.
 rel_signal() {
-    kill -"$2" "$1" 2>/dev/null || true
+    ours "$1" && kill -"$2" "$1" 2>/dev/null || true
     rel_add signals
 }
 
@@ -257,6 +257,8 @@ rel_get_check() {
     rel_add failed_reported "$DL_FAILED"
     rel_add ok "$DL_OK"
     local f rel
+    # A list file, not "< <(find ...)": see files_under in lib.sh.
+    files_under "$DL_DIR" "$DL_DIR.files"
     while IFS= read -r -d '' f; do
         rel=${f#"$DL_DIR"/}
         case "$rel" in
@@ -269,8 +271,8 @@ rel_get_check() {
             fi
             ;;
         esac
-    done < <(find "$DL_DIR" -type f -print0)
-    rm -rf "$DL_DIR"
+    done <"$DL_DIR.files"
+    rm -rf "$DL_DIR" "$DL_DIR.files"
     return 0
 }
 
@@ -288,10 +290,10 @@ rel_get_strict() {
 # rel_serves PORT WORKLOAD: one quiet request that succeeds (for wait_for).
 rel_serves() {
     local d=$WORK/probe
-    rm -rf "$d"
-    mkdir -p "$d"
-    (cd "$d" && timeout -k 2 10 "$BIN_DIR/gfclient_download" -s 127.0.0.1 -p "$1" -w "$2" -t 1 \
-        -R 0 >/dev/null 2>&1)
+    # One fork of this shell per probe (it is polled): the rest happens in the subshell.
+    (rm -rf "$d" && mkdir -p "$d" && cd "$d" &&
+        exec timeout -k 2 10 "$BIN_DIR/gfclient_download" -s 127.0.0.1 -p "$1" -w "$2" -t 1 \
+            -R 0 >/dev/null 2>&1)
 }
 
 # rel_proc_cpu_ticks PID: utime + stime of a process, in clock ticks.

@@ -19,6 +19,9 @@ source "$(dirname "$0")/rel_common.sh"
 SIDE=${1:?usage: rel_faults.sh proxy|cache|origin}
 TEST_NAME="rel_faults_$SIDE"
 KS_MAX=${REL_FAULT_KS:-4} # distinct k tried per function in the CI form
+# REL_FAULT_FNS="F F:EINTR replacement ...": sweep only these (to split a full sweep across
+# runs side by side); empty: everything.
+want() { [ -z "${REL_FAULT_FNS:-}" ] || [[ " ${REL_FAULT_FNS//,/ } " == *" $1 "* ]]; }
 
 rel_corpus
 WL=$(rel_workload mix /small /multi /missing /empty /road.jpg /unreadable)
@@ -205,7 +208,7 @@ sweep() {
     [ -s "$counts" ] || die "no call counts written by the baseline run"
     log "call counts: $(tr '\n' ' ' <"$counts")"
     while read -r fn c; do
-        [ "$fn" != signals ] && [ "$c" -gt 0 ] || continue
+        [ "$fn" != signals ] && [ "$c" -gt 0 ] && want "$fn" || continue
         for k in $(ks "$c"); do
             CUR="$fn:$k"
             "$runfn" "$fn:$k" 0 "" "$@"
@@ -214,7 +217,7 @@ sweep() {
     # EINTR in a timed wait is retried: invisible to clients.
     for fn in $eintr_fns; do
         c=$(awk -v f="$fn" '$1 == f {print $2}' "$counts")
-        [ "${c:-0}" -gt 0 ] || continue
+        [ "${c:-0}" -gt 0 ] && want "$fn:EINTR" || continue
         for k in $(ks "$c"); do
             CUR="$fn:$k:EINTR"
             "$runfn" "$fn:$k:EINTR" 1 "" "$@"
@@ -286,6 +289,7 @@ proxy)
     # -n 1: the pool's creation made 1 call of each (sem_init: 2; shm_open: 1 + 1 registry
     # lookup at the first request), so the replacement's calls come next.
     for fk in shm_open:3 ftruncate:2 posix_fallocate:2 mmap:2 sem_init:3; do
+        want replacement || break
         replacement_run "${fk%%:*}" "${fk##*:}"
     done
     rel_stop_check "simplecached" "$CACHE_PID"

@@ -145,7 +145,11 @@ for who in cache proxy; do
             -w "$WL_MULTI" -t 1 -R 5 >"$d.out" 2>&1
     ) &
     CLIENT=$!
-    stopped() { [ "$(ps -o stat= -p "$STALLED" | cut -c1)" = T ]; }
+    stopped() {
+        local st
+        proc_state "$STALLED" st
+        [ "$st" = T ]
+    }
     wait_for 20 stopped || fail "the $who never stopped at sem_post 20"
     rel_add faults
     sleep 2 # the stall itself: shorter than every timeout, so the transfer must survive it

@@ -12,7 +12,7 @@ if [ "${1:-}" = -h ] || [ $# -lt 1 ]; then
     exit $?
 fi
 
-summarize() { # LOG
+summarize() { # LOG: one row per scenario; parts of a split run (REL_FAULT_FNS) add up
     sed -E 's/^[0-9]+: //' "$1" | awk '
     /^RELIABILITY / {
         delete v
@@ -20,17 +20,28 @@ summarize() { # LOG
             split($i, kv, "=")
             v[kv[1]] = kv[2]
         }
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v["test"], v["runs"],
-            v["faults"], v["signals"], v["ok"], v["downloads"], v["failed_reported"], v["leaks"],
-            v["known_weak"]
-        n++; runs += v["runs"]; faults += v["faults"]; sigs += v["signals"]; ok += v["ok"]
-        dls += v["downloads"]; fr += v["failed_reported"]; leaks += v["leaks"]
-        kw += v["known_weak"]
+        t = v["test"]
+        if (!(t in seen)) { seen[t] = 1; order[n++] = t }
+        parts[t]++
+        split("runs faults signals ok downloads failed_reported leaks known_weak", keys, " ")
+        for (k in keys) sum[t, keys[k]] += v[keys[k]]
     }
     / tests passed, / { result = $0 }
     END {
-        printf "| **total (%d scenarios)** | %d | %d | %d | %d | %d | %d | %d | %d |\n", n, runs,
-            faults, sigs, ok, dls, fr, leaks, kw
+        split("runs faults signals ok downloads failed_reported leaks known_weak", keys, " ")
+        for (i = 0; i < n; i++) {
+            t = order[i]
+            name = parts[t] > 1 ? t " (" parts[t] " parts)" : t
+            printf "| %s |", name
+            for (k = 1; k <= 8; k++) {
+                printf " %d |", sum[t, keys[k]]
+                total[k] += sum[t, keys[k]]
+            }
+            printf "\n"
+        }
+        printf "| **total (%d scenarios)** |", n
+        for (k = 1; k <= 8; k++) printf " %d |", total[k]
+        printf "\n"
         if (result != "") print "\nctest: " result
     }'
 }

@@ -771,13 +771,49 @@ static void test_post_fails(void)
     CHECK_EQ(ipc_test_open_fds(), fd_baseline);
 }
 
+/* A producer that gives a transfer up for its own reasons says so: the proxy waiting for the
+ * next chunk stops within a slice, not at its stall limit; a proxy's own cancel is kept. */
+static void test_abandon(void)
+{
+    struct shm_seg seg, prod;
+    struct next_waiter w;
+    pthread_t t;
+    unsigned char *p;
+    int64_t t0;
+
+    CHECK_EQ(shm_seg_create(&seg, 42, 4096), 0);
+    CHECK_EQ(shm_seg_attach(&prod, seg.name, 4096), 0);
+    shm_seg_begin(&seg, 5);
+    w = (struct next_waiter){&seg, 5, 1, 0};
+    CHECK_EQ(pthread_create(&t, NULL, next_waiter_main, &w), 0);
+    CHECK_EQ(shm_seg_reserve(&prod, self_pidfd, 100, NULL, &p), 0);
+    usleep(20 * 1000); /* not needed for correctness: lets the waiter be inside its wait */
+    t0 = clock_mono_ms();
+    shm_seg_abandon(&prod);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(w.rc, -ECONNABORTED);
+    CHECK(w.returned_ms - t0 < 2 * SHM_WAIT_SLICE_MS + 200);
+    CHECK_EQ(__atomic_load_n(&seg.hdr->cancel, __ATOMIC_ACQUIRE), SHM_CANCEL_CACHE);
+    CHECK_EQ(shm_seg_is_idle(&seg), 0); /* never reused */
+
+    /* The next request's segment: the proxy cancels first, the cache's abandon keeps that. */
+    shm_seg_begin(&seg, 6);
+    shm_seg_cancel(&seg);
+    shm_seg_abandon(&prod);
+    CHECK_EQ(__atomic_load_n(&seg.hdr->cancel, __ATOMIC_ACQUIRE), SHM_CANCEL_PROXY);
+    shm_seg_detach(&prod);
+    shm_seg_destroy(&seg);
+    CHECK_EQ(ipc_test_objects_of(getpid()), 0);
+    CHECK_EQ(ipc_test_open_fds(), fd_baseline);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
         T(test_geometry),        T(test_create_attach),  T(test_attach_rejects),
         T(test_transfer_matrix), T(test_chunk_validate), T(test_bad_chunks),
         T(test_producer_dies),   T(test_cancel),         T(test_timeouts),
-        T(test_enospc),          T(test_post_fails),
+        T(test_enospc),          T(test_post_fails),     T(test_abandon),
     };
     int rc;
 
