@@ -70,9 +70,9 @@ spawn() {
 logfile_of() { cat "$WORK/.log.$1"; }
 
 # files_under DIR LIST: writes the regular files under DIR to LIST, NUL-terminated, for a
-# `while read -d ''` loop. Never `done < <(find ...)` in a loop: bash 5.2.15 keeps the PID of
-# each process substitution after it ended, and when the PID comes round again (a long run
-# wraps pid_max) it takes the exit of our new child for the old one: the new child's job stays
+# `while read -d ''` loop. Never `done < <(find ...)` in a loop: bash 5.2.15 can keep the PID
+# of a process substitution after it ended, and when the PID comes round again (a long run
+# wraps pid_max) the exit of our new child is apparently taken for the old one's: its job stays
 # "running" and the script waits for it forever (seen twice in full sweeps; bash's `procsubs`
 # list, read with gdb, held the PID the script was waiting for).
 files_under() { find "$1" -type f -print0 >"$2"; }
