@@ -294,9 +294,11 @@ measure() {
         timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     gfserver | cache | origin)
         timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
-    curl) timeout "$lim" "$BIN/curlget" -u "http://127.0.0.1:${PORT[nginx]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
-    curl_close)
-        timeout "$lim" "$BIN/curlget" -K -u "http://127.0.0.1:${PORT[nginx]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
+    curl | curl_close)
+        local k=()
+        [ "$sys" = curl_close ] && k=(-K) # a new connection per request
+        timeout "$lim" "$BIN/curlget" "${k[@]}" -u "http://127.0.0.1:${PORT[nginx]}" -c "$c" -d "$d" \
+            -w "$WORK/$wl" ;;
     nginx_wrk | nginx_ka)
         paths=$(tr '\n' ' ' <"$WORK/$wl")
         local hdr=()

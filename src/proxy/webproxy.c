@@ -15,8 +15,8 @@
 #include "gfserver.h"
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
-#include "origin_pool.h"
 #include "log.h"
+#include "origin_pool.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
 #include "signals.h"
@@ -64,8 +64,8 @@ struct config {
     struct origin_options origin;
 };
 
-/* What every server worker gets: the shared origin fetchers and cache client. */
-struct worker {
+/* Where files come from: one for all server workers. */
+struct sources {
     struct origin_pool *origin; /* NULL without -s; thread-safe */
     struct cache_client *cache; /* NULL in origin mode; thread-safe */
 };
@@ -78,20 +78,20 @@ static int cache_can_fall_back(int rc)
 
 static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *arg)
 {
-    struct worker *w = arg;
+    const struct sources *src = arg;
     int rc;
 
-    if (w->cache != NULL) {
-        rc = handle_with_cache(ctx, path, path_len, w->cache, w->origin == NULL);
-        if (rc == 0 || w->origin == NULL || !cache_can_fall_back(rc))
+    if (src->cache != NULL) {
+        rc = handle_with_cache(ctx, path, path_len, src->cache, src->origin == NULL);
+        if (rc == 0 || src->origin == NULL || !cache_can_fall_back(rc))
             return rc;
         log_debug("'%s': cache answered %d; asking the origin", path, rc);
     }
     /* As many fetchers as workers, so there is always one; the last one given back comes
      * first, so the connections in use stay warm (origin_pool.h). */
-    struct origin_fetcher *f = origin_pool_take(w->origin);
+    struct origin_fetcher *f = origin_pool_take(src->origin);
     rc = handle_with_curl(ctx, path, path_len, f);
-    origin_pool_give(w->origin, f);
+    origin_pool_give(src->origin, f);
     return rc;
 }
 
@@ -245,7 +245,7 @@ int main(int argc, char **argv)
     struct cache_client *cache = NULL;
     struct gfserver *srv = NULL;
     struct origin_pool *origin = NULL;
-    struct worker *workers = NULL;
+    struct sources src = {0};
     void **args = NULL;
     uint64_t requests = 0, connects = 0;
     unsigned used = 0;
@@ -266,9 +266,8 @@ int main(int argc, char **argv)
         }
         curl_ready = 1;
     }
-    workers = calloc(c.nthreads, sizeof *workers);
     args = calloc(c.nthreads, sizeof *args);
-    if (workers == NULL || args == NULL) {
+    if (args == NULL) {
         log_err(ENOMEM, "cannot allocate workers");
         goto out;
     }
@@ -293,11 +292,10 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    for (unsigned i = 0; i < c.nthreads; i++) {
-        workers[i].cache = cache;
-        workers[i].origin = origin;
-        args[i] = &workers[i];
-    }
+    src.cache = cache;
+    src.origin = origin;
+    for (unsigned i = 0; i < c.nthreads; i++)
+        args[i] = &src;
 
     struct gfs_options opt = c.server;
     opt.port = c.port;
@@ -332,7 +330,6 @@ out:
     }
     origin_pool_free(origin);
     cache_client_free(cache);
-    free(workers);
     free(args);
     if (curl_ready)
         curl_global_cleanup();

@@ -82,11 +82,18 @@ files_under() { find "$1" -type f -print0 >"$2"; }
 # nap [SECONDS]: sleeps 50 ms by default.
 nap() { sleep "${1:-0.05}"; }
 
+# proc_fields PID VAR: stores the fields of /proc/PID/stat after "pid (comm) " (state, ppid,
+# ...) in VAR, "" if PID is gone. comm may hold spaces and parentheses, hence the last ") ".
+proc_fields() {
+    local __f=""
+    read -r __f 2>/dev/null <"/proc/$1/stat" || __f=""
+    printf -v "$2" '%s' "${__f##*) }"
+}
+
 # proc_state PID VAR: stores the state letter of PID (R, S, T, Z...) in VAR, "" if it is gone.
 proc_state() {
-    local __st=""
-    read -r __st 2>/dev/null <"/proc/$1/stat" || __st=""
-    __st=${__st##*) } # after "pid (comm) "; comm may hold spaces and parentheses
+    local __st
+    proc_fields "$1" __st
     printf -v "$2" '%s' "${__st:0:1}"
 }
 
@@ -94,11 +101,10 @@ proc_state() {
 # and been given to somebody else's process (a long run wraps pid_max many times over): never
 # signal a PID without asking this first.
 ours() {
-    local st ppid
-    read -r st 2>/dev/null <"/proc/$1/stat" || return 1
-    st=${st##*) }
-    read -r _ ppid _ <<<"$st"
-    [ "$ppid" = "$$" ]
+    local f ppid
+    proc_fields "$1" f
+    read -r _ ppid _ <<<"$f"
+    [ "${ppid:-}" = "$$" ]
 }
 
 # proc_alive PID: PID exists and is not a zombie.
