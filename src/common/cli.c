@@ -1,6 +1,7 @@
 /* cli.c - strict parsing of numeric command-line values. */
 /* SPDX-License-Identifier: MIT */
 #include "cli.h"
+#include "gf_version.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -64,4 +65,10 @@ void cli_die_range(const char *prog, const char *usage, char opt, const char *va
 {
     cli_die_usage(prog, usage, "-%c: '%s' is not a whole number from %llu to %llu", opt, value,
                   (unsigned long long)min, (unsigned long long)max);
+}
+
+void cli_print_version(const char *prog)
+{
+    printf("%s (getfile) %s\n", prog, GF_VERSION);
+    exit(0);
 }

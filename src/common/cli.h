@@ -21,4 +21,7 @@ _Noreturn void cli_die_usage(const char *prog, const char *usage, const char *fm
 _Noreturn void cli_die_range(const char *prog, const char *usage, char opt, const char *value,
                              uint64_t min, uint64_t max);
 
+/* Prints "PROG (getfile) VERSION" on stdout and exits 0: every program's --version. */
+_Noreturn void cli_print_version(const char *prog);
+
 #endif
