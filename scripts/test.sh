@@ -23,6 +23,7 @@ jobs=$(nproc)
 werror=-DWERROR=ON
 status=0
 
+rm -f build/*/junit.xml # a run that fails to build must not report an older run's results
 step() { printf '\n==== %s\n' "$*"; }
 
 build() { # build PRESET [extra cmake args]
@@ -42,25 +43,32 @@ if [ "$quick" -eq 0 ]; then
 
     step "TSan: threaded tests"
     build tsan
-    ctest --preset tsan -L tsan -j "$jobs" || status=1
+    ctest --preset tsan -L tsan -j "$jobs" --output-junit "$root/build/tsan/junit.xml" || status=1
 
     step "libFuzzer: short runs of every fuzz target"
     build fuzz
-    ctest --preset fuzz -L fuzz -j "$jobs" || status=1
+    ctest --preset fuzz -L fuzz -j "$jobs" --output-junit "$root/build/fuzz/junit.xml" || status=1
 
     if [ "$valgrind" -eq 1 ]; then
         step "valgrind"
         build valgrind
-        ctest --preset valgrind -j "$jobs" || status=1
+        ctest --preset valgrind -j "$jobs" --output-junit "$root/build/valgrind/junit.xml" || status=1
     fi
 fi
 
 step "ASan+UBSan: the whole suite"
 build asan
-ctest --preset asan -j "$jobs" -LE fuzz || status=1
+ctest --preset asan -j "$jobs" -LE fuzz --output-junit "$root/build/asan/junit.xml" || status=1
 
-if [ -n "$(ls -A /dev/shm 2>/dev/null | grep '^getfile-' || true)" ]; then
-    echo "test.sh: IPC objects of ours left in /dev/shm:" $(ls /dev/shm | grep '^getfile-')
-    status=1
+# One line per test of every run, then the host's IPC objects (the tests run in private
+# namespaces; anything here escaped one), each named with its evidence and likely cause.
+reports=()
+if [ "$quick" -eq 0 ]; then
+    reports+=(tsan="$root/build/tsan/junit.xml" fuzz="$root/build/fuzz/junit.xml")
+    [ "$valgrind" -eq 1 ] && reports+=(vg="$root/build/valgrind/junit.xml")
 fi
+reports+=(asan="$root/build/asan/junit.xml")
+scripts/test_report.py "${reports[@]}" || status=1
+step "IPC objects left on this host"
+if scripts/ipc_leaks.py; then echo "none"; else status=1; fi
 exit $status

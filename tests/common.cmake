@@ -2,3 +2,6 @@ gf_add_unit_test(NAME test_common SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_
 
 # The integration harness's own promises (tests/integration/lib.sh).
 gf_add_script_test(NAME lib_selftest SCRIPT tests/integration/lib_selftest.sh TIMEOUT 60)
+
+# The test command's closing report and IPC leak naming (scripts/test_report.py, ipc_leaks.py).
+gf_add_script_test(NAME test_report SCRIPT tests/integration/test_report.sh TIMEOUT 120)

@@ -196,7 +196,9 @@ assert_no_ipc_left() {
     left=$(ipc_objects)
     CHECKS=$((CHECKS + 1))
     if [ -n "$left" ]; then
-        fail "IPC objects left behind: $left"
+        fail "IPC objects left behind: $(echo $left)"
+        # Each one named, with its ls line and the likely cause (from its name and owner).
+        python3 "$SRC_DIR/scripts/ipc_leaks.py" >&2 || true
     fi
 }
 
