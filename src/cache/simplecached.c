@@ -2,25 +2,41 @@
 /* SPDX-License-Identifier: MIT */
 #include "cache_server.h"
 #include "cli.h"
+#include "gfs_cli.h"
 #include "cmdq.h"
 #include "log.h"
 #include "signals.h"
 #include "simplecache.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#define PROG "simplecached"
+
+/* clang-format off */
 static const char usage[] =
-    "usage: simplecached [-c INDEX] [-t THREADS] [-d DELAY_US] [-h]\n"
-    "  -c INDEX     cache index, one '<request path> <local file>' per line (default locals.txt)\n"
-    "  -t THREADS   worker threads, 1..512 (default 4)\n"
-    "  -d DELAY_US  delay added to each lookup in microseconds, 0..2500000 (default 0)\n"
-    "  -h           print this help and exit\n"
-    "Stops cleanly on SIGINT or SIGTERM, removing the command queue it created.\n";
+    "usage: " PROG " [options]\n"
+    "The cache daemon: serves the files of its index to webproxy through a POSIX message\n"
+    "queue and the proxy's shared memory segments. One cache runs per user.\n"
+    "  -c, --index INDEX       cache index, one '<request path> <local file>' per line\n"
+    "                          (default locals.txt)\n"
+    "  -t, --threads THREADS   worker threads, 1..512 (default 4)\n"
+    "  -d, --delay DELAY_US    delay added to each lookup in microseconds, 0..2500000\n"
+    "                          (default 0)\n"
+    "  -l, --log-level LEVEL   log level: err, warn, info, debug (default info)\n"
+    "  -h, --help              show this help and exit\n"
+    "      --version           show the version and exit\n"
+    "Signals: SIGINT/SIGTERM stop cleanly, removing the command queue it created. SIGHUP\n"
+    "re-reads the index: new requests use the new one, transfers in flight finish from the\n"
+    "old one; an index that cannot be read is refused with a log line and the old one kept.\n"
+    "SIGUSR1, SIGUSR2 are logged and otherwise ignored; SIGPIPE is ignored.\n"
+    CLI_SERVER_EXIT_USAGE;
+/* clang-format on */
 
 static volatile sig_atomic_t stop_requested; /* the only mutable global */
 
@@ -30,35 +46,49 @@ struct config {
     unsigned delay_us;
 };
 
+enum long_opt { OPT_VERSION = 256 };
+
+static const struct option long_opts[] = {
+    {"index", required_argument, NULL, 'c'},
+    {"threads", required_argument, NULL, 't'},
+    {"delay", required_argument, NULL, 'd'},
+    {"log-level", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
     int c;
 
     opterr = 0;
-    while ((c = getopt(argc, argv, ":c:t:d:h")) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:t:d:l:h", long_opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             cfg->index = optarg;
             break;
         case 't':
             if (cli_parse_uint(optarg, 1, CACHE_THREADS_MAX, &cfg->nthreads) < 0)
-                cli_die_range("simplecached", usage, 't', optarg, 1, CACHE_THREADS_MAX);
+                cli_fail_range(PROG, "-t", optarg, 1, CACHE_THREADS_MAX);
             break;
         case 'd':
             if (cli_parse_uint(optarg, 0, CACHE_DELAY_MAX_US, &cfg->delay_us) < 0)
-                cli_die_range("simplecached", usage, 'd', optarg, 0, CACHE_DELAY_MAX_US);
+                cli_fail_range(PROG, "-d", optarg, 0, CACHE_DELAY_MAX_US);
+            break;
+        case 'l':
+            gfs_cli_log_level(optarg, PROG);
             break;
         case 'h':
-            fputs(usage, stdout);
-            exit(0);
-        case ':':
-            cli_die_usage("simplecached", usage, "-%c: missing value", optopt);
+            cli_print_help(usage);
+        case OPT_VERSION:
+            cli_print_version(PROG);
         default:
-            cli_die_usage("simplecached", usage, "-%c: unknown option", optopt);
+            cli_fail_getopt(PROG, c, argv);
         }
     }
     if (optind < argc)
-        cli_die_usage("simplecached", usage, "unexpected argument '%s'", argv[optind]);
+        cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
 }
 
 static void on_index_problem(const char *index, unsigned lineno, const char *req, const char *local,
@@ -110,10 +140,10 @@ int main(int argc, char **argv)
     struct cmdq_server q;
     pid_t holder = 0;
     size_t readable = 0;
-    int rc, status = 1;
+    int rc, status = CLI_EXIT_FAILURE;
 
     parse_args(argc, argv, &cfg);
-    log_set_role("simplecached");
+    log_set_role(PROG);
     rc = signals_install_stop(&stop_requested);
     if (rc < 0) {
         log_err(-rc, "cannot install signal handlers");
@@ -132,6 +162,7 @@ int main(int argc, char **argv)
     rc = cmdq_server_open(&q, &holder);
     if (rc < 0) {
         log_open_failure(rc, holder);
+        status = CLI_EXIT_CANNOT_START;
         goto out_cache;
     }
     memset(&opt, 0, sizeof opt);

@@ -58,7 +58,8 @@ for args in "-p 0" "-p 65536" "-p x" "-t 0" "-t 1025" "-r 0" "-r -1" "-R x" "-x"
     dl "$WORK/bad$n" -p "$PORT" $args || rc=$?
     check "'$args' exits 2 (got $rc)" test "$rc" -eq 2
     check "'$args' names the program" grep -q '^gfclient_download: ' "$WORK/bad$n.err"
-    check "'$args' prints usage" grep -q '^usage: ' "$WORK/bad$n.err"
+    check "'$args' points to --help" grep -qx "Try 'gfclient_download --help' for more information." "$WORK/bad$n.err"
+    check "'$args' prints two lines" test "$(wc -l <"$WORK/bad$n.err")" -eq 2
     check "'$args' sends nothing" test -z "$(files_in "$WORK/bad$n")"
 done
 

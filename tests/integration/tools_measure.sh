@@ -67,7 +67,7 @@ wait_port "$PORT"
 
 check "-h exits 0" ms "$WORK/h" -h
 check "-h prints usage on stdout" grep -q '^usage: gfclient_measure' "$WORK/h.out"
-check "-h mentions -m" grep -q -- '-m metrics' "$WORK/h.out"
+check "-h mentions -m" grep -q -- '-m, --metrics FILE' "$WORK/h.out"
 printf '/k1.bin\n' >"$WORK/wl-one"
 n=0
 for args in "-p 0" "-t 0" "-r x" "-x" "-m" "-m $WORK/no/such/dir/metrics.txt" \
@@ -77,7 +77,9 @@ for args in "-p 0" "-t 0" "-r x" "-x" "-m" "-m $WORK/no/such/dir/metrics.txt" \
     # shellcheck disable=SC2086
     ms "$WORK/bad$n" -p "$PORT" -w "$WORK/wl-one" $args || rc=$?
     check "'$args' exits 2 (got $rc)" test "$rc" -eq 2
-    check "'$args' prints a reason and usage" grep -q '^usage: ' "$WORK/bad$n.err"
+    check "'$args' prints a reason" grep -q '^gfclient_measure: ' "$WORK/bad$n.err"
+    check "'$args' points to --help" grep -qx "Try 'gfclient_measure --help' for more information." "$WORK/bad$n.err"
+    check "'$args' prints two lines" test "$(wc -l <"$WORK/bad$n.err")" -eq 2
 done
 
 # A mixed run: 8 requests over 3 threads, each 1 MiB body in several chunks (reads are at

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "common/cli.h"
+#include "cli/cli.h"
 #include "common/clock.h"
 #include "common/pathmap.h"
 
