@@ -81,6 +81,28 @@ check "sizes: summary MB/s" grep -qE '^MB_per_s: [0-9]+\.[0-9]+$' "$WORK/sizes.o
 check "sizes: summary elapsed" grep -qE '^elapsed_s: [0-9]+\.[0-9]+$' "$WORK/sizes.out"
 check "sizes: quiet stderr" test ! -s "$WORK/sizes.err"
 
+# The workload from standard input ('-'), a pipe (/dev/stdin) and a FIFO, read to its end.
+printf '/k1.bin\n/one.bin\n' >"$WORK/wl-pipe"
+for how in stdin devstdin fifo; do
+    rc=0
+    case $how in
+    stdin) cat "$WORK/wl-pipe" | dl "$WORK/pipe-$how" -p "$PORT" -w - || rc=$? ;;
+    devstdin) cat "$WORK/wl-pipe" | dl "$WORK/pipe-$how" -p "$PORT" -w /dev/stdin || rc=$? ;;
+    fifo)
+        mkfifo "$WORK/wl-fifo"
+        # The writer blocks until the client opens the FIFO; timeout bounds it if it never does.
+        timeout 60 cp "$WORK/wl-pipe" "$WORK/wl-fifo" &
+        writer=$!
+        dl "$WORK/pipe-$how" -p "$PORT" -w "$WORK/wl-fifo" || rc=$?
+        wait "$writer" || true
+        ;;
+    esac
+    check "workload from $how: exit 0 (got $rc)" test "$rc" -eq 0
+    check "workload from $how: both files" \
+        bash -c "cmp '$ROOT/k1.bin' '$WORK/pipe-$how/k1.bin' && cmp '$ROOT/one.bin' '$WORK/pipe-$how/one.bin'"
+    check "workload from $how: no '(null)'" bash -c "! grep -q null '$WORK/pipe-$how.err'"
+done
+
 # FILE_NOT_FOUND is an answer: counted, exit 0, no file.
 printf '/missing.bin\n/k1.bin\n' >"$WORK/wl-nf"
 rc=0

@@ -101,6 +101,22 @@ done
 check "mix: p50 <= p99" awk '/^latency_p50_ms/{a=$2} /^latency_p99_ms/{b=$2} END{exit !(a<=b && b>0)}' \
     "$WORK/mix.out"
 
+# The workload from standard input ('-') and from a FIFO, read to its end.
+printf '/k1.bin\n/empty.bin\n' >"$WORK/wl-pipe"
+rc=0
+cat "$WORK/wl-pipe" | ms "$WORK/stdin" -p "$PORT" -w - || rc=$?
+check "workload from stdin: exit 0 (got $rc)" test "$rc" -eq 0
+check "workload from stdin: both requests served" has_line "$WORK/stdin.out" "ok: 2"
+check "workload from stdin: no '(null)'" bash -c "! grep -q null '$WORK/stdin.err'"
+mkfifo "$WORK/wl-fifo"
+timeout 60 cp "$WORK/wl-pipe" "$WORK/wl-fifo" & # blocks until the client opens the FIFO
+writer=$!
+rc=0
+ms "$WORK/fifo" -p "$PORT" -w "$WORK/wl-fifo" || rc=$?
+wait "$writer" || true
+check "workload from a FIFO: exit 0 (got $rc)" test "$rc" -eq 0
+check "workload from a FIFO: both requests served" has_line "$WORK/fifo.out" "ok: 2"
+
 # A failed (short) transfer: counted in the metrics and the summary, exit 1.
 printf '/cut.bin\n/k1.bin\n' >"$WORK/wl-cut"
 rc=0
