@@ -75,9 +75,12 @@ struct sources {
     struct cache_client *cache; /* NULL in origin mode; thread-safe */
 };
 
-/* handle_with_cache results that leave the request unanswered, so the origin may take it. */
-static int cache_can_fall_back(int rc)
+/* handle_with_cache results that leave the request unanswered, so the origin may take it:
+ * only before the header went out (after it, the client must see a short transfer). */
+static int cache_can_fall_back(const struct gfs_ctx *ctx, int rc)
 {
+    if (gfs_ctx_header_sent(ctx))
+        return 0;
     return rc == -ENOENT || rc == -ENOTCONN || rc == -ESRCH || rc == -ETIMEDOUT;
 }
 
@@ -88,9 +91,9 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
 
     if (src->cache != NULL) {
         rc = handle_with_cache(ctx, path, path_len, src->cache, src->origin == NULL);
-        if (rc == 0 || src->origin == NULL || !cache_can_fall_back(rc))
+        if (rc == 0 || src->origin == NULL || !cache_can_fall_back(ctx, rc))
             return rc;
-        log_debug("'%s': cache answered %d; asking the origin", path, rc);
+        log_msg(LOGL_DEBUG, -rc, "'%s': not from the cache; asking the origin", path);
     }
     /* As many fetchers as workers, so there is always one; the last one given back comes
      * first, so the connections in use stay warm (origin_pool.h). */
