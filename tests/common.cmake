@@ -5,3 +5,6 @@ gf_add_script_test(NAME lib_selftest SCRIPT tests/integration/lib_selftest.sh TI
 
 # The test command's closing report and IPC leak naming (scripts/test_report.py, ipc_leaks.py).
 gf_add_script_test(NAME test_report SCRIPT tests/integration/test_report.sh TIMEOUT 120)
+
+# Every daemon survives SIGHUP, SIGUSR1, SIGUSR2 and SIGPIPE and still stops cleanly.
+gf_add_script_test(NAME daemon_signals SCRIPT tests/integration/daemon_signals.sh TIMEOUT 120)

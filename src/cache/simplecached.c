@@ -39,7 +39,8 @@ static const char usage[] =
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 
-static volatile sig_atomic_t stop_requested; /* the only mutable global */
+/* Set by the signal handlers only. */
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 struct config {
     const char *index;
@@ -103,6 +104,48 @@ static void on_index_problem(const char *index, unsigned lineno, const char *req
                  local, what);
 }
 
+/* Counts the malformed lines of an index being reloaded, reporting each as at start. */
+static void on_reload_problem(const char *index, unsigned lineno, const char *req,
+                              const char *local, const char *what, void *arg)
+{
+    unsigned *malformed = arg;
+
+    if (req == NULL)
+        (*malformed)++;
+    on_index_problem(index, lineno, req, local, what, NULL);
+}
+
+/* SIGHUP: the index again. One that cannot be read, or has a malformed line (a file caught
+ * half-written, a typo), is refused whole: the old one stays. */
+static int reload(void *arg, struct simplecache **out)
+{
+    const struct config *cfg = arg;
+    struct simplecache *fresh = NULL;
+    unsigned malformed = 0;
+    size_t readable = 0;
+    int rc;
+
+    log_info("SIGHUP: re-reading the cache index '%s'", cfg->index);
+    rc = simplecache_load(cfg->index, on_reload_problem, &malformed, &fresh, &readable);
+    if (rc < 0) {
+        log_err(0, "reload refused: cannot read the cache index '%s': %s; keeping the old one",
+                cfg->index, pathmap_strerror(rc));
+        return rc;
+    }
+    if (malformed > 0) {
+        log_err(0,
+                "reload refused: the cache index '%s' has %u malformed line(s); keeping the "
+                "old one",
+                cfg->index, malformed);
+        simplecache_free(fresh);
+        return -EINVAL;
+    }
+    log_info("reloaded: serving %zu of %zu entries of '%s'", readable, simplecache_count(fresh),
+             cfg->index);
+    *out = fresh;
+    return 0;
+}
+
 static void log_open_failure(int rc, pid_t holder)
 {
     switch (-rc) {
@@ -145,7 +188,7 @@ int main(int argc, char **argv)
 
     parse_args(argc, argv, &cfg);
     log_set_role(PROG);
-    rc = signals_install_stop(&stop_requested);
+    rc = signals_install(&stop_requested, &reload_requested);
     if (rc < 0) {
         log_err(-rc, "cannot install signal handlers");
         return 1;
@@ -169,13 +212,18 @@ int main(int argc, char **argv)
     memset(&opt, 0, sizeof opt);
     opt.nthreads = cfg.nthreads;
     opt.delay_us = cfg.delay_us;
+    opt.reload_flag = &reload_requested;
+    opt.reload = reload;
+    opt.reload_arg = &cfg;
+    size_t count = simplecache_count(cache);
     rc = cache_server_new(&srv, &opt, cache, &q);
     if (rc < 0) {
         log_err(-rc, "cannot set up the workers");
         goto out_queue;
     }
+    cache = NULL; /* the server's now */
     log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us",
-             readable, simplecache_count(cache), cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
+             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
     rc = cache_server_run(srv, &stop_requested);
     cache_server_stats(srv, &st);
     log_info("stopped: %llu served, %llu not found, %llu errors, %llu aborted, %llu rejected, "
