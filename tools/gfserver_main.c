@@ -130,8 +130,8 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
     }
     rc = send_file(ctx, fd, (uint64_t)st.st_size, w->buf);
     if (rc < 0)
-        log_debug("'%s': transfer failed after %llu bytes: %d", path,
-                  (unsigned long long)gfs_ctx_sent(ctx), rc);
+        log_msg(LOGL_DEBUG, -rc, "'%s': transfer failed after %llu bytes", path,
+                (unsigned long long)gfs_ctx_sent(ctx));
 out:
     close(fd);
     return rc;

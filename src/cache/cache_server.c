@@ -325,7 +325,7 @@ static void serve(struct cache_server *s, const struct cmdq_request *req)
          * rather than let it wait for its stall limit. */
         if (rc != -ESRCH)
             shm_seg_abandon(seg);
-        log_debug("transfer of '%s' abandoned: %d", req->path, rc);
+        log_msg(LOGL_DEBUG, -rc, "transfer of '%s' abandoned", req->path);
     }
 out:
     if (fd >= 0)

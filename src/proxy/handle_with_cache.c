@@ -193,8 +193,8 @@ out_give:
         shm_seg_cancel(&it->seg);
     seg_pool_give(cc->pool, it, replace);
     if (rc < 0 && rc != -ENOENT)
-        log_debug("cache transfer of '%s' failed%s: %d", path,
-                  header_sent ? " after the header" : "", rc);
+        log_msg(LOGL_DEBUG, -rc, "cache transfer of '%s' failed%s", path,
+                header_sent ? " after the header" : "");
 out_free:
     if (pidfd >= 0)
         close(pidfd);
