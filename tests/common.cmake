@@ -8,3 +8,6 @@ gf_add_script_test(NAME test_report SCRIPT tests/integration/test_report.sh TIME
 
 # Every daemon survives SIGHUP, SIGUSR1, SIGUSR2 and SIGPIPE and still stops cleanly.
 gf_add_script_test(NAME daemon_signals SCRIPT tests/integration/daemon_signals.sh TIMEOUT 120)
+
+# The command-line conventions of all five programs (--help, --version, usage errors, exit 3).
+gf_add_script_test(NAME cli_conventions SCRIPT tests/integration/cli_conventions.sh TIMEOUT 120)
