@@ -88,13 +88,14 @@ for cmd in "gfserver_main -m content.txt" "webproxy -n 2 -z 8192" "webproxy -s h
 done
 stop "$HOLDER" TERM 5 || true
 
-# A second simplecached for the same user.
-start_cache CACHE -t 1
+# A second simplecached for the same user. The first runs with -l err: no info line at all.
+start_cache CACHE -t 1 -l err
 run simplecached -c "$CONTENT/locals.txt" -t 1
 check "a second simplecached: exit 3 (got $RC)" test "$RC" -eq 3
 check "a second simplecached: says which one runs" grep -q "already running" "$ERR"
 check "the first one is untouched" proc_alive "$CACHE"
 stop_ok "$CACHE" TERM simplecached
+check "simplecached -l err: no info line logged" bash -c "! grep -q ' I ' '$(logfile_of "$CACHE")'"
 
 assert_no_ipc_left
 finish
