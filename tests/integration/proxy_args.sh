@@ -26,7 +26,7 @@ check "-h exits 0 (got $rc)" test "$rc" -eq 0
 check "-h prints usage on stdout" grep -q '^usage: webproxy' "$WORK/out"
 for opt in -p -t -s -n -z --port --threads --origin --segments --segment-size --connect-timeout \
     --low-speed-time --spool-max --spool-dir --help --version; do
-    check "-h documents $opt" grep -qE -- " $opt[ ,]" "$WORK/out"
+    check "-h documents $opt" grep -qE -- " ${opt}[ ,]" "$WORK/out"
 done
 check "-h says nothing on stderr" test ! -s "$WORK/err"
 
