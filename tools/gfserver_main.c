@@ -41,7 +41,7 @@ static const char usage[] =
     "  -h, --help                show this help and exit\n"
     "      --version             show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGHUP, SIGUSR1,\n"
-    "SIGUSR2 are logged and otherwise ignored; SIGPIPE is ignored.\n"
+    "SIGUSR2 and SIGPIPE are ignored (logs go to stderr: no log file to reopen).\n"
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 

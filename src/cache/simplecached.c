@@ -35,7 +35,7 @@ static const char usage[] =
     "Signals: SIGINT/SIGTERM stop cleanly, removing the command queue it created. SIGHUP\n"
     "re-reads the index: new requests use the new one, transfers in flight finish from the\n"
     "old one; an index that cannot be read is refused with a log line and the old one kept.\n"
-    "SIGUSR1, SIGUSR2 are logged and otherwise ignored; SIGPIPE is ignored.\n"
+    "SIGUSR1, SIGUSR2 and SIGPIPE are ignored (logs go to stderr: no log file to reopen).\n"
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 

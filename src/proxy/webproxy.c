@@ -51,9 +51,9 @@ static const char usage[] =
     "  --cache-stall MS          longest wait for the cache's next chunk (default 30000)\n"
     "  -h, --help                show this help and exit\n"
     "      --version             show the version and exit\n"
-    "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGHUP, SIGUSR1,\n"
-    "SIGUSR2 are logged and otherwise ignored (log lines go to stderr, which has nothing to\n"
-    "reopen); SIGPIPE is ignored.\n"
+    "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGHUP (nothing to\n"
+    "reload), SIGUSR1, SIGUSR2 (logs go to stderr: no log file to reopen) and SIGPIPE are\n"
+    "ignored.\n"
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 
