@@ -527,10 +527,7 @@ static unsigned wait_workers(struct cache_server *s, int64_t deadline_ms)
         int ms = clock_ms_left(deadline_ms);
         if (ms == 0)
             break;
-        struct timespec ts;
-        int64_t ns = clock_mono_ns() + (int64_t)ms * 1000000;
-        ts.tv_sec = (time_t)(ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
+        struct timespec ts = clock_mono_in(ms);
         pthread_cond_timedwait(&s->all_done, &s->lock, &ts);
     }
     left = s->nrunning;

@@ -166,16 +166,6 @@ static void waiter_unlink_locked(struct seg_pool *p, struct waiter *w)
     p->nwaiters--;
 }
 
-static struct timespec mono_in(int ms)
-{
-    struct timespec ts;
-    int64_t ns = clock_mono_ns() + (int64_t)ms * 1000000;
-
-    ts.tv_sec = (time_t)(ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    return ts;
-}
-
 int seg_pool_take(struct seg_pool *p, int timeout_ms, seg_pool_cancel_fn cancel, void *arg,
                   struct seg_pool_item **out)
 {
@@ -213,7 +203,7 @@ int seg_pool_take(struct seg_pool *p, int timeout_ms, seg_pool_cancel_fn cancel,
             rc = -ETIMEDOUT;
             break;
         }
-        struct timespec ts = mono_in(left < TAKE_SLICE_MS ? left : TAKE_SLICE_MS);
+        struct timespec ts = clock_mono_in(left < TAKE_SLICE_MS ? left : TAKE_SLICE_MS);
         int timed_out = pthread_cond_timedwait(&w.cv, &p->lock, &ts) == ETIMEDOUT;
         if (timed_out && w.got == NULL && !w.empty)
             regrow_locked(p); /* may hand the new segment to us (or an older waiter) */
