@@ -215,13 +215,7 @@ static int sliced_wait(struct shm_seg *seg, sem_t *sem, int peer_pidfd, int time
             return cancel_rc;
         left = clock_ms_left(deadline);
         slice = left < SHM_WAIT_SLICE_MS ? left : SHM_WAIT_SLICE_MS;
-        clock_gettime(CLOCK_MONOTONIC, &abs);
-        abs.tv_sec += slice / 1000;
-        abs.tv_nsec += (long)(slice % 1000) * 1000000;
-        if (abs.tv_nsec >= 1000000000) {
-            abs.tv_sec++;
-            abs.tv_nsec -= 1000000000;
-        }
+        abs = clock_mono_in(slice);
         /* glibc tries the decrement before looking at the deadline, so slice 0 is a trywait. */
         if (sem_clockwait(sem, CLOCK_MONOTONIC, &abs) == 0)
             return 0;
