@@ -56,9 +56,9 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
 
 /* Starts the workers (with SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 and SIGPIPE blocked, so
  * the calling thread takes them) and runs the boss loop in the calling thread until *stop
- * becomes non-zero; it notices within ~100 ms (sooner when a signal interrupts the receive),
- * and a reload request as soon. Then it stops receiving, answers ERROR to requests not yet started,
- * lets transfers in progress finish for grace_ms, cuts the rest (each notices within
+ * becomes non-zero; it notices a stop or a reload request within ~100 ms (one receive slice;
+ * an interrupted receive is resumed). Then it stops receiving, answers ERROR to requests not yet
+ * started, lets transfers in progress finish for grace_ms, cuts the rest (each notices within
  * SHM_WAIT_SLICE_MS) and joins every worker. Returns 0, or -errno if the workers could not
  * start. Call at most once. */
 int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop);

@@ -6,6 +6,7 @@
 #include "cmdq.h"
 #include "log.h"
 #include "pathmap.h"
+#include "shm_guard.h"
 #include "signals.h"
 #include "simplecache.h"
 
@@ -189,6 +190,8 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &cfg);
     log_set_role(PROG);
     rc = signals_install(&stop_requested, &reload_requested);
+    if (rc == 0)
+        rc = shm_guard_install(); /* a segment shrunk under a transfer fails only that one */
     if (rc < 0) {
         log_err(-rc, "cannot install signal handlers");
         return 1;
