@@ -558,9 +558,6 @@ int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGPIPE);
-    sigaddset(&block, SIGHUP);
-    sigaddset(&block, SIGUSR1);
-    sigaddset(&block, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     s->nrunning = s->opt.nthreads; /* before any worker can exit */
     for (; s->nstarted < s->opt.nthreads; s->nstarted++) {

@@ -54,13 +54,12 @@ struct cache_server_stats {
 int cache_server_new(struct cache_server **out, const struct cache_server_options *opt,
                      struct simplecache *cache, struct cmdq_server *q);
 
-/* Starts the workers (with SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 and SIGPIPE blocked, so
- * the calling thread takes them) and runs the boss loop in the calling thread until *stop
- * becomes non-zero; it notices a stop or a reload request within ~100 ms (one receive slice;
- * an interrupted receive is resumed). Then it stops receiving, answers ERROR to requests not yet
- * started, lets transfers in progress finish for grace_ms, cuts the rest (each notices within
- * SHM_WAIT_SLICE_MS) and joins every worker. Returns 0, or -errno if the workers could not
- * start. Call at most once. */
+/* Starts the workers (with SIGINT, SIGTERM and SIGPIPE blocked) and runs the boss loop in the
+ * calling thread until *stop becomes non-zero; it notices a stop or a reload request within ~100 ms
+ * (one receive slice; an interrupted receive is resumed). Then it stops receiving, answers ERROR to
+ * requests not yet started, lets transfers in progress finish for grace_ms, cuts the rest (each
+ * notices within SHM_WAIT_SLICE_MS) and joins every worker. Returns 0, or -errno if the workers
+ * could not start. Call at most once. */
 int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop);
 
 void cache_server_stats(const struct cache_server *s, struct cache_server_stats *out);

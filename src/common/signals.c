@@ -28,6 +28,18 @@ static int set(int sig, void (*fn)(int))
     return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
 }
 
+/* SIG_IGN for sig, unless somebody installed a handler for it before us. */
+static int ignore_unless_handled(int sig)
+{
+    struct sigaction cur;
+
+    if (sigaction(sig, NULL, &cur) < 0)
+        return -errno;
+    if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
+        return set(sig, SIG_IGN);
+    return 0;
+}
+
 int signals_install(volatile sig_atomic_t *stop, volatile sig_atomic_t *hup)
 {
     int rc;
@@ -36,7 +48,7 @@ int signals_install(volatile sig_atomic_t *stop, volatile sig_atomic_t *hup)
     hup_flag = hup;
     if ((rc = set(SIGINT, on_stop)) < 0 || (rc = set(SIGTERM, on_stop)) < 0 ||
         (rc = set(SIGHUP, hup != NULL ? on_hup : SIG_IGN)) < 0 ||
-        (rc = set(SIGUSR1, SIG_IGN)) < 0 || (rc = set(SIGUSR2, SIG_IGN)) < 0 ||
+        (rc = ignore_unless_handled(SIGUSR1)) < 0 || (rc = ignore_unless_handled(SIGUSR2)) < 0 ||
         (rc = set(SIGPIPE, SIG_IGN)) < 0)
         return rc;
     return 0;

@@ -8,8 +8,9 @@
 
 /* Installs a handler for SIGINT and SIGTERM that only sets *stop to 1, and, when hup is not
  * NULL, one for SIGHUP that only sets *hup to 1 (flags must outlive the process: statics).
- * Ignores SIGPIPE (a vanished peer is an EPIPE, never a death), SIGUSR1, SIGUSR2, and SIGHUP
- * when hup is NULL (nothing to reload; logs go to stderr, so there is nothing to reopen).
+ * Ignores SIGPIPE (a vanished peer is an EPIPE, never a death), SIGHUP when hup is NULL
+ * (nothing to reload), and SIGUSR1 and SIGUSR2 (logs go to stderr: no log file to reopen)
+ * unless a handler was installed for them before (the fault-injection builds count them).
  * Handlers are installed without SA_RESTART: a blocking call in the thread that takes the
  * signal returns EINTR, so the flag is seen at once. Call once from main before any thread
  * starts. Returns 0 or -errno. */
