@@ -880,6 +880,12 @@ static void test_shrunk(void)
     int fd, status = 0;
     pid_t child;
 
+#ifdef __SANITIZE_THREAD__
+    /* TSan performs atomic accesses inside its runtime, where it takes a SIGBUS for its own
+     * crash: the guard cannot work there (see shm_guard.h). */
+    fprintf(stderr, "test_shrunk: skipped under ThreadSanitizer\n");
+    return;
+#endif
     CHECK_EQ(shm_guard_install(), 0);
     for (int half = 0; half <= 1; half++) {
         CHECK_EQ(shm_seg_create(&seg, 80, 16384), 0);
