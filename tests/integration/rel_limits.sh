@@ -195,7 +195,7 @@ rel_add runs
 P3PORT=$(free_port)
 REL_ENV=("GF_FAULT=posix_fallocate:3:ENOSPC")
 rel_start_proxy P3 "$P3PORT" webproxy_fi -n 2 -z 65536 --cache-stall 3000
-REL_ENV=("GF_FAULT=sem_post:3:kill")
+REL_ENV=("GF_FAULT=shm_sem_post:3:kill")
 rel_start_cache CFI simplecached_fi
 REL_ENV=()
 wait_port "$P3PORT"
