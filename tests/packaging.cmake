@@ -18,3 +18,6 @@ gf_add_script_test(NAME skip_unprivileged SCRIPT tests/integration/skip_unprivil
   TIMEOUT 120)
 set_property(TEST integration.skip_unprivileged APPEND PROPERTY ENVIRONMENT
   BUILD_DIR=${PROJECT_BINARY_DIR})
+
+# scripts/demo.sh on this build's programs, in IPC namespaces of its own.
+gf_add_script_test(NAME demo_isolated SCRIPT tests/integration/demo_isolated.sh TIMEOUT 180)
