@@ -2,7 +2,8 @@
 # preset (shared by the tests below as the fixture "pkg"), `cmake --install` into a DESTDIR,
 # `cpack -G DEB` and the package installed into a scratch dpkg root, and the root-only tests
 # skipped (not failed) for an unprivileged user.
-set(GF_PKG_ENV PKG_DIR=${PROJECT_BINARY_DIR}/pkg GF_VERSION=${PROJECT_VERSION})
+set(GF_PKG_ENV PKG_DIR=${PROJECT_BINARY_DIR}/pkg GF_VERSION=${PROJECT_VERSION}
+  BUILD_DIR=${PROJECT_BINARY_DIR})
 
 gf_add_script_test(NAME pkg_build SCRIPT tests/integration/pkg_build.sh TIMEOUT 600 LABELS pkg)
 set_property(TEST integration.pkg_build APPEND PROPERTY ENVIRONMENT ${GF_PKG_ENV})

@@ -17,4 +17,26 @@ check_units "$root"
 check_index "$root"
 check_versions "$root"
 check_serves "$root"
+
+# The prefix given at install time is the one the units and the example index name.
+alt=$WORK/alt
+DESTDIR=$alt cmake --install "$PKG_BUILD" --prefix /opt/getfile >"$WORK/install-alt.log" 2>&1 ||
+    { cat "$WORK/install-alt.log"; die "cmake --install --prefix /opt/getfile failed"; }
+check "--prefix /opt/getfile: the unit runs /opt/getfile/bin/simplecached" grep -qx \
+    'ExecStart=/opt/getfile/bin/simplecached $SIMPLECACHED_OPTS' \
+    "$alt/opt/getfile/lib/systemd/system/simplecached.service"
+check "--prefix /opt/getfile: the unit reads /opt/getfile/share/getfile/locals.txt" grep -qF \
+    -- '-c /opt/getfile/share/getfile/locals.txt' "$alt/opt/getfile/lib/systemd/system/simplecached.service"
+check "--prefix /opt/getfile: the index names /opt/getfile/share/getfile/files/hello.txt" grep -qP \
+    '^/hello.txt\t/opt/getfile/share/getfile/files/hello.txt$' "$alt/opt/getfile/share/getfile/locals.txt"
+
+# The tree the tests were built in (BUILD_TESTING on: unit tests, fuzz or fault-injection
+# programs and helpers built) installs the same files: no test program.
+testing=$WORK/testing
+DESTDIR=$testing cmake --install "$BUILD_DIR" --prefix /usr >"$WORK/install-testing.log" 2>&1 ||
+    { cat "$WORK/install-testing.log"; die "cmake --install of $BUILD_DIR failed"; }
+check "the test build has test programs (unit tests) to leave out" \
+    bash -c "ls '$BUILD_DIR'/bin | grep -q '^test_'"
+(cd "$testing" && find . -mindepth 1 ! -type d -printf '%P\n') >"$WORK/files-testing.txt"
+check_file_list "$WORK/files-testing.txt"
 finish
