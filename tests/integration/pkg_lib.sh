@@ -129,17 +129,21 @@ check_versions() {
 }
 
 # check_serves ROOT: the installed simplecached (example index, its local files moved into
-# ROOT), webproxy in cache mode and gfclient_download serve every example file byte for byte.
+# ROOT) and webproxy in cache mode, both run as one unprivileged user as the units run them,
+# serve every example file byte for byte to the installed gfclient_download.
 check_serves() {
-    local root=$1 port cache proxy n=0 req local
-    sed "s| /usr/share/| $root/usr/share/|; s|\t/usr/share/|\t$root/usr/share/|" \
+    local root=$1 port cache proxy n=0 req local uid
+    local as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+    uid=$(id -u nobody)
+    chmod 755 "$WORK"
+    sed "s|\t/usr/share/|\t$root/usr/share/|" \
         "$root/usr/share/getfile/locals.txt" >"$WORK/locals.txt"
     grep -v '^#' "$WORK/locals.txt" | awk 'NF {print $1}' >"$WORK/workload.txt"
     port=$(free_port)
-    spawn cache "$root/usr/bin/simplecached" -c "$WORK/locals.txt" -t 2
-    wait_for 30 test -e "/dev/mqueue/getfile-$(id -u)-$cache-cmd" ||
+    spawn cache "${as_user[@]}" "$root/usr/bin/simplecached" -c "$WORK/locals.txt" -t 2
+    wait_for 30 test -e "/dev/mqueue/getfile-$uid-$cache-cmd" ||
         die "the installed simplecached created no command queue"
-    spawn proxy "$root/usr/bin/webproxy" -p "$port" -t 2 -n 2 -z 65536
+    spawn proxy "${as_user[@]}" "$root/usr/bin/webproxy" -p "$port" -t 2 -n 2 -z 65536
     wait_port "$port"
     mkdir -p "$WORK/dl"
     check "gfclient_download through the installed webproxy and simplecached" bash -c \
