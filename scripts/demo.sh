@@ -42,7 +42,7 @@ if [ -z "${GF_DEMO_ISOLATED:-}" ] && [ "$(id -u)" -eq 0 ]; then
         mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
         mkdir -p /dev/mqueue
         mount -t mqueue mqueue /dev/mqueue
-        exec bash "$0" "$@"' "$0" -b "$bin" -r "$requests" -t "$threads" -z "$segsize" -n "$nsegs"
+        exec bash "$0" "$@"' "$root/scripts/demo.sh" -b "$bin" -r "$requests" -t "$threads" -z "$segsize" -n "$nsegs"
 fi
 if [ -n "${GF_DEMO_ISOLATED:-}" ]; then
     echo "== In a private IPC namespace ($(readlink /proc/self/ns/ipc)) with its own /dev/shm and /dev/mqueue"

@@ -14,7 +14,9 @@ stale=/dev/shm/getfile-$(id -u)-$dead-seg1
 chmod 600 "$stale"
 
 rc=0
-"$SRC_DIR/scripts/demo.sh" -b "$BIN_DIR" -r 40 -t 4 -n 2 -z 65536 >"$WORK/demo.log" 2>&1 || rc=$?
+# Called by a relative path from elsewhere, as a user might.
+demo=$(realpath --relative-to="$WORK" "$SRC_DIR")/scripts/demo.sh
+(cd "$WORK" && "$demo" -b "$BIN_DIR" -r 40 -t 4 -n 2 -z 65536) >"$WORK/demo.log" 2>&1 || rc=$?
 cat "$WORK/demo.log"
 check "demo.sh succeeds (status $rc)" test "$rc" -eq 0
 check "every byte verified" grep -Eq '^verified [1-9][0-9]* files byte for byte, 0 bad$' "$WORK/demo.log"
