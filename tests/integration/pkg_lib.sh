@@ -12,8 +12,10 @@ EXPECTED_FILES=$SRC_DIR/tests/integration/pkg_files.txt
 # check_file_list LIST: LIST (one relative path per line, any order) is exactly pkg_files.txt.
 check_file_list() {
     local extra missing
-    extra=$(sort "$1" | comm -23 - <(sort "$EXPECTED_FILES"))
-    missing=$(sort "$1" | comm -13 - <(sort "$EXPECTED_FILES"))
+    sort "$EXPECTED_FILES" >"$WORK/expected.sorted"
+    sort "$1" >"$WORK/got.sorted"
+    extra=$(comm -23 "$WORK/got.sorted" "$WORK/expected.sorted")
+    missing=$(comm -13 "$WORK/got.sorted" "$WORK/expected.sorted")
     CHECKS=$((CHECKS + 1))
     [ -z "$extra" ] || fail "files that should not be installed: $(echo $extra)"
     [ -z "$missing" ] || fail "files missing: $(echo $missing)"
