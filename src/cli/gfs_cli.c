@@ -32,6 +32,14 @@ int gfs_cli_option(struct gfs_options *o, int opt, const char *arg, const char *
         if (cli_parse_uint(arg, 1, GFS_CLI_QUEUE_MAX, &o->queue_depth) < 0)
             cli_fail_range(prog, "-q", arg, 1, GFS_CLI_QUEUE_MAX);
         return 1;
+    case 'C':
+        if (cli_parse_uint(arg, 1, GFS_CLI_QUEUE_MAX, &o->max_per_client) < 0)
+            cli_fail_range(prog, "-C", arg, 1, GFS_CLI_QUEUE_MAX);
+        return 1;
+    case 'W':
+        if (cli_parse_uint(arg, 16, GFS_CLI_QUEUE_MAX, &o->max_waiting) < 0)
+            cli_fail_range(prog, "-W", arg, 16, GFS_CLI_QUEUE_MAX);
+        return 1;
     case 'H':
         o->header_timeout_ms = parse_ms(arg, "-H", prog);
         return 1;
@@ -75,6 +83,9 @@ void gfs_cli_log_event(enum gfs_event ev, int value, void *arg)
         break;
     case GFS_EV_CUT:
         log_info("grace period over: cut %d transfer(s)", value);
+        break;
+    case GFS_EV_REFUSED:
+        log_debug("a connection was refused: too many waiting (per client or in all)");
         break;
     }
 }

@@ -1,6 +1,7 @@
-/* gfserver.c - GETFILE server library: a listener, a boss thread and a fixed pool of workers. */
+/* gfserver.c - GETFILE server library: a boss thread that accepts connections and reads their
+ * request headers in an epoll loop, and a fixed pool of workers that serve complete requests. */
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE /* accept4, ppoll, pipe2, pthread_setname_np */
+#define _GNU_SOURCE /* accept4, epoll_pwait, pipe2, pthread_setname_np */
 #include "gfserver.h"
 #include "clock.h"
 #include "netio.h"
@@ -15,6 +16,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,13 +29,32 @@
 #define GFS_EVENT_INTERVAL_MS 1000 /* GFS_EV_ACCEPT_PAUSED at most this often */
 #define GFS_LINGER_MS         1000 /* lingering close: discard input at most this long ... */
 #define GFS_LINGER_BYTES      (64 * 1024) /* ... or this much */
-/* With a stop_flag, ppoll also wakes this often: a signal delivered to some other thread of
+#define GFS_WAITING_MAX       65536       /* max_waiting ceiling */
+#define GFS_PER_CLIENT_DEF    64
+/* With a stop_flag, epoll_pwait also wakes this often: a signal delivered to some other thread of
  * the caller (one that has SIGINT/SIGTERM unblocked) sets the flag without waking us. */
 #define GFS_FLAG_TICK_MS 1000
 
+struct gfs_list;
+
+/* A connection from its accept until a worker closes it. The boss owns it while it waits for
+ * its header, lingers after an INVALID, or waits for room in the queue; then a worker does. */
 struct gfs_conn {
+    struct gfs_conn *prev, *next; /* boss only: neighbours on *list */
+    struct gfs_list *list;        /* boss only: waiting, lingering or ready */
     int fd;
-    int64_t accepted_ms; /* the header deadline counts from here */
+    int family;               /* the client's address (for the per-client limit) */
+    unsigned char addr[16];   /* IPv4 (first 4 bytes) or IPv6 */
+    int64_t since_ms;         /* accept (waiting) or start of the lingering close */
+    size_t len;               /* bytes in buf (lingering: bytes discarded) */
+    size_t hlen;              /* header length, once complete */
+    char buf[GF_REQUEST_MAX]; /* the request header, and maybe bytes after it */
+};
+
+/* A list in deadline order (every entry's deadline is since_ms plus the same constant). */
+struct gfs_list {
+    struct gfs_conn *head, *tail;
+    unsigned n;
 };
 
 struct gfs_worker {
@@ -48,15 +70,19 @@ struct gfserver {
     struct gfs_options opt; /* defaults filled in; read-only after gfs_new */
     int listen_fd;          /* boss only; -1 once closed */
     int wake[2];            /* pipe: gfs_stop and workers (room in the queue) wake the boss */
+    int epfd;               /* boss's epoll set: listener, wake[0], waiting and lingering */
+    int listening;          /* the listener is in the epoll set with EPOLLIN */
+    char wake_mark;         /* its address tags wake[0]'s epoll events */
+    struct gfs_list waiting, lingering, ready; /* boss only */
     uint16_t port;
     int ran;        /* gfs_run was called (boss only) */
-    struct workq q; /* struct gfs_conn *, boss -> workers */
+    struct workq q; /* struct gfs_conn * with a complete header, boss -> workers */
     struct gfs_worker *workers;
     void **worker_args;   /* our copy of opt.worker_args */
     atomic_int stop_req;  /* gfs_stop was called */
     atomic_int stopping;  /* the boss has stopped accepting */
     atomic_int cancelled; /* the grace period is over */
-    atomic_int want_room; /* the boss holds a connection the full queue refused */
+    atomic_int want_room; /* the boss holds requests the full queue refused */
     pthread_mutex_t lock; /* guards alive and every worker's fd */
     pthread_cond_t idle;  /* signalled when a worker exits */
     unsigned alive;       /* workers not yet exited */
@@ -74,7 +100,6 @@ struct gfs_ctx {
 
 /* How a worker ends a connection. */
 enum gfs_close {
-    GFS_CLOSE_NOW,    /* plain close: nothing unread can be pending */
     GFS_CLOSE_LINGER, /* half-close, discard input for a bounded time, then close */
     GFS_CLOSE_DRAIN,  /* as LINGER, but the peer is known to have sent more than we read */
     GFS_CLOSE_ABORT,  /* reset: the peer is gone, stuck, or we are cancelled */
@@ -160,56 +185,19 @@ static int send_status(struct gfserver *s, int fd, enum gf_status st)
     return netio_write_all(fd, hdr, (size_t)n, s->opt.send_timeout_ms);
 }
 
-/* Reads the request header within the deadline. Returns its length (> 0) with *req filled,
- * -EBADMSG for a malformed or late header (answer INVALID), or another -errno when the peer
- * closed or failed before the terminator (just close). *got is the number of bytes read. */
-static ssize_t read_header(struct gfs_worker *w, int fd, int64_t deadline, struct gf_request *req,
-                           size_t *got)
-{
-    size_t len = 0;
-    ssize_t rc = 0;
-
-    while (rc == 0) {
-        if (len == sizeof w->buf)
-            return -EBADMSG; /* the parser should have said so already */
-        ssize_t n = netio_read_some(fd, w->buf + len, sizeof w->buf - len, deadline);
-        if (n == -ETIMEDOUT)
-            return -EBADMSG; /* incomplete when time ran out */
-        if (n == 0)
-            return -ECONNRESET; /* peer closed before the terminator */
-        if (n < 0)
-            return n == -ECONNRESET ? -EPIPE : n;
-        len += (size_t)n;
-        *got = len;
-        rc = gf_parse_request(w->buf, len, req);
-    }
-    return rc < 0 ? -EBADMSG : rc;
-}
-
-/* Serves one connection up to (not including) the close; says how to close it. */
-static enum gfs_close serve(struct gfs_worker *w, int fd, int64_t accepted_ms)
+/* Serves one complete request up to (not including) the close; says how to close it. */
+static enum gfs_close serve(struct gfs_worker *w, const struct gfs_conn *c)
 {
     struct gfserver *s = w->srv;
     struct gf_request req;
-    size_t got = 0;
-    ssize_t hlen;
-    int rc;
+    int fd = c->fd, rc;
 
-    hlen = read_header(w, fd, accepted_ms + s->opt.header_timeout_ms, &req, &got);
-    if (hlen == -EBADMSG || (hlen > 0 && !gf_path_valid(req.path, req.path_len))) {
-        if (atomic_load(&s->cancelled))
-            return GFS_CLOSE_ABORT;
-        return send_status(s, fd, GF_INVALID) == 0 ? GFS_CLOSE_DRAIN : GFS_CLOSE_ABORT;
-    }
-    if (hlen == -ECONNRESET)
-        return GFS_CLOSE_NOW; /* we read to the end of stream: nothing unread, no reset */
-    if (hlen < 0)
-        return GFS_CLOSE_ABORT;
-
+    if (gf_parse_request(c->buf, c->hlen, &req) <= 0)
+        return GFS_CLOSE_ABORT; /* cannot happen: the boss parsed it */
     /* The path moves out of the read buffer, which linger_input reuses. */
     memcpy(w->path, req.path, req.path_len);
     w->path[req.path_len] = '\0';
-    int extra = got > (size_t)hlen;
+    int extra = c->len > c->hlen;
     struct gfs_ctx ctx = {.srv = s, .fd = fd};
 
     rc = s->opt.handler(&ctx, w->path, req.path_len, w->arg);
@@ -256,24 +244,25 @@ static void *worker_main(void *p)
     void *item;
 
     while (workq_pop(&s->q, &item, -1) == 0) {
-        struct gfs_conn c = *(struct gfs_conn *)item;
+        struct gfs_conn *c = item;
 
-        free(item);
         if (atomic_exchange(&s->want_room, 0))
             wake_boss(s);
-        if (!claim(w, c.fd)) {
-            close_abort(c.fd); /* queued, never started, and the grace period is over */
+        if (!claim(w, c->fd)) {
+            close_abort(c->fd); /* queued, never started, and the grace period is over */
+            free(c);
             continue;
         }
-        enum gfs_close how = serve(w, c.fd, c.accepted_ms);
+        enum gfs_close how = serve(w, c);
         if (how == GFS_CLOSE_LINGER || how == GFS_CLOSE_DRAIN)
-            linger_input(w, c.fd, how == GFS_CLOSE_DRAIN);
+            linger_input(w, c->fd, how == GFS_CLOSE_DRAIN);
         /* Unclaim before close: the boss may shut down a claimed fd, never a reused one. */
         unclaim(w);
         if (how == GFS_CLOSE_ABORT || atomic_load(&s->cancelled))
-            close_abort(c.fd);
+            close_abort(c->fd);
         else
-            close(c.fd);
+            close(c->fd);
+        free(c);
     }
     pthread_mutex_lock(&s->lock);
     s->alive--;
@@ -282,29 +271,215 @@ static void *worker_main(void *p)
     return NULL;
 }
 
-/* Queues *pending without waiting. Returns 0 (and clears *pending), -ETIMEDOUT when the queue
- * is full (the boss then stops accepting until a worker makes room), or -EPIPE. */
-static int try_queue(struct gfserver *s, struct gfs_conn **pending)
-{
-    int rc = workq_push(&s->q, *pending, 0);
+/* ---- The boss's connections: accepted, not yet handed to a worker. ---- */
 
-    if (rc == -ETIMEDOUT) {
-        /* Ask for a wake-up, then retry: a pop that came before the flag made room we see
-         * now; one that comes after it writes the wake pipe. */
-        atomic_store(&s->want_room, 1);
-        rc = workq_push(&s->q, *pending, 0);
-    }
-    if (rc == 0)
-        *pending = NULL;
-    return rc;
+static void list_add(struct gfs_list *l, struct gfs_conn *c, int at_head)
+{
+    c->prev = at_head ? NULL : l->tail;
+    c->next = at_head ? l->head : NULL;
+    if (c->prev)
+        c->prev->next = c;
+    else
+        l->head = c;
+    if (c->next)
+        c->next->prev = c;
+    else
+        l->tail = c;
+    c->list = l;
+    l->n++;
 }
 
-/* Accepts what the backlog holds, up to a burst. */
-static void accept_some(struct gfserver *s, struct gfs_conn **pending, int64_t *pause_until,
-                        int64_t *last_report)
+static void list_del(struct gfs_conn *c)
 {
-    for (int i = 0; i < GFS_ACCEPT_BURST && *pending == NULL; i++) {
-        int one = 1, fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    struct gfs_list *l = c->list;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+    c->list = NULL;
+    l->n--;
+}
+
+static unsigned held(const struct gfserver *s)
+{
+    return s->waiting.n + s->lingering.n + s->ready.n;
+}
+
+/* Closes a connection the boss holds (close() also drops it from the epoll set). */
+static void drop(struct gfs_conn *c, int abort)
+{
+    list_del(c);
+    if (abort)
+        close_abort(c->fd);
+    else
+        close(c->fd);
+    free(c);
+}
+
+static int same_addr(const struct gfs_conn *a, const struct gfs_conn *b)
+{
+    return a->family == b->family && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
+}
+
+/* Connections the boss holds from c's client address (c itself not counted). */
+static unsigned count_addr(const struct gfserver *s, const struct gfs_conn *c)
+{
+    const struct gfs_list *lists[] = {&s->waiting, &s->lingering, &s->ready};
+    unsigned n = 0;
+
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        for (const struct gfs_conn *o = lists[i]->head; o; o = o->next)
+            n += same_addr(o, c);
+    return n;
+}
+
+/* Answers INVALID without blocking (an answer this short always fits an empty send buffer),
+ * then lingers: half-closed, input discarded until the peer closes (GFS_LINGER_MS,
+ * GFS_LINGER_BYTES), so that a reset does not destroy the answer. */
+static void answer_invalid(struct gfserver *s, struct gfs_conn *c)
+{
+    char hdr[GF_RESPONSE_MAX];
+    ssize_t n = gf_format_response(hdr, sizeof hdr, GF_INVALID, 0), w;
+
+    do {
+        w = send(c->fd, hdr, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w != n || shutdown(c->fd, SHUT_WR) < 0) {
+        drop(c, 1);
+        return;
+    }
+    list_del(c);
+    c->since_ms = clock_mono_ms();
+    c->len = 0; /* now counts discarded bytes */
+    list_add(&s->lingering, c, 0);
+}
+
+/* Reads what a connection waiting for its header has sent, and parses it. */
+static void on_waiting_input(struct gfserver *s, struct gfs_conn *c)
+{
+    struct gf_request req;
+    ssize_t n;
+
+    do {
+        n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        drop(c, n < 0); /* closed before the terminator: nothing unread, no reset */
+        return;
+    }
+    c->len += (size_t)n;
+    n = gf_parse_request(c->buf, c->len, &req);
+    if (n == 0 && c->len < sizeof c->buf)
+        return; /* a valid prefix: wait for more */
+    if (n <= 0 || !gf_path_valid(req.path, req.path_len)) {
+        answer_invalid(s, c);
+        return;
+    }
+    c->hlen = (size_t)n;
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    list_del(c);
+    list_add(&s->ready, c, 0);
+}
+
+static void on_lingering_input(struct gfs_conn *c)
+{
+    char buf[4096];
+    ssize_t n;
+
+    do {
+        n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n > 0)
+        c->len += (size_t)n;
+    if (n <= 0 || c->len >= GFS_LINGER_BYTES)
+        drop(c, 0);
+}
+
+/* Hands complete requests to the workers, oldest first, without waiting. */
+static void queue_ready(struct gfserver *s)
+{
+    while (s->ready.head) {
+        struct gfs_conn *c = s->ready.head;
+        list_del(c); /* before the push: a worker may free it at once */
+        int rc = workq_push(&s->q, c, 0);
+        if (rc == -ETIMEDOUT) {
+            /* Ask for a wake-up, then retry: a pop that came before the flag made room we
+             * see now; one that comes after it writes the wake pipe. */
+            atomic_store(&s->want_room, 1);
+            rc = workq_push(&s->q, c, 0);
+        }
+        if (rc != 0) {
+            list_add(&s->ready, c, 1);
+            return;
+        }
+    }
+}
+
+/* Makes room for one more connection: the oldest lingering one goes first (it has its
+ * answer), then the oldest one still waiting for its header. 0, or -EBUSY when every held
+ * connection has a complete request. */
+static int evict_one(struct gfserver *s)
+{
+    struct gfs_conn *c = s->lingering.head ? s->lingering.head : s->waiting.head;
+
+    if (c == NULL)
+        return -EBUSY;
+    drop(c, 1);
+    return 0;
+}
+
+/* Takes one accepted socket into the waiting set, within the limits. */
+static void admit(struct gfserver *s, int fd, const struct sockaddr_storage *ss)
+{
+    struct gfs_conn *c = calloc(1, sizeof *c);
+    int one = 1;
+
+    if (c == NULL) {
+        close_abort(fd);
+        return;
+    }
+    c->fd = fd;
+    c->since_ms = clock_mono_ms();
+    c->family = ss->ss_family;
+    if (ss->ss_family == AF_INET)
+        memcpy(c->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    else if (ss->ss_family == AF_INET6)
+        memcpy(c->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+    if (count_addr(s, c) >= s->opt.max_per_client ||
+        (held(s) >= s->opt.max_waiting && evict_one(s) < 0)) {
+        emit(s, GFS_EV_REFUSED, 0);
+        close_abort(fd);
+        free(c);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        close_abort(fd);
+        free(c);
+        return;
+    }
+    list_add(&s->waiting, c, 0);
+    on_waiting_input(s, c); /* the header often came with the connection */
+}
+
+/* Accepts what the backlog holds, up to a burst; stops once a request waits for room. */
+static void accept_some(struct gfserver *s, int64_t *pause_until, int64_t *last_report)
+{
+    for (int i = 0; i < GFS_ACCEPT_BURST && s->ready.n == 0; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             int err = errno;
             switch (err) {
@@ -336,76 +511,113 @@ static void accept_some(struct gfserver *s, struct gfs_conn **pending, int64_t *
                 return;
             }
         }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct gfs_conn *c = malloc(sizeof *c);
-        if (c == NULL) {
-            close_abort(fd);
-            *pause_until = clock_mono_ms() + GFS_ACCEPT_PAUSE_MS;
-            return;
-        }
-        c->fd = fd;
-        c->accepted_ms = clock_mono_ms();
-        *pending = c;
-        if (try_queue(s, pending) != 0)
-            return; /* full: the kernel backlog holds the rest */
+        admit(s, fd, &ss);
+        queue_ready(s);
     }
 }
 
-/* The boss loop. Returns when a stop is requested, with the connection the full queue
- * refused (or NULL). */
-static struct gfs_conn *boss_loop(struct gfserver *s, const sigset_t *waitmask)
+/* Ends what is past its deadline: headers not complete in time get INVALID, lingering
+ * closes are closed. Both lists are in deadline order. Returns the next deadline, or -1. */
+static int64_t expire(struct gfserver *s, int64_t now)
 {
-    struct gfs_conn *pending = NULL;
+    int64_t next = -1;
+
+    while (s->lingering.head && s->lingering.head->since_ms + GFS_LINGER_MS <= now)
+        drop(s->lingering.head, 0);
+    while (s->waiting.head && s->waiting.head->since_ms + s->opt.header_timeout_ms <= now)
+        answer_invalid(s, s->waiting.head);
+    if (s->lingering.head)
+        next = s->lingering.head->since_ms + GFS_LINGER_MS;
+    if (s->waiting.head) {
+        int64_t w = s->waiting.head->since_ms + s->opt.header_timeout_ms;
+        if (next < 0 || w < next)
+            next = w;
+    }
+    return next;
+}
+
+static void set_listening(struct gfserver *s, int on)
+{
+    if (on == s->listening || s->listen_fd < 0)
+        return;
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = NULL};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->listen_fd, &ev) == 0)
+        s->listening = on;
+}
+
+/* The boss loop: accepts, reads request headers, queues complete requests. Returns when a
+ * stop is requested and, after that, when it holds nothing more or the grace period (from
+ * *deadline, set at the stop) is over. */
+static void boss_loop(struct gfserver *s, const sigset_t *waitmask, int64_t *deadline)
+{
     int64_t pause_until = 0, last_report = INT64_MIN / 2;
+    struct epoll_event evs[64];
 
-    /* Signals that stop us are blocked except inside ppoll, so one that arrives after this
-     * test stays pending until ppoll unblocks it and returns EINTR: no lost wake-up. */
-    while (!stop_requested(s)) {
-        struct pollfd pfd[2] = {{.fd = s->wake[0], .events = POLLIN},
-                                {.fd = s->listen_fd, .events = POLLIN}};
-        nfds_t nfds = 1;
-        int timeout = -1;
-
-        if (pending && try_queue(s, &pending) == -EPIPE)
-            break;
-        if (pending == NULL) {
-            int64_t left = pause_until - clock_mono_ms();
-            if (left > 0)
-                timeout = (int)left;
-            else
-                nfds = 2;
+    /* Signals that stop us are blocked except inside epoll_pwait, so one that arrives after
+     * this test stays pending until epoll_pwait unblocks it and returns EINTR. */
+    for (;;) {
+        int64_t now = clock_mono_ms();
+        if (!atomic_load(&s->stopping) && stop_requested(s)) {
+            close(s->listen_fd); /* the backlog is reset */
+            s->listen_fd = -1;
+            atomic_store(&s->stopping, 1);
+            *deadline = now + s->opt.shutdown_grace_ms;
         }
+        if (atomic_load(&s->stopping) && (held(s) == 0 || now >= *deadline))
+            return;
+        queue_ready(s);
+        int64_t next = expire(s, now);
+        set_listening(s, s->ready.n == 0 && now >= pause_until);
+        if (!s->listening && s->listen_fd >= 0 && s->ready.n == 0 &&
+            (next < 0 || pause_until < next))
+            next = pause_until;
+        if (atomic_load(&s->stopping) && (next < 0 || *deadline < next))
+            next = *deadline;
+        int timeout = next < 0 ? -1 : clock_ms_left(next);
         if (s->opt.stop_flag && (timeout < 0 || timeout > GFS_FLAG_TICK_MS))
             timeout = GFS_FLAG_TICK_MS;
-        struct timespec ts = clock_span(timeout);
-        int rc = ppoll(pfd, nfds, timeout < 0 ? NULL : &ts, waitmask);
-        if (rc < 0) {
+        int n = epoll_pwait(s->epfd, evs, sizeof evs / sizeof evs[0], timeout, waitmask);
+        if (n < 0) {
             if (errno != EINTR)
                 clock_sleep_ms(GFS_ACCEPT_PAUSE_MS); /* ENOMEM: nothing better to do */
             continue;
         }
-        if (pfd[0].revents)
-            drain_wake(s);
-        if (nfds == 2 && pfd[1].revents)
-            accept_some(s, &pending, &pause_until, &last_report);
+        /* Handling a connection's input drops at most that connection, so every pointer in
+         * this batch stays valid; accepting (which may evict others) comes last. */
+        int accept_now = 0;
+        for (int i = 0; i < n; i++) {
+            struct gfs_conn *c = evs[i].data.ptr;
+            if (c == NULL)
+                accept_now = 1;
+            else if ((void *)c == (void *)&s->wake_mark)
+                drain_wake(s);
+            else if (c->list == &s->waiting)
+                on_waiting_input(s, c);
+            else if (c->list == &s->lingering)
+                on_lingering_input(c);
+        }
+        if (accept_now && s->listening)
+            accept_some(s, &pause_until, &last_report);
     }
-    return pending;
 }
 
-/* Stops accepting, lets in-flight and queued requests finish within the grace period, then
- * cuts what is left, and joins every worker. */
-static void shut_down(struct gfserver *s, struct gfs_conn *pending, unsigned nstarted)
+/* After the boss loop: cuts what the boss still holds, lets the workers finish in-flight and
+ * queued requests until the grace deadline, then cuts what is left, and joins every worker. */
+static void shut_down(struct gfserver *s, int64_t deadline, unsigned nstarted)
 {
-    int64_t deadline = clock_mono_ms() + s->opt.shutdown_grace_ms;
+    struct gfs_list *lists[] = {&s->waiting, &s->lingering, &s->ready};
+    int cut = 0;
 
     if (s->listen_fd >= 0) {
         close(s->listen_fd); /* the backlog is reset */
         s->listen_fd = -1;
     }
     atomic_store(&s->stopping, 1);
-    if (pending && workq_push(&s->q, pending, clock_ms_left(deadline)) != 0) {
-        close_abort(pending->fd);
-        free(pending);
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        while (lists[i]->head) {
+            cut += lists[i] != &s->lingering; /* a lingering one has had its answer */
+            drop(lists[i]->head, 1);
+        }
     }
     workq_close(&s->q);
 
@@ -416,7 +628,6 @@ static void shut_down(struct gfserver *s, struct gfs_conn *pending, unsigned nst
             break;
     }
     if (s->alive > 0) {
-        int cut = 0;
         /* Set under the lock, so a worker claiming a connection after this sees it. */
         atomic_store(&s->cancelled, 1);
         for (unsigned i = 0; i < nstarted; i++) {
@@ -426,11 +637,10 @@ static void shut_down(struct gfserver *s, struct gfs_conn *pending, unsigned nst
                 cut++;
             }
         }
-        pthread_mutex_unlock(&s->lock);
-        emit(s, GFS_EV_CUT, cut);
-    } else {
-        pthread_mutex_unlock(&s->lock);
     }
+    pthread_mutex_unlock(&s->lock);
+    if (cut > 0)
+        emit(s, GFS_EV_CUT, cut);
     for (unsigned i = 0; i < nstarted; i++)
         pthread_join(s->workers[i].tid, NULL);
 }
@@ -471,10 +681,10 @@ int gfs_run(struct gfserver *s)
         pthread_setname_np(w->tid, "gfs-worker");
     }
 
-    struct gfs_conn *pending = NULL;
+    int64_t deadline = clock_mono_ms() + s->opt.shutdown_grace_ms;
     if (rc == 0)
-        pending = boss_loop(s, &waitmask);
-    shut_down(s, pending, started);
+        boss_loop(s, &waitmask, &deadline);
+    shut_down(s, deadline, started);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -556,19 +766,26 @@ static int check_options(struct gfs_options *o)
 {
     if (o->handler == NULL || o->nthreads < 1 || o->nthreads > GFS_MAX_THREADS)
         return -EINVAL;
-    if (o->queue_depth > GFS_MAX_QUEUE || o->backlog < 0 || o->header_timeout_ms < 0 ||
-        o->send_timeout_ms < 0 || o->shutdown_grace_ms < 0)
+    if (o->queue_depth > GFS_MAX_QUEUE || o->max_waiting > GFS_WAITING_MAX || o->backlog < 0 ||
+        o->header_timeout_ms < 0 || o->send_timeout_ms < 0 || o->shutdown_grace_ms < 0)
         return -EINVAL;
     if (o->queue_depth == 0)
         o->queue_depth = 4 * o->nthreads;
     if (o->backlog == 0)
         o->backlog = 1024;
     if (o->header_timeout_ms == 0)
-        o->header_timeout_ms = 10000;
+        o->header_timeout_ms = 60000;
     if (o->send_timeout_ms == 0)
         o->send_timeout_ms = 10000;
     if (o->shutdown_grace_ms == 0)
         o->shutdown_grace_ms = 5000;
+    if (o->max_per_client == 0)
+        o->max_per_client = GFS_PER_CLIENT_DEF;
+    if (o->max_waiting == 0) {
+        struct rlimit rl;
+        rlim_t half = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 2 : 512;
+        o->max_waiting = half < 16 ? 16 : half > GFS_WAITING_MAX ? GFS_WAITING_MAX : (unsigned)half;
+    }
     return 0;
 }
 
@@ -582,7 +799,7 @@ int gfs_new(struct gfserver **out, const struct gfs_options *opt)
     if (s == NULL)
         return -ENOMEM;
     s->opt = *opt;
-    s->listen_fd = s->wake[0] = s->wake[1] = -1;
+    s->listen_fd = s->wake[0] = s->wake[1] = s->epfd = -1;
     rc = check_options(&s->opt);
     if (rc < 0)
         goto err_free;
@@ -620,6 +837,20 @@ int gfs_new(struct gfserver **out, const struct gfs_options *opt)
     if (rc < 0)
         goto err_listen;
     s->port = (uint16_t)rc;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) {
+        rc = -errno;
+        goto err_listen;
+    }
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &s->wake_mark};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &lev) < 0 ||
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wake[0], &wev) < 0) {
+        rc = -errno;
+        close(s->epfd);
+        goto err_listen;
+    }
+    s->listening = 1;
     s->opt.host = NULL; /* borrowed; not needed after the bind */
     *out = s;
     return 0;
@@ -659,6 +890,7 @@ void gfs_free(struct gfserver *s)
         free(item);
     }
     workq_release(&s->q);
+    close(s->epfd);
     close(s->wake[0]);
     close(s->wake[1]);
     pthread_cond_destroy(&s->idle);

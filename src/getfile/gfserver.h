@@ -1,13 +1,16 @@
 /* gfserver.h - GETFILE server library: a listener, a boss thread and a fixed pool of workers.
  *
- * The boss accepts connections and queues them (bounded); a worker reads and parses the request
- * header within a deadline, then calls the handler with the path. The library answers INVALID
- * to a malformed or incomplete header by itself, and ERROR when a handler fails before sending
- * a header. Every send is bounded by a stall deadline, SIGPIPE never fires, and stopping is
- * clean: stop accepting, let in-flight transfers finish, cut them after a grace period, join.
- * One request per connection; after the response the library half-closes and discards what
- * the client still sends (bounded: 1 s, 64 KiB) before closing, so unread request bytes do not
- * make the kernel reset the connection while the response is still in flight. */
+ * The boss accepts connections and reads their request headers itself, in an epoll loop, so a
+ * client that sends its header slowly holds no worker: up to max_waiting such connections
+ * (max_per_client from one address) wait at once, each until header_timeout_ms after its
+ * accept. Complete requests are queued (bounded) to the workers, which call the handler with
+ * the path. The library answers INVALID to a malformed or late header by itself (from the
+ * boss, without blocking), and ERROR when a handler fails before sending a header. Every send is
+ * bounded by a stall deadline, SIGPIPE never fires, and stopping is clean: stop accepting, let
+ * in-flight transfers finish, cut them after a grace period, join. One request per connection;
+ * after the response the library half-closes and discards what the client still sends (bounded: 1
+ * s, 64 KiB) before closing, so unread request bytes do not make the kernel reset the connection
+ * while the response is still in flight. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_SERVER_H
 #define GF_SERVER_H
@@ -37,9 +40,12 @@ enum gfs_event {
     /* A handler returned 0 without a complete response (no header, or fewer bytes than
      * announced): treated as a failure. value: 0 */
     GFS_EV_INCOMPLETE,
-    /* The shutdown grace period ended; value: connections still active, whose sockets are
-     * now shut down. */
+    /* The shutdown grace period ended; value: connections still active (being served, or
+     * still sending their header), whose sockets are now shut down. */
     GFS_EV_CUT,
+    /* A new connection was closed at once: its client address already had max_per_client
+     * connections waiting, or max_waiting connections had complete requests. value: 0 */
+    GFS_EV_REFUSED,
 };
 
 /* Called from the boss or a worker thread, so it must be thread-safe and quick. */
@@ -49,12 +55,19 @@ struct gfs_options {
     const char *host;      /* address to bind; NULL = every address */
     uint16_t port;         /* 0 = pick a free port (see gfs_port) */
     unsigned nthreads;     /* workers, >= 1 */
-    unsigned queue_depth;  /* accepted connections waiting for a worker; 0 = 4 * nthreads */
+    unsigned queue_depth;  /* complete requests waiting for a worker; 0 = 4 * nthreads */
     int backlog;           /* listen(2) backlog; 0 = 1024 */
     int header_timeout_ms; /* whole request header must arrive within this long of the
-                            * accept, else INVALID; 0 = 10000 */
+                            * accept, else INVALID; 0 = 60000 */
     int send_timeout_ms;   /* a send may stall (the socket never writable) this long; 0 = 10000 */
     int shutdown_grace_ms; /* after stop, in-flight transfers get this long; 0 = 5000 */
+    /* Connections the boss holds before a worker takes them (waiting for their header,
+     * lingering after INVALID, or complete and waiting for room in the queue); 0 = half the
+     * RLIMIT_NOFILE soft limit, at least 16, at most 65536. When full, a new connection
+     * evicts (resets) the oldest one still without a complete request. */
+    unsigned max_waiting;
+    /* Of those, at most this many from one client address; more are closed at once. 0 = 64 */
+    unsigned max_per_client;
     gfs_handler_fn handler;
     void **worker_args; /* nthreads entries, worker i gets worker_args[i]; NULL = all NULL */
     /* When non-NULL, the boss stops as soon as *stop_flag becomes non-zero. Signal handlers
@@ -68,8 +81,8 @@ struct gfs_options {
 
 /* Creates the server and binds the listening socket. Copies opt and the worker_args array (the
  * pointers in it are the caller's). Starts no thread. Returns 0 and *out, or -errno (-EINVAL
- * for bad options: no handler, nthreads not in 1..4096, queue_depth over 65536, a negative
- * timeout; -EADDRINUSE, ...). */
+ * for bad options: no handler, nthreads not in 1..4096, queue_depth or max_waiting over
+ * 65536, a negative timeout; -EADDRINUSE, ...). */
 int gfs_new(struct gfserver **out, const struct gfs_options *opt);
 
 /* The bound port (useful after port 0). */

@@ -34,7 +34,7 @@ struct tstate {
     atomic_int saw_stopping;
     atomic_int saw_cancelled;
     atomic_int api_errors; /* contract checks in /api that failed */
-    atomic_int events[3];
+    atomic_int events[4];
     atomic_int last_event_value;
 };
 
