@@ -13,6 +13,13 @@ Subcommands (each prints one line per check, "ok NAME" or "FAIL NAME: why"):
   bad KIND PORT SECONDS       misbehaving clients (never-read, slow-read, early-close,
                               partial-header, drip-header) for SECONDS; prints how they ended
   timed PORT PATH FILE N      N sequential downloads; prints "timed SECONDS_TOTAL FAILED"
+  drip PORT PATH FILE N STEP READY  N connections send "GETFILE GET PATH" one byte per STEP
+                              seconds each (in lockstep; touches READY once all N sent their
+                              first byte), then read the replies; prints "drip N OK FAILED"
+                              (OK: the header and FILE byte-exact)
+  hold PORT N WAIT            N connections, one after another, send an incomplete header;
+                              after WAIT seconds prints "hold HELD CLOSED LEADING" (LEADING:
+                              how many of the first ones were closed by the server)
   get PORT PATH [N]           N (default 1) concurrent requests for PATH; prints per reply
                               "HEADER BODY_BYTES END" (HEADER without CRLFs, spaces as '_'),
                               then "elapsed SECONDS"
@@ -384,6 +391,86 @@ def cmd_bad(kind, port, seconds):
     return 0
 
 
+def cmd_drip(port, path, ref_file, n, step, ready_file):
+    import selectors
+    ref = open(ref_file, "rb").read()
+    want = b"GETFILE OK %d\r\n\r\n" % len(ref) + ref
+    header = b"GETFILE GET " + path.encode() + b"\r\n\r\n"
+    socks = [connect(port) for _ in range(n)]
+    for s in socks:
+        s.setblocking(False)
+    failed = set()
+    for i in range(len(header)):
+        t0 = time.monotonic()
+        for k, s in enumerate(socks):
+            if k in failed:
+                continue
+            try:
+                s.send(header[i:i + 1])
+            except OSError as e:
+                print("drip %d: send failed at byte %d: %s" % (k, i, e), file=sys.stderr)
+                failed.add(k)
+        if i == 0:
+            open(ready_file, "w").close()
+        if i + 1 < len(header):
+            time.sleep(max(0.0, step - (time.monotonic() - t0)))
+    sel = selectors.DefaultSelector()
+    replies = {}
+    for k, s in enumerate(socks):
+        if k not in failed:
+            sel.register(s, selectors.EVENT_READ, k)
+            replies[k] = []
+    end_at = time.monotonic() + CLIENT_TIMEOUT
+    while sel.get_map() and time.monotonic() < end_at:
+        for key, _ in sel.select(timeout=1.0):
+            k = key.data
+            try:
+                b = key.fileobj.recv(1 << 16)
+            except OSError:
+                b = b""
+            if b:
+                replies[k].append(b)
+            else:
+                sel.unregister(key.fileobj)
+    ok = sum(1 for k in replies if b"".join(replies[k]) == want)
+    for k in sorted(replies):
+        r = b"".join(replies[k])
+        if r != want:
+            print("drip %d: reply %r (%d bytes)" % (k, r[:40], len(r)), file=sys.stderr)
+            break
+    for s in socks:
+        s.close()
+    print("drip %d %d %d" % (n, ok, n - ok))
+    return 0
+
+
+def cmd_hold(port, n, wait):
+    socks = []
+    for _ in range(n):
+        s = connect(port)
+        try:
+            s.sendall(b"GETFILE GET /sm")
+        except OSError:
+            pass
+        socks.append(s)
+    time.sleep(wait)
+    closed = []
+    for s in socks:
+        s.setblocking(False)
+        try:
+            closed.append(s.recv(100) == b"")
+        except BlockingIOError:
+            closed.append(False)
+        except OSError:
+            closed.append(True)
+        s.close()
+    leading = 0
+    while leading < n and closed[leading]:
+        leading += 1
+    print("hold %d %d %d" % (closed.count(False), closed.count(True), leading))
+    return 0
+
+
 def cmd_get(port, path, n):
     out = []
 
@@ -417,6 +504,10 @@ def main(argv):
         return cmd_swarm(int(argv[2]), int(argv[3]), int(argv[4]), argv[5], argv[6:])
     if cmd == "get":
         return cmd_get(int(argv[2]), argv[3], int(argv[4]) if len(argv) > 4 else 1)
+    if cmd == "drip":
+        return cmd_drip(int(argv[2]), argv[3], argv[4], int(argv[5]), float(argv[6]), argv[7])
+    if cmd == "hold":
+        return cmd_hold(int(argv[2]), int(argv[3]), float(argv[4]))
     if cmd == "bad":
         return cmd_bad(argv[2], int(argv[3]), float(argv[4]))
     print(__doc__, file=sys.stderr)
