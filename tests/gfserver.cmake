@@ -7,6 +7,7 @@ gf_add_unit_test(NAME test_gfserver SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/tes
 gf_add_script_test(NAME gfserver_malformed SCRIPT tests/integration/gfserver_malformed.sh TIMEOUT 120)
 gf_add_script_test(NAME gfserver_slow SCRIPT tests/integration/gfserver_slow.sh TIMEOUT 180)
 gf_add_script_test(NAME gfserver_slowloris SCRIPT tests/integration/gfserver_slowloris.sh TIMEOUT 300)
+gf_add_script_test(NAME gfserver_slowread SCRIPT tests/integration/gfserver_slowread.sh TIMEOUT 180)
 gf_add_script_test(NAME gfserver_signal SCRIPT tests/integration/gfserver_signal.sh TIMEOUT 180)
 gf_add_script_test(NAME gfserver_cli SCRIPT tests/integration/gfserver_cli.sh TIMEOUT 120)
 gf_add_script_test(NAME index_hostile SCRIPT tests/integration/index_hostile.sh TIMEOUT 120)

@@ -40,6 +40,13 @@ int gfs_cli_option(struct gfs_options *o, int opt, const char *arg, const char *
         if (cli_parse_uint(arg, 16, GFS_CLI_QUEUE_MAX, &o->max_waiting) < 0)
             cli_fail_range(prog, "-W", arg, 16, GFS_CLI_QUEUE_MAX);
         return 1;
+    case 'R':
+        if (cli_parse_uint(arg, 1, GFS_CLI_RATE_MAX, &o->min_rate) < 0)
+            cli_fail_range(prog, "-R", arg, 1, GFS_CLI_RATE_MAX);
+        return 1;
+    case 'T':
+        o->response_timeout_ms = parse_ms(arg, "-T", prog);
+        return 1;
     case 'H':
         o->header_timeout_ms = parse_ms(arg, "-H", prog);
         return 1;

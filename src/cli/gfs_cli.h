@@ -1,5 +1,5 @@
-/* gfs_cli.h - the command-line options every GETFILE server program shares (-q -H -C -W -S -G -l),
- * and the log lines for the server library's events. Programs only: a bad value exits. */
+/* gfs_cli.h - the command-line options every GETFILE server program shares (-q -H -C -W -S -R -T -G
+ * -l), and the log lines for the server library's events. Programs only: a bad value exits. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_GFS_CLI_H
 #define GF_GFS_CLI_H
@@ -8,35 +8,41 @@
 
 #define GFS_CLI_TIMEOUT_MAX_MS 3600000
 #define GFS_CLI_QUEUE_MAX      65536
+#define GFS_CLI_RATE_MAX       (1u << 30)
 
 /* getopt letters of the shared options, to append to a program's optstring. */
-#define GFS_CLI_OPTSTRING "q:H:S:G:l:C:W:"
+#define GFS_CLI_OPTSTRING "q:H:S:G:l:C:W:R:T:"
 
 /* Their long forms, to put in a program's struct option array (before its terminator). */
-#define GFS_CLI_LONGOPTS                                                                         \
-    {"queue-depth", required_argument, NULL, 'q'},                                               \
-        {"header-timeout", required_argument, NULL, 'H'},                                        \
-        {"send-timeout", required_argument, NULL, 'S'}, {"grace", required_argument, NULL, 'G'}, \
-        {"max-per-client", required_argument, NULL, 'C'},                                        \
-        {"max-waiting", required_argument, NULL, 'W'},                                           \
-    {                                                                                            \
-        "log-level", required_argument, NULL, 'l'                                                \
+#define GFS_CLI_LONGOPTS                                                                           \
+    {"queue-depth", required_argument, NULL, 'q'},                                                 \
+        {"header-timeout", required_argument, NULL, 'H'},                                          \
+        {"send-timeout", required_argument, NULL, 'S'}, {"grace", required_argument, NULL, 'G'},   \
+        {"max-per-client", required_argument, NULL, 'C'},                                          \
+        {"max-waiting", required_argument, NULL, 'W'}, {"min-rate", required_argument, NULL, 'R'}, \
+        {"response-timeout", required_argument, NULL, 'T'},                                        \
+    {                                                                                              \
+        "log-level", required_argument, NULL, 'l'                                                  \
     }
 
 /* Their lines for a program's usage text. */
-#define GFS_CLI_USAGE                                                                          \
-    "  -q, --queue-depth DEPTH   accepted connections waiting for a worker, 1..65536\n"        \
-    "                            (default 4 x threads)\n"                                      \
-    "  -H, --header-timeout MS   the whole request header must arrive within MS ms\n"          \
-    "                            of the accept (default 60000)\n"                              \
-    "  -C, --max-per-client N    connections one client address may have waiting for their\n"  \
-    "                            header, 1..65536 (default 64)\n"                              \
-    "  -W, --max-waiting N       connections waiting for their header in all, 16..65536\n"     \
-    "                            (default half the open-file limit)\n"                         \
-    "  -S, --send-timeout MS     give up on a client that accepts no byte for MS ms\n"         \
-    "                            (default 10000)\n"                                            \
-    "  -G, --grace MS            on SIGINT/SIGTERM, in-flight transfers get MS ms to finish\n" \
-    "                            (default 5000)\n"                                             \
+#define GFS_CLI_USAGE                                                                           \
+    "  -q, --queue-depth DEPTH   accepted connections waiting for a worker, 1..65536\n"         \
+    "                            (default 4 x threads)\n"                                       \
+    "  -H, --header-timeout MS   the whole request header must arrive within MS ms\n"           \
+    "                            of the accept (default 60000)\n"                               \
+    "  -C, --max-per-client N    connections one client address may have waiting for their\n"   \
+    "                            header, 1..65536 (default 64)\n"                               \
+    "  -W, --max-waiting N       connections waiting for their header in all, 16..65536\n"      \
+    "                            (default half the open-file limit)\n"                          \
+    "  -S, --send-timeout MS     give up on a client that accepts no byte for MS ms\n"          \
+    "                            (default 10000)\n"                                             \
+    "  -R, --min-rate BYTES      a response must go out at BYTES/s at least, over windows of\n" \
+    "                            the send timeout (default 1024)\n"                             \
+    "  -T, --response-timeout MS a whole response must be sent within MS ms (default: no\n"     \
+    "                            limit)\n"                                                      \
+    "  -G, --grace MS            on SIGINT/SIGTERM, in-flight transfers get MS ms to finish\n"  \
+    "                            (default 5000)\n"                                              \
     "  -l, --log-level LEVEL     log level: err, warn, info, debug (default info)\n"
 
 /* If opt is one of the shared options, applies arg to *o (or to the log threshold for -l) and

@@ -162,6 +162,11 @@ static int unsent_bytes(int fd)
 
 int netio_write_all(int fd, const void *buf, size_t len, int stall_ms)
 {
+    return netio_write_all_by(fd, buf, len, stall_ms, -1);
+}
+
+int netio_write_all_by(int fd, const void *buf, size_t len, int stall_ms, int64_t deadline_ms)
+{
     const char *p = buf;
 
     while (len > 0) {
@@ -189,14 +194,18 @@ int netio_write_all(int fd, const void *buf, size_t len, int stall_ms)
                 int64_t slice = stall_ms / 8 < 10 ? 10 : stall_ms / 8;
                 until = now_ms + slice < last + stall_ms ? now_ms + slice : last + stall_ms;
             }
+            if (deadline_ms >= 0 && (until < 0 || deadline_ms < until))
+                until = deadline_ms;
             rc = wait_fd(fd, POLLOUT, until);
             if (rc != -ETIMEDOUT)
                 break;
             int now = unsent_bytes(fd);
+            if (deadline_ms >= 0 && clock_mono_ms() >= deadline_ms)
+                return -ETIMEDOUT;
             if (now >= 0 && queued >= 0 && now < queued) {
                 queued = now;
                 last = clock_mono_ms();
-            } else if (clock_mono_ms() >= last + stall_ms) {
+            } else if (stall_ms >= 0 && clock_mono_ms() >= last + stall_ms) {
                 return -ETIMEDOUT;
             }
         }

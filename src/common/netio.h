@@ -28,6 +28,10 @@ int netio_set_nonblock(int fd);
  * EINTR and partial writes. Returns 0 or -errno. */
 int netio_write_all(int fd, const void *buf, size_t len, int stall_ms);
 
+/* As netio_write_all, and also gives up with -ETIMEDOUT at deadline_ms (clock_mono_ms()
+ * value; -1: none) whatever the progress. */
+int netio_write_all_by(int fd, const void *buf, size_t len, int stall_ms, int64_t deadline_ms);
+
 /* Reads at most cap bytes from a non-blocking fd, waiting until deadline_ms
  * (clock_mono_ms() value; -1: no limit). Returns bytes read (> 0), 0 at end of stream, or
  * -errno (-ETIMEDOUT at the deadline). */

@@ -31,6 +31,7 @@
 #define GFS_LINGER_BYTES      (64 * 1024) /* ... or this much */
 #define GFS_WAITING_MAX       65536       /* max_waiting ceiling */
 #define GFS_PER_CLIENT_DEF    64
+#define GFS_MIN_RATE_DEF      1024 /* bytes/s */
 /* With a stop_flag, epoll_pwait also wakes this often: a signal delivered to some other thread of
  * the caller (one that has SIGINT/SIGTERM unblocked) sets the flag without waking us. */
 #define GFS_FLAG_TICK_MS 1000
@@ -96,7 +97,47 @@ struct gfs_ctx {
     enum gf_status status;
     uint64_t length; /* announced, for GF_OK */
     uint64_t sent;
+    int64_t start_ms;  /* the handler was called (the response deadline counts from here) */
+    int64_t waited_ms; /* time spent in writes since the current rate window began ... */
+    uint64_t mark_out; /* ... with this many bytes (header included) written */
+    uint64_t out;      /* bytes written so far, header included */
 };
+
+/* Writes part of a response within its limits: no stall longer than send_timeout_ms; at least
+ * min_rate bytes/s while we wait on the client: each window of min_rate * send_timeout_ms
+ * bytes must go out within send_timeout_ms of time spent in writes (the handler's own time,
+ * e.g. waiting for an origin, does not count against the client); and the whole response
+ * within response_timeout_ms of the handler's start. Written in pieces of at most one
+ * window, so each piece's deadline is its window's. */
+static int ctx_write(struct gfs_ctx *ctx, const void *buf, size_t len)
+{
+    const struct gfs_options *o = &ctx->srv->opt;
+    uint64_t need = (uint64_t)o->min_rate * (uint64_t)o->send_timeout_ms / 1000;
+    size_t piece = need < 1024 ? 1024 : need > 65536 ? 65536 : (size_t)need;
+    const char *p = buf;
+
+    while (len > 0) {
+        size_t n = len < piece ? len : piece;
+        int64_t now = clock_mono_ms();
+        if (ctx->out - ctx->mark_out >= need) {
+            ctx->waited_ms = 0;
+            ctx->mark_out = ctx->out;
+        }
+        int64_t deadline = now + o->send_timeout_ms - ctx->waited_ms;
+        if (o->response_timeout_ms > 0 && ctx->start_ms + o->response_timeout_ms < deadline)
+            deadline = ctx->start_ms + o->response_timeout_ms;
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        int rc = netio_write_all_by(ctx->fd, p, n, o->send_timeout_ms, deadline);
+        ctx->waited_ms += clock_mono_ms() - now;
+        if (rc < 0)
+            return rc;
+        p += n;
+        len -= n;
+        ctx->out += n;
+    }
+    return 0;
+}
 
 /* How a worker ends a connection. */
 enum gfs_close {
@@ -198,7 +239,7 @@ static enum gfs_close serve(struct gfs_worker *w, const struct gfs_conn *c)
     memcpy(w->path, req.path, req.path_len);
     w->path[req.path_len] = '\0';
     int extra = c->len > c->hlen;
-    struct gfs_ctx ctx = {.srv = s, .fd = fd};
+    struct gfs_ctx ctx = {.srv = s, .fd = fd, .start_ms = clock_mono_ms()};
 
     rc = s->opt.handler(&ctx, w->path, req.path_len, w->arg);
 
@@ -733,7 +774,7 @@ int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length)
     ctx->header_sent = 1;
     ctx->status = st;
     ctx->length = st == GF_OK ? length : 0;
-    rc = netio_write_all(ctx->fd, hdr, (size_t)n, ctx->srv->opt.send_timeout_ms);
+    rc = ctx_write(ctx, hdr, (size_t)n);
     if (rc < 0)
         ctx->broken = rc;
     return rc;
@@ -753,7 +794,7 @@ int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len)
         ctx->broken = -ECANCELED;
         return -ECANCELED;
     }
-    rc = netio_write_all(ctx->fd, buf, len, ctx->srv->opt.send_timeout_ms);
+    rc = ctx_write(ctx, buf, len);
     if (rc < 0) {
         ctx->broken = rc;
         return rc;
@@ -767,7 +808,8 @@ static int check_options(struct gfs_options *o)
     if (o->handler == NULL || o->nthreads < 1 || o->nthreads > GFS_MAX_THREADS)
         return -EINVAL;
     if (o->queue_depth > GFS_MAX_QUEUE || o->max_waiting > GFS_WAITING_MAX || o->backlog < 0 ||
-        o->header_timeout_ms < 0 || o->send_timeout_ms < 0 || o->shutdown_grace_ms < 0)
+        o->header_timeout_ms < 0 || o->send_timeout_ms < 0 || o->shutdown_grace_ms < 0 ||
+        o->response_timeout_ms < 0)
         return -EINVAL;
     if (o->queue_depth == 0)
         o->queue_depth = 4 * o->nthreads;
@@ -779,6 +821,8 @@ static int check_options(struct gfs_options *o)
         o->send_timeout_ms = 10000;
     if (o->shutdown_grace_ms == 0)
         o->shutdown_grace_ms = 5000;
+    if (o->min_rate == 0)
+        o->min_rate = GFS_MIN_RATE_DEF;
     if (o->max_per_client == 0)
         o->max_per_client = GFS_PER_CLIENT_DEF;
     if (o->max_waiting == 0) {

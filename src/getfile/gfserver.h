@@ -60,6 +60,13 @@ struct gfs_options {
     int header_timeout_ms; /* whole request header must arrive within this long of the
                             * accept, else INVALID; 0 = 60000 */
     int send_timeout_ms;   /* a send may stall (the socket never writable) this long; 0 = 10000 */
+    /* A response must go out at min_rate bytes/s at least, measured over windows of
+     * send_timeout_ms (the kernel's socket buffers count as taken): a client that takes less
+     * within a window is cut at its end. 0 = 1024 */
+    unsigned min_rate;
+    /* When > 0, the whole response (from the handler's call) must be sent within this long,
+     * else the client is cut. 0 = no limit */
+    int response_timeout_ms;
     int shutdown_grace_ms; /* after stop, in-flight transfers get this long; 0 = 5000 */
     /* Connections the boss holds before a worker takes them (waiting for their header,
      * lingering after INVALID, or complete and waiting for room in the queue); 0 = half the

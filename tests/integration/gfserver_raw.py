@@ -11,7 +11,9 @@ Subcommands (each prints one line per check, "ok NAME" or "FAIL NAME: why"):
                               each reading at most RATE bytes/s (0: no limit); touches READY
                               once all N are connected and 8 got bytes; prints a summary line
   bad KIND PORT SECONDS       misbehaving clients (never-read, slow-read, early-close,
-                              partial-header, drip-header) for SECONDS; prints how they ended
+                              partial-header, drip-header; slow-read-cut and trickle-read
+                              read /big slowly until cut: "reset", else "held" after 30 s)
+                              for SECONDS, one after another; prints how they ended
   timed PORT PATH FILE N      N sequential downloads; prints "timed SECONDS_TOTAL FAILED"
   drip PORT PATH FILE N STEP READY  N connections send "GETFILE GET PATH" one byte per STEP
                               seconds each (in lockstep; touches READY once all N sent their
@@ -356,6 +358,27 @@ def cmd_bad(kind, port, seconds):
                     got += len(b)
                     time.sleep(0.05)
                 how = "read %d" % got
+            elif kind in ("slow-read-cut", "trickle-read"):
+                # Reads until cut: slow-read-cut as fast as slow-read, trickle-read 64 KiB
+                # every half second (on loopback, whose segments are 64 KiB, a smaller read
+                # opens no window, so the client would just look stalled).
+                s.sendall(b"GETFILE GET /big\r\n\r\n")
+                size, pause = (8192, 0.05) if kind == "slow-read-cut" else (65536, 0.5)
+                # The reset may come while our receive buffer still holds data we would
+                # read first: SO_ERROR tells at once. A connection never cut is "held".
+                how = "held"
+                try:
+                    while time.monotonic() - t0 < CLIENT_TIMEOUT:
+                        if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                            how = "reset"
+                            break
+                        b = s.recv(size)
+                        if not b:
+                            how = "eof"
+                            break
+                        time.sleep(pause)
+                except ConnectionResetError:
+                    how = "reset"
             elif kind == "early-close":
                 s.sendall(b"GETFILE GET /big\r\n\r\n")
                 s.recv(10000)

@@ -37,7 +37,7 @@ slowloris() {
     check "$name: normal client not slowed down much (${t1}s vs ${t0}s, ratio < 20)" \
         awk -v a="$t1" -v b="$t0" 'BEGIN { exit !(a < 20 * b + 0.5) }'
     wait "$drip" || true
-    line=$(grep '^drip ' "$(logfile_of "$drip")" || echo "drip $NDRIP 0 $NDRIP")
+    line=$(grep -E '^drip [0-9]+ [0-9]+ [0-9]+$' "$(logfile_of "$drip")" || echo "drip $NDRIP 0 $NDRIP")
     log "$name: $line"
     check "$name: every client sending one header byte a second is served ($line)" \
         test "$line" = "drip $NDRIP $NDRIP 0"
