@@ -45,7 +45,9 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
 
 /* Starts the workers (with SIGINT, SIGTERM and SIGPIPE blocked) and runs the boss loop in the
  * calling thread until *stop becomes non-zero; it notices within ~100 ms (sooner when a signal
- * interrupts the receive). Then it stops receiving, answers ERROR to requests not yet started,
+ * interrupts the receive). Then it gives the queue's and registry's names up at once
+ * (cmdq_server_retire: a new cache may start while this one drains), stops receiving, answers
+ * ERROR to requests not yet started,
  * lets transfers in progress finish for grace_ms, cuts the rest (each notices within
  * SHM_WAIT_SLICE_MS) and joins every worker. Returns 0, or -errno if the workers could not
  * start. Call at most once. */

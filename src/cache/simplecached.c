@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "cache_server.h"
 #include "cli.h"
+#include "clock.h"
 #include "cmdq.h"
 #include "log.h"
 #include "signals.h"
@@ -14,13 +15,25 @@
 #include <string.h>
 #include <unistd.h>
 
+#define EXIT_CANNOT_START 3      /* another cache of this uid runs (and did not stop in time) */
+#define WAIT_DEFAULT_MS   10000  /* -w */
+#define WAIT_MAX_MS       600000 /* -w, -g */
+#define WAIT_SLICE_MS     50     /* a waiting start tries again this often */
+#define GRACE_DEFAULT_MS  3000   /* -g */
+
 static const char usage[] =
-    "usage: simplecached [-c INDEX] [-t THREADS] [-d DELAY_US] [-h]\n"
+    "usage: simplecached [-c INDEX] [-t THREADS] [-d DELAY_US] [-w WAIT_MS] [-g GRACE_MS] [-h]\n"
     "  -c INDEX     cache index, one '<request path> <local file>' per line (default locals.txt)\n"
     "  -t THREADS   worker threads, 1..512 (default 4)\n"
     "  -d DELAY_US  delay added to each lookup in microseconds, 0..2500000 (default 0)\n"
+    "  -w WAIT_MS   when another simplecached of this user runs, wait up to this long for it\n"
+    "               to stop, 0..600000 (default 10000); then exit 3\n"
+    "  -g GRACE_MS  on stop, transfers in progress get this long to finish, 1..600000\n"
+    "               (default 3000)\n"
     "  -h           print this help and exit\n"
-    "Stops cleanly on SIGINT or SIGTERM, removing the command queue it created.\n";
+    "Stops cleanly on SIGINT or SIGTERM: gives its names up at once (a new simplecached may\n"
+    "start meanwhile), lets transfers in progress finish, removes the command queue it created.\n"
+    "Exit status: 0 stopped, 1 failed, 2 bad usage, 3 another simplecached is running.\n";
 
 static volatile sig_atomic_t stop_requested; /* the only mutable global */
 
@@ -28,6 +41,8 @@ struct config {
     const char *index;
     unsigned nthreads;
     unsigned delay_us;
+    unsigned wait_ms;
+    unsigned grace_ms;
 };
 
 static void parse_args(int argc, char **argv, struct config *cfg)
@@ -35,7 +50,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     int c;
 
     opterr = 0;
-    while ((c = getopt(argc, argv, ":c:t:d:h")) != -1) {
+    while ((c = getopt(argc, argv, ":c:t:d:w:g:h")) != -1) {
         switch (c) {
         case 'c':
             cfg->index = optarg;
@@ -47,6 +62,14 @@ static void parse_args(int argc, char **argv, struct config *cfg)
         case 'd':
             if (cli_parse_uint(optarg, 0, CACHE_DELAY_MAX_US, &cfg->delay_us) < 0)
                 cli_die_range("simplecached", usage, 'd', optarg, 0, CACHE_DELAY_MAX_US);
+            break;
+        case 'w':
+            if (cli_parse_uint(optarg, 0, WAIT_MAX_MS, &cfg->wait_ms) < 0)
+                cli_die_range("simplecached", usage, 'w', optarg, 0, WAIT_MAX_MS);
+            break;
+        case 'g':
+            if (cli_parse_uint(optarg, 1, WAIT_MAX_MS, &cfg->grace_ms) < 0)
+                cli_die_range("simplecached", usage, 'g', optarg, 1, WAIT_MAX_MS);
             break;
         case 'h':
             fputs(usage, stdout);
@@ -76,7 +99,9 @@ static void log_open_failure(int rc, pid_t holder)
 {
     switch (-rc) {
     case EBUSY:
-        log_err(0, "another simplecached (pid %ld) is already running for uid %ld; not starting",
+        log_err(0,
+                "another simplecached (pid %ld) is already running for uid %ld and did not "
+                "stop; not starting",
                 (long)holder, (long)geteuid());
         break;
     case EPERM:
@@ -100,9 +125,36 @@ static void log_open_failure(int rc, pid_t holder)
     }
 }
 
+/* cmdq_server_open, tried again every WAIT_SLICE_MS for up to wait_ms while another cache
+ * holds the names: a stopping cache gives them up as soon as it sees its signal. A stop signal
+ * ends the wait. Returns what the last try returned (-EBUSY with *holder when it never ended). */
+static int open_waiting(struct cmdq_server *q, unsigned wait_ms, pid_t *holder)
+{
+    int64_t deadline = clock_mono_ms() + wait_ms;
+    int rc = cmdq_server_open(q, holder);
+
+    if (rc == -EBUSY && wait_ms > 0)
+        log_info("another simplecached (pid %ld) is running for uid %ld; waiting up to %u ms "
+                 "for it to stop",
+                 (long)*holder, (long)geteuid(), wait_ms);
+    while (rc == -EBUSY && clock_ms_left(deadline) > 0 && !stop_requested) {
+        int left = clock_ms_left(deadline);
+
+        clock_sleep_ms(left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS);
+        rc = cmdq_server_open(q, holder);
+        if (rc == 0)
+            log_info("the other simplecached gave its names up; starting");
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    struct config cfg = {.index = "locals.txt", .nthreads = 4, .delay_us = 0};
+    struct config cfg = {.index = "locals.txt",
+                         .nthreads = 4,
+                         .delay_us = 0,
+                         .wait_ms = WAIT_DEFAULT_MS,
+                         .grace_ms = GRACE_DEFAULT_MS};
     struct cache_server_options opt;
     struct cache_server_stats st;
     struct simplecache *cache = NULL;
@@ -129,14 +181,17 @@ int main(int argc, char **argv)
         log_warn(0, "the cache index '%s' has no entries: every request is a miss", cfg.index);
 
     memset(&q, 0, sizeof q);
-    rc = cmdq_server_open(&q, &holder);
+    rc = open_waiting(&q, cfg.wait_ms, &holder);
     if (rc < 0) {
         log_open_failure(rc, holder);
+        if (rc == -EBUSY)
+            status = EXIT_CANNOT_START;
         goto out_cache;
     }
     memset(&opt, 0, sizeof opt);
     opt.nthreads = cfg.nthreads;
     opt.delay_us = cfg.delay_us;
+    opt.grace_ms = (int)cfg.grace_ms;
     rc = cache_server_new(&srv, &opt, cache, &q);
     if (rc < 0) {
         log_err(-rc, "cannot set up the workers");
