@@ -181,16 +181,6 @@ static int reserve(struct cache_server *s, struct shm_seg *seg, int pidfd, unsig
         int ms = clock_ms_left(deadline);
         int rc = shm_seg_reserve(seg, pidfd, ms < SHM_WAIT_SLICE_MS ? ms : SHM_WAIT_SLICE_MS, NULL,
                                  payload);
-        if (rc == 0) {
-            /* Workers share kept mappings, so another worker of ours may have written this slot
-             * for an earlier request. What orders that before our writes is the proxy's ack (a
-             * release in another process, which TSan cannot see); this acquire of the slot's
-             * seq, which that worker released in shm_seg_publish, is the same order made
-             * visible within our process. The slot header sits just before its payload. */
-            const struct shm_slot_hdr *sh =
-                (const struct shm_slot_hdr *)(void *)(*payload - SHM_SLOT_HDR_SPACE);
-            (void)__atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
-        }
         if (rc != -ETIMEDOUT)
             return rc;
         if (atomic_load_explicit(&s->cut, memory_order_acquire))

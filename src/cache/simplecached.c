@@ -5,6 +5,8 @@
 #include "clock.h"
 #include "cmdq.h"
 #include "log.h"
+#include "pathmap.h"
+#include "shm_guard.h"
 #include "signals.h"
 #include "simplecache.h"
 
@@ -167,6 +169,8 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &cfg);
     log_set_role("simplecached");
     rc = signals_install_stop(&stop_requested);
+    if (rc == 0)
+        rc = shm_guard_install(); /* a segment shrunk under a transfer fails only that one */
     if (rc < 0) {
         log_err(-rc, "cannot install signal handlers");
         return 1;
@@ -174,7 +178,7 @@ int main(int argc, char **argv)
 
     rc = simplecache_load(cfg.index, on_index_problem, NULL, &cache, &readable);
     if (rc < 0) {
-        log_err(-rc, "cannot read the cache index '%s'", cfg.index);
+        log_err(0, "cannot read the cache index '%s': %s", cfg.index, pathmap_strerror(rc));
         return 1;
     }
     if (simplecache_count(cache) == 0)
