@@ -128,7 +128,8 @@ int cmdq_client_new(struct cmdq_client **out);
 void cmdq_client_free(struct cmdq_client *c); /* NULL is a no-op */
 
 /* Sends req to the running cache, connecting first if needed: a client looks the cache up
- * again at once when the one it knew has died or re-created its queue, and otherwise at most
+ * again at once when the one it knew has died, re-created its queue or given its names up (the
+ * registry changed since the last lookup: checked before every send), and otherwise at most
  * once per backoff interval (50 ms doubling to 1 s while no cache is found, cut short when the
  * registry changes). Waits at most timeout_ms (>= 0) for room in a full queue, checking the
  * cache is alive every CMDQ_SEND_SLICE_MS. On success stores a new pidfd of that cache in
