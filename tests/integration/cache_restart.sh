@@ -41,7 +41,9 @@ reap() {
 }
 
 PORT=$(free_port)
-start_proxy PROXY "$PORT" 8 8 1048576
+# -S: the held client below must not be cut for stalling while the test looks at the caches.
+spawn PROXY "$BIN_DIR/webproxy" -p "$PORT" -t 8 -n 8 -z 1048576 -S 600000
+wait_port "$PORT" 30
 
 # 1. Deterministic overlap: cache A is in the middle of a transfer the client holds open when it
 # is stopped; it gives its names up at once, B starts beside it without waiting, the proxy's next
