@@ -717,6 +717,47 @@ out:
     sigaction(SIGTERM, &old_sa, NULL);
 }
 
+/* A client still sending its header holds no worker: with one worker, another client is
+ * served meanwhile, and the slow one is served once its header is complete. With
+ * max_per_client 3 and three connections from 127.0.0.1 waiting, a fourth is reset at once. */
+static void test_header_wait_holds_no_worker(void)
+{
+    struct fixture f;
+    struct reply r;
+    int fd_a, fd_b, fd_c, fd_d;
+
+    fixture_init(&f, 1);
+    f.opt.header_timeout_ms = 60000;
+    f.opt.max_per_client = 3;
+    if (fixture_start(&f) < 0)
+        return;
+    fd_a = cli_request(f.port, "GETFILE GET /hel");
+    fd_b = cli_request(f.port, "GETFILE");
+    CHECK(fd_a >= 0 && fd_b >= 0);
+    fetch(f.port, "GETFILE GET /hello\r\n\r\n", &r); /* not behind a or b */
+    CHECK(reply_is(&r, HELLO));
+    fd_c = cli_request(f.port, "GETFILE GET");
+    CHECK(fd_c >= 0);
+    fd_d = cli_request(f.port, "GETFILE GET /h"); /* the fourth waiting one */
+    if (fd_d >= 0) {
+        read_reply(fd_d, &r);
+        CHECK_EQ(r.total, 0);
+        CHECK(r.end == -ECONNRESET || r.end == 0);
+        close(fd_d);
+    }
+    if (fd_a >= 0) {
+        CHECK_EQ(write(fd_a, "lo\r\n\r\n", 6), 6);
+        read_reply(fd_a, &r);
+        CHECK(reply_is(&r, HELLO));
+        close(fd_a);
+    }
+    if (fd_b >= 0)
+        close(fd_b);
+    if (fd_c >= 0)
+        close(fd_c);
+    fixture_stop(&f, 1);
+}
+
 static void test_options_and_lifecycle(void)
 {
     struct gfs_options o = {.host = "127.0.0.1", .nthreads = 1, .handler = handler};
@@ -731,6 +772,12 @@ static void test_options_and_lifecycle(void)
     o.send_timeout_ms = -1;
     CHECK_EQ(gfs_new(&s, &o), -EINVAL);
     o.send_timeout_ms = 0;
+    o.response_timeout_ms = -1;
+    CHECK_EQ(gfs_new(&s, &o), -EINVAL);
+    o.response_timeout_ms = 0;
+    o.max_waiting = 65537;
+    CHECK_EQ(gfs_new(&s, &o), -EINVAL);
+    o.max_waiting = 0;
     CHECK_EQ(gfs_new(&s, &o), 0);
     if (s == NULL)
         return;
@@ -860,4 +907,5 @@ TEST_MAIN(T(test_basic_responses), T(test_handler_failures), T(test_header_byte_
           T(test_malformed_while_serving), T(test_lingering_close),
           T(test_stop_lets_inflight_finish), T(test_stop_cuts_after_grace),
           T(test_stalled_client_released), T(test_backpressure), T(test_stop_flag_signal),
-          T(test_options_and_lifecycle), T(test_accept_pauses_on_emfile))
+          T(test_header_wait_holds_no_worker), T(test_options_and_lifecycle),
+          T(test_accept_pauses_on_emfile))
