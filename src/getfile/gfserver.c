@@ -235,7 +235,7 @@ static enum gfs_close serve(struct gfs_worker *w, const struct gfs_conn *c)
 
     if (gf_parse_request(c->buf, c->hlen, &req) <= 0)
         return GFS_CLOSE_ABORT; /* cannot happen: the boss parsed it */
-    /* The path moves out of the read buffer, which linger_input reuses. */
+    /* The handler gets a NUL-terminated copy of the path. */
     memcpy(w->path, req.path, req.path_len);
     w->path[req.path_len] = '\0';
     int extra = c->len > c->hlen;

@@ -229,8 +229,10 @@ rel_start_cache CACHE
 rel_wait_cache "$CACHE" || die "simplecached did not start"
 P4PORT=$(free_port)
 REL_PREFIX=(prlimit --nofile=64)
-# -q 1000: the boss would queue every connection it can accept, so descriptors run out first.
-rel_start_proxy P4 "$P4PORT" webproxy -n 2 -z 8192 -H 3000 -q 1000
+# -q 1000 -W 1000 -C 1000: the boss would queue, and hold waiting for a header, every
+# connection it can accept, so descriptors run out first (by default -W is half the fd limit,
+# and the boss evicts the oldest waiting connection instead of running out).
+rel_start_proxy P4 "$P4PORT" webproxy -n 2 -z 8192 -H 3000 -q 1000 -W 1000 -C 1000
 REL_PREFIX=()
 wait_port "$P4PORT"
 wait_for 15 rel_serves "$P4PORT" "$WL_SMALL" || fail "no service before the fd test"
