@@ -27,7 +27,7 @@
 
 /* Their lines for a program's usage text. */
 #define GFS_CLI_USAGE                                                                           \
-    "  -q, --queue-depth DEPTH   accepted connections waiting for a worker, 1..65536\n"         \
+    "  -q, --queue-depth DEPTH   complete requests waiting for a worker, 1..65536\n"            \
     "                            (default 4 x threads)\n"                                       \
     "  -H, --header-timeout MS   the whole request header must arrive within MS ms\n"           \
     "                            of the accept (default 60000)\n"                               \

@@ -43,6 +43,7 @@ struct gfs_list;
 struct gfs_conn {
     struct gfs_conn *prev, *next; /* boss only: neighbours on *list */
     struct gfs_list *list;        /* boss only: waiting, lingering or ready */
+    struct gfs_conn *hnext;       /* boss only: next in its client address's hash bucket */
     int fd;
     int family;               /* the client's address (for the per-client limit) */
     unsigned char addr[16];   /* IPv4 (first 4 bytes) or IPv6 */
@@ -75,6 +76,8 @@ struct gfserver {
     int listening;          /* the listener is in the epoll set with EPOLLIN */
     char wake_mark;         /* its address tags wake[0]'s epoll events */
     struct gfs_list waiting, lingering, ready; /* boss only */
+    struct gfs_conn **buckets; /* boss only: every held connection, by client address */
+    size_t nbuckets;           /* a power of two */
     uint16_t port;
     int ran;        /* gfs_run was called (boss only) */
     struct workq q; /* struct gfs_conn * with a complete header, boss -> workers */
@@ -352,9 +355,44 @@ static unsigned held(const struct gfserver *s)
     return s->waiting.n + s->lingering.n + s->ready.n;
 }
 
-/* Closes a connection the boss holds (close() also drops it from the epoll set). */
-static void drop(struct gfs_conn *c, int abort)
+static int same_addr(const struct gfs_conn *a, const struct gfs_conn *b)
 {
+    return a->family == b->family && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
+}
+
+static struct gfs_conn **bucket_of(const struct gfserver *s, const struct gfs_conn *c)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+    for (size_t i = 0; i < sizeof c->addr; i++)
+        h = (h ^ c->addr[i]) * 1099511628211ull;
+    h = (h ^ (unsigned)c->family) * 1099511628211ull;
+    return &s->buckets[h & (s->nbuckets - 1)];
+}
+
+static void hash_add(struct gfserver *s, struct gfs_conn *c)
+{
+    struct gfs_conn **b = bucket_of(s, c);
+
+    c->hnext = *b;
+    *b = c;
+}
+
+static void hash_del(struct gfserver *s, struct gfs_conn *c)
+{
+    struct gfs_conn **p = bucket_of(s, c);
+
+    while (*p && *p != c)
+        p = &(*p)->hnext;
+    if (*p)
+        *p = c->hnext;
+    c->hnext = NULL;
+}
+
+/* Closes a connection the boss holds (close() also drops it from the epoll set). */
+static void drop(struct gfserver *s, struct gfs_conn *c, int abort)
+{
+    hash_del(s, c);
     list_del(c);
     if (abort)
         close_abort(c->fd);
@@ -363,20 +401,14 @@ static void drop(struct gfs_conn *c, int abort)
     free(c);
 }
 
-static int same_addr(const struct gfs_conn *a, const struct gfs_conn *b)
-{
-    return a->family == b->family && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
-}
-
-/* Connections the boss holds from c's client address (c itself not counted). */
+/* Connections the boss holds from c's client address (c itself not counted). The bucket
+ * holds at most max_per_client of any one address, plus the few that collide. */
 static unsigned count_addr(const struct gfserver *s, const struct gfs_conn *c)
 {
-    const struct gfs_list *lists[] = {&s->waiting, &s->lingering, &s->ready};
     unsigned n = 0;
 
-    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
-        for (const struct gfs_conn *o = lists[i]->head; o; o = o->next)
-            n += same_addr(o, c);
+    for (const struct gfs_conn *o = *bucket_of(s, c); o; o = o->hnext)
+        n += o != c && same_addr(o, c);
     return n;
 }
 
@@ -392,7 +424,7 @@ static void answer_invalid(struct gfserver *s, struct gfs_conn *c)
         w = send(c->fd, hdr, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (w < 0 && errno == EINTR);
     if (w != n || shutdown(c->fd, SHUT_WR) < 0) {
-        drop(c, 1);
+        drop(s, c, 1);
         return;
     }
     list_del(c);
@@ -413,7 +445,7 @@ static void on_waiting_input(struct gfserver *s, struct gfs_conn *c)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n <= 0) {
-        drop(c, n < 0); /* closed before the terminator: nothing unread, no reset */
+        drop(s, c, n < 0); /* closed before the terminator: nothing unread, no reset */
         return;
     }
     c->len += (size_t)n;
@@ -430,7 +462,7 @@ static void on_waiting_input(struct gfserver *s, struct gfs_conn *c)
     list_add(&s->ready, c, 0);
 }
 
-static void on_lingering_input(struct gfs_conn *c)
+static void on_lingering_input(struct gfserver *s, struct gfs_conn *c)
 {
     char buf[4096];
     ssize_t n;
@@ -443,7 +475,7 @@ static void on_lingering_input(struct gfs_conn *c)
     if (n > 0)
         c->len += (size_t)n;
     if (n <= 0 || c->len >= GFS_LINGER_BYTES)
-        drop(c, 0);
+        drop(s, c, 0);
 }
 
 /* Hands complete requests to the workers, oldest first, without waiting. */
@@ -452,6 +484,7 @@ static void queue_ready(struct gfserver *s)
     while (s->ready.head) {
         struct gfs_conn *c = s->ready.head;
         list_del(c); /* before the push: a worker may free it at once */
+        hash_del(s, c);
         int rc = workq_push(&s->q, c, 0);
         if (rc == -ETIMEDOUT) {
             /* Ask for a wake-up, then retry: a pop that came before the flag made room we
@@ -461,6 +494,7 @@ static void queue_ready(struct gfserver *s)
         }
         if (rc != 0) {
             list_add(&s->ready, c, 1);
+            hash_add(s, c);
             return;
         }
     }
@@ -475,7 +509,7 @@ static int evict_one(struct gfserver *s)
 
     if (c == NULL)
         return -EBUSY;
-    drop(c, 1);
+    drop(s, c, 1);
     return 0;
 }
 
@@ -511,6 +545,7 @@ static void admit(struct gfserver *s, int fd, const struct sockaddr_storage *ss)
         return;
     }
     list_add(&s->waiting, c, 0);
+    hash_add(s, c);
     on_waiting_input(s, c); /* the header often came with the connection */
 }
 
@@ -564,7 +599,7 @@ static int64_t expire(struct gfserver *s, int64_t now)
     int64_t next = -1;
 
     while (s->lingering.head && s->lingering.head->since_ms + GFS_LINGER_MS <= now)
-        drop(s->lingering.head, 0);
+        drop(s, s->lingering.head, 0);
     while (s->waiting.head && s->waiting.head->since_ms + s->opt.header_timeout_ms <= now)
         answer_invalid(s, s->waiting.head);
     if (s->lingering.head)
@@ -635,7 +670,7 @@ static void boss_loop(struct gfserver *s, const sigset_t *waitmask, int64_t *dea
             else if (c->list == &s->waiting)
                 on_waiting_input(s, c);
             else if (c->list == &s->lingering)
-                on_lingering_input(c);
+                on_lingering_input(s, c);
         }
         if (accept_now && s->listening)
             accept_some(s, &pause_until, &last_report);
@@ -657,7 +692,7 @@ static void shut_down(struct gfserver *s, int64_t deadline, unsigned nstarted)
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         while (lists[i]->head) {
             cut += lists[i] != &s->lingering; /* a lingering one has had its answer */
-            drop(lists[i]->head, 1);
+            drop(s, lists[i]->head, 1);
         }
     }
     workq_close(&s->q);
@@ -847,9 +882,12 @@ int gfs_new(struct gfserver **out, const struct gfs_options *opt)
     rc = check_options(&s->opt);
     if (rc < 0)
         goto err_free;
+    for (s->nbuckets = 64; s->nbuckets < s->opt.max_waiting; s->nbuckets *= 2)
+        ;
+    s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
     s->workers = calloc(s->opt.nthreads, sizeof *s->workers);
     s->worker_args = calloc(s->opt.nthreads, sizeof *s->worker_args);
-    if (s->workers == NULL || s->worker_args == NULL) {
+    if (s->workers == NULL || s->worker_args == NULL || s->buckets == NULL) {
         rc = -ENOMEM;
         goto err_free;
     }
@@ -910,6 +948,7 @@ err_queue:
     pthread_mutex_destroy(&s->lock);
     workq_release(&s->q);
 err_free:
+    free(s->buckets);
     free(s->workers);
     free(s->worker_args);
     free(s);
@@ -939,6 +978,7 @@ void gfs_free(struct gfserver *s)
     close(s->wake[1]);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->lock);
+    free(s->buckets);
     free(s->workers);
     free(s->worker_args);
     free(s);
