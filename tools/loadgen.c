@@ -277,8 +277,8 @@ void loadgen_report_failure(const struct loadgen_worker *w, const char *path, in
         snprintf(
             reason, sizeof reason, "short transfer: %llu of %llu bytes, then the connection ended",
             (unsigned long long)gfc_get_bytesreceived(r), (unsigned long long)gfc_get_filelen(r));
-    else if (rc == -EPROTO)
-        snprintf(reason, sizeof reason, "malformed response (not GETFILE)");
+    else if (rc == -EPROTO && gfc_get_error(r) != NULL)
+        snprintf(reason, sizeof reason, "malformed response: %s", gfc_get_error(r));
     else
         loadgen_strerror(-rc, reason, sizeof reason);
     loadgen_report(w, path, reason);
