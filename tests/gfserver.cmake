@@ -8,3 +8,4 @@ gf_add_script_test(NAME gfserver_malformed SCRIPT tests/integration/gfserver_mal
 gf_add_script_test(NAME gfserver_slow SCRIPT tests/integration/gfserver_slow.sh TIMEOUT 180)
 gf_add_script_test(NAME gfserver_signal SCRIPT tests/integration/gfserver_signal.sh TIMEOUT 180)
 gf_add_script_test(NAME gfserver_cli SCRIPT tests/integration/gfserver_cli.sh TIMEOUT 120)
+gf_add_script_test(NAME index_hostile SCRIPT tests/integration/index_hostile.sh TIMEOUT 120)

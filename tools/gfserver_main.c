@@ -108,7 +108,8 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
         log_debug("'%s': not in the index", path);
         return gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0);
     }
-    fd = open(local, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO listed in the index must not pin this worker in open(). */
+    fd = open(local, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int err = errno;
         log_warn(err, "cannot open '%s' for '%s'", local, path);
@@ -199,7 +200,7 @@ int main(int argc, char **argv)
     }
     rc = pathmap_load(c.index, 0, on_bad_line, NULL, &map);
     if (rc < 0) {
-        log_err(-rc, "cannot load content index '%s'", c.index);
+        log_err(0, "cannot load content index '%s': %s", c.index, pathmap_strerror(rc));
         return 1;
     }
     if (pathmap_count(map) == 0) {

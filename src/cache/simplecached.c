@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "cmdq.h"
 #include "log.h"
+#include "pathmap.h"
 #include "signals.h"
 #include "simplecache.h"
 
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
 
     rc = simplecache_load(cfg.index, on_index_problem, NULL, &cache, &readable);
     if (rc < 0) {
-        log_err(-rc, "cannot read the cache index '%s'", cfg.index);
+        log_err(0, "cannot read the cache index '%s': %s", cfg.index, pathmap_strerror(rc));
         return 1;
     }
     if (simplecache_count(cache) == 0)

@@ -177,14 +177,28 @@ int netio_write_all(int fd, const void *buf, size_t len, int stall_ms)
             return -errno;
         /* The stall clock restarts after every byte of progress. POLLOUT only returns once
          * about half the send buffer is free, so a client that reads steadily but slowly
-         * may keep the socket unwritable for long: progress is the queue draining. */
+         * may keep the socket unwritable for long: progress is the queue draining. It is
+         * sampled in slices so that a client that stops reading is cut one stall limit after
+         * its last progress, not up to two (one slice of draining into its receive buffer
+         * would otherwise restart a whole limit). */
         int queued = unsent_bytes(fd), rc;
-        while ((rc = wait_fd(fd, POLLOUT, stall_ms < 0 ? -1 : clock_mono_ms() + stall_ms)) ==
-               -ETIMEDOUT) {
+        int64_t last = clock_mono_ms();
+        for (;;) {
+            int64_t now_ms = clock_mono_ms(), until = -1;
+            if (stall_ms >= 0) {
+                int64_t slice = stall_ms / 8 < 10 ? 10 : stall_ms / 8;
+                until = now_ms + slice < last + stall_ms ? now_ms + slice : last + stall_ms;
+            }
+            rc = wait_fd(fd, POLLOUT, until);
+            if (rc != -ETIMEDOUT)
+                break;
             int now = unsent_bytes(fd);
-            if (now < 0 || queued < 0 || now >= queued)
+            if (now >= 0 && queued >= 0 && now < queued) {
+                queued = now;
+                last = clock_mono_ms();
+            } else if (clock_mono_ms() >= last + stall_ms) {
                 return -ETIMEDOUT;
-            queued = now;
+            }
         }
         if (rc < 0)
             return rc;

@@ -3,10 +3,13 @@
 #include "pathmap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PATHMAP_PATH_MAX 4096 /* GF_PATH_MAX: a longer request path can never be asked for */
 
@@ -125,30 +128,94 @@ static int sort_and_dedup(struct pathmap *m, const char *file, int strict, pathm
     return 0;
 }
 
+/* Reads one line without its '\n' into buf (PATHMAP_LINE_MAX + 1 bytes) and NUL-terminates it.
+ * Returns its length, -1 at end of file, -EOVERFLOW for a longer line (the rest of it is read
+ * and dropped), -EFBIG once *total passes PATHMAP_FILE_MAX, or -EIO. */
+static long read_line(FILE *f, char *buf, size_t *total)
+{
+    size_t n = 0;
+    int c, over = 0;
+
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (++*total > PATHMAP_FILE_MAX)
+            return -EFBIG; /* the file grew while we read it */
+        if (c == '\n')
+            break;
+        if (n < PATHMAP_LINE_MAX)
+            buf[n++] = (char)c;
+        else
+            over = 1;
+    }
+    if (c == EOF) {
+        if (ferror(f))
+            return -EIO;
+        if (n == 0 && !over)
+            return -1;
+    }
+    buf[n] = '\0';
+    return over ? -EOVERFLOW : (long)n;
+}
+
+/* Opens file without blocking (a FIFO would block a plain open until a writer came) and checks
+ * that it is a regular file of bounded size: "-c /dev/zero" must fail at once, not eat memory. */
+static FILE *open_index(const char *file, int *rc)
+{
+    struct stat st;
+    FILE *f;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+    if (fd < 0) {
+        *rc = -errno;
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0)
+        *rc = -errno;
+    else if (!S_ISREG(st.st_mode))
+        *rc = -ENODEV;
+    else if ((uintmax_t)st.st_size > PATHMAP_FILE_MAX)
+        *rc = -EFBIG;
+    else if ((f = fdopen(fd, "r")) != NULL)
+        return f;
+    else
+        *rc = -errno;
+    close(fd);
+    return NULL;
+}
+
 int pathmap_load(const char *file, int strict, pathmap_warn_fn warn, void *arg,
                  struct pathmap **out)
 {
     struct pathmap *m;
-    size_t cap = 0, linecap = 0;
-    char *line = NULL;
+    size_t cap = 0, total = 0;
+    char *line;
     unsigned lineno = 0;
+    long len;
     int rc = 0;
-    FILE *f = fopen(file, "re");
+    FILE *f = open_index(file, &rc);
 
     if (f == NULL)
-        return -errno;
+        return rc;
     m = calloc(1, sizeof *m);
-    if (m == NULL) {
+    line = malloc(PATHMAP_LINE_MAX + 1);
+    if (m == NULL || line == NULL) {
         rc = -ENOMEM;
-        goto out_close;
+        goto out_free;
     }
-    while (getline(&line, &linecap, f) >= 0) {
+    while ((len = read_line(f, line, &total)) != -1) {
+        const char *why;
         char *req, *local;
+
         lineno++;
-        if (line[strspn(line, " \t\r\n")] == '#')
+        if (len == -EOVERFLOW)
+            why = "line longer than " PATHMAP_LINE_MAX_STR " bytes";
+        else if (len < 0) {
+            rc = (int)len;
+            goto out_free;
+        } else if (memchr(line, '\0', (size_t)len) != NULL)
+            why = "line holds a NUL byte";
+        else if (line[strspn(line, " \t\r")] == '#')
             continue;
-        const char *why = split_line(line, &req, &local);
-        if (why && *why == '\0')
+        else if ((why = split_line(line, &req, &local)) != NULL && *why == '\0')
             continue; /* blank line */
         if (why) {
             if (warn)
@@ -163,10 +230,6 @@ int pathmap_load(const char *file, int strict, pathmap_warn_fn warn, void *arg,
         if (rc < 0)
             goto out_free;
     }
-    if (ferror(f)) {
-        rc = -EIO;
-        goto out_free;
-    }
     rc = sort_and_dedup(m, file, strict, warn, arg);
     if (rc < 0)
         goto out_free;
@@ -175,9 +238,22 @@ int pathmap_load(const char *file, int strict, pathmap_warn_fn warn, void *arg,
 out_free:
     pathmap_free(m);
     free(line);
-out_close:
     fclose(f);
     return rc;
+}
+
+const char *pathmap_strerror(int rc)
+{
+    switch (rc) {
+    case -ENODEV:
+        return "not a regular file";
+    case -EFBIG:
+        return "larger than " PATHMAP_FILE_MAX_STR " bytes";
+    case -EINVAL:
+        return "malformed line";
+    default:
+        return strerror(-rc);
+    }
 }
 
 const char *pathmap_get(const struct pathmap *m, const char *path, size_t path_len)

@@ -87,4 +87,18 @@ check "server survived" kill -0 "$SRV"
 srv_rc=0
 stop "$SRV" TERM 20 || srv_rc=$?
 check "server exits 0 on SIGTERM (got $srv_rc)" test "$srv_rc" -eq 0
+
+# Phase 3: a client that stops reading is cut one send-stall limit after its last progress
+# (it used to take up to two: the draining of its receive buffer restarted a whole limit).
+port=$(free_port)
+spawn SRV "$BIN_DIR/gfserver_main" -p "$port" -t 1 -m content.txt -S 3000
+wait_port "$port"
+line=$(python3 "$RAW" bad never-read "$port" 1)
+log "-S 3000: $line"
+hold=$(sed -n 's/.*max_hold=//p' <<<"$line")
+check "a never-read client is cut after about one limit (${hold}s < 4.8s)" \
+    awk -v h="$hold" 'BEGIN { exit !(h >= 2.9 && h < 4.8) }'
+srv_rc=0
+stop "$SRV" TERM 20 || srv_rc=$?
+check "server exits 0 on SIGTERM (got $srv_rc)" test "$srv_rc" -eq 0
 finish

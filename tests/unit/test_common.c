@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/cli.h"
@@ -139,6 +141,68 @@ static void test_pathmap_many(void)
     pathmap_free(m);
 }
 
+/* Lines too long or holding a NUL are malformed lines, not memory growth or silent truncation. */
+static void test_pathmap_bounded_lines(void)
+{
+    char path[64];
+    FILE *f;
+    struct pathmap *m = NULL;
+    struct warn_log w = {0};
+
+    snprintf(path, sizeof path, "/tmp/test_common_long.%d.txt", (int)getpid());
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fputs("/a files/a\n/long files/", f);
+    for (int i = 0; i < PATHMAP_LINE_MAX; i++)
+        fputc('x', f);
+    static const char tail[] = "\n/n files/n\0ul\n/b files/b"; /* no final newline */
+    fwrite(tail, 1, sizeof tail - 1, f);
+    fclose(f);
+    CHECK_EQ(pathmap_load(path, 0, record_warn, &w, &m), 0);
+    if (m != NULL) {
+        CHECK_EQ(pathmap_count(m), 2);
+        CHECK(pathmap_get(m, "/a", 2) != NULL);
+        CHECK(pathmap_get(m, "/b", 2) != NULL);
+    }
+    CHECK_EQ(w.n, 2);
+    CHECK_EQ(w.lines[0], 2);
+    CHECK_EQ(w.lines[1], 3);
+    pathmap_free(m);
+    m = NULL;
+    CHECK_EQ(pathmap_load(path, 1, NULL, NULL, &m), -EINVAL);
+    CHECK(m == NULL);
+    unlink(path);
+}
+
+/* The index must be a regular file of bounded size; a FIFO must not block the load. */
+static void test_pathmap_not_regular(void)
+{
+    char path[64];
+    struct pathmap *m = NULL;
+    FILE *f;
+
+    CHECK_EQ(pathmap_load("/dev/zero", 0, NULL, NULL, &m), -ENODEV);
+    CHECK_EQ(pathmap_load("/tmp", 0, NULL, NULL, &m), -ENODEV);
+    snprintf(path, sizeof path, "/tmp/test_common_fifo.%d", (int)getpid());
+    CHECK_EQ(mkfifo(path, 0600), 0);
+    CHECK_EQ(pathmap_load(path, 0, NULL, NULL, &m), -ENODEV); /* no writer: would block */
+    unlink(path);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        CHECK_EQ(ftruncate(fileno(f), (off_t)PATHMAP_FILE_MAX + 1), 0); /* sparse */
+        fclose(f);
+        CHECK_EQ(pathmap_load(path, 0, NULL, NULL, &m), -EFBIG);
+        unlink(path);
+    }
+    CHECK(m == NULL);
+    CHECK(strcmp(pathmap_strerror(-ENODEV), "not a regular file") == 0);
+    CHECK(strstr(pathmap_strerror(-EFBIG), PATHMAP_FILE_MAX_STR) != NULL);
+    CHECK(strcmp(pathmap_strerror(-ENOENT), strerror(ENOENT)) == 0);
+}
+
 static void test_clock(void)
 {
     int64_t a = clock_mono_ms();
@@ -150,4 +214,5 @@ static void test_clock(void)
     CHECK(clock_ms_left(clock_mono_ms() + 10000) > 9000);
 }
 
-TEST_MAIN(T(test_cli_parse), T(test_pathmap_load), T(test_pathmap_many), T(test_clock))
+TEST_MAIN(T(test_cli_parse), T(test_pathmap_load), T(test_pathmap_many),
+          T(test_pathmap_bounded_lines), T(test_pathmap_not_regular), T(test_clock))
