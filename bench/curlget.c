@@ -13,9 +13,9 @@
 #include "cli.h"
 #include "clock.h"
 #include "latency.h"
+#include "loadgen.h"
 #include "log.h"
 
-#define MAX_PATHS   4096
 #define MAX_CONC    256
 #define URL_MAX     8192
 #define PATH_MAXLEN 4096
@@ -37,6 +37,7 @@ static const char usage[] =
 
 struct config {
     const char *base;
+    struct loadgen_workload wl; /* the -w file */
     char **paths;
     size_t npaths;
     long bufsize;
@@ -125,31 +126,28 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The request paths: the workload file, read as the GETFILE load clients read it (the reader
+ * of tools/loadgen.h), or the single path. */
 static int load_workload(const char *file, const char *single, struct config *cfg)
 {
-    static char *paths[MAX_PATHS];
-    char word[PATH_MAXLEN + 2];
-    size_t n = 0;
-    FILE *f;
+    static char *one[1];
+    const char *bad = NULL;
+    int rc;
 
-    cfg->paths = paths;
     if (single) {
-        paths[0] = strdup(single);
-        cfg->npaths = paths[0] ? 1 : 0;
-        return paths[0] ? 0 : -ENOMEM;
+        one[0] = strdup(single);
+        cfg->paths = one;
+        cfg->npaths = 1;
+        return one[0] ? 0 : -ENOMEM;
     }
-    f = fopen(file, "re");
-    if (!f)
-        return -errno;
-    while (n < MAX_PATHS && fscanf(f, "%4097s", word) == 1) {
-        paths[n] = strdup(word);
-        if (!paths[n])
-            break;
-        n++;
-    }
-    fclose(f);
-    cfg->npaths = n;
-    return n ? 0 : -ENODATA;
+    rc = loadgen_workload_load(file, &cfg->wl, &bad);
+    if (rc == -EINVAL && bad)
+        log_err(0, "workload '%s': '%s' is not a valid request path", file, bad);
+    if (rc < 0)
+        return rc;
+    cfg->paths = cfg->wl.paths;
+    cfg->npaths = cfg->wl.count;
+    return cfg->npaths ? 0 : -ENODATA;
 }
 
 int main(int argc, char **argv)
@@ -214,6 +212,7 @@ int main(int argc, char **argv)
     rc = load_workload(workload, single, &cfg);
     if (rc < 0) {
         log_err(-rc, "cannot read workload '%s'", workload ? workload : single);
+        loadgen_workload_release(&cfg.wl);
         return 1;
     }
     cfg.bufsize = (long)bufsize;
@@ -257,8 +256,9 @@ int main(int argc, char **argv)
            (double)lat_quantile(&all, 0.50) / 1e3, (double)lat_quantile(&all, 0.99) / 1e3,
            (double)all.max_ns / 1e3);
     pthread_barrier_destroy(&cfg.start);
-    for (size_t i = 0; i < cfg.npaths; i++)
-        free(cfg.paths[i]);
+    if (single)
+        free(cfg.paths[0]);
+    loadgen_workload_release(&cfg.wl);
     curl_global_cleanup();
     return fails ? 3 : 0;
 }

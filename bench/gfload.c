@@ -19,9 +19,9 @@
 #include "clock.h"
 #include "gf_proto.h"
 #include "latency.h"
+#include "loadgen.h"
 #include "log.h"
 
-#define MAX_PATHS    4096
 #define MAX_CONC     1024
 #define MAX_THREADS  64
 #define RECV_CAP     (256 * 1024)
@@ -388,32 +388,29 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int load_workload(const char *file, const char *single, char ***out, size_t *count)
+/* The request paths: the workload file, read as the GETFILE load clients read it (the reader
+ * of tools/loadgen.h), or the single path. */
+static int load_workload(const char *file, const char *single, struct loadgen_workload *wl,
+                         char ***out, size_t *count)
 {
-    static char *paths[MAX_PATHS];
-    char word[GF_PATH_MAX + 2];
-    size_t n = 0;
-    FILE *f;
+    static char *one[1];
+    const char *bad = NULL;
+    int rc;
 
     if (single) {
-        paths[0] = strdup(single);
-        *out = paths;
-        *count = paths[0] ? 1 : 0;
-        return paths[0] ? 0 : -ENOMEM;
+        one[0] = strdup(single);
+        *out = one;
+        *count = 1;
+        return one[0] ? 0 : -ENOMEM;
     }
-    f = fopen(file, "re");
-    if (!f)
-        return -errno;
-    while (n < MAX_PATHS && fscanf(f, "%4097s", word) == 1) {
-        paths[n] = strdup(word);
-        if (!paths[n])
-            break;
-        n++;
-    }
-    fclose(f);
-    *out = paths;
-    *count = n;
-    return n ? 0 : -ENODATA;
+    rc = loadgen_workload_load(file, wl, &bad);
+    if (rc == -EINVAL && bad)
+        log_err(0, "workload '%s': '%s' is not a valid request path", file, bad);
+    if (rc < 0)
+        return rc;
+    *out = wl->paths;
+    *count = wl->count;
+    return wl->count ? 0 : -ENODATA;
 }
 
 static int format_requests(struct config *cfg, char **paths, size_t n, const char *host)
@@ -470,6 +467,7 @@ int main(int argc, char **argv)
     uint16_t port = 10823;
     unsigned conc = 1, nthreads = 0, secs = 3, idle_ms = 10000;
     uint64_t total = 0;
+    struct loadgen_workload wl = {0};
     char **paths;
     size_t npaths = 0;
     int opt, rc, have_d = 0;
@@ -544,9 +542,10 @@ int main(int argc, char **argv)
     if (nthreads > conc)
         nthreads = conc;
 
-    rc = load_workload(workload, single, &paths, &npaths);
+    rc = load_workload(workload, single, &wl, &paths, &npaths);
     if (rc < 0) {
         log_err(-rc, "cannot read workload '%s'", workload ? workload : single);
+        loadgen_workload_release(&wl);
         return 1;
     }
     rc = resolve(&cfg, host, port);
@@ -624,8 +623,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.nreqs; i++)
         free(cfg.reqs[i].buf);
     free(cfg.reqs);
-    for (size_t i = 0; i < npaths; i++)
-        free(paths[i]);
+    if (single)
+        free(paths[0]);
+    loadgen_workload_release(&wl);
     pthread_barrier_destroy(&cfg.start);
     return nfail ? 3 : 0;
 }

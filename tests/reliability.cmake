@@ -5,7 +5,7 @@
 # passes RELIABILITY_FULL=1 to the scripts and raises their timeouts (docs/reliability.md).
 option(RELIABILITY_FULL "Run the long forms of the reliability tests" OFF)
 
-# Every function src/common/fault.c wraps; keep in sync with fault.h.
+# Every function tests/rel/fault.c wraps; keep in sync with fault.h.
 set(GF_FAULT_WRAPPED shm_open mmap ftruncate posix_fallocate mq_open mq_timedsend
     mq_timedreceive sem_init sem_post sem_timedwait sem_clockwait pthread_create malloc calloc
     realloc strdup accept4)
@@ -15,8 +15,8 @@ set(GF_FAULT_LINK "-Wl,--wrap=${gf_wrap_list}")
 # gf_add_fault_exe(NAME name MAIN source LIBS libs... [CURL])
 function(gf_add_fault_exe)
   cmake_parse_arguments(F "CURL" "NAME;MAIN" "LIBS" ${ARGN})
-  add_executable(${F_NAME} ${F_MAIN} ${PROJECT_SOURCE_DIR}/src/common/fault.c)
-  target_include_directories(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src/common)
+  add_executable(${F_NAME} ${F_MAIN} ${PROJECT_SOURCE_DIR}/tests/rel/fault.c)
+  target_include_directories(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests/rel)
   target_link_libraries(${F_NAME} PRIVATE ${F_LIBS})
   set(opts ${GF_FAULT_LINK})
   if(F_CURL)
@@ -35,7 +35,7 @@ gf_add_fault_exe(NAME simplecached_fi MAIN ${PROJECT_SOURCE_DIR}/src/cache/simpl
 
 # The fault module itself: parsing, k-th call failure, "K+", errno per function, counters.
 gf_add_unit_test(NAME test_fault
-  SOURCES ${PROJECT_SOURCE_DIR}/tests/rel/test_fault.c ${PROJECT_SOURCE_DIR}/src/common/fault.c
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/rel/test_fault.c ${PROJECT_SOURCE_DIR}/tests/rel/fault.c
   LIBS gfcommon)
 target_link_options(test_fault PRIVATE ${GF_FAULT_LINK})
 # The test counts calls: the optimiser must not remove or merge allocation calls.

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,7 +26,9 @@ struct attach_cache {
     unsigned cap;
     uint64_t clock; /* guarded by lock */
     struct attach_entry *e;
-    struct attach_cache_stats st; /* atomic adds */
+    struct {
+        _Atomic uint64_t attaches, reuses, evictions, uncached;
+    } st; /* read out by attach_cache_stats */
 };
 
 /* A mapping taken out of the table under the lock, unmapped after it is released. */
@@ -34,9 +37,9 @@ struct victim {
     int pidfd;
 };
 
-static void stat_add(uint64_t *field)
+static void stat_add(_Atomic uint64_t *field)
 {
-    __atomic_fetch_add(field, 1, __ATOMIC_RELAXED);
+    atomic_fetch_add_explicit(field, 1, memory_order_relaxed);
 }
 
 static void victim_release(struct victim *v)
@@ -300,8 +303,8 @@ unsigned attach_cache_size(struct attach_cache *c)
 
 void attach_cache_stats(struct attach_cache *c, struct attach_cache_stats *out)
 {
-    out->attaches = __atomic_load_n(&c->st.attaches, __ATOMIC_RELAXED);
-    out->reuses = __atomic_load_n(&c->st.reuses, __ATOMIC_RELAXED);
-    out->evictions = __atomic_load_n(&c->st.evictions, __ATOMIC_RELAXED);
-    out->uncached = __atomic_load_n(&c->st.uncached, __ATOMIC_RELAXED);
+    out->attaches = atomic_load_explicit(&c->st.attaches, memory_order_relaxed);
+    out->reuses = atomic_load_explicit(&c->st.reuses, memory_order_relaxed);
+    out->evictions = atomic_load_explicit(&c->st.evictions, memory_order_relaxed);
+    out->uncached = atomic_load_explicit(&c->st.uncached, memory_order_relaxed);
 }

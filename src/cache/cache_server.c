@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,16 +47,18 @@ struct cache_server {
     pthread_mutex_t lock;    /* guards nrunning, free_jobs */
     pthread_cond_t all_done; /* signalled when nrunning drops to 0 (monotonic clock) */
     unsigned nrunning;       /* workers that have not exited */
-    int stopping;            /* atomic: no new transfer may start; set by the boss */
-    int cut;                 /* atomic: grace is over, transfers stop now */
+    atomic_int stopping;     /* no new transfer may start; set by the boss */
+    atomic_int cut;          /* grace is over, transfers stop now */
     struct ratelimit rl;
-    struct attach_cache *attach;  /* kept segment attachments, shared by the workers */
-    struct cache_server_stats st; /* fields updated with atomic adds */
+    struct attach_cache *attach; /* kept segment attachments, shared by the workers */
+    struct {
+        _Atomic uint64_t served, not_found, errors, aborted, rejected, stale;
+    } st; /* read out by cache_server_stats */
 };
 
-static void stat_add(uint64_t *field)
+static void stat_add(_Atomic uint64_t *field)
 {
-    __atomic_fetch_add(field, 1, __ATOMIC_RELAXED);
+    atomic_fetch_add_explicit(field, 1, memory_order_relaxed);
 }
 
 /* Returns 1 if a warning may be logged now. */
@@ -85,7 +88,7 @@ static int ratelimit_allow(struct ratelimit *r)
 
 static int is_stopping(const struct cache_server *s)
 {
-    return __atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE);
+    return atomic_load_explicit(&s->stopping, memory_order_acquire);
 }
 
 static struct cmdq_request *job_get(struct cache_server *s)
@@ -178,19 +181,9 @@ static int reserve(struct cache_server *s, struct shm_seg *seg, int pidfd, unsig
         int ms = clock_ms_left(deadline);
         int rc = shm_seg_reserve(seg, pidfd, ms < SHM_WAIT_SLICE_MS ? ms : SHM_WAIT_SLICE_MS, NULL,
                                  payload);
-        if (rc == 0) {
-            /* Workers share kept mappings, so another worker of ours may have written this slot
-             * for an earlier request. What orders that before our writes is the proxy's ack (a
-             * release in another process, which TSan cannot see); this acquire of the slot's
-             * seq, which that worker released in shm_seg_publish, is the same order made
-             * visible within our process. The slot header sits just before its payload. */
-            const struct shm_slot_hdr *sh =
-                (const struct shm_slot_hdr *)(void *)(*payload - SHM_SLOT_HDR_SPACE);
-            (void)__atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
-        }
         if (rc != -ETIMEDOUT)
             return rc;
-        if (__atomic_load_n(&s->cut, __ATOMIC_ACQUIRE))
+        if (atomic_load_explicit(&s->cut, memory_order_acquire))
             return -ECANCELED;
         if (clock_ms_left(deadline) == 0)
             return -ETIMEDOUT;
@@ -527,10 +520,7 @@ static unsigned wait_workers(struct cache_server *s, int64_t deadline_ms)
         int ms = clock_ms_left(deadline_ms);
         if (ms == 0)
             break;
-        struct timespec ts;
-        int64_t ns = clock_mono_ns() + (int64_t)ms * 1000000;
-        ts.tv_sec = (time_t)(ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
+        struct timespec ts = clock_mono_in(ms);
         pthread_cond_timedwait(&s->all_done, &s->lock, &ts);
     }
     left = s->nrunning;
@@ -568,12 +558,12 @@ int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
     }
 
     /* Stop: nothing new starts; queued requests are answered ERROR; transfers get the grace. */
-    __atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
+    atomic_store_explicit(&s->stopping, 1, memory_order_release);
     workq_close(&s->wq);
     unsigned left = wait_workers(s, clock_mono_ms() + s->opt.grace_ms);
     if (left > 0) {
         log_warn(0, "grace period over: cutting %u transfer(s)", left);
-        __atomic_store_n(&s->cut, 1, __ATOMIC_RELEASE);
+        atomic_store_explicit(&s->cut, 1, memory_order_release);
     }
     for (unsigned i = 0; i < s->nstarted; i++)
         pthread_join(s->threads[i], NULL);
@@ -587,12 +577,12 @@ int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
 
 void cache_server_stats(const struct cache_server *s, struct cache_server_stats *out)
 {
-    out->served = __atomic_load_n(&s->st.served, __ATOMIC_RELAXED);
-    out->not_found = __atomic_load_n(&s->st.not_found, __ATOMIC_RELAXED);
-    out->errors = __atomic_load_n(&s->st.errors, __ATOMIC_RELAXED);
-    out->aborted = __atomic_load_n(&s->st.aborted, __ATOMIC_RELAXED);
-    out->rejected = __atomic_load_n(&s->st.rejected, __ATOMIC_RELAXED);
-    out->stale = __atomic_load_n(&s->st.stale, __ATOMIC_RELAXED);
+    out->served = atomic_load_explicit(&s->st.served, memory_order_relaxed);
+    out->not_found = atomic_load_explicit(&s->st.not_found, memory_order_relaxed);
+    out->errors = atomic_load_explicit(&s->st.errors, memory_order_relaxed);
+    out->aborted = atomic_load_explicit(&s->st.aborted, memory_order_relaxed);
+    out->rejected = atomic_load_explicit(&s->st.rejected, memory_order_relaxed);
+    out->stale = atomic_load_explicit(&s->st.stale, memory_order_relaxed);
 }
 
 void cache_server_free(struct cache_server *s)

@@ -5,6 +5,7 @@
 #include "cmdq.h"
 #include "log.h"
 #include "pathmap.h"
+#include "shm_guard.h"
 #include "signals.h"
 #include "simplecache.h"
 
@@ -116,6 +117,8 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &cfg);
     log_set_role("simplecached");
     rc = signals_install_stop(&stop_requested);
+    if (rc == 0)
+        rc = shm_guard_install(); /* a segment shrunk under a transfer fails only that one */
     if (rc < 0) {
         log_err(-rc, "cannot install signal handlers");
         return 1;

@@ -28,23 +28,50 @@ int clock_ms_left(int64_t deadline_ms)
     return left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
-struct timespec clock_realtime_in(int ms)
-{
-    struct timespec ts;
+#define NS_PER_S  1000000000L
+#define NS_PER_MS 1000000L
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
+struct timespec clock_span(int ms)
+{
+    if (ms < 0)
+        ms = 0;
+    return (struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * NS_PER_MS};
+}
+
+/* clock's time now plus ms milliseconds. */
+static struct timespec clock_in(clockid_t clock, int ms)
+{
+    struct timespec ts, span = clock_span(ms);
+
+    clock_gettime(clock, &ts);
+    ts.tv_sec += span.tv_sec;
+    ts.tv_nsec += span.tv_nsec;
+    if (ts.tv_nsec >= NS_PER_S) {
         ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
+        ts.tv_nsec -= NS_PER_S;
     }
     return ts;
 }
 
+struct timespec clock_mono_in(int ms)
+{
+    return clock_in(CLOCK_MONOTONIC, ms);
+}
+
+struct timespec clock_mono_at(int64_t deadline_ms)
+{
+    return (struct timespec){.tv_sec = (time_t)(deadline_ms / 1000),
+                             .tv_nsec = (long)(deadline_ms % 1000) * NS_PER_MS};
+}
+
+struct timespec clock_realtime_in(int ms)
+{
+    return clock_in(CLOCK_REALTIME, ms);
+}
+
 void clock_sleep_ms(int ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    struct timespec ts = clock_span(ms);
 
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;

@@ -44,16 +44,6 @@ void workq_release(struct workq *q)
     q->items = NULL;
 }
 
-static struct timespec abs_mono(int timeout_ms)
-{
-    struct timespec ts;
-    int64_t ns = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
-
-    ts.tv_sec = ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
-    return ts;
-}
-
 /* Waits on cond; returns 0 or -ETIMEDOUT. Caller holds q->lock. */
 static int wait_locked(struct workq *q, pthread_cond_t *cond, const struct timespec *until)
 {
@@ -64,7 +54,7 @@ static int wait_locked(struct workq *q, pthread_cond_t *cond, const struct times
 
 int workq_push(struct workq *q, void *item, int timeout_ms)
 {
-    struct timespec until = timeout_ms >= 0 ? abs_mono(timeout_ms) : (struct timespec){0};
+    struct timespec until = timeout_ms >= 0 ? clock_mono_in(timeout_ms) : (struct timespec){0};
     int rc = 0;
 
     pthread_mutex_lock(&q->lock);
@@ -92,7 +82,7 @@ static void take_locked(struct workq *q, void **out)
 
 int workq_pop(struct workq *q, void **out, int timeout_ms)
 {
-    struct timespec until = timeout_ms >= 0 ? abs_mono(timeout_ms) : (struct timespec){0};
+    struct timespec until = timeout_ms >= 0 ? clock_mono_in(timeout_ms) : (struct timespec){0};
     int rc = 0;
 
     pthread_mutex_lock(&q->lock);

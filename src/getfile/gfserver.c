@@ -377,8 +377,7 @@ static struct gfs_conn *boss_loop(struct gfserver *s, const sigset_t *waitmask)
         }
         if (s->opt.stop_flag && (timeout < 0 || timeout > GFS_FLAG_TICK_MS))
             timeout = GFS_FLAG_TICK_MS;
-        struct timespec ts = {.tv_sec = timeout / 1000,
-                              .tv_nsec = (long)(timeout % 1000) * 1000000};
+        struct timespec ts = clock_span(timeout);
         int rc = ppoll(pfd, nfds, timeout < 0 ? NULL : &ts, waitmask);
         if (rc < 0) {
             if (errno != EINTR)
@@ -412,7 +411,7 @@ static void shut_down(struct gfserver *s, struct gfs_conn *pending, unsigned nst
 
     pthread_mutex_lock(&s->lock);
     while (s->alive > 0) {
-        struct timespec until = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+        struct timespec until = clock_mono_at(deadline);
         if (pthread_cond_timedwait(&s->idle, &s->lock, &until) == ETIMEDOUT)
             break;
     }

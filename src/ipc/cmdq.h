@@ -1,15 +1,7 @@
 /* cmdq.h - the command channel: a POSIX message queue owned by the cache, on which proxies ask
- * for files. Messages are fixed-size, versioned structs with explicit widths.
- *
- * Discovery: the cache holds a write lock (fcntl) on its registry object /getfile-<uid>-cache
- * for as long as it runs and stores its pid there; its queue is /getfile-<uid>-<pid>-cmd. (One
- * cache per uid is enforced by a separate lock that cannot be unlinked; the cache re-creates
- * either name if it is removed while it runs.)
- * A proxy reads the registry to find the queue, and a pidfd to notice when that cache dies:
- * a restarted cache has a new pid, hence a new queue, so nothing is ever sent to a dead queue
- * unnoticed. The lock is a POSIX record lock, owned by the process: one cmdq_server per
- * process, and a process running one must not use a cmdq_client (its close() of the registry
- * would drop the lock, and F_GETLK does not report a process's own lock). */
+ * for files. Messages are fixed-size, versioned structs with explicit widths. One cache per uid;
+ * proxies find it through its registry and notice through a pidfd when it dies or restarts.
+ * How discovery, locking and repair work, and what each failure looks like: docs/ipc.md. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_CMDQ_H
 #define GF_CMDQ_H
@@ -78,18 +70,15 @@ struct cmdq_server {
     char registry_name[IPC_NAME_MAX];
 };
 
-/* Takes the single-instance lock (-EBUSY, with *holder (may be NULL) set to the running
- * cache's pid when known, when another cache of this uid runs: nothing of the live one is
- * touched; -EPERM when the registry object belongs to another user), sweeps queues and
- * segments of dead owners, creates the queue with O_EXCL, mode 0600 and explicit attributes
- * (CMDQ_MAXMSG messages of sizeof(struct cmdq_request)), then publishes the pid in the registry.
- * The single-instance lock is an abstract unix socket named after the uid, the IPC namespace
- * and the /dev/shm file system, which nobody can unlink; the registry's fcntl lock (which
- * proxies check) is taken too, and only once the registry name is seen to refer to the locked
- * object. The socket is close-on-exec but inherited by fork: a child that outlives the cache
- * would keep other caches out. A system limit that stops it is named in the return: -EMFILE
- * (RLIMIT_MSGQUEUE),
- * -ENOSPC (queues_max), -EINVAL (msg_max/msgsize_max below our needs). Returns 0 or -errno. */
+/* Becomes the uid's one cache: takes the single-instance lock, sweeps queues and segments of
+ * dead owners, creates the queue (mode 0600, CMDQ_MAXMSG messages of sizeof(struct
+ * cmdq_request)) and publishes the pid in the registry. A process runs at most one server and
+ * then no cmdq_client (a close() of the registry in this process would drop its lock). The
+ * lock is inherited by fork: a child that outlives the cache keeps other caches out. Returns 0;
+ * -EBUSY when another cache of this uid runs (*holder, may be NULL, set to its pid when known;
+ * nothing of it is touched); -EPERM when the registry or lock belongs to another user; a
+ * system limit by name: -EMFILE (RLIMIT_MSGQUEUE), -ENOSPC (queues_max), -EINVAL
+ * (msg_max/msgsize_max below our needs); or -errno. On failure nothing is left. */
 int cmdq_server_open(struct cmdq_server *s, pid_t *holder);
 
 /* Receives one message into buf (cap >= sizeof(struct cmdq_request), the queue's message
@@ -102,20 +91,15 @@ ssize_t cmdq_server_receive(struct cmdq_server *s, void *buf, size_t cap, int ti
 #define CMDQ_FIXED_QUEUE    1u /* the queue name was gone or replaced: a new queue was made */
 #define CMDQ_FIXED_REGISTRY 2u /* the registry name was gone or replaced: re-created, re-locked */
 
-/* Checks that the queue name and the registry name still refer to this server's objects
- * (inode and device; the queue through mq_open + fstat, which needs no /dev/mqueue mount; the
- * registry through stat, since opening and closing it would drop our lock). A queue name that
- * is gone or refers to something else gets a new queue of ours; the old one is kept and read
- * (proxies that hold it still send there) until it is empty and CMDQ_OLD_KEEP_MS have passed.
- * A registry name that is gone or refers to an unlocked object gets a new, locked registry; in
- * both cases the registry record is written again, so waiting proxies look it up at once. Call
+/* Checks that the queue and registry names still refer to this server's objects and repairs
+ * either one that is gone or replaced (a new queue, while the replaced one is still read for
+ * CMDQ_OLD_KEEP_MS and until empty; a new, locked registry), publishing the record again. Call
  * it every CMDQ_CHECK_MS or so from the receiving thread; it costs a few system calls. Stores
  * the CMDQ_FIXED_* bits of what it repaired in *fixed (0: all was well). Returns 0, or the
  * -errno of a repair that failed (tried again on the next call; the old objects keep working
- * meanwhile; *fixed still tells what the other repair did): -EINVAL on a closed server, -EBUSY
- * when the registry name
- * refers to an object another process has locked (left alone), -EAGAIN when CMDQ_OLD_QUEUES
- * replaced queues are still kept, -EMFILE or -ENOSPC when no new queue could be created. */
+ * meanwhile): -EINVAL on a closed server, -EBUSY when the registry name refers to an object
+ * another process has locked (left alone), -EAGAIN when CMDQ_OLD_QUEUES replaced queues are
+ * still kept, -EMFILE or -ENOSPC when no new queue could be created. */
 int cmdq_server_check(struct cmdq_server *s, unsigned *fixed);
 
 /* Closes the queues and the registry and drops the locks. Unlinks the queue and registry names
@@ -124,10 +108,6 @@ int cmdq_server_check(struct cmdq_server *s, unsigned *fixed);
  * queued are lost: their proxies see the pidfd of this cache report its exit (or time out if it
  * keeps running). */
 void cmdq_server_close(struct cmdq_server *s);
-
-/* For tests only: when set, called with the registry name right after a registry object has
- * been locked and before the name is checked to still refer to it. NULL in the programs. */
-extern void (*cmdq_test_after_lock)(const char *registry_name);
 
 /* --- proxy side --------------------------------------------------------------------------- */
 
@@ -138,28 +118,15 @@ struct cmdq_client;
 int cmdq_client_new(struct cmdq_client **out);
 void cmdq_client_free(struct cmdq_client *c); /* NULL is a no-op */
 
-/* Sends req to the running cache. If not connected, or the cache it was connected to has died,
- * looks the cache up again (at most once per backoff interval, which doubles from 50 ms up to
- * 1 s while no cache is found, and resets on success; a cache found dead is looked up again at
- * once, and so is one whose registry has changed since the last failed lookup: within the
- * interval each send stats the registry instead). A lookup reads the pid from the registry, opens a
- * pidfd for it, checks with F_GETLK that this very pid holds the registry lock (so a stale registry
- * whose pid was reused is not believed), and opens its queue write-only. While connected, a send
- * more than CMDQ_CHECK_MS after the last check first checks that the queue name still refers to
- * the queue it holds; if the name refers to another queue (the cache re-created it), it looks
- * the cache up again at once (a name that is gone keeps the connection). Waits at most timeout_ms
- * (>= 0) for room in a full queue, checking the cache is alive between slices of
- * CMDQ_SEND_SLICE_MS. On success stores a new pidfd of that cache in *cache_pidfd, which the caller
- * closes (poll it with peer_alive while waiting for the answer); on failure *cache_pidfd is -1. The
- * lock is not held while waiting. Returns 0, -ENOTCONN (no cache running, or within the backoff
- * interval), -ESRCH (the cache died while we waited), -ETIMEDOUT, or -errno. */
+/* Sends req to the running cache, connecting first if needed: a client looks the cache up
+ * again at once when the one it knew has died or re-created its queue, and otherwise at most
+ * once per backoff interval (50 ms doubling to 1 s while no cache is found, cut short when the
+ * registry changes). Waits at most timeout_ms (>= 0) for room in a full queue, checking the
+ * cache is alive every CMDQ_SEND_SLICE_MS. On success stores a new pidfd of that cache in
+ * *cache_pidfd, which the caller closes (poll it with peer_alive while waiting for the
+ * answer); on failure *cache_pidfd is -1. Returns 0, -ENOTCONN (no cache running, or within the
+ * backoff interval), -ESRCH (the cache died while we waited), -ETIMEDOUT, or -errno. */
 int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int timeout_ms,
                      int *cache_pidfd);
-
-/* The pid of the cache currently connected, or 0. For logs and tests. */
-pid_t cmdq_client_cache_pid(struct cmdq_client *c);
-
-/* How many registry lookups this client has made (connect attempts). For stats and tests. */
-unsigned cmdq_client_lookups(struct cmdq_client *c);
 
 #endif

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,7 +29,7 @@ int peer_open_proc(pid_t pid)
 }
 
 /* Set once pidfd_open has answered ENOSYS: it will not start working in this process. */
-static int pidfd_missing;
+static atomic_int pidfd_missing;
 
 int peer_open(pid_t pid)
 {
@@ -36,7 +37,7 @@ int peer_open(pid_t pid)
 
     if (pid <= 0)
         return -EINVAL;
-    if (__atomic_load_n(&pidfd_missing, __ATOMIC_RELAXED))
+    if (atomic_load_explicit(&pidfd_missing, memory_order_relaxed))
         return peer_open_proc(pid);
     /* pidfd_open always sets close-on-exec. */
     fd = syscall(SYS_pidfd_open, pid, 0);
@@ -44,7 +45,7 @@ int peer_open(pid_t pid)
         return (int)fd;
     if (errno != ENOSYS)
         return -errno;
-    __atomic_store_n(&pidfd_missing, 1, __ATOMIC_RELAXED);
+    atomic_store_explicit(&pidfd_missing, 1, memory_order_relaxed);
     return peer_open_proc(pid);
 }
 

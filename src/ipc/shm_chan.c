@@ -21,6 +21,20 @@
 
 #include "clock.h"
 #include "peer.h"
+#include "shm_guard.h"
+
+/* Runs expr (an int expression touching seg's mapping) under a guard: rc is its value, or
+ * -EFAULT when the mapping shrank under it (SIGBUS, see shm_guard.h). */
+#define GUARDED(seg, rc, expr)                        \
+    do {                                              \
+        struct shm_guard g_;                          \
+        shm_guard_push(&g_, (seg)->hdr, (seg)->size); \
+        if (sigsetjmp(g_.jb, 0) == 0)                 \
+            (rc) = (expr);                            \
+        else                                          \
+            (rc) = -EFAULT;                           \
+        shm_guard_pop(&g_);                           \
+    } while (0)
 
 int shm_geometry(uint64_t seg_size, uint32_t *nslots, uint32_t *slot_cap)
 {
@@ -121,7 +135,8 @@ int shm_seg_create(struct shm_seg *seg, uint32_t serial, uint64_t size)
         goto err_unlink;
     }
     close(fd);
-    rc = shm_seg_layout_init(seg, mem, size);
+    struct shm_seg fresh = {.hdr = mem, .size = (size_t)size};
+    GUARDED(&fresh, rc, shm_seg_layout_init(seg, mem, size)); /* shrunk by someone already */
     if (rc < 0) {
         munmap(mem, (size_t)size);
         shm_unlink(name);
@@ -145,14 +160,23 @@ void shm_seg_destroy(struct shm_seg *seg)
     memset(seg, 0, sizeof *seg);
 }
 
-void shm_seg_begin(struct shm_seg *seg, uint64_t gen)
+static int seg_begin(struct shm_seg *seg, uint64_t gen)
 {
     __atomic_store_n(&seg->hdr->generation, gen, __ATOMIC_RELEASE);
     __atomic_store_n(&seg->hdr->cancel, 0, __ATOMIC_RELEASE);
     seg->seq = 0;
+    return 0;
 }
 
-int shm_seg_is_idle(struct shm_seg *seg)
+void shm_seg_begin(struct shm_seg *seg, uint64_t gen)
+{
+    int rc;
+
+    GUARDED(seg, rc, seg_begin(seg, gen)); /* a shrunk segment fails at the next step */
+    (void)rc;
+}
+
+static int seg_is_idle(struct shm_seg *seg)
 {
     int filled, free_slots;
 
@@ -160,6 +184,14 @@ int shm_seg_is_idle(struct shm_seg *seg)
         sem_getvalue(&seg->hdr->free, &free_slots) < 0)
         return 0;
     return filled == 0 && free_slots == (int)seg->nslots && !is_cancelled(seg);
+}
+
+int shm_seg_is_idle(struct shm_seg *seg)
+{
+    int rc;
+
+    GUARDED(seg, rc, seg_is_idle(seg));
+    return rc == 1;
 }
 
 /* Waits for one unit of sem, at most timeout_ms in all, in slices of SHM_WAIT_SLICE_MS; checks
@@ -183,13 +215,7 @@ static int sliced_wait(struct shm_seg *seg, sem_t *sem, int peer_pidfd, int time
             return cancel_rc;
         left = clock_ms_left(deadline);
         slice = left < SHM_WAIT_SLICE_MS ? left : SHM_WAIT_SLICE_MS;
-        clock_gettime(CLOCK_MONOTONIC, &abs);
-        abs.tv_sec += slice / 1000;
-        abs.tv_nsec += (long)(slice % 1000) * 1000000;
-        if (abs.tv_nsec >= 1000000000) {
-            abs.tv_sec++;
-            abs.tv_nsec -= 1000000000;
-        }
+        abs = clock_mono_in(slice);
         /* glibc tries the decrement before looking at the deadline, so slice 0 is a trywait. */
         if (sem_clockwait(sem, CLOCK_MONOTONIC, &abs) == 0)
             return 0;
@@ -238,8 +264,8 @@ int shm_chunk_validate(const struct shm_slot_hdr *h, uint64_t gen, uint64_t seq,
     return 0;
 }
 
-int shm_seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int peer_pidfd,
-                 int timeout_ms, const volatile sig_atomic_t *stop, struct shm_chunk *out)
+static int seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int peer_pidfd,
+                    int timeout_ms, const volatile sig_atomic_t *stop, struct shm_chunk *out)
 {
     struct shm_slot_hdr *sh, h;
     int rc;
@@ -267,6 +293,15 @@ int shm_seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int 
     return 0;
 }
 
+int shm_seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int peer_pidfd,
+                 int timeout_ms, const volatile sig_atomic_t *stop, struct shm_chunk *out)
+{
+    int rc;
+
+    GUARDED(seg, rc, seg_next(seg, gen, expected_left, peer_pidfd, timeout_ms, stop, out));
+    return rc;
+}
+
 /* sem_post, and when it fails (EOVERFLOW, or EINVAL on a corrupt semaphore) the cancel word
  * set to who instead: the peer then stops waiting within one slice rather than at its stall
  * limit. Returns 0 or -errno. */
@@ -281,7 +316,7 @@ static int post_or_cancel(struct shm_seg *seg, sem_t *sem, uint32_t who)
     return rc;
 }
 
-int shm_seg_release(struct shm_seg *seg)
+static int seg_release(struct shm_seg *seg)
 {
     struct shm_slot_hdr *sh;
 
@@ -291,12 +326,29 @@ int shm_seg_release(struct shm_seg *seg)
     return post_or_cancel(seg, &seg->hdr->free, SHM_CANCEL_PROXY);
 }
 
-void shm_seg_cancel(struct shm_seg *seg)
+int shm_seg_release(struct shm_seg *seg)
+{
+    int rc;
+
+    GUARDED(seg, rc, seg_release(seg));
+    return rc;
+}
+
+static int seg_cancel(struct shm_seg *seg)
 {
     __atomic_store_n(&seg->hdr->cancel, SHM_CANCEL_PROXY, __ATOMIC_RELEASE);
     /* Wakes a producer waiting for room; it then sees the cancel word. If the post fails it
      * still sees the word, one slice later. */
     (void)sem_post(&seg->hdr->free);
+    return 0;
+}
+
+void shm_seg_cancel(struct shm_seg *seg)
+{
+    int rc;
+
+    GUARDED(seg, rc, seg_cancel(seg)); /* a shrunk segment is replaced anyway */
+    (void)rc;
 }
 
 /* 0 when the header at hdr, mapped with size bytes, carries our magic, version and the
@@ -356,12 +408,14 @@ int shm_seg_attach_id(struct shm_seg *seg, const char *name, uint64_t claimed_si
     close(fd);
     if (mem == MAP_FAILED)
         return -errno;
-    if (hdr_check(mem, size, &k, &cap) < 0) {
-        munmap(mem, size);
-        return -EBADMSG;
-    }
     seg->hdr = mem;
     seg->size = size;
+    GUARDED(seg, rc, hdr_check(mem, size, &k, &cap));
+    if (rc < 0) {
+        munmap(mem, size);
+        memset(seg, 0, sizeof *seg);
+        return rc;
+    }
     seg->nslots = k;
     seg->slot_cap = cap;
     seg->seq = 0;
@@ -396,7 +450,10 @@ int shm_seg_revalidate(const struct shm_seg *seg, const struct shm_seg_id *id,
     if (st.st_dev != id->dev || st.st_ino != id->ino || st.st_size != id->size ||
         (size_t)st.st_size != seg->size)
         return -ESTALE;
-    if (hdr_check(seg->hdr, seg->size, &k, &cap) < 0 || k != seg->nslots || cap != seg->slot_cap)
+    GUARDED(seg, rc, hdr_check(seg->hdr, seg->size, &k, &cap));
+    if (rc < 0)
+        return rc;
+    if (k != seg->nslots || cap != seg->slot_cap)
         return -EBADMSG;
     return 0;
 }
@@ -408,8 +465,8 @@ void shm_seg_detach(struct shm_seg *seg)
     memset(seg, 0, sizeof *seg);
 }
 
-int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
-                    const volatile sig_atomic_t *stop, unsigned char **payload)
+static int seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
+                       const volatile sig_atomic_t *stop, unsigned char **payload)
 {
     struct shm_slot_hdr *sh;
     int rc;
@@ -423,20 +480,44 @@ int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
     sh = slot_of(seg, seg->seq);
     /* Pairs with the consumer's release in shm_seg_release: its reads of the slot are done. */
     (void)__atomic_load_n(&sh->ack, __ATOMIC_ACQUIRE);
+    /* Producers of one process may share a kept mapping, so another thread of ours may have
+     * written this slot for an earlier request. What orders that before our writes is the
+     * consumer's ack (a release in another process, which TSan cannot see); this acquire of
+     * the slot's seq, which that thread released in shm_seg_publish, is the same order made
+     * visible within our process. */
+    (void)__atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
     *payload = payload_of(sh);
     return 0;
 }
 
-void shm_seg_abandon(struct shm_seg *seg)
+int shm_seg_reserve(struct shm_seg *seg, int peer_pidfd, int timeout_ms,
+                    const volatile sig_atomic_t *stop, unsigned char **payload)
+{
+    int rc;
+
+    GUARDED(seg, rc, seg_reserve(seg, peer_pidfd, timeout_ms, stop, payload));
+    return rc;
+}
+
+static int seg_abandon(struct shm_seg *seg)
 {
     uint32_t none = 0;
 
     (void)__atomic_compare_exchange_n(&seg->hdr->cancel, &none, SHM_CANCEL_CACHE, 0,
                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    return 0;
 }
 
-int shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
-                    enum shm_status status, uint64_t file_len, uint32_t len)
+void shm_seg_abandon(struct shm_seg *seg)
+{
+    int rc;
+
+    GUARDED(seg, rc, seg_abandon(seg)); /* the proxy notices a shrunk segment by itself */
+    (void)rc;
+}
+
+static int seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
+                       enum shm_status status, uint64_t file_len, uint32_t len)
 {
     struct shm_slot_hdr *sh = slot_of(seg, seg->seq);
 
@@ -450,4 +531,13 @@ int shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
     __atomic_store_n(&sh->seq, seg->seq, __ATOMIC_RELEASE);
     seg->seq++;
     return post_or_cancel(seg, &seg->hdr->filled, SHM_CANCEL_CACHE);
+}
+
+int shm_seg_publish(struct shm_seg *seg, uint64_t gen, enum shm_slot_kind kind,
+                    enum shm_status status, uint64_t file_len, uint32_t len)
+{
+    int rc;
+
+    GUARDED(seg, rc, seg_publish(seg, gen, kind, status, file_len, len));
+    return rc;
 }

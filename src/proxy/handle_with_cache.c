@@ -45,7 +45,7 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
     rc = ipc_sweep_dead(geteuid(), 1u << IPC_KIND_SEGMENT);
     if (rc > 0)
         log_info("removed %d segment(s) left by dead proxies", rc);
-    rc = seg_pool_new(&cc->pool, opt->nsegments, opt->segsize, NULL);
+    rc = seg_pool_new(&cc->pool, opt->nsegments, opt->segsize);
     if (rc < 0)
         goto err_free;
     rc = cmdq_client_new(&cc->cmdq);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,8 +44,11 @@ struct fetch {
                          * content byte is always among them until the transfer is known good */
     int64_t flushed_ms; /* when pending bytes were last sent */
     int spool_fd;       /* -1 until the first spooled byte */
-    int err;    /* -errno of our own abort (client gone, spool full, cancelled, bad length) */
-    int excess; /* libcurl found bytes past Content-Length */
+    int err;      /* -errno of our own abort (client gone, spool full, cancelled, bad length) */
+    int excess;   /* libcurl found bytes past Content-Length */
+    int cl_count; /* Content-Length headers in the current response's header block */
+    uint64_t cl_value;  /* the first one's value */
+    const char *cl_bad; /* why those headers cannot be trusted, or NULL */
 };
 
 struct origin_fetcher {
@@ -224,10 +228,63 @@ ssize_t origin_url_build(char *out, size_t cap, const char *base, size_t base_le
 
 /* ---- the fetcher ------------------------------------------------------------------------- */
 
+/* Parses a Content-Length value (optional blanks, digits, optional blanks and line end).
+ * Returns NULL and the value, or what is wrong with it. */
+static const char *parse_content_length(const char *p, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *digits;
+
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    for (digits = p; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return "a Content-Length over 64 bits";
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == digits)
+        return "a Content-Length that is not a number";
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    if (p != end)
+        return "a Content-Length that is not a number";
+    *out = v;
+    return NULL;
+}
+
+/* libcurl takes a Content-Length over 64 bits for "no length" and reads to the end of the
+ * connection, and keeps one of two conflicting values: either way a cut body could be served
+ * as complete. Such headers abort the transfer here (ERROR, or a short transfer). */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    static const char name[] = "content-length:";
+    struct fetch *x = arg;
+    size_t n = size * nmemb;
+    uint64_t v = 0;
+
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        x->cl_count = 0; /* a new response's header block (after a 1xx) */
+        return n;
+    }
+    if (n < sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0)
+        return n;
+    x->cl_bad = parse_content_length(data + sizeof name - 1, data + n, &v);
+    if (x->cl_bad == NULL && x->cl_count > 0 && v != x->cl_value)
+        x->cl_bad = "two different Content-Length headers";
+    if (x->cl_bad != NULL) {
+        x->err = -EBADMSG;
+        return 0; /* aborts the transfer; the connection is not reused */
+    }
+    if (x->cl_count++ == 0)
+        x->cl_value = v;
+    return n;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg);
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow);
 static int on_debug(CURL *curl, curl_infotype type, char *data, size_t size, void *arg);
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg);
 
 /* A new easy handle with every per-fetcher option set. These stay on the handle across
  * requests (only the URL changes), so no curl_easy_reset is needed and the handle's connection
@@ -251,6 +308,8 @@ static CURL *handle_new(struct origin_fetcher *f)
     c |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, f->errbuf);
     c |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     c |= curl_easy_setopt(h, CURLOPT_WRITEDATA, &f->x);
+    c |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    c |= curl_easy_setopt(h, CURLOPT_HEADERDATA, &f->x);
     c |= curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     c |= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     c |= curl_easy_setopt(h, CURLOPT_XFERINFODATA, &f->x);
@@ -600,6 +659,10 @@ static int fetch_finish(struct origin_fetcher *f, CURLcode res)
     if (x->err == -EFBIG) {
         log_warn(0, "GET '%s': body without Content-Length over the spool limit (%llu bytes)",
                  f->url, (unsigned long long)f->spool_max);
+        return x->err;
+    }
+    if (x->cl_bad != NULL) {
+        log_warn(0, "GET '%s': refused: the origin sent %s", f->url, x->cl_bad);
         return x->err;
     }
     if (x->err < 0) {

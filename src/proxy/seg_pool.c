@@ -1,6 +1,7 @@
 /* seg_pool.c - the proxy's pool of shared memory segments, FIFO-fair, replacing failed ones. */
 /* SPDX-License-Identifier: MIT */
 #include "seg_pool.h"
+#include "seg_pool_testing.h"
 #include "clock.h"
 #include "log.h"
 
@@ -38,7 +39,7 @@ struct seg_pool {
     unsigned nwaiters;            /* guarded by lock */
 };
 
-int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create)
+int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create)
 {
     struct seg_pool *p;
     int rc;
@@ -57,7 +58,7 @@ int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_crea
     }
     p->n = n;
     p->size = size;
-    p->create = create ? create : shm_seg_create;
+    p->create = create;
     for (unsigned i = 0; i < n; i++) {
         p->items[i].index_ = i;
         rc = p->create(&p->items[i].seg, i + 1, size);
@@ -80,6 +81,11 @@ err_free:
     free(p->empty);
     free(p);
     return rc;
+}
+
+int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size)
+{
+    return seg_pool_new_with(out, n, size, shm_seg_create);
 }
 
 void seg_pool_free(struct seg_pool *p)
@@ -160,16 +166,6 @@ static void waiter_unlink_locked(struct seg_pool *p, struct waiter *w)
     p->nwaiters--;
 }
 
-static struct timespec mono_in(int ms)
-{
-    struct timespec ts;
-    int64_t ns = clock_mono_ns() + (int64_t)ms * 1000000;
-
-    ts.tv_sec = (time_t)(ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    return ts;
-}
-
 int seg_pool_take(struct seg_pool *p, int timeout_ms, seg_pool_cancel_fn cancel, void *arg,
                   struct seg_pool_item **out)
 {
@@ -207,7 +203,7 @@ int seg_pool_take(struct seg_pool *p, int timeout_ms, seg_pool_cancel_fn cancel,
             rc = -ETIMEDOUT;
             break;
         }
-        struct timespec ts = mono_in(left < TAKE_SLICE_MS ? left : TAKE_SLICE_MS);
+        struct timespec ts = clock_mono_in(left < TAKE_SLICE_MS ? left : TAKE_SLICE_MS);
         int timed_out = pthread_cond_timedwait(&w.cv, &p->lock, &ts) == ETIMEDOUT;
         if (timed_out && w.got == NULL && !w.empty)
             regrow_locked(p); /* may hand the new segment to us (or an older waiter) */

@@ -21,13 +21,10 @@ struct seg_pool_item {
 
 struct seg_pool;
 
-/* Replaceable creation function (tests inject failures); shm_seg_create by default. */
-typedef int (*seg_pool_create_fn)(struct shm_seg *seg, uint32_t serial, uint64_t size);
-
-/* Creates n segments of size bytes each (serials 1..n). create may be NULL (shm_seg_create).
- * Returns 0 and *out, or -errno (-EINVAL for n outside 1..SEG_POOL_MAX or a size outside
- * SHM_SEG_MIN..SHM_SEG_MAX; -ENOSPC when /dev/shm is too small); on failure nothing is left. */
-int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create);
+/* Creates n segments of size bytes each (serials 1..n) with shm_seg_create. Returns 0 and *out, or
+ * -errno (-EINVAL for n outside 1..SEG_POOL_MAX or a size outside SHM_SEG_MIN..SHM_SEG_MAX; -ENOSPC
+ * when /dev/shm is too small); on failure nothing is left. */
+int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size);
 
 /* Destroys (unmaps and unlinks) every segment and frees the pool. Every item must have been given
  * back. NULL is a no-op. */

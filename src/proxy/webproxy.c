@@ -19,6 +19,7 @@
 #include "origin_pool.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
+#include "shm_guard.h"
 #include "signals.h"
 
 #define PROG          "webproxy"
@@ -254,6 +255,8 @@ int main(int argc, char **argv)
     log_set_role(PROG);
     parse_args(argc, argv, &c);
     rc = signals_install_stop(&stop_requested);
+    if (rc == 0)
+        rc = shm_guard_install(); /* a segment shrunk under a transfer fails only that one */
     if (rc < 0) {
         log_err(-rc, "cannot install signal handlers");
         return 1;

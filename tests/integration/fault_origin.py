@@ -18,6 +18,9 @@ in bytes; the body is gen_body(SIZE).
   /smuggle/SIZE              200 with Content-Length SIZE, the body, then 300 ms later a whole
                              extra response ("HTTP/1.1 200 OK", Content-Length 5, "EVIL!") on
                              the idle connection, which stays open
+  /cl-overflow/SIZE          Content-Length 2^64 (over 64 bits), SIZE bytes, then closes
+  /cl-conflict/SIZE          two Content-Length headers, SIZE and SIZE+5; SIZE bytes, closes
+  /cl-same/SIZE              two Content-Length headers, both SIZE (legal); the body
   /stall/SIZE/AFTER          Content-Length SIZE, sends AFTER bytes, then nothing for 60 s
   /stall-headers             reads the request, never answers (60 s)
   /delay/MS/SIZE             waits MS ms, then answers like /ok/SIZE
@@ -160,6 +163,13 @@ class Handler(BaseHTTPRequestHandler):
             body = gen_body(size) + b"0123456789"
             head = ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size).encode()
             self.wfile.write(head + body)
+        elif p in ("/cl-overflow", "/cl-conflict", "/cl-same"):
+            lengths = {"/cl-overflow": [2**64], "/cl-conflict": [size, size + 5],
+                       "/cl-same": [size, size]}[p]
+            head = "HTTP/1.1 200 OK\r\n" + "".join(
+                "Content-Length: %d\r\n" % n for n in lengths) + "\r\n"
+            self.wfile.write(head.encode() + gen_body(size))
+            self.close_connection = p != "/cl-same"
         elif p == "/smuggle":
             self._head(200, size)
             self.wfile.write(gen_body(size))

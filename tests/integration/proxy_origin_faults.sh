@@ -59,6 +59,13 @@ expect "$PPORT" /close/70000 0 70000
 expect "$PPORT" /chunked/3000001 4
 check "the spool directory is left empty" test -z "$(ls -A "$SPOOL")"
 
+# Content-Length that libcurl would take for "no length" (over 64 bits) or that contradicts
+# itself: ERROR, never the bytes that happened to come as a complete file. Two equal ones
+# are legal.
+expect "$PPORT" /cl-overflow/5000 4
+expect "$PPORT" /cl-conflict/5000 4
+expect "$PPORT" /cl-same/5000 0 5000
+
 # Bodies that do not match Content-Length are never a good file.
 expect "$PPORT" /close-mid-body/100000 1
 check "close mid-body: a short transfer (got $GOT of $LEN)" test "$GOT" -lt "$LEN"

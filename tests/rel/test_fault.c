@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/fault.h"
+#include "fault.h"
 
 /* Runs this binary again with env (NAME=VALUE entries) added; returns its wait status. */
 static int rerun_self(const char *const *env, size_t nenv)

@@ -3,6 +3,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "ipc/cmdq.h"
+#include "ipc/cmdq_testing.h"
 
 #include <fcntl.h>
 #include <limits.h>

@@ -214,5 +214,50 @@ static void test_clock(void)
     CHECK(clock_ms_left(clock_mono_ms() + 10000) > 9000);
 }
 
+static int64_t ts_ns(struct timespec ts)
+{
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The deadline helpers: normalised timespecs, at the right distance from now on the right
+ * clock, across a second boundary, and negative spans clamped to now. */
+static void test_clock_deadlines(void)
+{
+    struct timespec s = clock_span(2345), z = clock_span(-7), r, now;
+
+    CHECK_EQ(s.tv_sec, 2);
+    CHECK_EQ(s.tv_nsec, 345000000L);
+    CHECK_EQ(z.tv_sec, 0);
+    CHECK_EQ(z.tv_nsec, 0);
+    s = clock_mono_at(12345);
+    CHECK_EQ(s.tv_sec, 12);
+    CHECK_EQ(s.tv_nsec, 345000000L);
+    for (int ms = 0; ms < 2000; ms += 137) {
+        int64_t before = clock_mono_ns();
+        struct timespec m = clock_mono_in(ms);
+        int64_t after = clock_mono_ns();
+
+        CHECK(m.tv_nsec >= 0 && m.tv_nsec < 1000000000L);
+        CHECK(ts_ns(m) >= before + (int64_t)ms * 1000000);
+        CHECK(ts_ns(m) <= after + (int64_t)ms * 1000000);
+    }
+    {
+        int64_t before = clock_mono_ns();
+        struct timespec m = clock_mono_in(-50);
+        CHECK(ts_ns(m) >= before && ts_ns(m) <= clock_mono_ns());
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    r = clock_realtime_in(999);
+    CHECK(r.tv_nsec >= 0 && r.tv_nsec < 1000000000L);
+    CHECK(ts_ns(r) >= ts_ns(now) + 999000000LL);
+    /* clock_mono_at reads the same clock as clock_mono_ms: a deadline taken before is not later
+     * than clock_mono_in of the same span taken after. */
+    {
+        struct timespec a = clock_mono_at(clock_mono_ms() + 1500), b = clock_mono_in(1500);
+        CHECK(ts_ns(a) <= ts_ns(b));
+    }
+}
+
 TEST_MAIN(T(test_cli_parse), T(test_pathmap_load), T(test_pathmap_many),
-          T(test_pathmap_bounded_lines), T(test_pathmap_not_regular), T(test_clock))
+          T(test_pathmap_bounded_lines), T(test_pathmap_not_regular), T(test_clock),
+          T(test_clock_deadlines))

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "proxy/seg_pool.h"
+#include "proxy/seg_pool_testing.h"
 
 #define SEGSZ 4096u
 
@@ -44,7 +45,7 @@ static void test_take_all_then_timeout(void)
     struct seg_pool *p = NULL;
     struct seg_pool_item *it[3], *extra = NULL;
 
-    CHECK_EQ(seg_pool_new(&p, 3, SEGSZ, NULL), 0);
+    CHECK_EQ(seg_pool_new(&p, 3, SEGSZ), 0);
     if (p == NULL)
         return;
     CHECK_EQ(seg_pool_size(p), 3);
@@ -73,10 +74,10 @@ static void test_bad_arguments(void)
 {
     struct seg_pool *p = NULL;
 
-    CHECK_EQ(seg_pool_new(&p, 0, SEGSZ, NULL), -EINVAL);
-    CHECK_EQ(seg_pool_new(&p, SEG_POOL_MAX + 1, SEGSZ, NULL), -EINVAL);
-    CHECK_EQ(seg_pool_new(&p, 1, SHM_SEG_MIN - 1, NULL), -EINVAL);
-    CHECK_EQ(seg_pool_new(&p, 1, (uint64_t)SHM_SEG_MAX + 1, NULL), -EINVAL);
+    CHECK_EQ(seg_pool_new(&p, 0, SEGSZ), -EINVAL);
+    CHECK_EQ(seg_pool_new(&p, SEG_POOL_MAX + 1, SEGSZ), -EINVAL);
+    CHECK_EQ(seg_pool_new(&p, 1, SHM_SEG_MIN - 1), -EINVAL);
+    CHECK_EQ(seg_pool_new(&p, 1, (uint64_t)SHM_SEG_MAX + 1), -EINVAL);
 }
 
 /* A failure while creating the pool leaves nothing behind. */
@@ -86,7 +87,7 @@ static void test_new_fails_cleanly(void)
 
     create_calls = 0;
     create_fail_from = 3;
-    CHECK_EQ(seg_pool_new(&p, 4, SEGSZ, create_counting), -ENOSPC);
+    CHECK_EQ(seg_pool_new_with(&p, 4, SEGSZ, create_counting), -ENOSPC);
     create_fail_from = 0;
     CHECK(p == NULL);
     /* The two that were created (serials 1 and 2) are gone. */
@@ -139,7 +140,7 @@ static void test_fifo_order(void)
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     int counter = 0;
 
-    CHECK_EQ(seg_pool_new(&p, 1, SEGSZ, NULL), 0);
+    CHECK_EQ(seg_pool_new(&p, 1, SEGSZ), 0);
     if (p == NULL)
         return;
     CHECK_EQ(seg_pool_take(p, 0, NULL, NULL, &held), 0);
@@ -171,7 +172,7 @@ static void test_timed_out_waiter_skipped(void)
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     int counter = 0;
 
-    CHECK_EQ(seg_pool_new(&p, 1, SEGSZ, NULL), 0);
+    CHECK_EQ(seg_pool_new(&p, 1, SEGSZ), 0);
     if (p == NULL)
         return;
     CHECK_EQ(seg_pool_take(p, 0, NULL, NULL, &held), 0);
@@ -203,7 +204,7 @@ static void test_cancel(void)
     struct seg_pool *p = NULL;
     struct seg_pool_item *held, *other = NULL;
 
-    CHECK_EQ(seg_pool_new(&p, 1, SEGSZ, NULL), 0);
+    CHECK_EQ(seg_pool_new(&p, 1, SEGSZ), 0);
     if (p == NULL)
         return;
     CHECK_EQ(seg_pool_take(p, 0, NULL, NULL, &held), 0);
@@ -223,7 +224,7 @@ static void test_replace(void)
     struct seg_pool_item *it, *again;
     char old[IPC_NAME_MAX];
 
-    CHECK_EQ(seg_pool_new(&p, 2, SEGSZ, NULL), 0);
+    CHECK_EQ(seg_pool_new(&p, 2, SEGSZ), 0);
     if (p == NULL)
         return;
     CHECK_EQ(seg_pool_take(p, 0, NULL, NULL, &it), 0);
@@ -259,7 +260,7 @@ static void test_replace_failure_regrows(void)
 
     create_calls = 0;
     create_fail_from = 0;
-    CHECK_EQ(seg_pool_new(&p, 2, SEGSZ, create_counting), 0);
+    CHECK_EQ(seg_pool_new_with(&p, 2, SEGSZ, create_counting), 0);
     if (p == NULL)
         return;
     create_fail_from = 3; /* every replacement fails */
@@ -342,7 +343,7 @@ static void test_stress(void)
     pthread_t th[THREADS];
 
     memset(&s, 0, sizeof s);
-    CHECK_EQ(seg_pool_new(&s.p, 3, SEGSZ, NULL), 0);
+    CHECK_EQ(seg_pool_new(&s.p, 3, SEGSZ), 0);
     if (s.p == NULL)
         return;
     for (int i = 0; i < THREADS; i++)

@@ -9,9 +9,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "clock.h"
 #include "ipc/peer.h"
+#include "ipc/shm_guard.h"
 #include "ipc_testutil.h"
 #include "test.h"
 
@@ -807,6 +809,59 @@ static void test_abandon(void)
     CHECK_EQ(ipc_test_open_fds(), fd_baseline);
 }
 
+/* A segment shrunk under both sides (any process of our uid can ftruncate it): every call that
+ * touches the mapping fails with -EFAULT instead of dying of SIGBUS; a SIGBUS outside a guard
+ * still kills. */
+static void test_shrunk(void)
+{
+    struct shm_seg seg, prod;
+    struct shm_chunk ch;
+    unsigned char *p;
+    int fd, status = 0;
+    pid_t child;
+
+    CHECK_EQ(shm_guard_install(), 0);
+    for (int half = 0; half <= 1; half++) {
+        CHECK_EQ(shm_seg_create(&seg, 80, 16384), 0);
+        CHECK_EQ(shm_seg_attach(&prod, seg.name, 16384), 0);
+        shm_seg_begin(&seg, 4);
+        CHECK_EQ(shm_seg_reserve(&prod, self_pidfd, 100, NULL, &p), 0);
+        CHECK_EQ(shm_seg_publish(&prod, 4, SHM_SLOT_RESPONSE, SHM_STATUS_OK, 100000, 10), 0);
+        fd = shm_open(seg.name, O_RDWR, 0);
+        CHECK(fd >= 0);
+        /* To nothing, or to one page: the header stays, the slots past it go. */
+        CHECK_EQ(ftruncate(fd, half ? 4096 : 0), 0);
+        close(fd);
+        if (half) {
+            CHECK_EQ(shm_seg_next(&seg, 4, UINT64_MAX, self_pidfd, 100, NULL, &ch), 0);
+            CHECK_EQ(shm_seg_release(&seg), 0);
+            /* Slot 1's header lies past the new end. */
+            CHECK_EQ(shm_seg_reserve(&prod, self_pidfd, 100, NULL, &p), -EFAULT);
+            CHECK_EQ(shm_seg_next(&seg, 4, 100000, self_pidfd, 100, NULL, &ch), -ETIMEDOUT);
+        } else {
+            CHECK_EQ(shm_seg_next(&seg, 4, UINT64_MAX, self_pidfd, 100, NULL, &ch), -EFAULT);
+            CHECK_EQ(shm_seg_reserve(&prod, self_pidfd, 100, NULL, &p), -EFAULT);
+            CHECK_EQ(shm_seg_publish(&prod, 4, SHM_SLOT_DATA, SHM_STATUS_OK, 0, 10), -EFAULT);
+            CHECK_EQ(shm_seg_is_idle(&seg), 0);
+            shm_seg_begin(&seg, 5);
+            shm_seg_abandon(&prod);
+        }
+        shm_seg_cancel(&seg);
+        if (!half) {
+            child = fork();
+            if (child == 0) /* unguarded: dies of SIGBUS as before */
+                _exit((int)__atomic_load_n(&seg.hdr->magic, __ATOMIC_RELAXED) & 1);
+            CHECK(child > 0 && waitpid(child, &status, 0) == child);
+            CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+        }
+        shm_seg_detach(&prod);
+        shm_seg_destroy(&seg);
+    }
+    signal(SIGBUS, SIG_DFL);
+    CHECK_EQ(ipc_test_objects_of(getpid()), 0);
+    CHECK_EQ(ipc_test_open_fds(), fd_baseline);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
@@ -814,6 +869,7 @@ int main(void)
         T(test_transfer_matrix), T(test_chunk_validate), T(test_bad_chunks),
         T(test_producer_dies),   T(test_cancel),         T(test_timeouts),
         T(test_enospc),          T(test_post_fails),     T(test_abandon),
+        T(test_shrunk),
     };
     int rc;
 

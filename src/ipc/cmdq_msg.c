@@ -1,0 +1,81 @@
+/* cmdq_msg.c - the command queue's request message: building one, and checking one received. */
+/* SPDX-License-Identifier: MIT */
+#include "cmdq.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shm_chan.h"
+
+int cmdq_request_init(struct cmdq_request *req, pid_t proxy_pid, const char *seg_name,
+                      uint64_t seg_size, uint64_t generation, const char *path, size_t path_len)
+{
+    size_t name_len;
+    pid_t seg_pid;
+
+    memset(req, 0, sizeof *req);
+    if (proxy_pid <= 0)
+        return -EINVAL;
+    if (path_len > CMDQ_PATH_MAX)
+        return -ENAMETOOLONG;
+    if (path_len == 0 || path[0] != '/' || memchr(path, '\0', path_len))
+        return -EINVAL;
+    name_len = strnlen(seg_name, IPC_NAME_MAX);
+    if (name_len == IPC_NAME_MAX)
+        return -ENAMETOOLONG;
+    if (ipc_name_parse(seg_name, IPC_KIND_SEGMENT, geteuid(), &seg_pid, NULL) < 0 ||
+        seg_pid != proxy_pid)
+        return -EINVAL;
+    req->magic = CMDQ_MAGIC;
+    req->version = CMDQ_VERSION;
+    req->size = sizeof *req;
+    req->proxy_pid = (uint32_t)proxy_pid;
+    req->path_len = (uint32_t)path_len;
+    req->generation = generation;
+    req->seg_size = seg_size;
+    memcpy(req->seg_name, seg_name, name_len + 1);
+    memcpy(req->path, path, path_len);
+    return 0;
+}
+
+int cmdq_request_decode(const void *buf, size_t len, uid_t uid, struct cmdq_request *out)
+{
+    static const char zero_pad[sizeof out->pad_];
+    struct cmdq_request r;
+    uint32_t magic;
+    uint16_t version;
+    pid_t seg_pid;
+
+    /* Magic and version first: another version may have another size. */
+    if (len < sizeof magic + sizeof version)
+        return -EBADMSG;
+    memcpy(&magic, buf, sizeof magic);
+    memcpy(&version, (const char *)buf + sizeof magic, sizeof version);
+    if (magic != CMDQ_MAGIC)
+        return -EBADMSG;
+    if (version != CMDQ_VERSION)
+        return -EPROTO;
+    if (len != sizeof r)
+        return -EBADMSG;
+    memcpy(&r, buf, sizeof r);
+    if (r.size != sizeof r || r.proxy_pid == 0 || r.proxy_pid > INT_MAX)
+        return -EBADMSG;
+    if (r.path_len == 0 || r.path_len > CMDQ_PATH_MAX)
+        return -EBADMSG;
+    if (!memchr(r.seg_name, '\0', sizeof r.seg_name))
+        return -EBADMSG;
+    /* Also catches a path without a NUL: strnlen is then sizeof r.path > CMDQ_PATH_MAX. */
+    if (strnlen(r.path, sizeof r.path) != r.path_len || r.path[0] != '/')
+        return -EBADMSG;
+    if (memcmp(r.pad_, zero_pad, sizeof zero_pad) != 0)
+        return -EBADMSG;
+    if (r.seg_size < SHM_SEG_MIN || r.seg_size > SHM_SEG_MAX)
+        return -EBADMSG;
+    if (ipc_name_parse(r.seg_name, IPC_KIND_SEGMENT, uid, &seg_pid, NULL) < 0 ||
+        seg_pid != (pid_t)r.proxy_pid)
+        return -EPERM;
+    *out = r;
+    return 0;
+}
