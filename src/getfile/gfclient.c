@@ -10,9 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define GFC_DEFAULT_SERVER  "localhost"
-#define GFC_DEFAULT_PORT    10823
-#define GFC_DEFAULT_TIMEOUT 10000
+#define GFC_DEFAULT_SERVER "localhost"
+#define GFC_DEFAULT_PORT   10823
 
 struct gfcrequest {
     char *server; /* owned */
@@ -50,8 +49,8 @@ struct gfcrequest *gfc_create(void)
     r->header_arg = NULL;
     r->write_fn = NULL;
     r->write_arg = NULL;
-    r->connect_ms = GFC_DEFAULT_TIMEOUT;
-    r->idle_ms = GFC_DEFAULT_TIMEOUT;
+    r->connect_ms = GFC_DEFAULT_TIMEOUT_MS;
+    r->idle_ms = GFC_DEFAULT_TIMEOUT_MS;
     r->status = GF_INVALID;
     r->framing = GF_FRAMING_DOCUMENTED;
     r->filelen = 0;

@@ -23,8 +23,11 @@ typedef int (*gfc_header_fn)(const struct gf_response *hdr, void *arg);
  * Return 0 or -errno to abort. Without a write function the content is discarded. */
 typedef int (*gfc_write_fn)(const void *buf, size_t len, void *arg);
 
+/* The connect and idle timeouts of a new request. */
+#define GFC_DEFAULT_TIMEOUT_MS 10000
+
 /* Returns a new request (free with gfc_cleanup), or NULL when out of memory.
- * Defaults: server "localhost", port 10823 (the framework's), timeouts 10000 ms. */
+ * Defaults: server "localhost", port 10823 (the framework's), timeouts GFC_DEFAULT_TIMEOUT_MS. */
 struct gfcrequest *gfc_create(void);
 void gfc_cleanup(struct gfcrequest *r); /* NULL is a no-op */
 
