@@ -2,28 +2,55 @@
 # demo.sh - the main job: build, start simplecached and webproxy (cache mode) on generated
 # content, download a workload through the proxy, verify every byte, print a summary, stop
 # both, and show that no IPC object is left.
-#   scripts/demo.sh [-r REQUESTS] [-t CLIENT_THREADS] [-z SEGSIZE] [-n SEGMENTS]
+#   scripts/demo.sh [-r REQUESTS] [-t CLIENT_THREADS] [-z SEGSIZE] [-n SEGMENTS] [-b BINDIR]
+#   -b BINDIR  run the programs in BINDIR instead of building the release preset
+# As root it runs in private mount and IPC namespaces with its own /dev/shm and /dev/mqueue
+# (as the integration tests do, tests/integration/lib.sh), so it touches no other IPC object
+# of the machine and "nothing left" is a plain listing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-requests=200 threads=8 segsize=1048576 nsegs=8
-while getopts "r:t:z:n:h" o; do
+requests=200 threads=8 segsize=1048576 nsegs=8 bin=
+while getopts "r:t:z:n:b:h" o; do
     case "$o" in
     r) requests=$OPTARG ;;
     t) threads=$OPTARG ;;
     z) segsize=$OPTARG ;;
     n) nsegs=$OPTARG ;;
-    h) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    b) bin=$(realpath -- "$OPTARG") ;;
+    h) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
     esac
 done
 
-scripts/deps.sh build
-echo "== Building (release)"
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" >/dev/null
-bin=$root/build/release/bin
+if [ -z "$bin" ]; then
+    scripts/deps.sh build
+    echo "== Building (release)"
+    cmake --preset release >/dev/null
+    cmake --build --preset release -j "$(nproc)" >/dev/null
+    bin=$root/build/release/bin
+fi
+
+# The rest runs in private mount and IPC namespaces: a fresh tmpfs on /dev/shm and a private
+# mqueue mount on /dev/mqueue (lib.sh's isolation). Without root it runs in the machine's
+# namespaces; the IPC names carry the uid, so only this user's objects are concerned.
+if [ -z "${GF_DEMO_ISOLATED:-}" ] && [ "$(id -u)" -eq 0 ]; then
+    export GF_DEMO_ISOLATED=1
+    exec unshare -m -i --fork --propagation private bash -c '
+        set -e
+        mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
+        mkdir -p /dev/mqueue
+        mount -t mqueue mqueue /dev/mqueue
+        exec bash "$0" "$@"' "$root/scripts/demo.sh" -b "$bin" -r "$requests" -t "$threads" -z "$segsize" -n "$nsegs"
+fi
+if [ -n "${GF_DEMO_ISOLATED:-}" ]; then
+    echo "== In a private IPC namespace ($(readlink /proc/self/ns/ipc)) with its own /dev/shm and /dev/mqueue"
+    ours='^getfile-'
+else
+    echo "== Not root: in this machine's IPC namespace ($(readlink /proc/self/ns/ipc))"
+    ours="^getfile-$(id -u)-"
+fi
 
 work=$(mktemp -d /tmp/getfile-demo.XXXXXX)
 cache_pid= proxy_pid=
@@ -39,15 +66,17 @@ echo "== Generating content in $work"
 python3 "$root/scripts/gen_content.py" "$work" >/dev/null
 cd "$work"
 
-# The mqueue file system shows queues as files; mount it so the final check can list them.
-if ! mountpoint -q /dev/mqueue 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
-    mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue || true
-fi
-
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 echo "== Starting simplecached (4 threads) and webproxy (port $port, 8 threads, $nsegs x $segsize B segments)"
 "$bin/simplecached" -c locals.txt -t 4 -d 0 2>cache.log &
 cache_pid=$!
+# The proxy's first requests find the cache once its command queue exists.
+if mountpoint -q /dev/mqueue; then
+    for _ in $(seq 100); do
+        [ -e "/dev/mqueue/getfile-$(id -u)-$cache_pid-cmd" ] && break
+        sleep 0.05
+    done
+fi
 "$bin/webproxy" -p "$port" -t 8 -n "$nsegs" -z "$segsize" 2>proxy.log &
 proxy_pid=$!
 
@@ -82,7 +111,7 @@ wait "$proxy_pid" || rc_proxy=$?
 wait "$cache_pid" || rc_cache=$?
 proxy_pid= cache_pid=
 echo "webproxy exited $rc_proxy, simplecached exited $rc_cache"
-left=$(ls /dev/shm /dev/mqueue 2>/dev/null | grep '^getfile-' || true)
+left=$(ls -A /dev/shm /dev/mqueue 2>/dev/null | grep -E "$ours" || true)
 if [ -n "$left" ]; then
     echo "IPC objects left: $left"
     bad=$((bad + 1))

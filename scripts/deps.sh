@@ -3,8 +3,12 @@
 # Usage: scripts/deps.sh build|test|bench ...   (sets may be combined)
 set -euo pipefail
 
-build=(build-essential cmake pkg-config libcurl4-openssl-dev python3)
-test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2)
+# help2man: the man pages are generated at build time (-DGF_MAN=OFF builds without them).
+build=(build-essential cmake pkg-config libcurl4-openssl-dev python3 help2man)
+# dpkg-dev and file: cpack's Depends (dpkg-shlibdeps); man-db: man -l; systemd: systemd-analyze
+# verify of the units.
+test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2
+    dpkg-dev file man-db systemd)
 bench=(nginx-light wrk gnuplot-nox linux-perf)
 
 want=()

@@ -14,3 +14,5 @@ gf_add_script_test(NAME proxy_origin_keepalive SCRIPT tests/integration/proxy_or
 gf_add_script_test(NAME proxy_origin_bigfile SCRIPT tests/integration/proxy_origin_bigfile.sh
   TIMEOUT 600)
 gf_add_script_test(NAME proxy_combined SCRIPT tests/integration/proxy_combined.sh TIMEOUT 120)
+gf_add_script_test(NAME proxy_cache_fallback SCRIPT tests/integration/proxy_cache_fallback.sh
+  TIMEOUT 180)

@@ -7,8 +7,8 @@ option(RELIABILITY_FULL "Run the long forms of the reliability tests" OFF)
 
 # Every function tests/rel/fault.c wraps; keep in sync with fault.h.
 set(GF_FAULT_WRAPPED shm_open mmap ftruncate posix_fallocate mq_open mq_timedsend
-    mq_timedreceive sem_init sem_post sem_timedwait sem_clockwait pthread_create malloc calloc
-    realloc strdup accept4)
+    mq_timedreceive sem_init sem_post sem_timedwait sem_clockwait shm_sem_post shm_sem_clockwait
+    pthread_create malloc calloc realloc strdup accept4)
 list(JOIN GF_FAULT_WRAPPED ",--wrap=" gf_wrap_list)
 set(GF_FAULT_LINK "-Wl,--wrap=${gf_wrap_list}")
 
@@ -29,14 +29,14 @@ function(gf_add_fault_exe)
 endfunction()
 
 gf_add_fault_exe(NAME webproxy_fi MAIN ${PROJECT_SOURCE_DIR}/src/proxy/webproxy.c
-  LIBS gfproxy CURL)
+  LIBS gfproxy gfcli CURL)
 gf_add_fault_exe(NAME simplecached_fi MAIN ${PROJECT_SOURCE_DIR}/src/cache/simplecached.c
-  LIBS gfcache)
+  LIBS gfcache gfcli)
 
 # The fault module itself: parsing, k-th call failure, "K+", errno per function, counters.
 gf_add_unit_test(NAME test_fault
   SOURCES ${PROJECT_SOURCE_DIR}/tests/rel/test_fault.c ${PROJECT_SOURCE_DIR}/tests/rel/fault.c
-  LIBS gfcommon)
+  LIBS gfipc)
 target_link_options(test_fault PRIVATE ${GF_FAULT_LINK})
 # The test counts calls: the optimiser must not remove or merge allocation calls.
 target_compile_options(test_fault PRIVATE -fno-builtin-malloc -fno-builtin-calloc

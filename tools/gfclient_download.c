@@ -17,21 +17,24 @@
 
 static const char usage[] =
     "usage: " PROG " [-s server] [-p port] [-t threads] [-w workload] [-r requests] [-R secs]\n"
-    "  -s server    server name or address (default: localhost)\n"
-    "  -p port      server port, 1..65535 (default: 10823)\n"
-    "  -t threads   concurrent requests, 1..1024 (default: 8)\n"
-    "  -w workload  file of request paths separated by whitespace (default: workload.txt)\n"
-    "  -r requests  total requests, cycling through the workload (default: one per path)\n"
-    "  -R secs      while the server refuses connections, retry once a second this long\n"
-    "               per request; 0 = no retry (default: 30)\n"
-    "  -h           show this help\n"
+    "  -s, --server SERVER      server name or address (default: localhost)\n"
+    "  -p, --port PORT          server port, 1..65535 (default: 10823)\n"
+    "  -t, --threads THREADS    concurrent requests, 1..1024 (default: 8)\n"
+    "  -w, --workload FILE      file of request paths separated by whitespace; '-' for\n"
+    "                           standard input; a pipe or FIFO works (default: workload.txt)\n"
+    "  -r, --requests N         total requests, cycling through the workload (default: one\n"
+    "                           per path)\n"
+    "  -R, --retry SECS         while the server refuses connections, retry once a second\n"
+    "                           this long per request; 0 = no retry (default: 30)\n"
+    "  -h, --help               show this help and exit\n"
+    "      --version            show the version and exit\n"
     "Each body is saved under the current directory at the request path without its\n"
     "leading '/', creating directories. A file appears only once its transfer is complete\n"
     "(written to a temporary file in the same directory, then renamed). Paths with empty,\n"
     "'.' or '..' segments are refused, and symbolic links are not followed.\n"
     "Prints a summary on stdout and one line per failed request on stderr. Exit status:\n"
     "0 when no request failed (FILE_NOT_FOUND is an answer, not a failure), 1 otherwise,\n"
-    "2 for a usage error.\n";
+    "2 for a bad option or value (an unreadable or empty workload included).\n";
 
 /* One request's file, from the header callback to the rename. */
 struct dl_file {
@@ -223,14 +226,14 @@ int main(int argc, char **argv)
     rc = loadgen_workload_load(o.workload, &wl, &bad);
     if (rc < 0 || wl.count == 0) {
         char what[160];
-        if (rc == -EINVAL)
+        if (rc == -EINVAL && bad != NULL)
             snprintf(what, sizeof what, "'%.100s' is not a valid request path", bad);
         else if (rc < 0)
             loadgen_strerror(-rc, what, sizeof what);
         else
             snprintf(what, sizeof what, "no request paths");
         loadgen_workload_release(&wl);
-        cli_die_usage(PROG, usage, "-w: '%s': %s", o.workload, what);
+        cli_fail(PROG, "-w: '%s': %s", o.workload, what);
     }
     if (o.requests == 0)
         o.requests = wl.count;

@@ -19,15 +19,18 @@
 static const char usage[] =
     "usage: " PROG " [-s server] [-p port] [-t threads] [-w workload] [-r requests] [-R secs]\n"
     "       [-m metrics]\n"
-    "  -s server    server name or address (default: localhost)\n"
-    "  -p port      server port, 1..65535 (default: 10823)\n"
-    "  -t threads   concurrent requests, 1..1024 (default: 8)\n"
-    "  -w workload  file of request paths separated by whitespace (default: workload.txt)\n"
-    "  -r requests  total requests, cycling through the workload (default: one per path)\n"
-    "  -R secs      while the server refuses connections, retry once a second this long\n"
-    "               per request; 0 = no retry (default: 30)\n"
-    "  -m metrics   metrics file to write (default: metrics.txt)\n"
-    "  -h           show this help\n"
+    "  -s, --server SERVER      server name or address (default: localhost)\n"
+    "  -p, --port PORT          server port, 1..65535 (default: 10823)\n"
+    "  -t, --threads THREADS    concurrent requests, 1..1024 (default: 8)\n"
+    "  -w, --workload FILE      file of request paths separated by whitespace; '-' for\n"
+    "                           standard input; a pipe or FIFO works (default: workload.txt)\n"
+    "  -r, --requests N         total requests, cycling through the workload (default: one\n"
+    "                           per path)\n"
+    "  -R, --retry SECS         while the server refuses connections, retry once a second\n"
+    "                           this long per request; 0 = no retry (default: 30)\n"
+    "  -m, --metrics FILE       metrics file to write (default: metrics.txt)\n"
+    "  -h, --help               show this help and exit\n"
+    "      --version            show the version and exit\n"
     "Content is discarded. The metrics file starts with the line\n"
     "  " METRICS_HEADER
     "then has one line per received chunk, with an empty comment, and one line per\n"
@@ -35,7 +38,8 @@ static const char usage[] =
     "Requests Serviced counts OK and FILE_NOT_FOUND answers. All columns are totals since the\n"
     "start and never decrease. Prints a summary on stdout (with latency percentiles of the\n"
     "serviced requests) and one line per failed request on stderr. Exit status: 0 when no\n"
-    "request failed, 1 otherwise, 2 for a usage error.\n";
+    "request failed, 1 otherwise, 2 for a bad option or value (an unreadable or empty\n"
+    "workload, a metrics file that cannot be created).\n";
 
 struct measure {
     pthread_mutex_t lock;
@@ -143,22 +147,22 @@ int main(int argc, char **argv)
     rc = loadgen_workload_load(o.workload, &wl, &bad);
     if (rc < 0 || wl.count == 0) {
         char what[160];
-        if (rc == -EINVAL)
+        if (rc == -EINVAL && bad != NULL)
             snprintf(what, sizeof what, "'%.100s' is not a valid request path", bad);
         else if (rc < 0)
             loadgen_strerror(-rc, what, sizeof what);
         else
             snprintf(what, sizeof what, "no request paths");
         loadgen_workload_release(&wl);
-        cli_die_usage(PROG, usage, "-w: '%s': %s", o.workload, what);
+        cli_fail(PROG, "-w: '%s': %s", o.workload, what);
     }
     if (o.requests == 0)
         o.requests = wl.count;
     m.out = metrics_open(o.metrics, &e);
     if (m.out == NULL) {
         loadgen_workload_release(&wl);
-        cli_die_usage(PROG, usage, "-m: cannot create '%s': %s", o.metrics,
-                      loadgen_strerror(e, err, sizeof err));
+        cli_fail(PROG, "-m: cannot create '%s': %s", o.metrics,
+                 loadgen_strerror(e, err, sizeof err));
     }
     rc = loadgen_run(&o, &wl, PROG, measure_one, &m, &lg);
     if (rc < 0) {

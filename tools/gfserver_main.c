@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,13 +33,16 @@ static const char usage[] =
     "entry. A listed file that does not exist or cannot be opened is FILE_NOT_FOUND; a server\n"
     "fault (out of descriptors, a read error before the header) is ERROR; a read error during\n"
     "the transfer ends it early, so the client sees a short transfer.\n"
-    "  -p PORT      port to listen on (default 10823)\n"
-    "  -t THREADS   worker threads, 1..1024 (default 8)\n"
-    "  -m FILE      content index file (default content.txt)\n"
-    "  -d DELAY     microseconds added to each request, 0..2500000 (default 0)\n"
+    "  -p, --port PORT           port to listen on (default 10823)\n"
+    "  -t, --threads THREADS     worker threads, 1..1024 (default 8)\n"
+    "  -m, --content FILE        content index file (default content.txt)\n"
+    "  -d, --delay DELAY         microseconds added to each request, 0..2500000 (default 0)\n"
     GFS_CLI_USAGE
-    "  -h           show this help\n"
-    "Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad options.\n";
+    "  -h, --help                show this help and exit\n"
+    "      --version             show the version and exit\n"
+    "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGHUP, SIGUSR1,\n"
+    "SIGUSR2 and SIGPIPE are ignored (logs go to stderr: no log file to reopen).\n"
+    CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 
 static volatile sig_atomic_t stop_requested; /* the only mutable global */
@@ -126,8 +130,8 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
     }
     rc = send_file(ctx, fd, (uint64_t)st.st_size, w->buf);
     if (rc < 0)
-        log_debug("'%s': transfer failed after %llu bytes: %d", path,
-                  (unsigned long long)gfs_ctx_sent(ctx), rc);
+        log_msg(LOGL_DEBUG, -rc, "'%s': transfer failed after %llu bytes", path,
+                (unsigned long long)gfs_ctx_sent(ctx));
 out:
     close(fd);
     return rc;
@@ -146,40 +150,55 @@ struct config {
     const char *index;
 };
 
+enum long_opt { OPT_VERSION = 256 };
+
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, 'p'},
+    {"threads", required_argument, NULL, 't'},
+    {"content", required_argument, NULL, 'm'},
+    {"delay", required_argument, NULL, 'd'},
+    GFS_CLI_LONGOPTS,
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
 static void parse_args(int argc, char **argv, struct config *c)
 {
     int opt;
 
     opterr = 0;
-    while ((opt = getopt(argc, argv, ":p:t:m:d:h" GFS_CLI_OPTSTRING)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":p:t:m:d:h" GFS_CLI_OPTSTRING, long_opts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             if (cli_parse_port(optarg, &c->port) < 0)
-                cli_die_range(PROG, usage, 'p', optarg, 1, 65535);
+                cli_fail_range(PROG, "-p", optarg, 1, 65535);
             break;
         case 't':
             if (cli_parse_uint(optarg, 1, MAX_THREADS, &c->nthreads) < 0)
-                cli_die_range(PROG, usage, 't', optarg, 1, MAX_THREADS);
+                cli_fail_range(PROG, "-t", optarg, 1, MAX_THREADS);
             break;
         case 'm':
             c->index = optarg;
             break;
         case 'd':
             if (cli_parse_uint(optarg, 0, MAX_DELAY_US, &c->delay_us) < 0)
-                cli_die_range(PROG, usage, 'd', optarg, 0, MAX_DELAY_US);
+                cli_fail_range(PROG, "-d", optarg, 0, MAX_DELAY_US);
             break;
         case 'h':
-            fputs(usage, stdout);
-            exit(0);
+            cli_print_help(usage);
+        case OPT_VERSION:
+            cli_print_version(PROG);
         case ':':
-            cli_die_usage(PROG, usage, "-%c needs a value", optopt);
+        case '?':
+            cli_fail_getopt(PROG, opt, argv);
         default:
-            if (!gfs_cli_option(&c->server, opt, optarg, PROG, usage))
-                cli_die_usage(PROG, usage, "unknown option -%c", optopt);
+            if (!gfs_cli_option(&c->server, opt, optarg, PROG))
+                cli_fail_getopt(PROG, '?', argv);
         }
     }
     if (optind < argc)
-        cli_die_usage(PROG, usage, "unexpected argument '%s'", argv[optind]);
+        cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
 }
 
 int main(int argc, char **argv)
@@ -189,7 +208,7 @@ int main(int argc, char **argv)
     struct gfserver *srv = NULL;
     struct worker *workers = NULL;
     void **args = NULL;
-    int rc, status = 1;
+    int rc, status = CLI_EXIT_FAILURE;
 
     log_set_role(PROG);
     parse_args(argc, argv, &c);
@@ -232,7 +251,12 @@ int main(int argc, char **argv)
     opt.on_event = gfs_cli_log_event;
     rc = gfs_new(&srv, &opt);
     if (rc < 0) {
-        log_err(-rc, "cannot listen on port %u", (unsigned)c.port);
+        if (gfs_cli_is_bind_error(rc)) {
+            log_err(-rc, "cannot listen on port %u", (unsigned)c.port);
+            status = CLI_EXIT_CANNOT_START;
+        } else {
+            log_err(-rc, "cannot set up the server (port %u)", (unsigned)c.port);
+        }
         goto out;
     }
     log_info("serving %zu entries from '%s' on port %u with %u threads", pathmap_count(map),

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -31,6 +32,21 @@ struct loadgen {
     _Atomic uint64_t *lat; /* LAT_BUCKETS counters */
 };
 
+enum long_opt { OPT_VERSION = 256 };
+
+#define LONG_OPTS                                                                              \
+    {"server", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},          \
+        {"threads", required_argument, NULL, 't'}, {"workload", required_argument, NULL, 'w'}, \
+        {"requests", required_argument, NULL, 'r'}, {"retry", required_argument, NULL, 'R'},   \
+        {"help", no_argument, NULL, 'h'},                                                      \
+    {                                                                                          \
+        "version", no_argument, NULL, OPT_VERSION                                              \
+    }
+
+static const struct option long_opts[] = {LONG_OPTS, {NULL, 0, NULL, 0}};
+static const struct option long_opts_metrics[] = {
+    LONG_OPTS, {"metrics", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0}};
+
 void loadgen_parse_args(struct loadgen_opts *o, int argc, char **argv, const char *prog,
                         const char *usage, int with_metrics)
 {
@@ -44,94 +60,107 @@ void loadgen_parse_args(struct loadgen_opts *o, int argc, char **argv, const cha
                                .retry_s = 30,
                                .metrics = "metrics.txt"};
     opterr = 0;
-    while ((c = getopt(argc, argv, with_metrics ? ":s:p:t:w:r:R:m:h" : ":s:p:t:w:r:R:h")) != -1) {
+    while ((c = getopt_long(argc, argv, with_metrics ? ":s:p:t:w:r:R:m:h" : ":s:p:t:w:r:R:h",
+                            with_metrics ? long_opts_metrics : long_opts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (*optarg == '\0')
-                cli_die_usage(prog, usage, "-s: the server name is empty");
+                cli_fail(prog, "-s: the server name is empty");
             o->server = optarg;
             break;
         case 'p':
             if (cli_parse_port(optarg, &o->port) < 0)
-                cli_die_range(prog, usage, 'p', optarg, 1, 65535);
+                cli_fail_range(prog, "-p", optarg, 1, 65535);
             break;
         case 't':
             if (cli_parse_uint(optarg, 1, LOADGEN_MAX_THREADS, &o->threads) < 0)
-                cli_die_range(prog, usage, 't', optarg, 1, LOADGEN_MAX_THREADS);
+                cli_fail_range(prog, "-t", optarg, 1, LOADGEN_MAX_THREADS);
             break;
         case 'w':
             o->workload = optarg;
             break;
         case 'r':
             if (cli_parse_u64(optarg, 1, UINT64_MAX / 2, &o->requests) < 0)
-                cli_die_range(prog, usage, 'r', optarg, 1, UINT64_MAX / 2);
+                cli_fail_range(prog, "-r", optarg, 1, UINT64_MAX / 2);
             break;
         case 'R':
             if (cli_parse_uint(optarg, 0, 86400, &o->retry_s) < 0)
-                cli_die_range(prog, usage, 'R', optarg, 0, 86400);
+                cli_fail_range(prog, "-R", optarg, 0, 86400);
             break;
         case 'm':
             o->metrics = optarg;
             break;
         case 'h':
-            fputs(usage, stdout);
-            exit(0);
-        case ':':
-            cli_die_usage(prog, usage, "-%c needs a value", optopt);
+            cli_print_help(usage);
+        case OPT_VERSION:
+            cli_print_version(prog);
         default:
-            cli_die_usage(prog, usage, "unknown option -%c", optopt);
+            cli_fail_getopt(prog, c, argv);
         }
     }
     if (optind < argc)
-        cli_die_usage(prog, usage, "unexpected argument '%s'", argv[optind]);
+        cli_fail(prog, "unexpected argument '%s'", argv[optind]);
 }
 
-static int read_whole(const char *file, char **out, size_t *out_len)
+/* Reads fd to its end: a regular file, a pipe, a FIFO or a terminal alike. */
+static int read_fd(int fd, char **out, size_t *out_len)
 {
-    struct stat st;
-    size_t len = 0;
+    size_t len = 0, cap = 0;
     char *buf = NULL;
-    int fd, rc;
+    struct stat st;
 
-    fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fstat(fd, &st) < 0)
         return -errno;
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-        goto out;
-    }
-    if (st.st_size > (off_t)LOADGEN_WORKLOAD_MAX) {
-        rc = -EFBIG;
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    while (len < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+    if (S_ISDIR(st.st_mode))
+        return -EISDIR;
+    if (S_ISREG(st.st_mode) && st.st_size > (off_t)LOADGEN_WORKLOAD_MAX)
+        return -EFBIG;
+    for (;;) {
+        if (cap - len < 2) { /* room for one byte more than the limit, and the terminator */
+            size_t ncap = cap ? 2 * cap : 4096;
+            if (ncap > (size_t)LOADGEN_WORKLOAD_MAX + 2)
+                ncap = (size_t)LOADGEN_WORKLOAD_MAX + 2;
+            char *nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = -errno;
-            goto out;
+            int err = errno;
+            free(buf);
+            return -err;
         }
-        if (n == 0) /* shrank under us: take what is there */
+        if (n == 0)
             break;
         len += (size_t)n;
+        if (len > (size_t)LOADGEN_WORKLOAD_MAX) {
+            free(buf);
+            return -EFBIG;
+        }
     }
     buf[len] = '\0';
     *out = buf;
     *out_len = len;
-    buf = NULL;
-    rc = 0;
-out:
-    free(buf);
+    return 0;
+}
+
+/* The whole workload: file, or standard input for "-". */
+static int read_whole(const char *file, char **out, size_t *out_len)
+{
+    int fd, rc;
+
+    if (strcmp(file, "-") == 0)
+        return read_fd(STDIN_FILENO, out, out_len);
+    fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    rc = read_fd(fd, out, out_len);
     close(fd);
     return rc;
 }

@@ -23,8 +23,9 @@ struct loadgen_opts {
     const char *metrics;  /* -m (only with_metrics), default "metrics.txt" */
 };
 
-/* Fills o from argv (defaults first). -h prints usage on stdout and exits 0; a bad option or
- * value prints the reason and usage on stderr and exits 2. with_metrics accepts -m. */
+/* Fills o from argv (defaults first), short or long options. -h/--help prints usage on stdout
+ * and --version the version, and exit 0; a bad option or value prints one line naming it and
+ * "Try 'PROG --help'" on stderr and exits 2. with_metrics accepts -m/--metrics. */
 void loadgen_parse_args(struct loadgen_opts *o, int argc, char **argv, const char *prog,
                         const char *usage, int with_metrics);
 
@@ -36,9 +37,11 @@ struct loadgen_workload {
     size_t count;
 };
 
-/* Loads file into w. Returns 0, -errno for the file (-EFBIG past LOADGEN_WORKLOAD_MAX), or
- * -EINVAL for an invalid path (then *bad points at it inside w->text, which is kept until
- * loadgen_workload_release so the caller can name it). An empty workload loads as count 0. */
+/* Loads file into w: a regular file, a pipe or FIFO, or standard input when file is "-", read
+ * to its end. Returns 0, -errno for the file (-EFBIG past LOADGEN_WORKLOAD_MAX), or -EINVAL
+ * for an invalid path (then *bad points at it inside w->text, which is kept until
+ * loadgen_workload_release so the caller can name it; the file's own errors never set *bad).
+ * An empty workload loads as count 0. */
 int loadgen_workload_load(const char *file, struct loadgen_workload *w, const char **bad);
 void loadgen_workload_release(struct loadgen_workload *w);
 

@@ -31,7 +31,8 @@ struct ratelimit {
 
 struct cache_server {
     struct cache_server_options opt; /* set once in new */
-    const struct simplecache *cache; /* borrowed, immutable */
+    struct simplecache *cache;       /* owned, immutable; replaced by a reload under index_lock */
+    pthread_rwlock_t index_lock;     /* read: a lookup uses cache; write: the boss replaces it */
     struct cmdq_server *q;           /* borrowed; only the boss receives */
     uid_t uid;
     struct workq wq; /* validated requests (struct cmdq_request *, from jobs) */
@@ -160,7 +161,9 @@ static int lookup(struct cache_server *s, const struct cmdq_request *req, const 
         return rc;
     if (rc == -ECANCELED || is_stopping(s))
         return is_stopping(s) ? SHM_STATUS_ERROR : -ECANCELED;
+    pthread_rwlock_rdlock(&s->index_lock);
     rc = simplecache_open(s->cache, req->path, req->path_len, fd, len);
+    pthread_rwlock_unlock(&s->index_lock);
     if (rc == -ENOENT)
         return SHM_STATUS_NOT_FOUND;
     if (rc < 0) {
@@ -315,7 +318,7 @@ static void serve(struct cache_server *s, const struct cmdq_request *req)
          * rather than let it wait for its stall limit. */
         if (rc != -ESRCH)
             shm_seg_abandon(seg);
-        log_debug("transfer of '%s' abandoned: %d", req->path, rc);
+        log_msg(LOGL_DEBUG, -rc, "transfer of '%s' abandoned", req->path);
     }
 out:
     if (fd >= 0)
@@ -340,7 +343,7 @@ static void *worker_main(void *arg)
 }
 
 int cache_server_new(struct cache_server **out, const struct cache_server_options *opt,
-                     const struct simplecache *cache, struct cmdq_server *q)
+                     struct simplecache *cache, struct cmdq_server *q)
 {
     struct cache_server *s;
     pthread_condattr_t ca;
@@ -362,7 +365,6 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
         s->opt.grace_ms = 3000;
     if (s->opt.attach_max == 0)
         s->opt.attach_max = CACHE_ATTACH_DEFAULT;
-    s->cache = cache;
     s->q = q;
     s->uid = geteuid(); /* the uid our IPC names carry (as in src/ipc) */
     unsigned njobs = s->opt.queue_depth + opt->nthreads + 1;
@@ -385,10 +387,12 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
         goto err_free;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->rl.lock, NULL);
+    pthread_rwlock_init(&s->index_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->all_done, &ca);
     pthread_condattr_destroy(&ca);
+    s->cache = cache;
     *out = s;
     return 0;
 
@@ -457,6 +461,21 @@ static void check_names(struct cache_server *s, int *last_rc)
     *last_rc = rc;
 }
 
+/* A reload request: a new index replaces the current one for every later lookup. */
+static void reload_index(struct cache_server *s)
+{
+    struct simplecache *fresh = NULL, *old;
+
+    s->opt.reload_flag[0] = 0;
+    if (s->opt.reload(s->opt.reload_arg, &fresh) < 0)
+        return;
+    pthread_rwlock_wrlock(&s->index_lock);
+    old = s->cache;
+    s->cache = fresh;
+    pthread_rwlock_unlock(&s->index_lock);
+    simplecache_free(old); /* no lookup holds it: each held the read lock while using it */
+}
+
 static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
 {
     struct cmdq_request *job = NULL;
@@ -465,6 +484,8 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
     int check_rc = 0;
 
     while (!*stop) {
+        if (s->opt.reload_flag != NULL && *s->opt.reload_flag && s->opt.reload != NULL)
+            reload_index(s);
         if (clock_mono_ms() >= next_sweep) {
             /* Kept attachments of replaced segments and dead proxies would pin their memory. */
             unsigned n = attach_cache_sweep(s->attach);
@@ -598,6 +619,8 @@ void cache_server_free(struct cache_server *s)
     pthread_cond_destroy(&s->all_done);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rl.lock);
+    pthread_rwlock_destroy(&s->index_lock);
+    simplecache_free(s->cache);
     free(s->threads);
     free(s->jobs);
     free(s->free_jobs);

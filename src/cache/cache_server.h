@@ -16,6 +16,10 @@
 
 struct cache_server;
 
+/* Loads a new index for a reload. Returns 0 and *out (the server takes it), or -errno to keep
+ * the current one; it logs its own reasons. Called by the boss thread. */
+typedef int (*cache_server_reload_fn)(void *arg, struct simplecache **out);
+
 struct cache_server_options {
     unsigned nthreads;    /* workers, 1..CACHE_THREADS_MAX */
     unsigned delay_us;    /* added to every lookup, 0..CACHE_DELAY_MAX_US */
@@ -24,6 +28,13 @@ struct cache_server_options {
     int grace_ms;         /* after stop, in-flight transfers get this long; 0 = 3000 */
     unsigned attach_max;  /* segment attachments kept between requests, at most
                            * ATTACH_CACHE_MAX; 0 = CACHE_ATTACH_DEFAULT */
+    /* Reload on request (SIGHUP): when *reload_flag is non-zero the boss clears it, calls
+     * reload, and on success makes the new index the one every later lookup uses; lookups in
+     * progress finish with the old one, and transfers already started read the files they
+     * opened, so nothing in flight is disturbed. NULL: no reload. */
+    volatile sig_atomic_t *reload_flag;
+    cache_server_reload_fn reload;
+    void *reload_arg;
 };
 
 /* Counters for the closing log line; each is read without a lock, so only approximately current
@@ -37,18 +48,18 @@ struct cache_server_stats {
     uint64_t stale;     /* segment generation differed from the request's: dropped unanswered */
 };
 
-/* Creates a server over an open command queue and a loaded index (both borrowed: they must
- * outlive the server). Starts no thread. Returns 0 and *out, or -errno (-EINVAL for bad
- * options). */
+/* Creates a server over an open command queue (borrowed: it must outlive the server) and a
+ * loaded index (taken on success: the server frees it, and every index a reload replaces).
+ * Starts no thread. Returns 0 and *out, or -errno (-EINVAL for bad options). */
 int cache_server_new(struct cache_server **out, const struct cache_server_options *opt,
-                     const struct simplecache *cache, struct cmdq_server *q);
+                     struct simplecache *cache, struct cmdq_server *q);
 
 /* Starts the workers (with SIGINT, SIGTERM and SIGPIPE blocked) and runs the boss loop in the
- * calling thread until *stop becomes non-zero; it notices within ~100 ms (sooner when a signal
- * interrupts the receive). Then it stops receiving, answers ERROR to requests not yet started,
- * lets transfers in progress finish for grace_ms, cuts the rest (each notices within
- * SHM_WAIT_SLICE_MS) and joins every worker. Returns 0, or -errno if the workers could not
- * start. Call at most once. */
+ * calling thread until *stop becomes non-zero; it notices a stop or a reload request within ~100 ms
+ * (one receive slice; an interrupted receive is resumed). Then it stops receiving, answers ERROR to
+ * requests not yet started, lets transfers in progress finish for grace_ms, cuts the rest (each
+ * notices within SHM_WAIT_SLICE_MS) and joins every worker. Returns 0, or -errno if the workers
+ * could not start. Call at most once. */
 int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop);
 
 void cache_server_stats(const struct cache_server *s, struct cache_server_stats *out);

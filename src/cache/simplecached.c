@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "cache_server.h"
 #include "cli.h"
+#include "gfs_cli.h"
 #include "cmdq.h"
 #include "log.h"
 #include "pathmap.h"
@@ -10,21 +11,37 @@
 #include "simplecache.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] =
-    "usage: simplecached [-c INDEX] [-t THREADS] [-d DELAY_US] [-h]\n"
-    "  -c INDEX     cache index, one '<request path> <local file>' per line (default locals.txt)\n"
-    "  -t THREADS   worker threads, 1..512 (default 4)\n"
-    "  -d DELAY_US  delay added to each lookup in microseconds, 0..2500000 (default 0)\n"
-    "  -h           print this help and exit\n"
-    "Stops cleanly on SIGINT or SIGTERM, removing the command queue it created.\n";
+#define PROG "simplecached"
 
-static volatile sig_atomic_t stop_requested; /* the only mutable global */
+/* clang-format off */
+static const char usage[] =
+    "usage: " PROG " [options]\n"
+    "The cache daemon: serves the files of its index to webproxy through a POSIX message\n"
+    "queue and the proxy's shared memory segments. One cache runs per user.\n"
+    "  -c, --index INDEX       cache index, one '<request path> <local file>' per line\n"
+    "                          (default locals.txt)\n"
+    "  -t, --threads THREADS   worker threads, 1..512 (default 4)\n"
+    "  -d, --delay DELAY_US    delay added to each lookup in microseconds, 0..2500000\n"
+    "                          (default 0)\n"
+    "  -l, --log-level LEVEL   log level: err, warn, info, debug (default info)\n"
+    "  -h, --help              show this help and exit\n"
+    "      --version           show the version and exit\n"
+    "Signals: SIGINT/SIGTERM stop cleanly, removing the command queue it created. SIGHUP\n"
+    "re-reads the index: new requests use the new one, transfers in flight finish from the\n"
+    "old one; an index that cannot be read is refused with a log line and the old one kept.\n"
+    "SIGUSR1, SIGUSR2 and SIGPIPE are ignored (logs go to stderr: no log file to reopen).\n"
+    CLI_SERVER_EXIT_USAGE;
+/* clang-format on */
+
+/* Set by the signal handlers only. */
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 struct config {
     const char *index;
@@ -32,35 +49,49 @@ struct config {
     unsigned delay_us;
 };
 
+enum long_opt { OPT_VERSION = 256 };
+
+static const struct option long_opts[] = {
+    {"index", required_argument, NULL, 'c'},
+    {"threads", required_argument, NULL, 't'},
+    {"delay", required_argument, NULL, 'd'},
+    {"log-level", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
     int c;
 
     opterr = 0;
-    while ((c = getopt(argc, argv, ":c:t:d:h")) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:t:d:l:h", long_opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             cfg->index = optarg;
             break;
         case 't':
             if (cli_parse_uint(optarg, 1, CACHE_THREADS_MAX, &cfg->nthreads) < 0)
-                cli_die_range("simplecached", usage, 't', optarg, 1, CACHE_THREADS_MAX);
+                cli_fail_range(PROG, "-t", optarg, 1, CACHE_THREADS_MAX);
             break;
         case 'd':
             if (cli_parse_uint(optarg, 0, CACHE_DELAY_MAX_US, &cfg->delay_us) < 0)
-                cli_die_range("simplecached", usage, 'd', optarg, 0, CACHE_DELAY_MAX_US);
+                cli_fail_range(PROG, "-d", optarg, 0, CACHE_DELAY_MAX_US);
+            break;
+        case 'l':
+            gfs_cli_log_level(optarg, PROG);
             break;
         case 'h':
-            fputs(usage, stdout);
-            exit(0);
-        case ':':
-            cli_die_usage("simplecached", usage, "-%c: missing value", optopt);
+            cli_print_help(usage);
+        case OPT_VERSION:
+            cli_print_version(PROG);
         default:
-            cli_die_usage("simplecached", usage, "-%c: unknown option", optopt);
+            cli_fail_getopt(PROG, c, argv);
         }
     }
     if (optind < argc)
-        cli_die_usage("simplecached", usage, "unexpected argument '%s'", argv[optind]);
+        cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
 }
 
 static void on_index_problem(const char *index, unsigned lineno, const char *req, const char *local,
@@ -72,6 +103,48 @@ static void on_index_problem(const char *index, unsigned lineno, const char *req
     else
         log_warn(0, "%s: '%s' -> '%s': %s; answered NOT_FOUND until it can be read", index, req,
                  local, what);
+}
+
+/* Counts the malformed lines of an index being reloaded, reporting each as at start. */
+static void on_reload_problem(const char *index, unsigned lineno, const char *req,
+                              const char *local, const char *what, void *arg)
+{
+    unsigned *malformed = arg;
+
+    if (req == NULL)
+        (*malformed)++;
+    on_index_problem(index, lineno, req, local, what, NULL);
+}
+
+/* SIGHUP: the index again. One that cannot be read, or has a malformed line (a file caught
+ * half-written, a typo), is refused whole: the old one stays. */
+static int reload(void *arg, struct simplecache **out)
+{
+    const struct config *cfg = arg;
+    struct simplecache *fresh = NULL;
+    unsigned malformed = 0;
+    size_t readable = 0;
+    int rc;
+
+    log_info("SIGHUP: re-reading the cache index '%s'", cfg->index);
+    rc = simplecache_load(cfg->index, on_reload_problem, &malformed, &fresh, &readable);
+    if (rc < 0) {
+        log_err(0, "reload refused: cannot read the cache index '%s': %s; keeping the old one",
+                cfg->index, pathmap_strerror(rc));
+        return rc;
+    }
+    if (malformed > 0) {
+        log_err(0,
+                "reload refused: the cache index '%s' has %u malformed line(s); keeping the "
+                "old one",
+                cfg->index, malformed);
+        simplecache_free(fresh);
+        return -EINVAL;
+    }
+    log_info("reloaded: serving %zu of %zu entries of '%s'", readable, simplecache_count(fresh),
+             cfg->index);
+    *out = fresh;
+    return 0;
 }
 
 static void log_open_failure(int rc, pid_t holder)
@@ -112,11 +185,11 @@ int main(int argc, char **argv)
     struct cmdq_server q;
     pid_t holder = 0;
     size_t readable = 0;
-    int rc, status = 1;
+    int rc, status = CLI_EXIT_FAILURE;
 
     parse_args(argc, argv, &cfg);
-    log_set_role("simplecached");
-    rc = signals_install_stop(&stop_requested);
+    log_set_role(PROG);
+    rc = signals_install(&stop_requested, &reload_requested);
     if (rc == 0)
         rc = shm_guard_install(); /* a segment shrunk under a transfer fails only that one */
     if (rc < 0) {
@@ -136,18 +209,24 @@ int main(int argc, char **argv)
     rc = cmdq_server_open(&q, &holder);
     if (rc < 0) {
         log_open_failure(rc, holder);
+        status = CLI_EXIT_CANNOT_START;
         goto out_cache;
     }
     memset(&opt, 0, sizeof opt);
     opt.nthreads = cfg.nthreads;
     opt.delay_us = cfg.delay_us;
+    opt.reload_flag = &reload_requested;
+    opt.reload = reload;
+    opt.reload_arg = &cfg;
+    size_t count = simplecache_count(cache);
     rc = cache_server_new(&srv, &opt, cache, &q);
     if (rc < 0) {
         log_err(-rc, "cannot set up the workers");
         goto out_queue;
     }
+    cache = NULL; /* the server's now */
     log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us",
-             readable, simplecache_count(cache), cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
+             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
     rc = cache_server_run(srv, &stop_requested);
     cache_server_stats(srv, &st);
     log_info("stopped: %llu served, %llu not found, %llu errors, %llu aborted, %llu rejected, "

@@ -1,12 +1,12 @@
-/* signals.c - the daemons' signal set-up: SIGINT/SIGTERM set a stop flag, SIGPIPE is ignored. */
+/* signals.c - the daemons' signal set-up: handlers only set flags; the rest is ignored. */
 /* SPDX-License-Identifier: MIT */
 #include "signals.h"
 
 #include <errno.h>
 #include <stddef.h>
 
-/* Set once before the handler is installed; the handler only stores through it. */
-static volatile sig_atomic_t *stop_flag;
+/* Set once before the handlers are installed; the handlers only store through them. */
+static volatile sig_atomic_t *stop_flag, *hup_flag;
 
 static void on_stop(int sig)
 {
@@ -14,16 +14,47 @@ static void on_stop(int sig)
     *stop_flag = 1;
 }
 
+static void on_hup(int sig)
+{
+    (void)sig;
+    *hup_flag = 1;
+}
+
+static int set(int sig, void (*fn)(int))
+{
+    struct sigaction sa = {.sa_handler = fn};
+
+    sigemptyset(&sa.sa_mask);
+    return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
+}
+
+/* SIG_IGN for sig, unless somebody installed a handler for it before us. */
+static int ignore_unless_handled(int sig)
+{
+    struct sigaction cur;
+
+    if (sigaction(sig, NULL, &cur) < 0)
+        return -errno;
+    if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
+        return set(sig, SIG_IGN);
+    return 0;
+}
+
+int signals_install(volatile sig_atomic_t *stop, volatile sig_atomic_t *hup)
+{
+    int rc;
+
+    stop_flag = stop;
+    hup_flag = hup;
+    if ((rc = set(SIGINT, on_stop)) < 0 || (rc = set(SIGTERM, on_stop)) < 0 ||
+        (rc = set(SIGHUP, hup != NULL ? on_hup : SIG_IGN)) < 0 ||
+        (rc = ignore_unless_handled(SIGUSR1)) < 0 || (rc = ignore_unless_handled(SIGUSR2)) < 0 ||
+        (rc = set(SIGPIPE, SIG_IGN)) < 0)
+        return rc;
+    return 0;
+}
+
 int signals_install_stop(volatile sig_atomic_t *flag)
 {
-    struct sigaction sa = {.sa_handler = on_stop};
-
-    stop_flag = flag;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
-        return -errno;
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) < 0)
-        return -errno;
-    return 0;
+    return signals_install(flag, NULL);
 }

@@ -495,6 +495,11 @@ int gfs_ctx_cancelled(const struct gfs_ctx *ctx)
     return atomic_load(&ctx->srv->cancelled);
 }
 
+int gfs_ctx_header_sent(const struct gfs_ctx *ctx)
+{
+    return ctx->header_sent;
+}
+
 uint64_t gfs_ctx_sent(const struct gfs_ctx *ctx)
 {
     return ctx->sent;

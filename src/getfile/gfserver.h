@@ -115,6 +115,10 @@ int gfs_ctx_stopping(const struct gfs_ctx *ctx);
 /* Non-zero once the shutdown grace period has passed: the handler must return promptly. */
 int gfs_ctx_cancelled(const struct gfs_ctx *ctx);
 
+/* Non-zero once gfs_send_header was called (whether or not its write succeeded): from then on
+ * nothing else may answer this request. */
+int gfs_ctx_header_sent(const struct gfs_ctx *ctx);
+
 /* Bytes of content sent so far through gfs_send. */
 uint64_t gfs_ctx_sent(const struct gfs_ctx *ctx);
 

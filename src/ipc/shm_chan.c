@@ -7,7 +7,7 @@
  * were: the survivor notices through its pidfd within a wait slice, and the proxy replaces the
  * segment instead of repairing it. */
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE /* sem_clockwait (glibc >= 2.30) */
+#define _GNU_SOURCE /* MAP_POPULATE */
 #include "shm_chan.h"
 
 #include <assert.h>
@@ -87,8 +87,8 @@ int shm_seg_layout_init(struct shm_seg *seg, void *mem, uint64_t size)
     hdr->slot_cap = cap;
     hdr->generation = 0;
     hdr->cancel = 0;
-    if (sem_init(&hdr->filled, 1, 0) < 0 || sem_init(&hdr->free, 1, k) < 0)
-        return -errno;
+    shm_sem_init(&hdr->filled, 0);
+    shm_sem_init(&hdr->free, k);
     /* Magic last: a header with the magic is complete. */
     __atomic_store_n(&hdr->magic, SHM_MAGIC, __ATOMIC_RELEASE);
     memset(seg, 0, sizeof *seg);
@@ -176,14 +176,18 @@ void shm_seg_begin(struct shm_seg *seg, uint64_t gen)
     (void)rc;
 }
 
+static int hdr_check(struct shm_seg_hdr *hdr, size_t size, uint32_t *k, uint32_t *cap);
+
+/* Idle, and its header still what we wrote: a segment someone scribbled over is replaced, not
+ * handed to the next request (whose cache would refuse it). */
 static int seg_is_idle(struct shm_seg *seg)
 {
-    int filled, free_slots;
+    uint32_t k, cap;
 
-    if (sem_getvalue(&seg->hdr->filled, &filled) < 0 ||
-        sem_getvalue(&seg->hdr->free, &free_slots) < 0)
+    if (hdr_check(seg->hdr, seg->size, &k, &cap) < 0)
         return 0;
-    return filled == 0 && free_slots == (int)seg->nslots && !is_cancelled(seg);
+    return shm_sem_value(&seg->hdr->filled) == 0 && shm_sem_value(&seg->hdr->free) == seg->nslots &&
+           !is_cancelled(seg);
 }
 
 int shm_seg_is_idle(struct shm_seg *seg)
@@ -197,7 +201,7 @@ int shm_seg_is_idle(struct shm_seg *seg)
 /* Waits for one unit of sem, at most timeout_ms in all, in slices of SHM_WAIT_SLICE_MS; checks
  * *stop, the cancel word and the peer between slices. A set cancel word ends the wait with
  * cancel_rc (the producer's -ECANCELED, the consumer's -ECONNABORTED). Returns 0 or -errno. */
-static int sliced_wait(struct shm_seg *seg, sem_t *sem, int peer_pidfd, int timeout_ms,
+static int sliced_wait(struct shm_seg *seg, struct shm_sem *sem, int peer_pidfd, int timeout_ms,
                        const volatile sig_atomic_t *stop, int cancel_rc)
 {
     int64_t deadline;
@@ -207,7 +211,7 @@ static int sliced_wait(struct shm_seg *seg, sem_t *sem, int peer_pidfd, int time
     deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
         struct timespec abs;
-        int left, slice, alive;
+        int left, slice, alive, rc;
 
         if (stop && *stop)
             return -ECANCELED;
@@ -216,19 +220,20 @@ static int sliced_wait(struct shm_seg *seg, sem_t *sem, int peer_pidfd, int time
         left = clock_ms_left(deadline);
         slice = left < SHM_WAIT_SLICE_MS ? left : SHM_WAIT_SLICE_MS;
         abs = clock_mono_in(slice);
-        /* glibc tries the decrement before looking at the deadline, so slice 0 is a trywait. */
-        if (sem_clockwait(sem, CLOCK_MONOTONIC, &abs) == 0)
+        /* The decrement is tried before the deadline is looked at, so slice 0 is a trywait. */
+        rc = shm_sem_clockwait(sem, &abs);
+        if (rc == 0)
             return 0;
-        if (errno == EINTR)
+        if (rc == -EINTR)
             continue;
-        if (errno != ETIMEDOUT)
-            return -errno;
+        if (rc != -ETIMEDOUT)
+            return rc;
         alive = peer_alive(peer_pidfd);
         if (alive < 0)
             return alive;
         if (alive == 0) {
             /* What it posted before it died is still ours (e.g. its last chunk). */
-            if (sem_trywait(sem) == 0)
+            if (shm_sem_trywait(sem) == 0)
                 return 0;
             return -ESRCH;
         }
@@ -302,17 +307,15 @@ int shm_seg_next(struct shm_seg *seg, uint64_t gen, uint64_t expected_left, int 
     return rc;
 }
 
-/* sem_post, and when it fails (EOVERFLOW, or EINVAL on a corrupt semaphore) the cancel word
- * set to who instead: the peer then stops waiting within one slice rather than at its stall
- * limit. Returns 0 or -errno. */
-static int post_or_cancel(struct shm_seg *seg, sem_t *sem, uint32_t who)
+/* shm_sem_post, and when it fails (EOVERFLOW: a corrupt count) the cancel word set to who
+ * instead: the peer then stops waiting within one slice rather than at its stall limit.
+ * Returns 0 or -errno. */
+static int post_or_cancel(struct shm_seg *seg, struct shm_sem *sem, uint32_t who)
 {
-    int rc;
+    int rc = shm_sem_post(sem);
 
-    if (sem_post(sem) == 0)
-        return 0;
-    rc = -errno;
-    __atomic_store_n(&seg->hdr->cancel, who, __ATOMIC_RELEASE);
+    if (rc < 0)
+        __atomic_store_n(&seg->hdr->cancel, who, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -339,7 +342,7 @@ static int seg_cancel(struct shm_seg *seg)
     __atomic_store_n(&seg->hdr->cancel, SHM_CANCEL_PROXY, __ATOMIC_RELEASE);
     /* Wakes a producer waiting for room; it then sees the cancel word. If the post fails it
      * still sees the word, one slice later. */
-    (void)sem_post(&seg->hdr->free);
+    (void)shm_sem_post(&seg->hdr->free);
     return 0;
 }
 

@@ -38,23 +38,23 @@
 #ifndef GF_SHM_CHAN_H
 #define GF_SHM_CHAN_H
 
-#include <semaphore.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "ipc_names.h"
+#include "shm_sem.h"
 
 #define SHM_MAGIC           0x47465347u /* "GFSG" */
-#define SHM_VERSION         1u
-#define SHM_SEG_MIN         512u       /* smallest segment users may ask for */
-#define SHM_SEG_MAX         (1u << 30) /* 1 GiB */
-#define SHM_WAIT_SLICE_MS   100        /* liveness is checked at least this often */
-#define SHM_SLOTS_MAX       4u         /* K never exceeds this */
-#define SHM_SLOT_TARGET_MIN 2048u      /* a new slot only for every this many segment bytes */
-#define SHM_HDR_SPACE       256u       /* bytes reserved for struct shm_seg_hdr (64-byte aligned) */
-#define SHM_SLOT_HDR_SPACE  64u        /* bytes reserved for each struct shm_slot_hdr */
+#define SHM_VERSION         2u          /* 2: shm_sem instead of glibc sem_t */
+#define SHM_SEG_MIN         512u        /* smallest segment users may ask for */
+#define SHM_SEG_MAX         (1u << 30)  /* 1 GiB */
+#define SHM_WAIT_SLICE_MS   100         /* liveness is checked at least this often */
+#define SHM_SLOTS_MAX       4u          /* K never exceeds this */
+#define SHM_SLOT_TARGET_MIN 2048u       /* a new slot only for every this many segment bytes */
+#define SHM_HDR_SPACE       256u /* bytes reserved for struct shm_seg_hdr (64-byte aligned) */
+#define SHM_SLOT_HDR_SPACE  64u  /* bytes reserved for each struct shm_slot_hdr */
 
 enum shm_slot_kind { SHM_SLOT_RESPONSE = 1, SHM_SLOT_DATA = 2 };
 enum shm_status { SHM_STATUS_OK = 0, SHM_STATUS_NOT_FOUND = 1, SHM_STATUS_ERROR = 2 };
@@ -75,8 +75,8 @@ struct shm_seg_hdr {
                           * request's to drop a stale request. Chunks carry the request's. */
     uint32_t cancel;     /* SHM_CANCEL_*: the request is abandoned (atomic access) */
     uint32_t pad_;
-    sem_t filled; /* slots holding a chunk: cache posts, proxy waits (init 0) */
-    sem_t free;   /* slots free to write: proxy posts, cache waits (init K) */
+    struct shm_sem filled; /* slots holding a chunk: cache posts, proxy waits (init 0) */
+    struct shm_sem free;   /* slots free to write: proxy posts, cache waits (init K) */
 };
 
 /* Lives in shared memory at the start of every slot. */
@@ -136,8 +136,9 @@ int shm_seg_layout_init(struct shm_seg *seg, void *mem, uint64_t size);
  * after a complete transfer; the producer starts only when it has received the request. */
 void shm_seg_begin(struct shm_seg *seg, uint64_t gen);
 
-/* 1 when the segment is idle (filled = 0, free = K, not cancelled), so it may serve a new
- * request; 0 otherwise (a pool must then replace it). */
+/* 1 when the segment is idle (filled = 0, free = K, not cancelled, header intact: magic,
+ * version, geometry), so it may serve a new request; 0 otherwise, also when the mapping shrank
+ * (a pool must then replace it). */
 int shm_seg_is_idle(struct shm_seg *seg);
 
 /* A validated chunk as the consumer sees it. data points into the segment: borrowed until

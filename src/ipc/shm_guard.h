@@ -9,7 +9,9 @@
  * faulting instruction run again).
  *
  * Kernel copies (read, send, pread into or out of the mapping) need no guard: they fail with
- * EFAULT instead of raising a signal.
+ * EFAULT instead of raising a signal. Under ThreadSanitizer the guard does not work (atomic
+ * accesses run inside its runtime, which treats a SIGBUS there as its own crash): TSan builds
+ * are for finding races, not for surviving a shrunk segment.
  *
  * Use:
  *     struct shm_guard g;

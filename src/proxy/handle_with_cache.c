@@ -148,6 +148,14 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
     rc = seg_pool_take(cc->pool, cc->opt.segment_wait_ms, ctx_cancelled, ctx, &it);
     if (rc < 0)
         goto out_free;
+    if (!shm_seg_is_idle(&it->seg)) {
+        /* Written over while idle (a confused process of our uid): the cache would refuse it. */
+        log_warn(0, "segment '%s' was damaged while idle: replaced", it->seg.name);
+        seg_pool_give(cc->pool, it, 1);
+        rc = seg_pool_take(cc->pool, cc->opt.segment_wait_ms, ctx_cancelled, ctx, &it);
+        if (rc < 0)
+            goto out_free;
+    }
     gen = ++it->generation;
     shm_seg_begin(&it->seg, gen);
     rc = cmdq_request_init(req, cc->pid, it->seg.name, it->seg.size, gen, path, path_len);
@@ -193,8 +201,8 @@ out_give:
         shm_seg_cancel(&it->seg);
     seg_pool_give(cc->pool, it, replace);
     if (rc < 0 && rc != -ENOENT)
-        log_debug("cache transfer of '%s' failed%s: %d", path,
-                  header_sent ? " after the header" : "", rc);
+        log_msg(LOGL_DEBUG, -rc, "cache transfer of '%s' failed%s", path,
+                header_sent ? " after the header" : "");
 out_free:
     if (pidfd >= 0)
         close(pidfd);

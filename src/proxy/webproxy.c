@@ -34,23 +34,28 @@ static const char usage[] =
     "HTTP origin (BASE_URL + request path, fetched with libcurl), or both:\n"
     "  -s and no -n/-z: origin mode;  -n/-z or nothing: cache mode;  -s with -n/-z: the cache\n"
     "  first, the origin on a miss or when the cache is not running.\n"
-    "  -p PORT      port to listen on (default 10823)\n"
-    "  -t THREADS   worker threads, 1..1024 (default 8)\n"
-    "  -s BASE_URL  origin, http:// or https:// with a host, e.g. http://127.0.0.1:8080/files\n"
-    "  -n SEGMENTS  shared memory segments, 1..1024 (default 8)\n"
-    "  -z SEGSIZE   bytes per segment, 512..1073741824 (default 1048576)\n"
+    "  -p, --port PORT           port to listen on (default 10823)\n"
+    "  -t, --threads THREADS     worker threads, 1..1024 (default 8)\n"
+    "  -s, --origin BASE_URL     origin, http:// or https:// with a host,\n"
+    "                            e.g. http://127.0.0.1:8080/files\n"
+    "  -n, --segments SEGMENTS   shared memory segments, 1..1024 (default 8)\n"
+    "  -z, --segment-size BYTES  bytes per segment, 512..1073741824 (default 1048576)\n"
     GFS_CLI_USAGE
-    "  --connect-timeout MS   origin connect timeout (default 5000)\n"
-    "  --low-speed-time S     an origin transfer below the low-speed limit for S seconds\n"
-    "                         fails (default 30)\n"
-    "  --low-speed-limit B    the low-speed limit in bytes/s (default 1)\n"
-    "  --spool-max BYTES      longest origin body without Content-Length, spooled to a\n"
-    "                         temporary file before sending (default 268435456)\n"
-    "  --spool-dir DIR        where to spool (default $TMPDIR, else /tmp)\n"
-    "  --cache-wait MS        longest wait for a free segment (default 10000)\n"
-    "  --cache-stall MS       longest wait for the cache's next chunk (default 30000)\n"
-    "  -h           show this help\n"
-    "Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad options.\n";
+    "  --connect-timeout MS      origin connect timeout (default 5000)\n"
+    "  --low-speed-time S        an origin transfer below the low-speed limit for S seconds\n"
+    "                            fails (default 30)\n"
+    "  --low-speed-limit B       the low-speed limit in bytes/s (default 1)\n"
+    "  --spool-max BYTES         longest origin body without Content-Length, spooled to a\n"
+    "                            temporary file before sending (default 268435456)\n"
+    "  --spool-dir DIR           where to spool (default $TMPDIR, else /tmp)\n"
+    "  --cache-wait MS           longest wait for a free segment (default 10000)\n"
+    "  --cache-stall MS          longest wait for the cache's next chunk (default 30000)\n"
+    "  -h, --help                show this help and exit\n"
+    "      --version             show the version and exit\n"
+    "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGHUP (nothing to\n"
+    "reload), SIGUSR1, SIGUSR2 (logs go to stderr: no log file to reopen) and SIGPIPE are\n"
+    "ignored.\n"
+    CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 
 static volatile sig_atomic_t stop_requested; /* the only mutable global */
@@ -71,9 +76,12 @@ struct sources {
     struct cache_client *cache; /* NULL in origin mode; thread-safe */
 };
 
-/* handle_with_cache results that leave the request unanswered, so the origin may take it. */
-static int cache_can_fall_back(int rc)
+/* handle_with_cache results that leave the request unanswered, so the origin may take it:
+ * only before the header went out (after it, the client must see a short transfer). */
+static int cache_can_fall_back(const struct gfs_ctx *ctx, int rc)
 {
+    if (gfs_ctx_header_sent(ctx))
+        return 0;
     return rc == -ENOENT || rc == -ENOTCONN || rc == -ESRCH || rc == -ETIMEDOUT;
 }
 
@@ -84,9 +92,9 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
 
     if (src->cache != NULL) {
         rc = handle_with_cache(ctx, path, path_len, src->cache, src->origin == NULL);
-        if (rc == 0 || src->origin == NULL || !cache_can_fall_back(rc))
+        if (rc == 0 || src->origin == NULL || !cache_can_fall_back(ctx, rc))
             return rc;
-        log_debug("'%s': cache answered %d; asking the origin", path, rc);
+        log_msg(LOGL_DEBUG, -rc, "'%s': not from the cache; asking the origin", path);
     }
     /* As many fetchers as workers, so there is always one; the last one given back comes
      * first, so the connections in use stay warm (origin_pool.h). */
@@ -101,8 +109,7 @@ static int parse_ms(const char *v, const char *opt)
     unsigned ms;
 
     if (cli_parse_uint(v, 1, GFS_CLI_TIMEOUT_MAX_MS, &ms) < 0)
-        cli_die_usage(PROG, usage, "%s: '%s' is not a whole number from 1 to %u", opt, v,
-                      (unsigned)GFS_CLI_TIMEOUT_MAX_MS);
+        cli_fail_range(PROG, opt, v, 1, GFS_CLI_TIMEOUT_MAX_MS);
     return (int)ms;
 }
 
@@ -111,8 +118,7 @@ static uint64_t parse_u64(const char *v, const char *opt, uint64_t min, uint64_t
     uint64_t x;
 
     if (cli_parse_u64(v, min, max, &x) < 0)
-        cli_die_usage(PROG, usage, "%s: '%s' is not a whole number from %llu to %llu", opt, v,
-                      (unsigned long long)min, (unsigned long long)max);
+        cli_fail_range(PROG, opt, v, min, max);
     return x;
 }
 
@@ -124,9 +130,16 @@ enum long_opt {
     OPT_SPOOL_DIR,
     OPT_CACHE_WAIT,
     OPT_CACHE_STALL,
+    OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
+    {"port", required_argument, NULL, 'p'},
+    {"threads", required_argument, NULL, 't'},
+    {"origin", required_argument, NULL, 's'},
+    {"segments", required_argument, NULL, 'n'},
+    {"segment-size", required_argument, NULL, 'z'},
+    GFS_CLI_LONGOPTS,
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
     {"low-speed-limit", required_argument, NULL, OPT_LOW_SPEED_LIMIT},
@@ -135,6 +148,7 @@ static const struct option long_opts[] = {
     {"cache-wait", required_argument, NULL, OPT_CACHE_WAIT},
     {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
     {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -151,26 +165,26 @@ static void parse_args(int argc, char **argv, struct config *c)
         switch (opt) {
         case 'p':
             if (cli_parse_port(optarg, &c->port) < 0)
-                cli_die_range(PROG, usage, 'p', optarg, 1, 65535);
+                cli_fail_range(PROG, "-p", optarg, 1, 65535);
             break;
         case 't':
             if (cli_parse_uint(optarg, 1, MAX_THREADS, &c->nthreads) < 0)
-                cli_die_range(PROG, usage, 't', optarg, 1, MAX_THREADS);
+                cli_fail_range(PROG, "-t", optarg, 1, MAX_THREADS);
             break;
         case 's':
             if (origin_base_parse(optarg, base, sizeof base, &why) < 0)
-                cli_die_usage(PROG, usage, "-s: '%s': %s", optarg, why);
+                cli_fail(PROG, "-s: '%s': %s", optarg, why);
             c->origin.base_url = optarg;
             c->use_origin = 1;
             break;
         case 'n':
             if (cli_parse_uint(optarg, 1, SEG_POOL_MAX, &c->nsegs) < 0)
-                cli_die_range(PROG, usage, 'n', optarg, 1, SEG_POOL_MAX);
+                cli_fail_range(PROG, "-n", optarg, 1, SEG_POOL_MAX);
             seen_nz = 1;
             break;
         case 'z':
             if (cli_parse_u64(optarg, SHM_SEG_MIN, SHM_SEG_MAX, &c->segsize) < 0)
-                cli_die_range(PROG, usage, 'z', optarg, SHM_SEG_MIN, SHM_SEG_MAX);
+                cli_fail_range(PROG, "-z", optarg, SHM_SEG_MIN, SHM_SEG_MAX);
             seen_nz = 1;
             break;
         case OPT_CONNECT_TIMEOUT:
@@ -187,7 +201,7 @@ static void parse_args(int argc, char **argv, struct config *c)
             break;
         case OPT_SPOOL_DIR:
             if (stat(optarg, &st) < 0 || !S_ISDIR(st.st_mode) || access(optarg, W_OK | X_OK) < 0)
-                cli_die_usage(PROG, usage, "--spool-dir: '%s' is not a writable directory", optarg);
+                cli_fail(PROG, "--spool-dir: '%s' is not a writable directory", optarg);
             c->origin.spool_dir = optarg;
             break;
         case OPT_CACHE_WAIT:
@@ -197,39 +211,20 @@ static void parse_args(int argc, char **argv, struct config *c)
             c->cache_stall_ms = parse_ms(optarg, "--cache-stall");
             break;
         case 'h':
-            fputs(usage, stdout);
-            exit(0);
+            cli_print_help(usage);
+        case OPT_VERSION:
+            cli_print_version(PROG);
         case ':':
-            if (optopt >= 256 || optopt == 0)
-                cli_die_usage(PROG, usage, "%s needs a value", argv[optind - 1]);
-            cli_die_usage(PROG, usage, "-%c needs a value", optopt);
+        case '?':
+            cli_fail_getopt(PROG, opt, argv);
         default:
-            if (gfs_cli_option(&c->server, opt, optarg, PROG, usage))
-                break;
-            if (optopt == 0)
-                cli_die_usage(PROG, usage, "unknown option %s", argv[optind - 1]);
-            cli_die_usage(PROG, usage, "unknown option -%c", optopt);
+            if (!gfs_cli_option(&c->server, opt, optarg, PROG))
+                cli_fail_getopt(PROG, '?', argv);
         }
     }
     if (optind < argc)
-        cli_die_usage(PROG, usage, "unexpected argument '%s'", argv[optind]);
+        cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
     c->use_cache = seen_nz || !c->use_origin;
-}
-
-/* 1 for the errors of binding or listening on the port; gfs_new's other failures (-ENOMEM,
- * -EMFILE, -EINVAL, ...) come from setting itself up and have nothing to do with the port. */
-static int is_bind_error(int rc)
-{
-    switch (-rc) {
-    case EADDRINUSE:
-    case EADDRNOTAVAIL:
-    case EACCES:
-    case EPERM:
-    case EAFNOSUPPORT:
-        return 1;
-    default:
-        return 0;
-    }
 }
 
 static const char *mode_name(const struct config *c)
@@ -250,7 +245,7 @@ int main(int argc, char **argv)
     void **args = NULL;
     uint64_t requests = 0, connects = 0;
     unsigned used = 0;
-    int rc, status = 1, curl_ready = 0;
+    int rc, status = CLI_EXIT_FAILURE, curl_ready = 0;
 
     log_set_role(PROG);
     parse_args(argc, argv, &c);
@@ -285,6 +280,7 @@ int main(int argc, char **argv)
         if (rc < 0) {
             log_err(-rc, "cannot create %u segments of %llu bytes", c.nsegs,
                     (unsigned long long)c.segsize);
+            status = CLI_EXIT_CANNOT_START;
             goto out;
         }
     }
@@ -310,10 +306,12 @@ int main(int argc, char **argv)
     rc = gfs_new(&srv, &opt);
     if (rc < 0) {
         /* gfs_new also fails before it binds (-ENOMEM, -EMFILE, -EINVAL options, ...). */
-        if (is_bind_error(rc))
+        if (gfs_cli_is_bind_error(rc)) {
             log_err(-rc, "cannot listen on port %u", (unsigned)c.port);
-        else
+            status = CLI_EXIT_CANNOT_START;
+        } else {
             log_err(-rc, "cannot set up the server (port %u)", (unsigned)c.port);
+        }
         goto out;
     }
     log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,
@@ -323,7 +321,7 @@ int main(int argc, char **argv)
         log_err(-rc, "cannot start the workers");
         goto out;
     }
-    status = 0;
+    status = CLI_EXIT_OK;
 out:
     gfs_free(srv);
     if (origin != NULL && status == 0) {

@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     seg.seq = pos;
     slot = mem + SHM_HDR_SPACE + (size_t)(pos % seg.nslots) * (seg.slot_cap + SHM_SLOT_HDR_SPACE);
     memcpy(slot, &h, sizeof h);
-    sem_post(&seg.hdr->filled);
-    sem_getvalue(&seg.hdr->free, &free_before);
+    shm_sem_post(&seg.hdr->filled);
+    free_before = (int)shm_sem_value(&seg.hdr->free);
 
     rc = shm_seg_next(&seg, gen, left, self, 0, NULL, &ch);
     FUZZ_CHECK(rc == 0 || rc == -EBADMSG);
@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(seg.seq == pos + 1);
     shm_seg_release(&seg);
-    sem_getvalue(&seg.hdr->free, &free_after);
+    free_after = (int)shm_sem_value(&seg.hdr->free);
     FUZZ_CHECK(free_after == free_before + 1);
     return 0;
 }

@@ -21,7 +21,7 @@ check "-h prints the usage on stdout" grep -q "usage: simplecached" "$WORK/cli.o
 for bad in "-t 0" "-t 513" "-t x" "-d 2500001" "-d -1" "-q" "-c"; do
     # shellcheck disable=SC2086 # split on purpose
     check "simplecached $bad exits 2" test "$(cli_rc $bad)" -eq 2
-    check "simplecached $bad says why on stderr" grep -q "simplecached: -" "$WORK/cli.err"
+    check "simplecached $bad says why on stderr" grep -q "^simplecached: .*-[tdqc]" "$WORK/cli.err"
 done
 check "-d 2500000 is accepted" bash -c "cd '$CONTENT' && timeout --preserve-status -s INT 2 '$BIN_DIR/simplecached' -d 2500000 -t 1; test \$? -eq 0"
 

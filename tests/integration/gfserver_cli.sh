@@ -20,8 +20,10 @@ check "-h prints the usage on stdout" grep -q '^usage: gfserver_main' out.txt
 for bad in "-t 0" "-t 1025" "-p 0" "-p 70000" "-d 2500001" "-d -1" "-t x" "-x" "-p" "extra"; do
     # shellcheck disable=SC2086
     check "'$bad' exits 2" test "$(exit_code "$SRV_BIN" $bad)" -eq 2
-    check "'$bad' gives a one-line reason, then the usage" \
-        bash -c 'head -n1 err.txt | grep -q "^gfserver_main: " && sed -n 2p err.txt | grep -q "^usage:"'
+    check "'$bad' gives a one-line reason, then 'Try --help', nothing else" \
+        bash -c 'head -n1 err.txt | grep -q "^gfserver_main: " &&
+                 [ "$(sed -n 2p err.txt)" = "Try '"'gfserver_main --help'"' for more information." ] &&
+                 [ "$(wc -l <err.txt)" -eq 2 ]'
 done
 
 check "a missing index exits 1" test "$(exit_code "$SRV_BIN" -p "$(free_port)" -m nope.txt)" -eq 1
@@ -41,7 +43,7 @@ mkdir -p files/dir
     echo "/sys /sys/kernel/uevent_seqnum" # claims 4096 bytes, holds a few: read ends early
 } >content.txt
 port=$(free_port)
-spawn SRV "$SRV_BIN" -p "$port" -t 4 -m content.txt -d 300000
+spawn SRV "$SRV_BIN" -p "$port" -t 4 -m content.txt -d 300000 -l debug
 wait_port "$port"
 srvlog=$(logfile_of "$SRV")
 check "a bad index line is reported with file and line" grep -q "content.txt:2:" "$srvlog"
@@ -59,6 +61,9 @@ log "/sys: $sys_reply"
 read -r sys_hdr sys_len sys_end <<<"$sys_reply"
 check "a file that ends before its size: OK 4096 announced" test "$sys_hdr" = GETFILE_OK_4096
 check "... then a short transfer ($sys_len bytes, $sys_end)" test "$sys_len" -lt 4096
+check "the failure is logged by its error name, not a number" \
+    wait_for 10 grep -qE "'/sys': transfer failed after [0-9]+ bytes: Input/output error$" "$srvlog"
+check "no log line ends in a raw negative error code" bash -c "! grep -qE ': -[0-9]+$' '$srvlog'"
 
 # -d: one request takes at least the delay; four at once on four workers take about as long
 # as one, not four times as long.

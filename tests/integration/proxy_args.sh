@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# proxy_args.sh - webproxy's command line: -h, and bad values exit 2 with a one-line reason.
+# proxy_args.sh - webproxy's command line: -h, and bad values exit 2 with a one-line reason and
+# a pointer to --help.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 WP=$BIN_DIR/webproxy
 
 # expect_usage_error WHAT PATTERN ARGS...: exit status 2, PATTERN in the first stderr line,
-# the usage text after it, nothing on stdout.
+# "Try 'webproxy --help'" after it and nothing more, nothing on stdout.
 expect_usage_error() {
     local what=$1 pattern=$2 rc=0
     shift 2
     timeout 10 "$WP" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
     check "$what: exit status 2 (got $rc)" test "$rc" -eq 2
     check "$what: reason '$pattern' on stderr" grep -q -- "$pattern" <(head -n 1 "$WORK/err")
-    check "$what: usage follows the reason" grep -q '^usage: webproxy' "$WORK/err"
+    check "$what: 'Try --help' follows the reason" \
+        test "$(sed -n 2p "$WORK/err")" = "Try 'webproxy --help' for more information."
+    check "$what: two lines on stderr" test "$(wc -l <"$WORK/err")" -eq 2
     check "$what: nothing on stdout" test ! -s "$WORK/out"
 }
 
@@ -21,8 +24,9 @@ rc=0
 timeout 10 "$WP" -h >"$WORK/out" 2>"$WORK/err" || rc=$?
 check "-h exits 0 (got $rc)" test "$rc" -eq 0
 check "-h prints usage on stdout" grep -q '^usage: webproxy' "$WORK/out"
-for opt in -p -t -s -n -z --connect-timeout --low-speed-time --spool-max --spool-dir; do
-    check "-h documents $opt" grep -q -- " $opt " "$WORK/out"
+for opt in -p -t -s -n -z --port --threads --origin --segments --segment-size --connect-timeout \
+    --low-speed-time --spool-max --spool-dir --help --version; do
+    check "-h documents $opt" grep -qE -- " ${opt}[ ,]" "$WORK/out"
 done
 check "-h says nothing on stderr" test ! -s "$WORK/err"
 
@@ -46,6 +50,9 @@ expect_usage_error "bad spool dir" "--spool-dir: '/nonexistent/x'" -s http://127
 expect_usage_error "missing value" "-s needs a value" -s
 expect_usage_error "unknown option" "unknown option -x" -x
 expect_usage_error "unknown long option" "unknown option --bogus" --bogus
+expect_usage_error "long option without value" "--port needs a value" --port
+expect_usage_error "bad long port" "-p: 'x'" --port x -s http://127.0.0.1:1
+expect_usage_error "bad long segment size" "-z: '1'" --segment-size 1
 expect_usage_error "stray argument" "unexpected argument 'extra'" -s http://127.0.0.1:1 extra
 
 finish

@@ -233,7 +233,7 @@ replacement_run() {
     local fn=$1 k=$2 port log st=0
     CUR="replacement $fn:$k"
     port=$(free_port)
-    REL_ENV=("GF_FAULT=sem_clockwait:30:EINVAL,$fn:$k")
+    REL_ENV=("GF_FAULT=shm_sem_clockwait:30:EINVAL,$fn:$k")
     rel_start_proxy FI_PID "$port" webproxy_fi "${SEG_ARGS[@]}"
     log=$(logfile_of "$FI_PID")
     rel_add runs
@@ -279,16 +279,16 @@ leak_canary() {
     log "leak canary: the deliberate leak was reported, so leak checks are live"
 }
 
-EINTR_FNS="sem_timedwait sem_clockwait mq_timedsend mq_timedreceive"
+EINTR_FNS="shm_sem_clockwait mq_timedsend mq_timedreceive"
 case "$SIDE" in
 proxy)
     REL_ENV=()
     rel_start_cache CACHE_PID
     rel_wait_cache "$CACHE_PID" || die "simplecached did not start"
     sweep proxy_run "$EINTR_FNS" "${SEG_ARGS[@]}"
-    # -n 1: the pool's creation made 1 call of each (sem_init: 2; shm_open: 1 + 1 registry
-    # lookup at the first request), so the replacement's calls come next.
-    for fk in shm_open:3 ftruncate:2 posix_fallocate:2 mmap:2 sem_init:3; do
+    # -n 1: the pool's creation made 1 call of each (shm_open: 1 + 1 registry lookup at the
+    # first request), so the replacement's calls come next.
+    for fk in shm_open:3 ftruncate:2 posix_fallocate:2 mmap:2; do
         want replacement || break
         replacement_run "${fk%%:*}" "${fk##*:}"
     done

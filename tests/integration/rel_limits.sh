@@ -31,7 +31,7 @@ rel_start_proxy PROXY "$PORT" webproxy -n 2 -z 8192 --cache-stall 3000
 wait_port "$PORT"
 
 # cache_under_limit WHAT WORD SETUP... : SETUP is run first (eval), then a cache is started;
-# it must serve (adapted) or exit 1 with WORD in its log. The limit is restored by RESTORE.
+# it must serve (adapted) or exit 3 (cannot start) with WORD in its log. The limit is restored by RESTORE.
 cache_under_limit() {
     local what=$1 word=$2 st=0 log
     rel_add runs
@@ -46,7 +46,7 @@ cache_under_limit() {
     else
         wait "$LPID" 2>/dev/null || st=$?
         CHECKS=$((CHECKS + 1))
-        [ "$st" -eq 1 ] || fail "$what: cache exit status $st, expected 1"
+        [ "$st" -eq 3 ] || fail "$what: cache exit status $st, expected 3 (cannot start)"
         rel_check_exit "$what" "$st" "$log" any
         CHECKS=$((CHECKS + 1))
         grep -q -- "$word" "$log" || fail "$what: the cache's message does not name $word: $(grep ' E ' "$log" | head -3)"
@@ -149,7 +149,7 @@ else
     wait "$C2" || st=$?
     rel_check_exit "second simplecached (registry removed)" "$st" "$(logfile_of "$C2")" any
     CHECKS=$((CHECKS + 1))
-    [ "$st" -eq 1 ] && grep -q "another simplecached (pid $CACHE) is already running" "$(logfile_of "$C2")" ||
+    [ "$st" -eq 3 ] && grep -q "another simplecached (pid $CACHE) is already running" "$(logfile_of "$C2")" ||
         fail "the refused second cache (status $st) does not name the first: $(grep ' E ' "$(logfile_of "$C2")" | head -1)"
     wait_for 5 test -e "/dev/shm/getfile-$REL_UID-cache" || fail "the first cache did not re-create its registry"
     PORT4=$(free_port)
@@ -182,7 +182,7 @@ st=0
 wait_for 20 eval '! rel_alive "$P3"' || fail "webproxy with a pool larger than /dev/shm keeps running"
 wait "$P3" || st=$?
 CHECKS=$((CHECKS + 1))
-[ "$st" -eq 1 ] || fail "pool larger than /dev/shm: webproxy status $st, expected 1 (135 = SIGBUS)"
+[ "$st" -eq 3 ] || fail "pool larger than /dev/shm: webproxy status $st, expected 3 (135 = SIGBUS)"
 rel_check_exit "webproxy, pool larger than /dev/shm" "$st" "$(logfile_of "$P3")" any
 log "pool too large: $(grep ' E ' "$(logfile_of "$P3")" | head -1 | cut -d' ' -f4-)"
 rel_assert_no_objects_of "webproxy, pool larger than /dev/shm" "$P3"
@@ -195,7 +195,7 @@ rel_add runs
 P3PORT=$(free_port)
 REL_ENV=("GF_FAULT=posix_fallocate:3:ENOSPC")
 rel_start_proxy P3 "$P3PORT" webproxy_fi -n 2 -z 65536 --cache-stall 3000
-REL_ENV=("GF_FAULT=sem_post:3:kill")
+REL_ENV=("GF_FAULT=shm_sem_post:3:kill")
 rel_start_cache CFI simplecached_fi
 REL_ENV=()
 wait_port "$P3PORT"

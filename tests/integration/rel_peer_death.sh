@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # rel_peer_death.sh - a peer dies or stalls at an exact point of a transfer, then at random.
-#   1. The cache dies (SIGKILL via GF_FAULT=sem_post:N:kill: after N-1 chunks posted): the
+#   1. The cache dies (SIGKILL via GF_FAULT=shm_sem_post:N:kill: after N-1 chunks posted): the
 #      client's transfer fails promptly and is reported; the proxy lives, its pool is whole, and
 #      it serves again once a new cache starts (which sweeps the dead cache's queue).
 #   2. The proxy dies the same way (it posts `free` once per chunk consumed): the cache's only
 #      worker (-t 1) is freed within ~1 s (a new proxy is served at once), the dead proxy's
 #      segment is unmapped from the cache, and the next proxy's start sweeps its segments.
-#   3. Either peer stalls (SIGSTOP via GF_FAULT=sem_post:N:stop) for 2 s and resumes: the
+#   3. Either peer stalls (SIGSTOP via GF_FAULT=shm_sem_post:N:stop) for 2 s and resumes: the
 #      transfer completes byte-exact.
 #   4. kill -9 of the cache or the proxy at random moments under load: every download is
 #      byte-exact or reported failed, and after restarting the killed one everything works.
@@ -28,16 +28,16 @@ PORT=$(free_port)
 REL_ENV=()
 rel_start_proxy PROXY "$PORT" webproxy "${SEG[@]}"
 wait_port "$PORT"
-# W: the cache's sem_post calls for the warm-up request (/small), so N counts from /multi.
+# W: the cache's shm_sem_post calls for the warm-up request (/small), so N counts from /multi.
 REL_ENV=("GF_FAULT_COUNT_FILE=$WORK/cache.counts")
 rel_start_cache CPID simplecached_fi
 rel_wait_cache "$CPID" || die "simplecached_fi did not start"
 wait_for 15 rel_serves "$PORT" "$WL_SMALL" || die "no service from the cache"
 rel_stop_check "simplecached_fi (counting)" "$CPID"
-W=$(awk '$1 == "sem_post" {print $2}' "$WORK/cache.counts")
+W=$(awk '$1 == "shm_sem_post" {print $2}' "$WORK/cache.counts")
 log "the cache posts $W time(s) for one /small"
 for n in $((W + 1)) $((W + 2)) $((W + 3)) $((W + 40)); do
-    REL_ENV=("GF_FAULT=sem_post:$n:kill")
+    REL_ENV=("GF_FAULT=shm_sem_post:$n:kill")
     rel_start_cache CPID simplecached_fi
     rel_add runs
     rel_wait_cache "$CPID" || die "simplecached_fi did not start"
@@ -46,16 +46,16 @@ for n in $((W + 1)) $((W + 2)) $((W + 3)) $((W + 40)); do
     rel_get "$PORT" "$WL_MULTI" 0 1 30
     t1=$(now_ms)
     CHECKS=$((CHECKS + 1))
-    [ "$DL_FAILED" = 1 ] || fail "cache killed at sem_post $n: the transfer did not fail"
-    log "cache killed at sem_post $n: the client's transfer failed after $((t1 - t0)) ms"
+    [ "$DL_FAILED" = 1 ] || fail "cache killed at shm_sem_post $n: the transfer did not fail"
+    log "cache killed at shm_sem_post $n: the client's transfer failed after $((t1 - t0)) ms"
     CHECKS=$((CHECKS + 1))
     [ $((t1 - t0)) -lt 5000 ] ||
-        fail "cache killed at sem_post $n: the failure took $((t1 - t0)) ms (expected < 5 s)"
+        fail "cache killed at shm_sem_post $n: the failure took $((t1 - t0)) ms (expected < 5 s)"
     st=0
-    wait_for 5 eval '! rel_alive "$CPID"' || fail "cache not killed at sem_post $n"
+    wait_for 5 eval '! rel_alive "$CPID"' || fail "cache not killed at shm_sem_post $n"
     wait "$CPID" 2>/dev/null || st=$?
     CHECKS=$((CHECKS + 1))
-    [ "$st" -eq 137 ] || fail "cache at sem_post $n: status $st, expected 137 (SIGKILL)"
+    [ "$st" -eq 137 ] || fail "cache at shm_sem_post $n: status $st, expected 137 (SIGKILL)"
     rel_add faults
     CHECKS=$((CHECKS + 1))
     rel_alive "$PROXY" || fail "the proxy died with the cache"
@@ -68,7 +68,7 @@ for n in $((W + 1)) $((W + 2)) $((W + 3)) $((W + 40)); do
     rel_wait_cache "$C2" || die "simplecached did not restart"
     rel_assert_no_objects_of "dead cache $CPID swept by the next start" "$CPID"
     wait_for 15 rel_serves "$PORT" "$WL_SMALL" || fail "no service after the cache restart"
-    rel_get_strict "after cache death at sem_post $n" "$PORT" "$WL_MIX" 4 1
+    rel_get_strict "after cache death at shm_sem_post $n" "$PORT" "$WL_MIX" 4 1
     rel_stop_check "simplecached" "$C2"
 done
 rel_stop_check "webproxy" "$PROXY"
@@ -80,17 +80,17 @@ rel_start_cache CACHE simplecached -t 1 # one worker: if it stayed stuck, nobody
 rel_wait_cache "$CACHE" || die "simplecached did not start"
 for n in 1 2 30; do
     PORT=$(free_port)
-    REL_ENV=("GF_FAULT=sem_post:$n:kill")
+    REL_ENV=("GF_FAULT=shm_sem_post:$n:kill")
     rel_start_proxy P1 "$PORT" webproxy_fi -n 1 -z 4096
     wait_port "$PORT"
     rel_add runs
     rel_get "$PORT" "$WL_MULTI" 0 1 30
     CHECKS=$((CHECKS + 1))
-    [ "$DL_FAILED" = 1 ] || fail "proxy killed at sem_post $n: the client saw no failure"
+    [ "$DL_FAILED" = 1 ] || fail "proxy killed at shm_sem_post $n: the client saw no failure"
     st=0
     wait "$P1" 2>/dev/null || st=$?
     CHECKS=$((CHECKS + 1))
-    [ "$st" -eq 137 ] || fail "proxy at sem_post $n: status $st, expected 137 (SIGKILL)"
+    [ "$st" -eq 137 ] || fail "proxy at shm_sem_post $n: status $st, expected 137 (SIGKILL)"
     rel_add faults
     t0=$(now_ms)
     # The worker notices the death within a wait slice and unmaps the segment.
@@ -101,9 +101,9 @@ for n in 1 2 30; do
     rel_start_proxy P2 "$PORT2" webproxy -n 1 -z 4096
     wait_port "$PORT2"
     rel_assert_no_objects_of "dead proxy $P1 swept by the next proxy's start" "$P1"
-    rel_get_strict "after proxy death at sem_post $n" "$PORT2" "$WL_SMALL" 1 0
+    rel_get_strict "after proxy death at shm_sem_post $n" "$PORT2" "$WL_SMALL" 1 0
     t1=$(now_ms)
-    log "proxy killed at sem_post $n: the single cache worker served a new proxy $((t1 - t0)) ms later"
+    log "proxy killed at shm_sem_post $n: the single cache worker served a new proxy $((t1 - t0)) ms later"
     CHECKS=$((CHECKS + 1))
     [ $((t1 - t0)) -lt 4000 ] ||
         fail "after proxy death the single cache worker served again only after $((t1 - t0)) ms"
@@ -122,7 +122,7 @@ assert_no_ipc_left
 for who in cache proxy; do
     PORT=$(free_port)
     if [ "$who" = cache ]; then
-        REL_ENV=("GF_FAULT=sem_post:20:stop")
+        REL_ENV=("GF_FAULT=shm_sem_post:20:stop")
         rel_start_cache CACHE simplecached_fi
         REL_ENV=()
         rel_start_proxy PROXY "$PORT" webproxy "${SEG[@]}"
@@ -130,7 +130,7 @@ for who in cache proxy; do
     else
         REL_ENV=()
         rel_start_cache CACHE
-        REL_ENV=("GF_FAULT=sem_post:20:stop")
+        REL_ENV=("GF_FAULT=shm_sem_post:20:stop")
         rel_start_proxy PROXY "$PORT" webproxy_fi "${SEG[@]}"
         STALLED=$PROXY
     fi
@@ -150,7 +150,7 @@ for who in cache proxy; do
         proc_state "$STALLED" st
         [ "$st" = T ]
     }
-    wait_for 20 stopped || fail "the $who never stopped at sem_post 20"
+    wait_for 20 stopped || fail "the $who never stopped at shm_sem_post 20"
     rel_add faults
     sleep 2 # the stall itself: shorter than every timeout, so the transfer must survive it
     rel_signal "$STALLED" CONT

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # rel_signals.sh - signal storms at both daemons while they serve.
-#   1. EINTR storm: the daemons install no handler except for SIGINT/SIGTERM (stop) and ignore
-#      SIGPIPE, and a signal that is ignored interrupts nothing. So the fault-injection builds
-#      get a counting SIGUSR1 handler without SA_RESTART (GF_FAULT_SIGNAL=USR1) and SIGUSR1 is
+#   1. EINTR storm: the daemons' handlers are for SIGINT/SIGTERM (stop) and simplecached's
+#      SIGHUP (reload); they ignore SIGPIPE, SIGUSR1, SIGUSR2, and a signal that is ignored
+#      interrupts nothing. So the fault-injection builds get a counting SIGUSR1 handler without
+#      SA_RESTART (GF_FAULT_SIGNAL=USR1; signals_install leaves it in place) and SIGUSR1 is
 #      sent to both, thousands of times, during a concurrent load in cache mode and in origin
 #      mode: every blocking call of whichever thread gets one fails with EINTR, and no request
 #      may fail because of it; every byte must be right; SIGTERM still stops them cleanly.

@@ -58,7 +58,8 @@ for args in "-p 0" "-p 65536" "-p x" "-t 0" "-t 1025" "-r 0" "-r -1" "-R x" "-x"
     dl "$WORK/bad$n" -p "$PORT" $args || rc=$?
     check "'$args' exits 2 (got $rc)" test "$rc" -eq 2
     check "'$args' names the program" grep -q '^gfclient_download: ' "$WORK/bad$n.err"
-    check "'$args' prints usage" grep -q '^usage: ' "$WORK/bad$n.err"
+    check "'$args' points to --help" grep -qx "Try 'gfclient_download --help' for more information." "$WORK/bad$n.err"
+    check "'$args' prints two lines" test "$(wc -l <"$WORK/bad$n.err")" -eq 2
     check "'$args' sends nothing" test -z "$(files_in "$WORK/bad$n")"
 done
 
@@ -79,6 +80,28 @@ check "sizes: summary bytes" has_line "$WORK/sizes.out" "bytes: $total"
 check "sizes: summary MB/s" grep -qE '^MB_per_s: [0-9]+\.[0-9]+$' "$WORK/sizes.out"
 check "sizes: summary elapsed" grep -qE '^elapsed_s: [0-9]+\.[0-9]+$' "$WORK/sizes.out"
 check "sizes: quiet stderr" test ! -s "$WORK/sizes.err"
+
+# The workload from standard input ('-'), a pipe (/dev/stdin) and a FIFO, read to its end.
+printf '/k1.bin\n/one.bin\n' >"$WORK/wl-pipe"
+for how in stdin devstdin fifo; do
+    rc=0
+    case $how in
+    stdin) cat "$WORK/wl-pipe" | dl "$WORK/pipe-$how" -p "$PORT" -w - || rc=$? ;;
+    devstdin) cat "$WORK/wl-pipe" | dl "$WORK/pipe-$how" -p "$PORT" -w /dev/stdin || rc=$? ;;
+    fifo)
+        mkfifo "$WORK/wl-fifo"
+        # The writer blocks until the client opens the FIFO; timeout bounds it if it never does.
+        timeout 60 cp "$WORK/wl-pipe" "$WORK/wl-fifo" &
+        writer=$!
+        dl "$WORK/pipe-$how" -p "$PORT" -w "$WORK/wl-fifo" || rc=$?
+        wait "$writer" || true
+        ;;
+    esac
+    check "workload from $how: exit 0 (got $rc)" test "$rc" -eq 0
+    check "workload from $how: both files" \
+        bash -c "cmp '$ROOT/k1.bin' '$WORK/pipe-$how/k1.bin' && cmp '$ROOT/one.bin' '$WORK/pipe-$how/one.bin'"
+    check "workload from $how: no '(null)'" bash -c "! grep -q null '$WORK/pipe-$how.err'"
+done
 
 # FILE_NOT_FOUND is an answer: counted, exit 0, no file.
 printf '/missing.bin\n/k1.bin\n' >"$WORK/wl-nf"

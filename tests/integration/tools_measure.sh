@@ -67,7 +67,7 @@ wait_port "$PORT"
 
 check "-h exits 0" ms "$WORK/h" -h
 check "-h prints usage on stdout" grep -q '^usage: gfclient_measure' "$WORK/h.out"
-check "-h mentions -m" grep -q -- '-m metrics' "$WORK/h.out"
+check "-h mentions -m" grep -q -- '-m, --metrics FILE' "$WORK/h.out"
 printf '/k1.bin\n' >"$WORK/wl-one"
 n=0
 for args in "-p 0" "-t 0" "-r x" "-x" "-m" "-m $WORK/no/such/dir/metrics.txt" \
@@ -77,7 +77,9 @@ for args in "-p 0" "-t 0" "-r x" "-x" "-m" "-m $WORK/no/such/dir/metrics.txt" \
     # shellcheck disable=SC2086
     ms "$WORK/bad$n" -p "$PORT" -w "$WORK/wl-one" $args || rc=$?
     check "'$args' exits 2 (got $rc)" test "$rc" -eq 2
-    check "'$args' prints a reason and usage" grep -q '^usage: ' "$WORK/bad$n.err"
+    check "'$args' prints a reason" grep -q '^gfclient_measure: ' "$WORK/bad$n.err"
+    check "'$args' points to --help" grep -qx "Try 'gfclient_measure --help' for more information." "$WORK/bad$n.err"
+    check "'$args' prints two lines" test "$(wc -l <"$WORK/bad$n.err")" -eq 2
 done
 
 # A mixed run: 8 requests over 3 threads, each 1 MiB body in several chunks (reads are at
@@ -98,6 +100,22 @@ done
 # shellcheck disable=SC2016 # awk fields, not shell variables
 check "mix: p50 <= p99" awk '/^latency_p50_ms/{a=$2} /^latency_p99_ms/{b=$2} END{exit !(a<=b && b>0)}' \
     "$WORK/mix.out"
+
+# The workload from standard input ('-') and from a FIFO, read to its end.
+printf '/k1.bin\n/empty.bin\n' >"$WORK/wl-pipe"
+rc=0
+cat "$WORK/wl-pipe" | ms "$WORK/stdin" -p "$PORT" -w - || rc=$?
+check "workload from stdin: exit 0 (got $rc)" test "$rc" -eq 0
+check "workload from stdin: both requests served" has_line "$WORK/stdin.out" "ok: 2"
+check "workload from stdin: no '(null)'" bash -c "! grep -q null '$WORK/stdin.err'"
+mkfifo "$WORK/wl-fifo"
+timeout 60 cp "$WORK/wl-pipe" "$WORK/wl-fifo" & # blocks until the client opens the FIFO
+writer=$!
+rc=0
+ms "$WORK/fifo" -p "$PORT" -w "$WORK/wl-fifo" || rc=$?
+wait "$writer" || true
+check "workload from a FIFO: exit 0 (got $rc)" test "$rc" -eq 0
+check "workload from a FIFO: both requests served" has_line "$WORK/fifo.out" "ok: 2"
 
 # A failed (short) transfer: counted in the metrics and the summary, exit 1.
 printf '/cut.bin\n/k1.bin\n' >"$WORK/wl-cut"

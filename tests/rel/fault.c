@@ -32,6 +32,8 @@ int __real_sem_init(sem_t *sem, int pshared, unsigned value);
 int __real_sem_post(sem_t *sem);
 int __real_sem_timedwait(sem_t *sem, const struct timespec *abs);
 int __real_sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abs);
+int __real_shm_sem_post(struct shm_sem *s);
+int __real_shm_sem_clockwait(struct shm_sem *s, const struct timespec *abs);
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
@@ -54,6 +56,8 @@ enum fault_fn {
     FN_SEM_POST,
     FN_SEM_TIMEDWAIT,
     FN_SEM_CLOCKWAIT,
+    FN_SHM_SEM_POST,
+    FN_SHM_SEM_CLOCKWAIT,
     FN_PTHREAD_CREATE,
     FN_MALLOC,
     FN_CALLOC,
@@ -81,6 +85,9 @@ static const struct {
     /* Not EINTR, which callers retry (the sweeps try it separately as F:k:EINTR). */
     [FN_SEM_TIMEDWAIT] = {"sem_timedwait", EINVAL},
     [FN_SEM_CLOCKWAIT] = {"sem_clockwait", EINVAL},
+    /* The data segment's semaphores (src/ipc/shm_sem.h): post a slot, wait for one. */
+    [FN_SHM_SEM_POST] = {"shm_sem_post", EOVERFLOW},
+    [FN_SHM_SEM_CLOCKWAIT] = {"shm_sem_clockwait", EINVAL},
     [FN_PTHREAD_CREATE] = {"pthread_create", EAGAIN},
     [FN_MALLOC] = {"malloc", ENOMEM},
     [FN_CALLOC] = {"calloc", ENOMEM},
@@ -518,6 +525,22 @@ int __wrap_sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abs
         return -1;
     }
     return __real_sem_clockwait(sem, clock, abs);
+}
+
+int __wrap_shm_sem_post(struct shm_sem *s)
+{
+    int err = fault_hit(FN_SHM_SEM_POST);
+    if (err)
+        return -err; /* 0/-errno, like the real one */
+    return __real_shm_sem_post(s);
+}
+
+int __wrap_shm_sem_clockwait(struct shm_sem *s, const struct timespec *abs)
+{
+    int err = fault_hit(FN_SHM_SEM_CLOCKWAIT);
+    if (err)
+        return -err;
+    return __real_shm_sem_clockwait(s, abs);
 }
 
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)

@@ -63,6 +63,9 @@ int __wrap_sem_init(sem_t *sem, int pshared, unsigned value);
 int __wrap_sem_post(sem_t *sem);
 int __wrap_sem_timedwait(sem_t *sem, const struct timespec *abs);
 int __wrap_sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abs);
+struct shm_sem;
+int __wrap_shm_sem_post(struct shm_sem *s); /* these two return 0/-errno */
+int __wrap_shm_sem_clockwait(struct shm_sem *s, const struct timespec *abs);
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);

@@ -5,38 +5,58 @@
 #include "cli.h"
 #include "log.h"
 
-static int parse_ms(const char *arg, char opt, const char *prog, const char *usage)
+#include <errno.h>
+
+static int parse_ms(const char *arg, const char *opt, const char *prog)
 {
     unsigned ms;
 
     if (cli_parse_uint(arg, 1, GFS_CLI_TIMEOUT_MAX_MS, &ms) < 0)
-        cli_die_range(prog, usage, opt, arg, 1, GFS_CLI_TIMEOUT_MAX_MS);
+        cli_fail_range(prog, opt, arg, 1, GFS_CLI_TIMEOUT_MAX_MS);
     return (int)ms;
 }
 
-int gfs_cli_option(struct gfs_options *o, int opt, const char *arg, const char *prog,
-                   const char *usage)
+void gfs_cli_log_level(const char *arg, const char *prog)
 {
     enum log_level lvl;
 
+    if (log_level_parse(arg, &lvl) < 0)
+        cli_fail(prog, "-l: '%s' is not one of err, warn, info, debug", arg);
+    log_threshold = lvl;
+}
+
+int gfs_cli_option(struct gfs_options *o, int opt, const char *arg, const char *prog)
+{
     switch (opt) {
     case 'q':
         if (cli_parse_uint(arg, 1, GFS_CLI_QUEUE_MAX, &o->queue_depth) < 0)
-            cli_die_range(prog, usage, 'q', arg, 1, GFS_CLI_QUEUE_MAX);
+            cli_fail_range(prog, "-q", arg, 1, GFS_CLI_QUEUE_MAX);
         return 1;
     case 'H':
-        o->header_timeout_ms = parse_ms(arg, 'H', prog, usage);
+        o->header_timeout_ms = parse_ms(arg, "-H", prog);
         return 1;
     case 'S':
-        o->send_timeout_ms = parse_ms(arg, 'S', prog, usage);
+        o->send_timeout_ms = parse_ms(arg, "-S", prog);
         return 1;
     case 'G':
-        o->shutdown_grace_ms = parse_ms(arg, 'G', prog, usage);
+        o->shutdown_grace_ms = parse_ms(arg, "-G", prog);
         return 1;
     case 'l':
-        if (log_level_parse(arg, &lvl) < 0)
-            cli_die_usage(prog, usage, "-l: '%s' is not one of err, warn, info, debug", arg);
-        log_threshold = lvl;
+        gfs_cli_log_level(arg, prog);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int gfs_cli_is_bind_error(int rc)
+{
+    switch (-rc) {
+    case EADDRINUSE:
+    case EADDRNOTAVAIL:
+    case EACCES:
+    case EPERM:
+    case EAFNOSUPPORT:
         return 1;
     default:
         return 0;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# rel_scribble.sh - a segment damaged in the middle of a transfer, as a confused process of our
+# uid could do it: truncated (the next touch of a page past the end would raise SIGBUS) or with
+# any 8-byte word of its header or of a slot header overwritten (semaphores included, which made
+# glibc abort both daemons). The transfer fails cleanly or completes byte-exact, both daemons
+# stay up and serve the next request, and they stop cleanly with nothing left (rel_scribble.py).
+# shellcheck disable=SC2034
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/rel_common.sh"
+
+rel_corpus
+make_file "$CORPUS/files/huge" $((24 << 20)) # more than the sockets hold: still in flight
+echo "/huge $CORPUS/files/huge" >>"$CORPUS/locals.txt"
+rel_start_cache CACHE
+rel_wait_cache "$CACHE" || die "simplecached did not start"
+PORT=$(free_port)
+# 8 KiB segments: 4 slots of 1920 payload bytes, a stride of 1984 bytes.
+rel_start_proxy PROXY "$PORT" webproxy -n 2 -z 8192 --cache-stall 2000 --cache-wait 5000
+wait_port "$PORT"
+
+out=$WORK/scribble.out
+rc=0
+timeout 600 python3 "$SRC_DIR/tests/integration/rel_scribble.py" "$PORT" "$PROXY" "$CACHE" \
+    "$CORPUS/files/huge" "$CORPUS/files/small" 1984 >"$out" 2>&1 || rc=$?
+grep -v '^ok ' "$out" | while read -r line; do log "$line"; done
+check "every damage handled (rel_scribble.py exit $rc)" test "$rc" -eq 0
+check "the proxy logged no sanitizer report" bash -c "! grep -q 'Sanitizer' '$(logfile_of "$PROXY")'"
+check "the cache logged no sanitizer report" bash -c "! grep -q 'Sanitizer' '$(logfile_of "$CACHE")'"
+for who in PROXY CACHE; do
+    st=0
+    stop "${!who}" TERM 20 || st=$?
+    check "$who exits 0 on SIGTERM (got $st)" test "$st" -eq 0
+done
+finish
