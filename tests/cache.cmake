@@ -12,6 +12,9 @@ target_link_libraries(cmdq_craft PRIVATE gfipc)
 foreach(t basic start_order signals reuse delay sweep kill craft reload)
   gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 180 LABELS cache tsan)
 endforeach()
+# A stop followed at once by a start: retiring names, the waiting start, 50 cycles.
+gf_add_script_test(NAME cache_restart SCRIPT tests/integration/cache_restart.sh TIMEOUT 480
+  LABELS cache)
 
 # Kept segment attachments of simplecached (src/cache/attach_cache.c).
 gf_add_unit_test(NAME test_attach_cache SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_attach_cache.c

@@ -578,8 +578,14 @@ int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
         boss_loop(s, stop);
     }
 
-    /* Stop: nothing new starts; queued requests are answered ERROR; transfers get the grace. */
+    /* Stop: the names go at once, so a new cache can start and proxies move to it while this
+     * one drains; nothing new starts; queued requests are answered ERROR; transfers get the
+     * grace. */
     atomic_store_explicit(&s->stopping, 1, memory_order_release);
+    cmdq_server_retire(s->q);
+    log_info("stopping: gave up the command queue and registry names; transfers in progress "
+             "get up to %d ms",
+             s->opt.grace_ms);
     workq_close(&s->wq);
     unsigned left = wait_workers(s, clock_mono_ms() + s->opt.grace_ms);
     if (left > 0) {

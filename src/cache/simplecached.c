@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "cache_server.h"
 #include "cli.h"
+#include "clock.h"
 #include "gfs_cli.h"
 #include "cmdq.h"
 #include "log.h"
@@ -18,7 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROG "simplecached"
+#define PROG             "simplecached"
+#define WAIT_DEFAULT_MS  10000  /* -w */
+#define WAIT_MAX_MS      600000 /* -w, -g */
+#define WAIT_SLICE_MS    50     /* a waiting start tries again this often */
+#define GRACE_DEFAULT_MS 3000   /* -g */
 
 /* clang-format off */
 static const char usage[] =
@@ -31,11 +36,16 @@ static const char usage[] =
     "  -d, --delay DELAY_US    delay added to each lookup in microseconds, 0..2500000\n"
     "                          (default 0)\n"
     "  -l, --log-level LEVEL   log level: err, warn, info, debug (default info)\n"
+    "  -w, --wait WAIT_MS      when another simplecached of this user runs, wait up to this\n"
+    "                          long for it to stop, 0..600000 (default 10000); then exit 3\n"
+    "  -g, --grace GRACE_MS    on stop, transfers in progress get this long to finish,\n"
+    "                          1..600000 (default 3000)\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
-    "Signals: SIGINT/SIGTERM stop cleanly, removing the command queue it created. SIGHUP\n"
-    "re-reads the index: new requests use the new one, transfers in flight finish from the\n"
-    "old one; an index that cannot be read is refused with a log line and the old one kept.\n"
+    "Signals: SIGINT/SIGTERM stop cleanly: the cache gives its names up at once (a new\n"
+    "simplecached may start meanwhile), lets transfers in progress finish, removes the command\n"
+    "queue it created. SIGHUP re-reads the index: new requests use the new one, transfers in\n"
+    "flight finish from the old one; an index that cannot be read is refused with a log line and the old one kept.\n"
     "SIGUSR1, SIGUSR2 and SIGPIPE are ignored (logs go to stderr: no log file to reopen).\n"
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
@@ -47,6 +57,8 @@ struct config {
     const char *index;
     unsigned nthreads;
     unsigned delay_us;
+    unsigned wait_ms;
+    unsigned grace_ms;
 };
 
 enum long_opt { OPT_VERSION = 256 };
@@ -56,6 +68,8 @@ static const struct option long_opts[] = {
     {"threads", required_argument, NULL, 't'},
     {"delay", required_argument, NULL, 'd'},
     {"log-level", required_argument, NULL, 'l'},
+    {"wait", required_argument, NULL, 'w'},
+    {"grace", required_argument, NULL, 'g'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -66,7 +80,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:t:d:l:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:t:d:l:w:g:h", long_opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             cfg->index = optarg;
@@ -81,6 +95,14 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             break;
         case 'l':
             gfs_cli_log_level(optarg, PROG);
+            break;
+        case 'w':
+            if (cli_parse_uint(optarg, 0, WAIT_MAX_MS, &cfg->wait_ms) < 0)
+                cli_fail_range(PROG, "-w", optarg, 0, WAIT_MAX_MS);
+            break;
+        case 'g':
+            if (cli_parse_uint(optarg, 1, WAIT_MAX_MS, &cfg->grace_ms) < 0)
+                cli_fail_range(PROG, "-g", optarg, 1, WAIT_MAX_MS);
             break;
         case 'h':
             cli_print_help(usage);
@@ -151,7 +173,9 @@ static void log_open_failure(int rc, pid_t holder)
 {
     switch (-rc) {
     case EBUSY:
-        log_err(0, "another simplecached (pid %ld) is already running for uid %ld; not starting",
+        log_err(0,
+                "another simplecached (pid %ld) is already running for uid %ld and did not "
+                "stop; not starting",
                 (long)holder, (long)geteuid());
         break;
     case EPERM:
@@ -175,9 +199,36 @@ static void log_open_failure(int rc, pid_t holder)
     }
 }
 
+/* cmdq_server_open, tried again every WAIT_SLICE_MS for up to wait_ms while another cache
+ * holds the names: a stopping cache gives them up as soon as it sees its signal. A stop signal
+ * ends the wait. Returns what the last try returned (-EBUSY with *holder when it never ended). */
+static int open_waiting(struct cmdq_server *q, unsigned wait_ms, pid_t *holder)
+{
+    int64_t deadline = clock_mono_ms() + wait_ms;
+    int rc = cmdq_server_open(q, holder);
+
+    if (rc == -EBUSY && wait_ms > 0)
+        log_info("another simplecached (pid %ld) is running for uid %ld; waiting up to %u ms "
+                 "for it to stop",
+                 (long)*holder, (long)geteuid(), wait_ms);
+    while (rc == -EBUSY && clock_ms_left(deadline) > 0 && !stop_requested) {
+        int left = clock_ms_left(deadline);
+
+        clock_sleep_ms(left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS);
+        rc = cmdq_server_open(q, holder);
+        if (rc == 0)
+            log_info("the other simplecached gave its names up; starting");
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    struct config cfg = {.index = "locals.txt", .nthreads = 4, .delay_us = 0};
+    struct config cfg = {.index = "locals.txt",
+                         .nthreads = 4,
+                         .delay_us = 0,
+                         .wait_ms = WAIT_DEFAULT_MS,
+                         .grace_ms = GRACE_DEFAULT_MS};
     struct cache_server_options opt;
     struct cache_server_stats st;
     struct simplecache *cache = NULL;
@@ -206,7 +257,7 @@ int main(int argc, char **argv)
         log_warn(0, "the cache index '%s' has no entries: every request is a miss", cfg.index);
 
     memset(&q, 0, sizeof q);
-    rc = cmdq_server_open(&q, &holder);
+    rc = open_waiting(&q, cfg.wait_ms, &holder);
     if (rc < 0) {
         log_open_failure(rc, holder);
         status = CLI_EXIT_CANNOT_START;
@@ -215,6 +266,7 @@ int main(int argc, char **argv)
     memset(&opt, 0, sizeof opt);
     opt.nthreads = cfg.nthreads;
     opt.delay_us = cfg.delay_us;
+    opt.grace_ms = (int)cfg.grace_ms;
     opt.reload_flag = &reload_requested;
     opt.reload = reload;
     opt.reload_arg = &cfg;

@@ -66,6 +66,7 @@ struct cmdq_server {
     int64_t old_since_ms[CMDQ_OLD_QUEUES]; /* clock_mono_ms() when each was replaced */
     unsigned nold;
     unsigned next_rx; /* the queue a receive looks at first (fairness among several) */
+    int retired;      /* cmdq_server_retire gave the names up; the queues are still open */
     char mq_name[IPC_NAME_MAX];
     char registry_name[IPC_NAME_MAX];
 };
@@ -102,6 +103,14 @@ ssize_t cmdq_server_receive(struct cmdq_server *s, void *buf, size_t cap, int ti
  * still kept, -EMFILE or -ENOSPC when no new queue could be created. */
 int cmdq_server_check(struct cmdq_server *s, unsigned *fixed);
 
+/* Gives the cache's names up at once while it keeps running, for a cache that is stopping:
+ * unlinks the queue and registry names (only while they still refer to its own objects) and
+ * drops both locks. A new cache can start at once, and proxies, which check the registry before
+ * every send, stop sending here and look the new one up. The queues stay open (receiving from
+ * them still works) until cmdq_server_close; nothing is published or repaired any more
+ * (cmdq_server_check answers -EINVAL). Idempotent; a no-op on a closed server. */
+void cmdq_server_retire(struct cmdq_server *s);
+
 /* Closes the queues and the registry and drops the locks. Unlinks the queue and registry names
  * only while they still refer to this server's own objects (another process may have created
  * new ones under the same names since). Idempotent, also on a zeroed struct. Requests still
@@ -119,7 +128,8 @@ int cmdq_client_new(struct cmdq_client **out);
 void cmdq_client_free(struct cmdq_client *c); /* NULL is a no-op */
 
 /* Sends req to the running cache, connecting first if needed: a client looks the cache up
- * again at once when the one it knew has died or re-created its queue, and otherwise at most
+ * again at once when the one it knew has died, re-created its queue or given its names up (the
+ * registry changed since the last lookup: checked before every send), and otherwise at most
  * once per backoff interval (50 ms doubling to 1 s while no cache is found, cut short when the
  * registry changes). Waits at most timeout_ms (>= 0) for room in a full queue, checking the
  * cache is alive every CMDQ_SEND_SLICE_MS. On success stores a new pidfd of that cache in

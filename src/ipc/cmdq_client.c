@@ -34,6 +34,8 @@ struct cmdq_client {
     struct stat seen;       /* guarded by lock; the registry at the last failed lookup */
     int seen_errno;         /* guarded by lock; stat's errno then, or 0 */
     struct stat mq_st;      /* guarded by lock; the connected queue (inode, device) */
+    struct stat reg_st;     /* guarded by lock; the registry as the last lookup began */
+    int reg_errno;          /* guarded by lock; stat's errno then, or 0 */
     int64_t next_check_ms;  /* guarded by lock; when to check that its name still refers to it */
 };
 
@@ -75,6 +77,28 @@ void cmdq_client_free(struct cmdq_client *c)
     free(c);
 }
 
+/* Takes the registry's stat signature (inode, size, times) into *st, or its errno. */
+static int registry_stat(struct stat *st)
+{
+    char name[IPC_NAME_MAX], path[sizeof SHM_DIR + IPC_NAME_MAX];
+
+    memset(st, 0, sizeof *st);
+    if (ipc_name_format(name, IPC_KIND_REGISTRY, geteuid(), 0, 0) < 0)
+        return EINVAL;
+    memcpy(path, SHM_DIR, sizeof SHM_DIR - 1);
+    memcpy(path + sizeof SHM_DIR - 1, name, strlen(name) + 1);
+    return stat(path, st) < 0 ? errno : 0;
+}
+
+static int same_stat(const struct stat *a, int a_err, const struct stat *b, int b_err)
+{
+    if (a_err || b_err)
+        return a_err == b_err;
+    return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 /* Finds the running cache: registry pid, a pidfd for it, the lock held by that very pid, its
  * queue. Returns 0 (connected) or -errno (-ENOTCONN: no cache). */
 static int lookup_locked(struct cmdq_client *c)
@@ -89,6 +113,8 @@ static int lookup_locked(struct cmdq_client *c)
     mqd_t mq;
 
     c->lookups++;
+    /* Taken first: a registry that changes after it is seen again as changed, and looked up. */
+    c->reg_errno = registry_stat(&c->reg_st);
     rc = ipc_name_format(name, IPC_KIND_REGISTRY, uid, 0, 0);
     if (rc < 0)
         return rc;
@@ -147,28 +173,6 @@ err_pidfd:
     return rc;
 }
 
-/* Takes the registry's stat signature (inode, size, times) into *st, or its errno. */
-static int registry_stat(struct stat *st)
-{
-    char name[IPC_NAME_MAX], path[sizeof SHM_DIR + IPC_NAME_MAX];
-
-    memset(st, 0, sizeof *st);
-    if (ipc_name_format(name, IPC_KIND_REGISTRY, geteuid(), 0, 0) < 0)
-        return EINVAL;
-    memcpy(path, SHM_DIR, sizeof SHM_DIR - 1);
-    memcpy(path + sizeof SHM_DIR - 1, name, strlen(name) + 1);
-    return stat(path, st) < 0 ? errno : 0;
-}
-
-static int same_stat(const struct stat *a, int a_err, const struct stat *b, int b_err)
-{
-    if (a_err || b_err)
-        return a_err == b_err;
-    return a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 /* 1 if the connected cache's queue name now refers to another queue than ours (the cache
  * re-created it after it was removed), else 0 (the same queue, or no queue under the name: the
  * cache still reads the one we hold). */
@@ -216,6 +220,59 @@ static void recheck_queue_locked(struct cmdq_client *c)
     close(old_pidfd);
 }
 
+/* 1 if the connected cache's queue name still refers to the queue we hold. */
+static int queue_still_ours_locked(struct cmdq_client *c)
+{
+    char name[IPC_NAME_MAX];
+    struct stat st;
+    int ours;
+    mqd_t q;
+
+    if (ipc_name_format(name, IPC_KIND_CMDQ, geteuid(), c->pid, 0) < 0)
+        return 0;
+    q = mq_open(name, O_WRONLY);
+    if (q == (mqd_t)-1)
+        return 0;
+    ours = mq_fstat(q, &st) == 0 && same_object(&st, &c->mq_st);
+    mq_close(q);
+    return ours;
+}
+
+/* Before every send: a registry that changed since the last lookup means a stopping cache gave
+ * its names up (a new one may run already), or a cache published itself again. Looks the cache
+ * up again and moves to what it finds. When nothing is found, the connection is kept only while
+ * the cache's queue name still refers to our queue (the registry alone was removed: the cache
+ * re-creates it); otherwise the cache has retired and we disconnect. */
+static void follow_registry_locked(struct cmdq_client *c)
+{
+    mqd_t old_mq = c->mq;
+    int old_pidfd = c->pidfd;
+    pid_t old_pid = c->pid;
+    struct stat old_st = c->mq_st, st;
+    int st_err = registry_stat(&st);
+
+    if (same_stat(&st, st_err, &c->reg_st, c->reg_errno))
+        return;
+    c->mq = (mqd_t)-1;
+    c->pidfd = -1;
+    c->pid = 0;
+    if (lookup_locked(c) == 0) {
+        mq_close(old_mq);
+        close(old_pidfd);
+        return;
+    }
+    c->mq = old_mq;
+    c->pidfd = old_pidfd;
+    c->pid = old_pid;
+    c->mq_st = old_st;
+    if (queue_still_ours_locked(c))
+        return; /* c->reg_st is the registry now: looked up again when it changes */
+    disconnect_locked(c);
+    c->seen = c->reg_st;
+    c->seen_errno = c->reg_errno;
+    c->next_lookup_ms = clock_mono_ms() + c->backoff_ms;
+}
+
 /* Connects if needed, then dups the queue and pidfd for the caller. */
 static int connect_and_dup(struct cmdq_client *c, int *mq_dup, int *pidfd_dup)
 {
@@ -227,6 +284,8 @@ static int connect_and_dup(struct cmdq_client *c, int *mq_dup, int *pidfd_dup)
         disconnect_locked(c);
         c->next_lookup_ms = 0;
     }
+    if (c->pidfd >= 0)
+        follow_registry_locked(c);
     if (c->pidfd >= 0 && clock_mono_ms() >= c->next_check_ms)
         recheck_queue_locked(c);
     if (c->pidfd < 0) {

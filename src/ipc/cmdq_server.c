@@ -499,29 +499,49 @@ int cmdq_server_check(struct cmdq_server *s, unsigned *fixed)
     return first;
 }
 
-void cmdq_server_close(struct cmdq_server *s)
+/* Unlinks the queue and registry names and drops the locks. Queue first: a proxy that still
+ * finds the registry then fails to open the queue. Each name is kept when it is known to refer
+ * to another object (gone: nothing to do); when the check itself fails (EMFILE, say) it is
+ * removed as before, since with the instance lock, released last, no other cache of ours can
+ * have created it. The queue descriptors stay open. */
+static void give_up_names(struct cmdq_server *s)
 {
-    for (unsigned i = 0; i < s->nold; i++)
-        mq_close(s->old_mq[i]);
-    s->nold = 0;
-    /* Queue first: a proxy that still finds the registry then fails to open the queue. Each
-     * name is kept when it is known to refer to another object (gone: nothing to do); when the
-     * check itself fails (EMFILE, say) it is removed as before, since with the instance lock,
-     * released last, no other cache of ours can have created it. */
     if (s->mq_name[0]) {
         if (queue_name_is(s->mq_name, s->mq) != 0)
             mq_unlink(s->mq_name);
-        mq_close(s->mq);
         s->mq_name[0] = '\0';
     }
-    s->mq = (mqd_t)-1;
     if (s->registry_name[0]) {
         if (shm_name_is(s->registry_name, s->registry_fd) != 0)
             shm_unlink(s->registry_name);
         close(s->registry_fd); /* drops the registry lock */
         close(s->instance_fd); /* drops the instance lock */
         s->registry_name[0] = '\0';
+        s->registry_fd = -1;
+        s->instance_fd = -1;
     }
+}
+
+void cmdq_server_retire(struct cmdq_server *s)
+{
+    if (!s->registry_name[0])
+        return; /* closed, or retired already */
+    give_up_names(s);
+    s->retired = 1;
+}
+
+void cmdq_server_close(struct cmdq_server *s)
+{
+    int open = s->mq_name[0] || s->retired;
+
+    for (unsigned i = 0; i < s->nold; i++)
+        mq_close(s->old_mq[i]);
+    s->nold = 0;
+    give_up_names(s);
+    if (open)
+        mq_close(s->mq);
+    s->mq = (mqd_t)-1;
+    s->retired = 0;
     s->registry_fd = -1;
     s->instance_fd = -1;
 }

@@ -80,7 +80,8 @@ stop_ok() {
 #   STATUS ANNOUNCED RECEIVED ELAPSED_MS
 # with STATUS one of OK FILE_NOT_FOUND ERROR INVALID SHORT (OK header, fewer bytes) NOHEADER.
 # --out saves the body (only when complete); --rate reads at most that many bytes per second;
-# --progress writes the bytes received so far to a file (for "mid-transfer" waits).
+# --progress writes the bytes received so far to a file (for "mid-transfer" waits); --hold FILE
+# stops reading after the first body bytes for as long as FILE exists (a transfer held open).
 cat >"$WORK/gfget.py" <<'PY'
 import socket, sys, time, argparse
 ap = argparse.ArgumentParser()
@@ -90,6 +91,7 @@ ap.add_argument("--out")
 ap.add_argument("--rate", type=int, default=0)
 ap.add_argument("--progress")
 ap.add_argument("--timeout", type=float, default=60)
+ap.add_argument("--hold")
 a = ap.parse_args()
 t0 = time.monotonic()
 s = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
@@ -127,6 +129,10 @@ try:
                     break
                 body += d
                 report(len(body))
+                if a.hold:
+                    import os
+                    while os.path.exists(a.hold) and time.monotonic() - t0 < a.timeout:
+                        time.sleep(0.02)
                 if a.rate:
                     need = len(d) / a.rate - (time.monotonic() - t)
                     if need > 0:

@@ -90,7 +90,7 @@ stop "$HOLDER" TERM 5 || true
 
 # A second simplecached for the same user. The first runs with -l err: no info line at all.
 start_cache CACHE -t 1 -l err
-run simplecached -c "$CONTENT/locals.txt" -t 1
+run simplecached -c "$CONTENT/locals.txt" -t 1 -w 0
 check "a second simplecached: exit 3 (got $RC)" test "$RC" -eq 3
 check "a second simplecached: says which one runs" grep -q "already running" "$ERR"
 check "the first one is untouched" proc_alive "$CACHE"

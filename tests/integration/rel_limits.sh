@@ -135,7 +135,7 @@ rel_add runs
 rel_start_cache CACHE
 rel_wait_cache "$CACHE" || die "simplecached did not start"
 rm -f "/dev/shm/getfile-$REL_UID-cache"
-rel_start_cache C2
+rel_start_cache C2 simplecached -w 0
 wait_for 10 eval '! rel_alive "$C2" || rel_cache_ready "$C2"' || true
 rel_known registry_removed_two_caches "with the registry removed a second simplecached starts beside the first" \
     eval '! rel_alive "$C2"'

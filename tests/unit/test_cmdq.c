@@ -30,10 +30,11 @@ static int fd_baseline = -1; /* open descriptors before the first test */
 /* --- a cache in a child process ------------------------------------------------------------ */
 
 enum cache_mode {
-    CACHE_ECHO,  /* receives, decodes, reports each message on the pipe */
-    CACHE_IDLE,  /* holds the queue but never receives */
-    CACHE_CRASH, /* like IDLE, then SIGKILLs itself after crash_ms (no cleanup) */
-    CACHE_CHECK, /* like ECHO, and calls cmdq_server_check between receives, as the boss does */
+    CACHE_ECHO,   /* receives, decodes, reports each message on the pipe */
+    CACHE_IDLE,   /* holds the queue but never receives */
+    CACHE_CRASH,  /* like IDLE, then SIGKILLs itself after crash_ms (no cleanup) */
+    CACHE_CHECK,  /* like ECHO, and calls cmdq_server_check between receives, as the boss does */
+    CACHE_RETIRE, /* like ECHO; on SIGUSR2 calls cmdq_server_retire and reports "retired" */
 };
 
 struct report {
@@ -48,12 +49,18 @@ struct cache_child {
     int rd; /* reports */
 };
 
-static volatile sig_atomic_t child_stop;
+static volatile sig_atomic_t child_stop, child_retire;
 
 static void on_term(int sig)
 {
     (void)sig;
     child_stop = 1;
+}
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    child_retire = 1;
 }
 
 static void write_report(int fd, const struct report *r)
@@ -70,6 +77,8 @@ static void cache_main(enum cache_mode mode, int crash_ms, int wr)
     int64_t end = clock_mono_ms() + 30000, crash_at = clock_mono_ms() + crash_ms;
 
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
     r.rc = cmdq_server_open(&s, &r.holder);
     write_report(wr, &r);
     if (r.rc < 0)
@@ -81,7 +90,18 @@ static void cache_main(enum cache_mode mode, int crash_ms, int wr)
 
         if (mode == CACHE_CRASH && clock_mono_ms() >= crash_at)
             raise(SIGKILL);
-        if (mode != CACHE_ECHO && mode != CACHE_CHECK) {
+        if (mode == CACHE_RETIRE && child_retire == 1) {
+            unsigned fixed;
+
+            child_retire = 2;
+            cmdq_server_retire(&s);
+            cmdq_server_retire(&s); /* idempotent */
+            memset(&r, 0, sizeof r);
+            r.rc = cmdq_server_check(&s, &fixed) == -EINVAL ? 0 : -1; /* nothing to repair */
+            strcpy(r.path, "retired");
+            write_report(wr, &r);
+        }
+        if (mode != CACHE_ECHO && mode != CACHE_CHECK && mode != CACHE_RETIRE) {
             clock_sleep_ms(5);
             continue;
         }
@@ -1255,6 +1275,83 @@ static void test_client_queue_full_timeout(void)
     check_nothing_left();
 }
 
+/* Asks a CACHE_RETIRE child to give its names up and waits for it to say so. */
+static int cache_retire(struct cache_child *c)
+{
+    struct report r;
+
+    if (kill(c->pid, SIGUSR2) < 0 || read_report(c->rd, &r, 10000) < 0)
+        return -EIO;
+    return r.rc == 0 && strcmp(r.path, "retired") == 0 ? 0 : -EPROTO;
+}
+
+/* Sends one request and checks the cache child c received it. Returns send's result. */
+static int send_to(struct cmdq_client *cl, struct cache_child *c, const char *path, uint64_t gen)
+{
+    struct cmdq_request req;
+    struct report r;
+    int pidfd = -1, rc;
+
+    CHECK_EQ(make_request(&req, path, gen), 0);
+    rc = cmdq_client_send(cl, &req, 1000, &pidfd);
+    if (pidfd >= 0)
+        close(pidfd);
+    if (rc == 0 && c) {
+        CHECK_EQ(read_report(c->rd, &r, 5000), 0);
+        CHECK_EQ(r.rc, 0);
+        CHECK_EQ(r.generation, gen);
+        CHECK(strcmp(r.path, path) == 0);
+    }
+    return rc;
+}
+
+/* A stopping cache retires: its names go at once while it still runs, a new cache can start
+ * beside it, a connected client stops sending to it before its next send (it is alive, so the
+ * pidfd says nothing) and moves to the new cache, and the old cache's close leaves the new
+ * cache's names alone. */
+static void test_retire(void)
+{
+    struct cache_child a, b, c;
+    struct cmdq_client *cl;
+    char reg[IPC_NAME_MAX], qa[IPC_NAME_MAX], qb[IPC_NAME_MAX], qc[IPC_NAME_MAX];
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(cache_start(&a, CACHE_RETIRE, 0), 0);
+    CHECK_EQ(cmdq_client_new(&cl), 0);
+    CHECK_EQ(send_to(cl, &a, "/before", 1), 0);
+    CHECK_EQ(cmdq_client_cache_pid(cl), a.pid);
+
+    CHECK_EQ(cache_retire(&a), 0);
+    CHECK(!shm_exists(registry_name(reg)));
+    CHECK(!mq_exists(queue_name(qa, a.pid)));
+    CHECK_EQ(kill(a.pid, 0), 0); /* still running */
+    /* No cache has the names: the client does not send into the retired cache's queue. */
+    CHECK_EQ(send_to(cl, NULL, "/between", 2), -ENOTCONN);
+    CHECK_EQ(cmdq_client_cache_pid(cl), 0);
+
+    /* A new cache starts beside the retired one, and the client finds it at once. */
+    CHECK_EQ(cache_start(&b, CACHE_RETIRE, 0), 0);
+    CHECK_EQ(send_to(cl, &b, "/to-b", 3), 0);
+    CHECK_EQ(cmdq_client_cache_pid(cl), b.pid);
+
+    /* Retire b and start c before the client's next send: it moves from b to c directly. */
+    CHECK_EQ(cache_retire(&b), 0);
+    CHECK_EQ(cache_start(&c, CACHE_ECHO, 0), 0);
+    CHECK_EQ(send_to(cl, &c, "/to-c", 4), 0);
+    CHECK_EQ(cmdq_client_cache_pid(cl), c.pid);
+
+    /* The retired caches' stops leave c's names alone. */
+    CHECK_EQ(cache_stop(&a), 0);
+    CHECK_EQ(cache_stop(&b), 0);
+    CHECK(shm_exists(registry_name(reg)));
+    CHECK(mq_exists(queue_name(qc, c.pid)));
+    CHECK(!mq_exists(queue_name(qb, b.pid)));
+    CHECK_EQ(send_to(cl, &c, "/still-c", 5), 0);
+    CHECK_EQ(cache_stop(&c), 0);
+    cmdq_client_free(cl);
+    check_nothing_left();
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
@@ -1278,6 +1375,7 @@ int main(void)
         T(test_client_threads),
         T(test_client_cache_dies),
         T(test_client_queue_full_timeout),
+        T(test_retire),
     };
 
     isolate_rc = ipc_test_isolate();
