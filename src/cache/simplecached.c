@@ -45,7 +45,8 @@ static const char usage[] =
     "Signals: SIGINT/SIGTERM stop cleanly: the cache gives its names up at once (a new\n"
     "simplecached may start meanwhile), lets transfers in progress finish, removes the command\n"
     "queue it created. SIGHUP re-reads the index: new requests use the new one, transfers in\n"
-    "flight finish from the old one; an index that cannot be read is refused with a log line and the old one kept.\n"
+    "flight finish from the old one; an index that cannot be read is refused with a log line\n"
+    "and the old one kept.\n"
     "SIGUSR1, SIGUSR2 and SIGPIPE are ignored (logs go to stderr: no log file to reopen).\n"
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */

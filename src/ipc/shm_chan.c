@@ -186,6 +186,8 @@ static int seg_is_idle(struct shm_seg *seg)
 
     if (hdr_check(seg->hdr, seg->size, &k, &cap) < 0)
         return 0;
+    /* Faults (guarded: -EFAULT, not idle) when the object was shrunk below the mapping. */
+    (void)*(volatile const unsigned char *)((const unsigned char *)seg->hdr + seg->size - 1);
     return shm_sem_value(&seg->hdr->filled) == 0 && shm_sem_value(&seg->hdr->free) == seg->nslots &&
            !is_cancelled(seg);
 }

@@ -4,6 +4,7 @@
 #include "shm_sem.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,10 +30,12 @@ int shm_sem_post(struct shm_sem *s)
             return -EOVERFLOW;
     } while (
         !__atomic_compare_exchange_n(&s->value, &v, v + 1, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-    /* Sequentially consistent with the waiter's increment of waiters before it sleeps: either
-     * we see it and wake it, or its futex wait sees the new count and does not sleep. */
-    if (__atomic_load_n(&s->waiters, __ATOMIC_SEQ_CST) != 0 &&
-        futex(&s->value, FUTEX_WAKE, 1, NULL, 0) < 0)
+    /* Sequentially consistent with the waiter's store of the flag before it sleeps: either we
+     * see the flag and wake every sleeper (each sets it again if it sleeps again), or its futex
+     * wait sees the new count and does not sleep. Clearing it here is what makes a scribbled
+     * flag heal by itself: it costs at most one lost wake, never one per post. */
+    if (__atomic_exchange_n(&s->waiters, 0, __ATOMIC_SEQ_CST) != 0 &&
+        futex(&s->value, FUTEX_WAKE, INT_MAX, NULL, 0) < 0)
         return -errno;
     return 0;
 }
@@ -57,12 +60,11 @@ int shm_sem_clockwait(struct shm_sem *s, const struct timespec *abs)
         int rc = shm_sem_trywait(s), err = 0;
         if (rc != -EAGAIN)
             return rc;
-        __atomic_fetch_add(&s->waiters, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&s->waiters, 1, __ATOMIC_SEQ_CST);
         /* Sleeps only while the count is still 0; FUTEX_WAIT_BITSET takes an absolute
          * CLOCK_MONOTONIC deadline. */
         if (futex(&s->value, FUTEX_WAIT_BITSET, 0, abs, FUTEX_BITSET_MATCH_ANY) < 0)
             err = errno;
-        __atomic_fetch_sub(&s->waiters, 1, __ATOMIC_SEQ_CST);
         switch (err) {
         case 0:      /* woken */
         case EAGAIN: /* the count changed before we slept */

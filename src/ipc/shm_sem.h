@@ -5,7 +5,8 @@
  * returned an unexpected error code"). Here both shared words are only ever counts: each is
  * read into a local and checked against SHM_SEM_MAX, and a futex error is returned, never
  * fatal. A peer that writes them can only make us see a wrong count (a spurious wake, a lost
- * post, -EBADMSG), which the segment protocol survives anyway: every chunk is validated, every
+ * post (one: the waiter flag heals at the next post), -EBADMSG), which the segment protocol
+ * survives anyway: every chunk is validated, every
  * wait is sliced and checks the cancel word and the peer's life.
  *
  * Post and wait pair as release and acquire, so what the poster wrote before posting is
@@ -20,7 +21,7 @@
 /* Lives in shared memory: plain words, no pointers; all zero is a valid empty semaphore. */
 struct shm_sem {
     uint32_t value;   /* units available; the futex word */
-    uint32_t waiters; /* threads inside a wait: a post skips the wake syscall when 0 */
+    uint32_t waiters; /* non-zero: someone may sleep; a post clears it and wakes them all */
 };
 
 #define SHM_SEM_MAX 1024u /* a count above this is corruption, not a count */

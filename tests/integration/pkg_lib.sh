@@ -121,12 +121,16 @@ check_index() {
     check "example index has entries" test "$n" -gt 0
 }
 
-# check_versions ROOT: every installed program runs (-h: usage on stdout, status 0).
+# check_versions ROOT: every installed program runs: --version prints "PROG (getfile)
+# VERSION" and --help its usage, both on stdout with status 0.
 check_versions() {
     local root=$1 p out
     for p in "${PROGRAMS[@]}"; do
-        out=$("$root/usr/bin/$p" -h 2>&1) || { fail "$p -h: status $? ($out)"; continue; }
-        check "$p -h prints its usage" grep -q "usage: $p" <<<"$out"
+        out=$("$root/usr/bin/$p" --version 2>&1) || { fail "$p --version: status $? ($out)"; continue; }
+        check "$p --version prints '$p (getfile) $GF_VERSION' (got: $out)" \
+            test "$out" = "$p (getfile) $GF_VERSION"
+        out=$("$root/usr/bin/$p" --help 2>/dev/null) || { fail "$p --help: status $?"; continue; }
+        check "$p --help prints its usage" grep -qi "usage: $p" <<<"$out"
     done
 }
 

@@ -28,20 +28,22 @@ def download(port, path, pause_after=None, on_pause=None, timeout=30.0):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     s.sendall(b"GETFILE GET " + path.encode() + b"\r\n\r\n")
-    buf, paused, deadline = b"", False, time.monotonic() + timeout
+    parts, got, paused, deadline = [], 0, False, time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            if pause_after is not None and not paused and len(buf) >= pause_after:
+            if pause_after is not None and not paused and got >= pause_after:
                 paused = True
                 on_pause()
             b = s.recv(1 << 16)
             if not b:
                 break
-            buf += b
+            parts.append(b)  # not buf += b: quadratic for a 24 MiB body
+            got += len(b)
     except OSError:
         pass
     finally:
         s.close()
+    buf = b"".join(parts)
     end = buf.find(b"\r\n\r\n")
     if not buf.startswith(b"GETFILE OK ") or end < 0:
         return "notok", b""

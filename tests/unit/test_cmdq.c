@@ -1378,7 +1378,7 @@ int main(void)
         T(test_retire),
     };
 
-    isolate_rc = ipc_test_isolate();
+    isolate_rc = ipc_test_isolate_or_skip();
     if (isolate_rc != 0)
         fprintf(stderr, "cannot isolate IPC (%s): these tests need root\n", strerror(-isolate_rc));
     fd_baseline = ipc_test_open_fds();

@@ -12,7 +12,7 @@
 #include "ipc_testutil.h"
 #include "test.h"
 
-static int isolate_rc = -1; /* ipc_test_isolate() result, from main */
+static int isolate_rc = -1; /* ipc_test_isolate_or_skip() result, from main */
 
 static void test_format(void)
 {
@@ -246,7 +246,7 @@ int main(void)
         T(test_sweep),
     };
 
-    isolate_rc = ipc_test_isolate();
+    isolate_rc = ipc_test_isolate_or_skip();
     if (isolate_rc != 0)
         fprintf(stderr, "cannot isolate IPC (%s): the sweep test needs root\n",
                 strerror(-isolate_rc));
