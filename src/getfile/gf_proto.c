@@ -116,9 +116,9 @@ static ssize_t bad(const char **why, const char *reason)
     return -EBADMSG;
 }
 
-/* Parses the end of a header at buf[pos..len): TERM (documented) when buf[pos] is CR, else
- * legacy_end (the older framing, which starts with a space). hdr_len_out is set to the full
- * header length on success. Returns > 0, 0 for more, or -EBADMSG with *why = reason. */
+/* Parses the end of a header at buf[pos..len) (pos < len): TERM (documented) when buf[pos] is
+ * CR, else legacy_end (the older framing's, which starts with a space). Returns the header
+ * length with out->framing set, 0 for more, or -EBADMSG with *why = reason. */
 static ssize_t parse_end(const char *buf, size_t len, size_t pos, const char *legacy_end,
                          struct gf_response *out, const char **why, const char *reason)
 {
