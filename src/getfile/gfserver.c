@@ -222,7 +222,7 @@ static void linger_input(struct gfs_worker *w, int fd, int known_extra)
 static int send_status(struct gfserver *s, int fd, enum gf_status st)
 {
     char hdr[GF_RESPONSE_MAX];
-    ssize_t n = gf_format_response(hdr, sizeof hdr, st, 0);
+    ssize_t n = gf_format_response(hdr, sizeof hdr, st, 0, s->opt.framing);
 
     if (n < 0)
         return (int)n;
@@ -418,7 +418,7 @@ static unsigned count_addr(const struct gfserver *s, const struct gfs_conn *c)
 static void answer_invalid(struct gfserver *s, struct gfs_conn *c)
 {
     char hdr[GF_RESPONSE_MAX];
-    ssize_t n = gf_format_response(hdr, sizeof hdr, GF_INVALID, 0), w;
+    ssize_t n = gf_format_response(hdr, sizeof hdr, GF_INVALID, 0, s->opt.framing), w;
 
     do {
         w = send(c->fd, hdr, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -803,7 +803,7 @@ int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length)
         return -EINVAL;
     if (atomic_load(&ctx->srv->cancelled))
         return -ECANCELED;
-    n = gf_format_response(hdr, sizeof hdr, st, st == GF_OK ? length : 0);
+    n = gf_format_response(hdr, sizeof hdr, st, st == GF_OK ? length : 0, ctx->srv->opt.framing);
     if (n < 0)
         return (int)n;
     ctx->header_sent = 1;
@@ -844,7 +844,8 @@ static int check_options(struct gfs_options *o)
         return -EINVAL;
     if (o->queue_depth > GFS_MAX_QUEUE || o->max_waiting > GFS_WAITING_MAX || o->backlog < 0 ||
         o->header_timeout_ms < 0 || o->send_timeout_ms < 0 || o->shutdown_grace_ms < 0 ||
-        o->response_timeout_ms < 0)
+        o->response_timeout_ms < 0 ||
+        (o->framing != GF_FRAMING_DOCUMENTED && o->framing != GF_FRAMING_LEGACY))
         return -EINVAL;
     if (o->queue_depth == 0)
         o->queue_depth = 4 * o->nthreads;

@@ -173,14 +173,11 @@ err_pidfd:
     return rc;
 }
 
-/* 1 if the connected cache's queue name now refers to another queue than ours (the cache
- * re-created it after it was removed), else 0 (the same queue, or no queue under the name: the
- * cache still reads the one we hold). */
-static int queue_replaced_locked(struct cmdq_client *c)
+/* What the connected cache's queue name refers to now: 1 and *st, or 0 (no queue under it). */
+static int queue_under_name_locked(struct cmdq_client *c, struct stat *st)
 {
     char name[IPC_NAME_MAX];
-    struct stat st;
-    int replaced;
+    int found;
     mqd_t q;
 
     if (ipc_name_format(name, IPC_KIND_CMDQ, geteuid(), c->pid, 0) < 0)
@@ -188,10 +185,27 @@ static int queue_replaced_locked(struct cmdq_client *c)
     q = mq_open(name, O_WRONLY);
     if (q == (mqd_t)-1)
         return 0;
-    replaced =
-        mq_fstat(q, &st) == 0 && (st.st_ino != c->mq_st.st_ino || st.st_dev != c->mq_st.st_dev);
+    found = mq_fstat(q, st) == 0;
     mq_close(q);
-    return replaced;
+    return found;
+}
+
+/* 1 if the connected cache's queue name now refers to another queue than ours (the cache
+ * re-created it after it was removed), else 0 (the same queue, or no queue under the name: the
+ * cache still reads the one we hold). */
+static int queue_replaced_locked(struct cmdq_client *c)
+{
+    struct stat st;
+
+    return queue_under_name_locked(c, &st) && !same_object(&st, &c->mq_st);
+}
+
+/* 1 if the connected cache's queue name still refers to the queue we hold. */
+static int queue_still_ours_locked(struct cmdq_client *c)
+{
+    struct stat st;
+
+    return queue_under_name_locked(c, &st) && same_object(&st, &c->mq_st);
 }
 
 /* Every CMDQ_CHECK_MS: moves to the cache's new queue when its name was given to one. The old
@@ -218,24 +232,6 @@ static void recheck_queue_locked(struct cmdq_client *c)
     }
     mq_close(old_mq);
     close(old_pidfd);
-}
-
-/* 1 if the connected cache's queue name still refers to the queue we hold. */
-static int queue_still_ours_locked(struct cmdq_client *c)
-{
-    char name[IPC_NAME_MAX];
-    struct stat st;
-    int ours;
-    mqd_t q;
-
-    if (ipc_name_format(name, IPC_KIND_CMDQ, geteuid(), c->pid, 0) < 0)
-        return 0;
-    q = mq_open(name, O_WRONLY);
-    if (q == (mqd_t)-1)
-        return 0;
-    ours = mq_fstat(q, &st) == 0 && same_object(&st, &c->mq_st);
-    mq_close(q);
-    return ours;
 }
 
 /* Before every send: a registry that changed since the last lookup means a stopping cache gave
