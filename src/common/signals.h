@@ -1,5 +1,6 @@
 /* signals.h - the daemons' signal set-up: SIGINT/SIGTERM set a stop flag, SIGHUP sets a reload
- * flag or is ignored, SIGUSR1/SIGUSR2/SIGPIPE are ignored. No daemon dies of any of them. */
+ * flag or is ignored, SIGUSR1 sets a reopen flag or is ignored, SIGUSR2/SIGPIPE are ignored.
+ * No daemon dies of any of them. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_SIGNALS_H
 #define GF_SIGNALS_H
@@ -18,5 +19,11 @@ int signals_install(volatile sig_atomic_t *stop, volatile sig_atomic_t *hup);
 
 /* signals_install(flag, NULL). */
 int signals_install_stop(volatile sig_atomic_t *flag);
+
+/* For a daemon with a log file: installs a handler for SIGUSR1 that only sets *flag to 1 (the
+ * logrotate convention: reopen the log files), replacing any earlier one. With SA_RESTART, so
+ * a call that restarts is not disturbed (ppoll and timed waits still see EINTR). Call after
+ * signals_install, before any thread starts. Returns 0 or -errno. */
+int signals_install_reopen(volatile sig_atomic_t *flag);
 
 #endif

@@ -33,6 +33,7 @@
 struct gfs_conn {
     int fd;
     int64_t accepted_ms; /* the header deadline counts from here */
+    int64_t accepted_ns; /* the same, for on_done's duration */
 };
 
 struct gfs_worker {
@@ -70,6 +71,7 @@ struct gfs_ctx {
     enum gf_status status;
     uint64_t length; /* announced, for GF_OK */
     uint64_t sent;
+    const char *note; /* gfs_ctx_set_note */
 };
 
 /* How a worker ends a connection. */
@@ -186,8 +188,9 @@ static ssize_t read_header(struct gfs_worker *w, int fd, int64_t deadline, struc
     return rc < 0 ? -EBADMSG : rc;
 }
 
-/* Serves one connection up to (not including) the close; says how to close it. */
-static enum gfs_close serve(struct gfs_worker *w, int fd, int64_t accepted_ms)
+/* Serves one connection up to (not including) the close; says how to close it, and fills
+ * what on_done reports about the request (all but the peer and the duration). */
+static enum gfs_close serve(struct gfs_worker *w, int fd, int64_t accepted_ms, struct gfs_done *d)
 {
     struct gfserver *s = w->srv;
     struct gf_request req;
@@ -199,6 +202,7 @@ static enum gfs_close serve(struct gfs_worker *w, int fd, int64_t accepted_ms)
     if (hlen == -EBADMSG || (hlen > 0 && !gf_path_valid(req.path, req.path_len))) {
         if (atomic_load(&s->cancelled))
             return GFS_CLOSE_ABORT;
+        d->status = GF_INVALID;
         return send_status(s, fd, GF_INVALID) == 0 ? GFS_CLOSE_DRAIN : GFS_CLOSE_ABORT;
     }
     if (hlen == -ECONNRESET)
@@ -213,6 +217,10 @@ static enum gfs_close serve(struct gfs_worker *w, int fd, int64_t accepted_ms)
     struct gfs_ctx ctx = {.srv = s, .fd = fd};
 
     rc = s->opt.handler(&ctx, w->path, req.path_len, w->arg);
+    d->path = w->path;
+    d->note = ctx.note;
+    d->sent = ctx.sent;
+    d->status = ctx.header_sent ? (int)ctx.status : -1;
 
     if (ctx.broken || atomic_load(&s->cancelled))
         return GFS_CLOSE_ABORT;
@@ -221,6 +229,7 @@ static enum gfs_close serve(struct gfs_worker *w, int fd, int64_t accepted_ms)
             emit(s, GFS_EV_INCOMPLETE, 0);
         if (send_status(s, fd, GF_ERROR) < 0)
             return GFS_CLOSE_ABORT;
+        d->status = GF_ERROR;
     } else if (rc == 0 && ctx.status == GF_OK && ctx.sent < ctx.length) {
         emit(s, GFS_EV_INCOMPLETE, 0);
     }
@@ -265,7 +274,18 @@ static void *worker_main(void *p)
             close_abort(c.fd); /* queued, never started, and the grace period is over */
             continue;
         }
-        enum gfs_close how = serve(w, c.fd, c.accepted_ms);
+        struct sockaddr_storage peer;
+        struct gfs_done d = {.status = -1};
+        if (s->opt.on_done) {
+            d.peer_len = sizeof peer;
+            if (getpeername(c.fd, (struct sockaddr *)&peer, &d.peer_len) == 0)
+                d.peer = (struct sockaddr *)&peer;
+        }
+        enum gfs_close how = serve(w, c.fd, c.accepted_ms, &d);
+        if (s->opt.on_done) {
+            d.duration_ns = clock_mono_ns() - c.accepted_ns;
+            s->opt.on_done(&d, s->opt.done_arg);
+        }
         if (how == GFS_CLOSE_LINGER || how == GFS_CLOSE_DRAIN)
             linger_input(w, c.fd, how == GFS_CLOSE_DRAIN);
         /* Unclaim before close: the boss may shut down a claimed fd, never a reused one. */
@@ -344,7 +364,8 @@ static void accept_some(struct gfserver *s, struct gfs_conn **pending, int64_t *
             return;
         }
         c->fd = fd;
-        c->accepted_ms = clock_mono_ms();
+        c->accepted_ns = clock_mono_ns();
+        c->accepted_ms = c->accepted_ns / 1000000;
         *pending = c;
         if (try_queue(s, pending) != 0)
             return; /* full: the kernel backlog holds the rest */
@@ -503,6 +524,11 @@ int gfs_ctx_header_sent(const struct gfs_ctx *ctx)
 uint64_t gfs_ctx_sent(const struct gfs_ctx *ctx)
 {
     return ctx->sent;
+}
+
+void gfs_ctx_set_note(struct gfs_ctx *ctx, const char *note)
+{
+    ctx->note = note;
 }
 
 int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length)
