@@ -53,7 +53,7 @@ spawn DL bash -c "cd '$WORK' && mkdir -p dl && cd dl && exec '$BIN_DIR/gfclient_
 for i in 2 3 4 5; do
     mv "$ALOG" "$ALOG.$i"
     kill -USR1 "$PROXY"
-    ask_until_new
+    check "a new file after rename $i and SIGUSR1" wait_for 20 ask_until_new
 done
 check "the client burst ends" wait_for 120 eval "! proc_alive $DL"
 rc=0
