@@ -242,7 +242,7 @@ static int take_header(struct worker *w, struct conn *c, const unsigned char *da
     if (w->cfg->proto == PROTO_GF) {
         struct gf_response rsp;
 
-        hl = gf_parse_response(c->hdr, c->hdr_len, &rsp);
+        hl = gf_parse_response(c->hdr, c->hdr_len, &rsp, NULL);
         if (hl > 0 && rsp.status != GF_OK)
             return -(F_STATUS + 1);
         c->expected = rsp.length;

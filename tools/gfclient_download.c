@@ -15,6 +15,7 @@
 
 #define PROG "gfclient_download"
 
+/* clang-format off */
 static const char usage[] =
     "usage: " PROG " [-s server] [-p port] [-t threads] [-w workload] [-r requests] [-R secs]\n"
     "  -s, --server SERVER      server name or address (default: localhost)\n"
@@ -26,6 +27,7 @@ static const char usage[] =
     "                           per path)\n"
     "  -R, --retry SECS         while the server refuses connections, retry once a second\n"
     "                           this long per request; 0 = no retry (default: 30)\n"
+    LOADGEN_USAGE_TIMEOUT
     "  -h, --help               show this help and exit\n"
     "      --version            show the version and exit\n"
     "Each body is saved under the current directory at the request path without its\n"
@@ -35,6 +37,7 @@ static const char usage[] =
     "Prints a summary on stdout and one line per failed request on stderr. Exit status:\n"
     "0 when no request failed (FILE_NOT_FOUND is an answer, not a failure), 1 otherwise,\n"
     "2 for a bad option or value (an unreadable or empty workload included).\n";
+/* clang-format on */
 
 /* One request's file, from the header callback to the rename. */
 struct dl_file {

@@ -16,6 +16,7 @@
 #define METRICS_HEADER \
     "#Elapsed Time (secs),Bytes Received,Requests Serviced, Requests Failed, Comment\n"
 
+/* clang-format off */
 static const char usage[] =
     "usage: " PROG " [-s server] [-p port] [-t threads] [-w workload] [-r requests] [-R secs]\n"
     "       [-m metrics]\n"
@@ -28,6 +29,7 @@ static const char usage[] =
     "                           per path)\n"
     "  -R, --retry SECS         while the server refuses connections, retry once a second\n"
     "                           this long per request; 0 = no retry (default: 30)\n"
+    LOADGEN_USAGE_TIMEOUT
     "  -m, --metrics FILE       metrics file to write (default: metrics.txt)\n"
     "  -h, --help               show this help and exit\n"
     "      --version            show the version and exit\n"
@@ -40,6 +42,7 @@ static const char usage[] =
     "serviced requests) and one line per failed request on stderr. Exit status: 0 when no\n"
     "request failed, 1 otherwise, 2 for a bad option or value (an unreadable or empty\n"
     "workload, a metrics file that cannot be created).\n";
+/* clang-format on */
 
 struct measure {
     pthread_mutex_t lock;

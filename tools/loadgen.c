@@ -32,15 +32,15 @@ struct loadgen {
     _Atomic uint64_t *lat; /* LAT_BUCKETS counters */
 };
 
-enum long_opt { OPT_VERSION = 256 };
+enum long_opt { OPT_VERSION = 256, OPT_TIMEOUT };
 
 #define LONG_OPTS                                                                              \
     {"server", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},          \
         {"threads", required_argument, NULL, 't'}, {"workload", required_argument, NULL, 'w'}, \
         {"requests", required_argument, NULL, 'r'}, {"retry", required_argument, NULL, 'R'},   \
-        {"help", no_argument, NULL, 'h'},                                                      \
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, OPT_VERSION},         \
     {                                                                                          \
-        "version", no_argument, NULL, OPT_VERSION                                              \
+        "timeout", required_argument, NULL, OPT_TIMEOUT                                        \
     }
 
 static const struct option long_opts[] = {LONG_OPTS, {NULL, 0, NULL, 0}};
@@ -58,7 +58,8 @@ void loadgen_parse_args(struct loadgen_opts *o, int argc, char **argv, const cha
                                .workload = "workload.txt",
                                .requests = 0,
                                .retry_s = 30,
-                               .metrics = "metrics.txt"};
+                               .metrics = "metrics.txt",
+                               .timeout_ms = GFC_DEFAULT_TIMEOUT_MS};
     opterr = 0;
     while ((c = getopt_long(argc, argv, with_metrics ? ":s:p:t:w:r:R:m:h" : ":s:p:t:w:r:R:h",
                             with_metrics ? long_opts_metrics : long_opts, NULL)) != -1) {
@@ -90,6 +91,13 @@ void loadgen_parse_args(struct loadgen_opts *o, int argc, char **argv, const cha
         case 'm':
             o->metrics = optarg;
             break;
+        case OPT_TIMEOUT: {
+            unsigned ms;
+            if (cli_parse_uint(optarg, 1, LOADGEN_TIMEOUT_MAX_MS, &ms) < 0)
+                cli_fail_range(prog, "--timeout", optarg, 1, LOADGEN_TIMEOUT_MAX_MS);
+            o->timeout_ms = (int)ms;
+            break;
+        }
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -306,8 +314,8 @@ void loadgen_report_failure(const struct loadgen_worker *w, const char *path, in
         snprintf(
             reason, sizeof reason, "short transfer: %llu of %llu bytes, then the connection ended",
             (unsigned long long)gfc_get_bytesreceived(r), (unsigned long long)gfc_get_filelen(r));
-    else if (rc == -EPROTO)
-        snprintf(reason, sizeof reason, "malformed response (not GETFILE)");
+    else if (rc == -EPROTO && gfc_get_error(r) != NULL)
+        snprintf(reason, sizeof reason, "malformed response: %s", gfc_get_error(r));
     else
         loadgen_strerror(-rc, reason, sizeof reason);
     loadgen_report(w, path, reason);
@@ -353,6 +361,7 @@ static int worker_init(struct loadgen_worker *w, struct loadgen *lg, unsigned in
     w->req = gfc_create();
     if (w->req == NULL)
         return -ENOMEM;
+    gfc_set_timeouts(w->req, GFC_DEFAULT_TIMEOUT_MS, lg->opts->timeout_ms);
     int rc = gfc_set_server(w->req, lg->opts->server);
     if (rc == 0)
         rc = gfc_set_port(w->req, lg->opts->port);

@@ -21,7 +21,16 @@ struct loadgen_opts {
     uint64_t requests;    /* -r; 0 (the default) = one pass over the workload */
     unsigned retry_s;     /* -R, default 30: how long one request retries a refused connect */
     const char *metrics;  /* -m (only with_metrics), default "metrics.txt" */
+    int timeout_ms;       /* --timeout: the client's idle timeout, default 10000 */
 };
+
+/* The longest --timeout, in ms (an hour). */
+#define LOADGEN_TIMEOUT_MAX_MS 3600000
+
+/* The usage lines of the options loadgen_parse_args adds to both programs' own. */
+#define LOADGEN_USAGE_TIMEOUT                                                                \
+    "      --timeout MS         give up on a request when the server sends nothing for MS\n" \
+    "                           ms, 1..3600000 (default: 10000)\n"
 
 /* Fills o from argv (defaults first), short or long options. -h/--help prints usage on stdout
  * and --version the version, and exit 0; a bad option or value prints one line naming it and

@@ -44,6 +44,10 @@ int gfs_cli_option(struct gfs_options *o, int opt, const char *arg, const char *
     case 'l':
         gfs_cli_log_level(arg, prog);
         return 1;
+    case GFS_CLI_OPT_FRAMING:
+        if (gf_framing_parse(arg, &o->framing) < 0)
+            cli_fail(prog, "--framing: '%s' is not one of documented, legacy", arg);
+        return 1;
     default:
         return 0;
     }

@@ -87,77 +87,151 @@ ssize_t gf_parse_request(const char *buf, size_t len, struct gf_request *out)
     return (ssize_t)(i + TERM_N);
 }
 
-/* Parses "<digits>\r\n\r\n" of an OK header from buf[OK_PREFIX_N..len). */
-static ssize_t parse_ok_length(const char *buf, size_t len, struct gf_response *out)
+const char *gf_framing_name(enum gf_framing fr)
 {
+    switch (fr) {
+    case GF_FRAMING_DOCUMENTED:
+        return "documented";
+    case GF_FRAMING_LEGACY:
+        return "legacy";
+    }
+    return "?";
+}
+
+int gf_framing_parse(const char *name, enum gf_framing *out)
+{
+    if (strcmp(name, "documented") == 0)
+        *out = GF_FRAMING_DOCUMENTED;
+    else if (strcmp(name, "legacy") == 0)
+        *out = GF_FRAMING_LEGACY;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+/* A -EBADMSG verdict with its reason. */
+static ssize_t bad(const char **why, const char *reason)
+{
+    *why = reason;
+    return -EBADMSG;
+}
+
+/* Parses the end of a header at buf[pos..len) (pos < len): TERM (documented) when buf[pos] is
+ * CR, else legacy_end (the older framing's, which starts with a space). Returns the header
+ * length with out->framing set, 0 for more, or -EBADMSG with *why = reason. */
+static ssize_t parse_end(const char *buf, size_t len, size_t pos, const char *legacy_end,
+                         struct gf_response *out, const char **why, const char *reason)
+{
+    const char *end = buf[pos] == '\r' ? TERM : legacy_end;
+    size_t end_len = strlen(end);
+    int m = match(buf, len, pos, end, end_len);
+
+    if (m < 0)
+        return bad(why, reason);
+    if (m == 0)
+        return 0;
+    out->framing = end == legacy_end ? GF_FRAMING_LEGACY : GF_FRAMING_DOCUMENTED;
+    return (ssize_t)(pos + end_len);
+}
+
+/* Parses "<digits>" and the end of an OK header from buf[OK_PREFIX_N..len). */
+static ssize_t parse_ok_length(const char *buf, size_t len, struct gf_response *out,
+                               const char **why)
+{
+    struct gf_response r = {.status = GF_OK};
     uint64_t v = 0;
     size_t i;
-    int m;
+    ssize_t n;
 
     for (i = OK_PREFIX_N; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
         unsigned d = (unsigned)(buf[i] - '0');
 
         if (i > OK_PREFIX_N && buf[OK_PREFIX_N] == '0')
-            return -EBADMSG; /* a leading zero */
-        if (v > (UINT64_MAX - d) / 10)
-            return -EBADMSG; /* also ends a 21st digit: no leading zero means >= 10^20 */
+            return bad(why, "the length has a leading zero");
+        if (v > (UINT64_MAX - d) / 10) /* also ends a 21st digit: no leading zero means >= 10^20 */
+            return bad(why, "the length is over 18446744073709551615");
         v = v * 10 + d;
     }
     if (i == len)
         return 0;
     if (i == OK_PREFIX_N)
-        return -EBADMSG;
-    m = match(buf, len, i, LIT(TERM));
-    if (m <= 0)
-        return m < 0 ? -EBADMSG : 0;
-    out->status = GF_OK;
-    out->length = v;
-    return (ssize_t)(i + TERM_N);
+        return bad(why, "OK without an unsigned decimal length");
+    r.length = v;
+    n = parse_end(buf, len, i, " ", &r, why,
+                  "after the length: neither \"\\r\\n\\r\\n\" (documented form) nor one space "
+                  "(older form)");
+    if (n > 0)
+        *out = r;
+    return n;
 }
 
-ssize_t gf_parse_response(const char *buf, size_t len, struct gf_response *out)
+/* For each status without content: its word and the reason when what follows it is wrong. */
+static const struct {
+    const char *word, *bad_end;
+} no_content[] = {
+    [GF_FILE_NOT_FOUND] = {"FILE_NOT_FOUND", "after FILE_NOT_FOUND: neither \"\\r\\n\\r\\n\" "
+                                             "(documented form) nor \" 0\\n\" (older form)"},
+    [GF_ERROR] =
+        {"ERROR",
+         "after ERROR: neither \"\\r\\n\\r\\n\" (documented form) nor \" 0\\n\" (older form)"},
+    [GF_INVALID] = {"INVALID", "after INVALID: neither \"\\r\\n\\r\\n\" (documented form) nor "
+                               "\" 0\\n\" (older form)"},
+};
+
+#define UNKNOWN_STATUS "unknown status: not OK, FILE_NOT_FOUND, ERROR or INVALID"
+
+ssize_t gf_parse_response(const char *buf, size_t len, struct gf_response *out, const char **why)
 {
-    const char *rest;
-    size_t rest_len;
+    const char *unused;
     enum gf_status st;
+    size_t word_len, pos;
+    ssize_t n;
     int m;
 
+    if (why == NULL)
+        why = &unused;
     if (len == 0)
         return 0;
     m = match(buf, len, 0, LIT(RSP_PREFIX));
     if (m <= 0)
-        return m < 0 ? -EBADMSG : 0;
+        return m < 0 ? bad(why, "does not start with \"GETFILE \"") : 0;
     if (len == RSP_PREFIX_N)
         return 0;
     /* The status words differ in their first byte, so it picks the only possible rest. */
     switch (buf[RSP_PREFIX_N]) {
     case 'O':
-        m = match(buf, len, RSP_PREFIX_N, LIT("OK "));
+        m = match(buf, len, RSP_PREFIX_N, LIT("OK"));
         if (m <= 0)
-            return m < 0 ? -EBADMSG : 0;
-        return len == OK_PREFIX_N ? 0 : parse_ok_length(buf, len, out);
+            return m < 0 ? bad(why, UNKNOWN_STATUS) : 0;
+        if (len == RSP_PREFIX_N + 2)
+            return 0;
+        if (buf[RSP_PREFIX_N + 2] != ' ')
+            return bad(why, buf[RSP_PREFIX_N + 2] == '\r' ? "OK without a length" : UNKNOWN_STATUS);
+        return len == OK_PREFIX_N ? 0 : parse_ok_length(buf, len, out, why);
     case 'F':
-        rest = "FILE_NOT_FOUND" TERM;
         st = GF_FILE_NOT_FOUND;
         break;
     case 'E':
-        rest = "ERROR" TERM;
         st = GF_ERROR;
         break;
     case 'I':
-        rest = "INVALID" TERM;
         st = GF_INVALID;
         break;
     default:
-        return -EBADMSG;
+        return bad(why, UNKNOWN_STATUS);
     }
-    rest_len = strlen(rest);
-    m = match(buf, len, RSP_PREFIX_N, rest, rest_len);
+    word_len = strlen(no_content[st].word);
+    m = match(buf, len, RSP_PREFIX_N, no_content[st].word, word_len);
     if (m <= 0)
-        return m < 0 ? -EBADMSG : 0;
-    out->status = st;
-    out->length = 0;
-    return (ssize_t)(RSP_PREFIX_N + rest_len);
+        return m < 0 ? bad(why, UNKNOWN_STATUS) : 0;
+    pos = RSP_PREFIX_N + word_len;
+    if (len == pos)
+        return 0;
+    struct gf_response r = {.status = st, .length = 0};
+    n = parse_end(buf, len, pos, " 0\n", &r, why, no_content[st].bad_end);
+    if (n > 0)
+        *out = r;
+    return n;
 }
 
 ssize_t gf_format_request(char *buf, size_t cap, const char *path, size_t path_len)
@@ -174,11 +248,12 @@ ssize_t gf_format_request(char *buf, size_t cap, const char *path, size_t path_l
     return (ssize_t)n;
 }
 
-ssize_t gf_format_response(char *buf, size_t cap, enum gf_status st, uint64_t length)
+ssize_t gf_format_response(char *buf, size_t cap, enum gf_status st, uint64_t length,
+                           enum gf_framing fr)
 {
     char digits[U64_DIGITS];
-    size_t nd = 0, word_len, n;
-    const char *word;
+    size_t nd = 0, word_len, end_len, n;
+    const char *word, *end;
 
     switch (st) {
     case GF_OK:
@@ -187,22 +262,27 @@ ssize_t gf_format_response(char *buf, size_t cap, enum gf_status st, uint64_t le
             digits[sizeof digits - ++nd] = (char)('0' + length % 10);
             length /= 10;
         } while (length != 0);
+        end = fr == GF_FRAMING_LEGACY ? " " : TERM;
         break;
     case GF_FILE_NOT_FOUND:
     case GF_ERROR:
     case GF_INVALID:
         word = gf_status_name(st);
+        end = fr == GF_FRAMING_LEGACY ? " 0\n" : TERM;
         break;
     default:
         return -EINVAL;
     }
+    if (fr != GF_FRAMING_DOCUMENTED && fr != GF_FRAMING_LEGACY)
+        return -EINVAL;
     word_len = strlen(word);
-    n = RSP_PREFIX_N + word_len + nd + TERM_N;
+    end_len = strlen(end);
+    n = RSP_PREFIX_N + word_len + nd + end_len;
     if (cap < n)
         return -ENOSPC;
     memcpy(buf, RSP_PREFIX, RSP_PREFIX_N);
     memcpy(buf + RSP_PREFIX_N, word, word_len);
     memcpy(buf + RSP_PREFIX_N + word_len, digits + sizeof digits - nd, nd);
-    memcpy(buf + n - TERM_N, TERM, TERM_N);
+    memcpy(buf + n - end_len, end, end_len);
     return (ssize_t)n;
 }

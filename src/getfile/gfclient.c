@@ -7,11 +7,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#define GFC_DEFAULT_SERVER  "localhost"
-#define GFC_DEFAULT_PORT    10823
-#define GFC_DEFAULT_TIMEOUT 10000
+#define GFC_DEFAULT_SERVER "localhost"
+#define GFC_DEFAULT_PORT   10823
 
 struct gfcrequest {
     char *server; /* owned */
@@ -25,7 +25,9 @@ struct gfcrequest {
     int connect_ms, idle_ms; /* negative: no limit */
     /* Results of the last gfc_perform. */
     enum gf_status status;
+    enum gf_framing framing;
     uint64_t filelen, received;
+    const char *error;      /* static: what broke the protocol, or NULL */
     char buf[GFC_BUF_SIZE]; /* the response header, then content */
 };
 
@@ -47,11 +49,13 @@ struct gfcrequest *gfc_create(void)
     r->header_arg = NULL;
     r->write_fn = NULL;
     r->write_arg = NULL;
-    r->connect_ms = GFC_DEFAULT_TIMEOUT;
-    r->idle_ms = GFC_DEFAULT_TIMEOUT;
+    r->connect_ms = GFC_DEFAULT_TIMEOUT_MS;
+    r->idle_ms = GFC_DEFAULT_TIMEOUT_MS;
     r->status = GF_INVALID;
+    r->framing = GF_FRAMING_DOCUMENTED;
     r->filelen = 0;
     r->received = 0;
+    r->error = NULL;
     return r;
 }
 
@@ -139,6 +143,23 @@ uint64_t gfc_get_bytesreceived(const struct gfcrequest *r)
     return r->received;
 }
 
+enum gf_framing gfc_get_framing(const struct gfcrequest *r)
+{
+    return r->framing;
+}
+
+const char *gfc_get_error(const struct gfcrequest *r)
+{
+    return r->error;
+}
+
+/* -EPROTO, remembering why. */
+static int proto_error(struct gfcrequest *r, const char *why)
+{
+    r->error = why;
+    return -EPROTO;
+}
+
 /* Reads what the server sent next, waiting at most idle_ms from now. */
 static ssize_t read_next(struct gfcrequest *r, int fd)
 {
@@ -163,6 +184,7 @@ static int read_header(struct gfcrequest *r, int fd, size_t *extra)
 {
     int64_t deadline;
     struct gf_response hdr;
+    const char *why = NULL;
     size_t have = 0;
     ssize_t n, hlen;
 
@@ -176,22 +198,32 @@ static int read_header(struct gfcrequest *r, int fd, size_t *extra)
         if (n == 0)
             return -ECONNRESET;
         have += (size_t)n;
-        hlen = gf_parse_response(r->buf, have, &hdr);
+        hlen = gf_parse_response(r->buf, have, &hdr, &why);
         if (hlen < 0)
-            return -EPROTO;
+            return proto_error(r, why);
         if (hlen > 0)
             break;
         if (have >= GF_RESPONSE_MAX) /* the parser's job, but never trust it with a loop */
-            return -EPROTO;
+            return proto_error(r, "header too long");
     }
     r->status = hdr.status;
+    r->framing = hdr.framing;
     r->filelen = hdr.status == GF_OK ? hdr.length : 0;
     *extra = have - (size_t)hlen;
     memmove(r->buf, r->buf + hlen, *extra);
     return 0;
 }
 
-/* Streams the content after the header; have bytes of it are already at the front of buf. */
+/* Bytes beyond the announced length: one request per connection, so nothing may follow. */
+static int surplus(struct gfcrequest *r)
+{
+    return proto_error(r, r->status == GF_OK ? "bytes beyond the announced length"
+                                             : "content after a status that has none");
+}
+
+/* Streams the content after the header; have bytes of it are already at the front of buf.
+ * The transfer is complete at the announced length: we do not wait for the server's close
+ * (the older servers wait for ours), only look whether more bytes are already here. */
 static int read_content(struct gfcrequest *r, int fd, size_t have)
 {
     ssize_t n;
@@ -201,7 +233,7 @@ static int read_content(struct gfcrequest *r, int fd, size_t have)
         uint64_t left = r->filelen - r->received;
         if ((uint64_t)have > left) {
             rc = deliver(r, (size_t)left);
-            return rc < 0 ? rc : -EPROTO;
+            return rc < 0 ? rc : surplus(r);
         }
         rc = deliver(r, have);
         if (rc < 0)
@@ -215,13 +247,10 @@ static int read_content(struct gfcrequest *r, int fd, size_t have)
             return -ECONNRESET;
         have = (size_t)n;
     }
-    /* The server closes right after the response: anything else is not GETFILE. */
-    n = read_next(r, fd);
-    if (n > 0)
-        return -EPROTO;
-    if (n == 0 || n == -ECONNRESET)
-        return 0;
-    return (int)n;
+    do {
+        n = recv(fd, r->buf, 1, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n > 0 ? surplus(r) : 0; /* else the close, nothing yet (EAGAIN), or a reset */
 }
 
 int gfc_perform(struct gfcrequest *r)
@@ -232,8 +261,10 @@ int gfc_perform(struct gfcrequest *r)
     int fd, rc;
 
     r->status = GF_INVALID;
+    r->framing = GF_FRAMING_DOCUMENTED;
     r->filelen = 0;
     r->received = 0;
+    r->error = NULL;
     if (r->path == NULL)
         return -EINVAL;
     reqlen = gf_format_request(req, sizeof req, r->path, r->path_len);
@@ -249,8 +280,9 @@ int gfc_perform(struct gfcrequest *r)
     if (rc < 0)
         goto out;
     if (r->header_fn) {
-        rc = r->header_fn(&(struct gf_response){.status = r->status, .length = r->filelen},
-                          r->header_arg);
+        rc = r->header_fn(
+            &(struct gf_response){.status = r->status, .length = r->filelen, .framing = r->framing},
+            r->header_arg);
         if (rc < 0)
             goto out;
     }

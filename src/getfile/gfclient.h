@@ -23,8 +23,11 @@ typedef int (*gfc_header_fn)(const struct gf_response *hdr, void *arg);
  * Return 0 or -errno to abort. Without a write function the content is discarded. */
 typedef int (*gfc_write_fn)(const void *buf, size_t len, void *arg);
 
+/* The connect and idle timeouts of a new request. */
+#define GFC_DEFAULT_TIMEOUT_MS 10000
+
 /* Returns a new request (free with gfc_cleanup), or NULL when out of memory.
- * Defaults: server "localhost", port 10823 (the framework's), timeouts 10000 ms. */
+ * Defaults: server "localhost", port 10823 (the framework's), timeouts GFC_DEFAULT_TIMEOUT_MS. */
 struct gfcrequest *gfc_create(void);
 void gfc_cleanup(struct gfcrequest *r); /* NULL is a no-op */
 
@@ -39,24 +42,27 @@ void gfc_set_writefunc(struct gfcrequest *r, gfc_write_fn fn, void *arg);
  * (renewed after every read) and any stall while sending the request. Negative: no limit. */
 void gfc_set_timeouts(struct gfcrequest *r, int connect_ms, int idle_ms);
 
-/* Connects, sends the request, reads the response, and waits for the server to close the
- * connection (the protocol says it does, right after the response). Returns 0 when a complete
- * response was received and followed by the close: a status other than OK, or OK with exactly
- * the announced bytes. Otherwise -errno:
+/* Connects, sends the request, and reads the response, in either framing (the documented
+ * one or the older one of the course's prebuilt servers; gf_parse_response tells them apart).
+ * The transfer is complete once the header and exactly the announced bytes (none for a
+ * status other than OK) have arrived: the connection is closed then, without waiting for the
+ * server to close first (the older servers wait for the client). Returns 0 for a complete
+ * response of any status. Otherwise -errno:
  *   -EINVAL        no path was set;
  *   -ECONNREFUSED  nothing listens (the server is not up yet: callers may retry);
  *   -ENOENT        the server name does not resolve; other connect errors as they come;
- *   -ETIMEDOUT     the connect, a send, or a wait for the next bytes or for the close took
- *                  longer than the timeouts;
+ *   -ETIMEDOUT     the connect, a send, or a wait for the next bytes took longer than the
+ *                  timeouts;
  *   -EPROTO        the response broke the protocol: a malformed header, or bytes beyond the
- *                  announced length (content of a non-OK status, or more than <length>);
- *                  the status becomes GF_INVALID;
+ *                  announced length (content of a non-OK status, or more than <length>)
+ *                  that arrived with the last content bytes or were already waiting on the
+ *                  socket when they were read (later ones are not waited for);
+ *                  the status becomes GF_INVALID and gfc_get_error says what was wrong;
  *   -ECONNRESET    the connection ended (closed or reset) before a complete header, or before
  *                  all announced bytes: a short transfer, never a success (the status stays
  *                  as parsed, gfc_get_bytesreceived tells how far it got);
  *   -EPIPE         the server went away while the request was being sent;
  *   a callback's own error, as it returned it.
- * A reset instead of a clean close after a complete response still counts as success.
  * A request can be performed again (a new connection each time). */
 int gfc_perform(struct gfcrequest *r);
 
@@ -66,5 +72,10 @@ int gfc_perform(struct gfcrequest *r);
 enum gf_status gfc_get_status(const struct gfcrequest *r);
 uint64_t gfc_get_filelen(const struct gfcrequest *r);
 uint64_t gfc_get_bytesreceived(const struct gfcrequest *r);
+/* The framing of the last response header (GF_FRAMING_DOCUMENTED when none was parsed). */
+enum gf_framing gfc_get_framing(const struct gfcrequest *r);
+/* After gfc_perform returned -EPROTO: what was wrong, as a static string, e.g.
+ * "the length has a leading zero" or "bytes beyond the announced length"; NULL otherwise. */
+const char *gfc_get_error(const struct gfcrequest *r);
 
 #endif

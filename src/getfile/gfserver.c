@@ -155,7 +155,7 @@ static void linger_input(struct gfs_worker *w, int fd, int known_extra)
 static int send_status(struct gfserver *s, int fd, enum gf_status st)
 {
     char hdr[GF_RESPONSE_MAX];
-    ssize_t n = gf_format_response(hdr, sizeof hdr, st, 0);
+    ssize_t n = gf_format_response(hdr, sizeof hdr, st, 0, s->opt.framing);
 
     if (n < 0)
         return (int)n;
@@ -543,7 +543,7 @@ int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length)
         return -EINVAL;
     if (atomic_load(&ctx->srv->cancelled))
         return -ECANCELED;
-    n = gf_format_response(hdr, sizeof hdr, st, st == GF_OK ? length : 0);
+    n = gf_format_response(hdr, sizeof hdr, st, st == GF_OK ? length : 0, ctx->srv->opt.framing);
     if (n < 0)
         return (int)n;
     ctx->header_sent = 1;
@@ -583,7 +583,8 @@ static int check_options(struct gfs_options *o)
     if (o->handler == NULL || o->nthreads < 1 || o->nthreads > GFS_MAX_THREADS)
         return -EINVAL;
     if (o->queue_depth > GFS_MAX_QUEUE || o->backlog < 0 || o->header_timeout_ms < 0 ||
-        o->send_timeout_ms < 0 || o->shutdown_grace_ms < 0)
+        o->send_timeout_ms < 0 || o->shutdown_grace_ms < 0 ||
+        (o->framing != GF_FRAMING_DOCUMENTED && o->framing != GF_FRAMING_LEGACY))
         return -EINVAL;
     if (o->queue_depth == 0)
         o->queue_depth = 4 * o->nthreads;

@@ -71,6 +71,10 @@ struct gfs_options {
                             * accept, else INVALID; 0 = 10000 */
     int send_timeout_ms;   /* a send may stall (the socket never writable) this long; 0 = 10000 */
     int shutdown_grace_ms; /* after stop, in-flight transfers get this long; 0 = 5000 */
+    /* The form of every response header: GF_FRAMING_DOCUMENTED (0, the default) or
+     * GF_FRAMING_LEGACY, for the course's prebuilt clients (docs/protocol.md). Either way
+     * the library closes after the response. */
+    enum gf_framing framing;
     gfs_handler_fn handler;
     void **worker_args; /* nthreads entries, worker i gets worker_args[i]; NULL = all NULL */
     /* When non-NULL, the boss stops as soon as *stop_flag becomes non-zero. Signal handlers
@@ -87,7 +91,7 @@ struct gfs_options {
 /* Creates the server and binds the listening socket. Copies opt and the worker_args array (the
  * pointers in it are the caller's). Starts no thread. Returns 0 and *out, or -errno (-EINVAL
  * for bad options: no handler, nthreads not in 1..4096, queue_depth over 65536, a negative
- * timeout; -EADDRINUSE, ...). */
+ * timeout, an unknown framing; -EADDRINUSE, ...). */
 int gfs_new(struct gfserver **out, const struct gfs_options *opt);
 
 /* The bound port (useful after port 0). */

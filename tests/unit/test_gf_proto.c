@@ -58,7 +58,7 @@ static ssize_t req_at(const char *s, size_t len, struct gf_request *r)
 
 static ssize_t rsp_at(const char *s, size_t len, struct gf_response *r)
 {
-    return gf_parse_response(at_guard(s, len), len, r);
+    return gf_parse_response(at_guard(s, len), len, r, NULL);
 }
 
 /* A request header for a path of n bytes: "/" then 'a'..'z' repeated. Returns its length. */
@@ -251,24 +251,35 @@ static void test_request_path_limits(void)
     CHECK_EQ(req_at(buf, sizeof buf, &r), -EBADMSG);
 }
 
+#define DOC GF_FRAMING_DOCUMENTED
+#define OLD GF_FRAMING_LEGACY
+
 struct rsp_case {
     const char *in;
     size_t len;
     enum gf_status st;
     uint64_t length;
+    enum gf_framing fr;
 };
 
+/* Both framings, each told apart by the byte after the length or status word. */
 static void test_response_valid(void)
 {
     static const struct rsp_case cases[] = {
-        {S("GETFILE OK 0\r\n\r\n"), GF_OK, 0},
-        {S("GETFILE OK 1\r\n\r\n"), GF_OK, 1},
-        {S("GETFILE OK 104244\r\n\r\n"), GF_OK, 104244},
-        {S("GETFILE OK 4294967296\r\n\r\n"), GF_OK, 4294967296u}, /* over 4 GiB */
-        {S("GETFILE OK 18446744073709551615\r\n\r\n"), GF_OK, UINT64_MAX},
-        {S("GETFILE FILE_NOT_FOUND\r\n\r\n"), GF_FILE_NOT_FOUND, 0},
-        {S("GETFILE ERROR\r\n\r\n"), GF_ERROR, 0},
-        {S("GETFILE INVALID\r\n\r\n"), GF_INVALID, 0},
+        {S("GETFILE OK 0\r\n\r\n"), GF_OK, 0, DOC},
+        {S("GETFILE OK 1\r\n\r\n"), GF_OK, 1, DOC},
+        {S("GETFILE OK 104244\r\n\r\n"), GF_OK, 104244, DOC},
+        {S("GETFILE OK 4294967296\r\n\r\n"), GF_OK, 4294967296u, DOC}, /* over 4 GiB */
+        {S("GETFILE OK 18446744073709551615\r\n\r\n"), GF_OK, UINT64_MAX, DOC},
+        {S("GETFILE FILE_NOT_FOUND\r\n\r\n"), GF_FILE_NOT_FOUND, 0, DOC},
+        {S("GETFILE ERROR\r\n\r\n"), GF_ERROR, 0, DOC},
+        {S("GETFILE INVALID\r\n\r\n"), GF_INVALID, 0, DOC},
+        {S("GETFILE OK 0 "), GF_OK, 0, OLD},
+        {S("GETFILE OK 104244 "), GF_OK, 104244, OLD},
+        {S("GETFILE OK 18446744073709551615 "), GF_OK, UINT64_MAX, OLD},
+        {S("GETFILE FILE_NOT_FOUND 0\n"), GF_FILE_NOT_FOUND, 0, OLD},
+        {S("GETFILE ERROR 0\n"), GF_ERROR, 0, OLD},
+        {S("GETFILE INVALID 0\n"), GF_INVALID, 0, OLD},
     };
     struct gf_response r;
 
@@ -276,13 +287,15 @@ static void test_response_valid(void)
         for (size_t k = 0; k < cases[c].len; k++) {
             r.status = GF_ERROR;
             r.length = 77;
+            r.framing = (enum gf_framing)9;
             CHECK_EQ(rsp_at(cases[c].in, k, &r), 0);
-            CHECK(r.status == GF_ERROR && r.length == 77); /* *out untouched */
+            CHECK(r.status == GF_ERROR && r.length == 77 && r.framing == 9); /* *out untouched */
         }
         r.length = 77;
         CHECK_EQ(rsp_at(cases[c].in, cases[c].len, &r), cases[c].len);
         CHECK_EQ(r.status, cases[c].st);
         CHECK(r.length == cases[c].length);
+        CHECK_EQ(r.framing, cases[c].fr);
         CHECK(cases[c].len <= GF_RESPONSE_MAX);
     }
 }
@@ -300,6 +313,11 @@ static void test_response_chunked_with_body(void)
         {S("GETFILE OK 3\r\n\r\n789"), 16, 3},
         {S("GETFILE OK 20\r\n\r\nGETFILE OK 1\r\n\r\n\0\xff\r\n"), 17, 20},
         {S("GETFILE FILE_NOT_FOUND\r\n\r\nGETFILE OK 1"), 26, 0},
+        /* The older framing: content right after the space, even digits, spaces, CRLFs. */
+        {S("GETFILE OK 5 hello"), 13, 5},
+        {S("GETFILE OK 3 789"), 13, 3},
+        {S("GETFILE OK 6  \r\n\r\n "), 13, 6},
+        {S("GETFILE ERROR 0\nGETFILE OK 1 x"), 16, 0},
     };
     static const size_t chunks[] = {1, 2, 3, 4, 9, 64};
     struct gf_response r;
@@ -322,48 +340,78 @@ static void test_response_chunked_with_body(void)
     }
 }
 
+struct bad_rsp {
+    const char *in;
+    size_t len;
+    size_t bad;      /* index of the first byte that makes a header impossible */
+    const char *why; /* what the parser must say then (a substring of it) */
+};
+
+#define NOT_GETFILE "does not start with \"GETFILE \""
+#define UNKNOWN     "unknown status"
+#define AFTER_LEN   "after the length: neither \"\\r\\n\\r\\n\" (documented form) nor one space"
+#define AFTER(w) \
+    "after " w ": neither \"\\r\\n\\r\\n\" (documented form) nor \" 0\\n\" (older form)"
+
+/* Prefixes up to bad are valid prefixes (0); from bad on the answer is -EBADMSG with why. */
 static void test_response_malformed(void)
 {
-    static const struct bad_case cases[] = {
-        {S("GETFILE OK 18446744073709551616\r\n\r\n"), 30},  /* UINT64_MAX + 1 */
-        {S("GETFILE OK 99999999999999999999\r\n\r\n"), 30},  /* 20 digits, too big */
-        {S("GETFILE OK 100000000000000000000\r\n\r\n"), 31}, /* 21 digits */
-        {S("GETFILE OK 01\r\n\r\n"), 12},                    /* leading zero */
-        {S("GETFILE OK 00\r\n\r\n"), 12},
-        {S("GETFILE OK +1\r\n\r\n"), 11}, /* sign */
-        {S("GETFILE OK -1\r\n\r\n"), 11},
-        {S("GETFILE OK 1x\r\n\r\n"), 12},
-        {S("GETFILE OK\r\n\r\n"), 10},    /* OK without a length */
-        {S("GETFILE OK \r\n\r\n"), 11},   /* empty length */
-        {S("GETFILE OK  5\r\n\r\n"), 11}, /* doubled space */
-        {S("GETFILE OK 5 "), 12},         /* the older framing */
-        {S("GETFILE OK 5\n\n"), 12},      /* bare LF */
-        {S("GETFILE OK 5\r\n\n"), 14},
-        {S("GETFILE FILE_NOT_FOUND 0\n"), 22},       /* the older framing */
-        {S("GETFILE FILE_NOT_FOUND 0\r\n\r\n"), 22}, /* length on non-OK */
-        {S("GETFILE ERROR 0\r\n\r\n"), 13},
-        {S("GETFILE INVALID 5\r\n\r\n"), 15},
-        {S("GETFILE FILE_NOT_FOUN\r\n\r\n"), 21}, /* bad status words */
-        {S("GETFILE ERRORS\r\n\r\n"), 13},
-        {S("GETFILE NOPE\r\n\r\n"), 8},
-        {S("GETFILE ok 5\r\n\r\n"), 8},
-        {S("GETFILE OKAY 5\r\n\r\n"), 10},
-        {S("GETFILE  OK 5\r\n\r\n"), 8},
-        {S("GETFILES OK 5\r\n\r\n"), 7},
-        {S("getfile OK 5\r\n\r\n"), 0},
-        {S("GETFILE GET /a\r\n\r\n"), 8}, /* a request is no response */
-        {S("GETFILE\r\n\r\n"), 7},
+    static const struct bad_rsp cases[] = {
+        {S("GETFILE OK 18446744073709551616\r\n\r\n"), 30, "over 18446744073709551615"},
+        {S("GETFILE OK 99999999999999999999\r\n\r\n"), 30, "over 18446744073709551615"},
+        {S("GETFILE OK 100000000000000000000\r\n\r\n"), 31, "over 18446744073709551615"},
+        {S("GETFILE OK 18446744073709551616 "), 30, "over 18446744073709551615"},
+        {S("GETFILE OK 01\r\n\r\n"), 12, "leading zero"},
+        {S("GETFILE OK 00\r\n\r\n"), 12, "leading zero"},
+        {S("GETFILE OK 01 "), 12, "leading zero"},
+        {S("GETFILE OK +1\r\n\r\n"), 11, "OK without an unsigned decimal length"},
+        {S("GETFILE OK -1\r\n\r\n"), 11, "OK without an unsigned decimal length"},
+        {S("GETFILE OK 1x\r\n\r\n"), 12, AFTER_LEN},
+        {S("GETFILE OK\r\n\r\n"), 10, "OK without a length"},
+        {S("GETFILE OK \r\n\r\n"), 11, "OK without an unsigned decimal length"},
+        {S("GETFILE OK  5\r\n\r\n"), 11, "OK without an unsigned decimal length"},
+        {S("GETFILE OK 5\n\n"), 12, AFTER_LEN},
+        {S("GETFILE OK 5\r\n\n"), 14, AFTER_LEN},
+        {S("GETFILE OK 5\t"), 12, AFTER_LEN},
+        {S("GETFILE OK 5\r "), 13, AFTER_LEN},
+        {S("GETFILE FILE_NOT_FOUND 0\r\n\r\n"), 24, AFTER("FILE_NOT_FOUND")},
+        {S("GETFILE FILE_NOT_FOUND 1\n"), 23, AFTER("FILE_NOT_FOUND")}, /* length on non-OK */
+        {S("GETFILE FILE_NOT_FOUND  0\n"), 23, AFTER("FILE_NOT_FOUND")},
+        {S("GETFILE FILE_NOT_FOUND 00\n"), 24, AFTER("FILE_NOT_FOUND")},
+        {S("GETFILE FILE_NOT_FOUND\n"), 22, AFTER("FILE_NOT_FOUND")},
+        {S("GETFILE FILE_NOT_FOUND \r\n\r\n"), 23, AFTER("FILE_NOT_FOUND")},
+        {S("GETFILE ERROR 0\r\n\r\n"), 15, AFTER("ERROR")},
+        {S("GETFILE ERROR 0 "), 15, AFTER("ERROR")},
+        {S("GETFILE ERROR\r\n\n"), 15, AFTER("ERROR")},
+        {S("GETFILE INVALID 5\r\n\r\n"), 16, AFTER("INVALID")},
+        {S("GETFILE INVALID\t"), 15, AFTER("INVALID")},
+        {S("GETFILE FILE_NOT_FOUN\r\n\r\n"), 21, UNKNOWN}, /* bad status words */
+        {S("GETFILE ERRORS\r\n\r\n"), 13, AFTER("ERROR")},
+        {S("GETFILE NOPE\r\n\r\n"), 8, UNKNOWN},
+        {S("GETFILE ok 5\r\n\r\n"), 8, UNKNOWN},
+        {S("GETFILE OKAY 5\r\n\r\n"), 10, UNKNOWN},
+        {S("GETFILE Ok 5\r\n\r\n"), 9, UNKNOWN},
+        {S("GETFILE  OK 5\r\n\r\n"), 8, UNKNOWN},
+        {S("GETFILES OK 5\r\n\r\n"), 7, NOT_GETFILE},
+        {S("getfile OK 5\r\n\r\n"), 0, NOT_GETFILE},
+        {S("HTTP/1.1 200 OK\r\n\r\n"), 0, NOT_GETFILE},
+        {S("GETFILE GET /a\r\n\r\n"), 8, UNKNOWN}, /* a request is no response */
+        {S("GETFILE\r\n\r\n"), 7, NOT_GETFILE},
     };
     struct gf_response r;
 
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         for (size_t k = 0; k <= cases[c].len; k++) {
             ssize_t want = k <= cases[c].bad ? 0 : -EBADMSG;
-            ssize_t got = rsp_at(cases[c].in, k, &r);
+            const char *why = NULL;
+            ssize_t got = gf_parse_response(at_guard(cases[c].in, k), k, &r, &why);
 
-            if (got != want)
-                fprintf(stderr, "response case %zu, prefix %zu:\n", c, k);
+            if (got != want || (got < 0 && (why == NULL || !strstr(why, cases[c].why))))
+                fprintf(stderr, "response case %zu, prefix %zu: %zd, '%s'\n", c, k, got,
+                        why ? why : "(null)");
             CHECK_EQ(got, want);
+            if (got < 0)
+                CHECK(why != NULL && strstr(why, cases[c].why) != NULL);
         }
     }
 }
@@ -464,17 +512,24 @@ static void test_format_request(void)
 static void test_format_response(void)
 {
     static const struct rsp_case cases[] = {
-        {S("GETFILE OK 0\r\n\r\n"), GF_OK, 0},
-        {S("GETFILE OK 9\r\n\r\n"), GF_OK, 9},
-        {S("GETFILE OK 10\r\n\r\n"), GF_OK, 10},
-        {S("GETFILE OK 1000000\r\n\r\n"), GF_OK, 1000000},
-        {S("GETFILE OK 9999999999999999999\r\n\r\n"), GF_OK, 9999999999999999999u},
-        {S("GETFILE OK 10000000000000000000\r\n\r\n"), GF_OK, 10000000000000000000u},
-        {S("GETFILE OK 18446744073709551615\r\n\r\n"), GF_OK, UINT64_MAX},
-        {S("GETFILE FILE_NOT_FOUND\r\n\r\n"), GF_FILE_NOT_FOUND, 0},
-        {S("GETFILE FILE_NOT_FOUND\r\n\r\n"), GF_FILE_NOT_FOUND, 123}, /* length ignored */
-        {S("GETFILE ERROR\r\n\r\n"), GF_ERROR, 0},
-        {S("GETFILE INVALID\r\n\r\n"), GF_INVALID, 0},
+        {S("GETFILE OK 0\r\n\r\n"), GF_OK, 0, DOC},
+        {S("GETFILE OK 9\r\n\r\n"), GF_OK, 9, DOC},
+        {S("GETFILE OK 10\r\n\r\n"), GF_OK, 10, DOC},
+        {S("GETFILE OK 1000000\r\n\r\n"), GF_OK, 1000000, DOC},
+        {S("GETFILE OK 9999999999999999999\r\n\r\n"), GF_OK, 9999999999999999999u, DOC},
+        {S("GETFILE OK 10000000000000000000\r\n\r\n"), GF_OK, 10000000000000000000u, DOC},
+        {S("GETFILE OK 18446744073709551615\r\n\r\n"), GF_OK, UINT64_MAX, DOC},
+        {S("GETFILE FILE_NOT_FOUND\r\n\r\n"), GF_FILE_NOT_FOUND, 0, DOC},
+        {S("GETFILE FILE_NOT_FOUND\r\n\r\n"), GF_FILE_NOT_FOUND, 123, DOC}, /* length ignored */
+        {S("GETFILE ERROR\r\n\r\n"), GF_ERROR, 0, DOC},
+        {S("GETFILE INVALID\r\n\r\n"), GF_INVALID, 0, DOC},
+        {S("GETFILE OK 0 "), GF_OK, 0, OLD},
+        {S("GETFILE OK 138177 "), GF_OK, 138177, OLD},
+        {S("GETFILE OK 18446744073709551615 "), GF_OK, UINT64_MAX, OLD},
+        {S("GETFILE FILE_NOT_FOUND 0\n"), GF_FILE_NOT_FOUND, 0, OLD},
+        {S("GETFILE FILE_NOT_FOUND 0\n"), GF_FILE_NOT_FOUND, 123, OLD}, /* length ignored */
+        {S("GETFILE ERROR 0\n"), GF_ERROR, 0, OLD},
+        {S("GETFILE INVALID 0\n"), GF_INVALID, 0, OLD},
     };
     struct gf_response r;
     char buf[GF_RESPONSE_MAX];
@@ -482,22 +537,46 @@ static void test_format_response(void)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t need = cases[c].len;
         char *out = out_at_guard(need);
+        enum gf_status st = cases[c].st;
+        enum gf_framing fr = cases[c].fr;
 
-        CHECK_EQ(gf_format_response(out, need, cases[c].st, cases[c].length), need);
+        CHECK_EQ(gf_format_response(out, need, st, cases[c].length, fr), need);
         CHECK_MEM(out, cases[c].in, need);
-        CHECK_EQ(gf_parse_response(out, need, &r), need); /* round trip */
-        CHECK_EQ(r.status, cases[c].st);
-        CHECK(r.length == (cases[c].st == GF_OK ? cases[c].length : 0));
-        CHECK_EQ(gf_format_response(out_at_guard(need - 1), need - 1, cases[c].st, cases[c].length),
+        CHECK_EQ(gf_parse_response(out, need, &r, NULL), need); /* round trip */
+        CHECK_EQ(r.status, st);
+        CHECK(r.length == (st == GF_OK ? cases[c].length : 0));
+        CHECK_EQ(r.framing, fr);
+        CHECK_EQ(gf_format_response(out_at_guard(need - 1), need - 1, st, cases[c].length, fr),
                  -ENOSPC);
-        CHECK_EQ(gf_format_response(out_at_guard(0), 0, cases[c].st, cases[c].length), -ENOSPC);
+        CHECK_EQ(gf_format_response(out_at_guard(0), 0, st, cases[c].length, fr), -ENOSPC);
     }
-    CHECK_EQ(gf_format_response(buf, sizeof buf, (enum gf_status)4, 0), -EINVAL);
-    CHECK_EQ(gf_format_response(buf, sizeof buf, (enum gf_status) - 1, 0), -EINVAL);
-    CHECK_EQ(gf_format_response(buf, GF_RESPONSE_MAX, GF_OK, UINT64_MAX), 35);
+    CHECK_EQ(gf_format_response(buf, sizeof buf, (enum gf_status)4, 0, DOC), -EINVAL);
+    CHECK_EQ(gf_format_response(buf, sizeof buf, (enum gf_status) - 1, 0, OLD), -EINVAL);
+    CHECK_EQ(gf_format_response(buf, sizeof buf, GF_OK, 1, (enum gf_framing)2), -EINVAL);
+    CHECK_EQ(gf_format_response(buf, sizeof buf, GF_ERROR, 0, (enum gf_framing) - 1), -EINVAL);
+    CHECK_EQ(gf_format_response(buf, GF_RESPONSE_MAX, GF_OK, UINT64_MAX, DOC), 35);
+    CHECK_EQ(gf_format_response(buf, GF_RESPONSE_MAX, GF_OK, UINT64_MAX, OLD), 32);
+}
+
+static void test_framing_names(void)
+{
+    enum gf_framing fr = (enum gf_framing)9;
+
+    CHECK(strcmp(gf_framing_name(DOC), "documented") == 0);
+    CHECK(strcmp(gf_framing_name(OLD), "legacy") == 0);
+    CHECK(strcmp(gf_framing_name((enum gf_framing)2), "?") == 0);
+    CHECK_EQ(gf_framing_parse("legacy", &fr), 0);
+    CHECK_EQ(fr, OLD);
+    CHECK_EQ(gf_framing_parse("documented", &fr), 0);
+    CHECK_EQ(fr, DOC);
+    CHECK_EQ(gf_framing_parse("Legacy", &fr), -EINVAL);
+    CHECK_EQ(gf_framing_parse("", &fr), -EINVAL);
+    CHECK_EQ(gf_framing_parse("legacyx", &fr), -EINVAL);
+    CHECK_EQ(fr, DOC); /* untouched by a refusal */
 }
 
 TEST_MAIN(T(test_guard_page_faults), T(test_request_valid), T(test_request_chunked_with_body),
           T(test_request_malformed), T(test_request_path_limits), T(test_response_valid),
           T(test_response_chunked_with_body), T(test_response_malformed), T(test_response_bounded),
-          T(test_path_valid), T(test_status_name), T(test_format_request), T(test_format_response))
+          T(test_path_valid), T(test_status_name), T(test_format_request), T(test_format_response),
+          T(test_framing_names))

@@ -20,6 +20,7 @@ enum fake_mode {
     FAKE_BYTEWISE, /* send one byte at a time, each once the client has read the one before */
     FAKE_SPLIT,    /* send [0, split), wait until the client has read it, send the rest, close */
     FAKE_HOLD,     /* send the response, then wait for the client to close first */
+    FAKE_LATE,     /* send [0, split), wait for the client to close, then send the rest */
 };
 
 /* A server for nconn connections, one at a time, each answered the same way. */
@@ -58,15 +59,18 @@ static int find_client_fd(int sfd, int lfd)
 }
 
 /* Waits (bounded) until every byte sent on sfd is acknowledged and the client fd has none
- * left unread. Returns 1 when that was seen. */
+ * left unread, or the client has closed its end (done with the response). Returns 1 when
+ * that was seen. */
 static int wait_consumed(int sfd, int cfd)
 {
     int64_t deadline = clock_mono_ms() + 5000;
     int n;
 
+    if (cfd < 0)
+        return 0;
     while (clock_mono_ms() < deadline) {
-        if (cfd < 0 || ioctl(cfd, FIONREAD, &n) < 0)
-            return 0; /* the client has closed its end */
+        if (ioctl(cfd, FIONREAD, &n) < 0)
+            return errno == EBADF; /* the client has closed its end */
         if (n == 0 && ioctl(sfd, SIOCOUTQ, &n) == 0 && n == 0 && ioctl(cfd, FIONREAD, &n) == 0 &&
             n == 0)
             return 1;
@@ -113,7 +117,7 @@ static void fake_serve(struct fake *f, int sfd)
             return;
         f->req_len += (size_t)n;
     }
-    int cfd = f->mode == FAKE_SEND || f->mode == FAKE_HOLD ? -1 : find_client_fd(sfd, f->lfd);
+    int cfd = f->mode == FAKE_SPLIT || f->mode == FAKE_BYTEWISE ? find_client_fd(sfd, f->lfd) : -1;
     switch (f->mode) {
     case FAKE_SEND:
         (void)send_all(sfd, f->resp, f->resp_len);
@@ -121,6 +125,12 @@ static void fake_serve(struct fake *f, int sfd)
     case FAKE_HOLD:
         (void)send_all(sfd, f->resp, f->resp_len);
         wait_client_close(sfd);
+        break;
+    case FAKE_LATE:
+        if (send_all(sfd, f->resp, f->split) < 0)
+            break;
+        wait_client_close(sfd);
+        (void)send_all(sfd, f->resp + f->split, f->resp_len - f->split);
         break;
     case FAKE_BYTEWISE:
         for (size_t i = 0; i < f->resp_len; i++) {
@@ -344,56 +354,153 @@ static void test_ok_empty(void)
     gfc_cleanup(r);
 }
 
+/* Statuses without content, in both framings, from a server that closes and from one that
+ * waits for the client to close first (the older servers do). */
 static void test_other_statuses(void)
 {
     static const struct {
         const char *resp;
         enum gf_status st;
+        enum gf_framing fr;
     } cases[] = {
-        {"GETFILE FILE_NOT_FOUND\r\n\r\n", GF_FILE_NOT_FOUND},
-        {"GETFILE ERROR\r\n\r\n", GF_ERROR},
-        {"GETFILE INVALID\r\n\r\n", GF_INVALID},
+        {"GETFILE FILE_NOT_FOUND\r\n\r\n", GF_FILE_NOT_FOUND, GF_FRAMING_DOCUMENTED},
+        {"GETFILE ERROR\r\n\r\n", GF_ERROR, GF_FRAMING_DOCUMENTED},
+        {"GETFILE INVALID\r\n\r\n", GF_INVALID, GF_FRAMING_DOCUMENTED},
+        {"GETFILE FILE_NOT_FOUND 0\n", GF_FILE_NOT_FOUND, GF_FRAMING_LEGACY},
+        {"GETFILE ERROR 0\n", GF_ERROR, GF_FRAMING_LEGACY},
+        {"GETFILE INVALID 0\n", GF_INVALID, GF_FRAMING_LEGACY},
     };
+    static const enum fake_mode modes[] = {FAKE_BYTEWISE, FAKE_HOLD};
 
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct sink s = {0};
-        struct fake f = {0};
-        struct gfcrequest *r;
-        int rc = run(FAKE_BYTEWISE, cases[i].resp, strlen(cases[i].resp), 0, &s, &f, &r);
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            struct sink s = {0};
+            struct fake f = {0};
+            struct gfcrequest *r;
+            int rc = run(modes[m], cases[i].resp, strlen(cases[i].resp), 0, &s, &f, &r);
 
-        CHECK_EQ(rc, 0);
-        CHECK_EQ(gfc_get_status(r), cases[i].st);
-        CHECK_EQ(gfc_get_filelen(r), 0);
-        CHECK_EQ(gfc_get_bytesreceived(r), 0);
-        CHECK_EQ(s.header_calls, 1);
-        CHECK_EQ(s.hdr.status, cases[i].st);
-        CHECK_EQ(s.write_calls, 0);
-        gfc_cleanup(r);
+            if (rc != 0)
+                fprintf(stderr, "mode %zu, case %zu: rc %d\n", m, i, rc);
+            CHECK_EQ(rc, 0);
+            CHECK_EQ(gfc_get_status(r), cases[i].st);
+            CHECK_EQ(gfc_get_framing(r), cases[i].fr);
+            CHECK_EQ(gfc_get_filelen(r), 0);
+            CHECK_EQ(gfc_get_bytesreceived(r), 0);
+            CHECK(gfc_get_error(r) == NULL);
+            CHECK_EQ(s.header_calls, 1);
+            CHECK_EQ(s.hdr.status, cases[i].st);
+            CHECK_EQ(s.hdr.framing, cases[i].fr);
+            CHECK_EQ(s.write_calls, 0);
+            gfc_cleanup(r);
+        }
     }
 }
 
+#define OLD10 "GETFILE OK 10 0123456789"
+
+/* The older framing: content right after the space after the length, byte by byte. */
+static void test_legacy_ok_bytewise(void)
+{
+    struct sink s = {0};
+    struct fake f = {0};
+    struct gfcrequest *r;
+    int rc = run(FAKE_BYTEWISE, OLD10, strlen(OLD10), 0, &s, &f, &r);
+
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(f.synced, (int)strlen(OLD10));
+    CHECK_EQ(gfc_get_status(r), GF_OK);
+    CHECK_EQ(gfc_get_framing(r), GF_FRAMING_LEGACY);
+    CHECK_EQ(gfc_get_filelen(r), 10);
+    CHECK_EQ(gfc_get_bytesreceived(r), 10);
+    CHECK_EQ(s.hdr.framing, GF_FRAMING_LEGACY);
+    CHECK_EQ(s.write_calls, 10);
+    CHECK_EQ(s.len, 10);
+    CHECK_MEM(s.data, "0123456789", 10);
+    gfc_cleanup(r);
+    free(s.data);
+}
+
+/* Content that looks like a header or a terminator stays content, split at every offset. */
+static void test_legacy_ok_split_everywhere(void)
+{
+    static const char resp[] = "GETFILE OK 11  \r\n\r\nOK 5\r\n";
+
+    for (size_t k = 1; k < sizeof resp - 1; k++) {
+        struct sink s = {0};
+        struct fake f = {0};
+        struct gfcrequest *r;
+        int rc = run(FAKE_SPLIT, resp, sizeof resp - 1, k, &s, &f, &r);
+
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(gfc_get_framing(r), GF_FRAMING_LEGACY);
+        CHECK_EQ(s.len, 11);
+        if (s.len == 11)
+            CHECK_MEM(s.data, " \r\n\r\nOK 5\r\n", 11);
+        gfc_cleanup(r);
+        free(s.data);
+    }
+}
+
+/* A server that sends the whole response and then waits for the client to close (the older
+ * servers): complete at the length, in either framing, well before the idle timeout. */
+static void test_complete_at_length(void)
+{
+    static const char *const resps[] = {OK10, OLD10, "GETFILE OK 0 ", "GETFILE OK 0\r\n\r\n"};
+    const int idle_ms = 20000;
+
+    for (size_t i = 0; i < sizeof resps / sizeof resps[0]; i++) {
+        struct sink s = {0};
+        struct fake f = {0};
+
+        fake_start(&f, FAKE_HOLD, resps[i], strlen(resps[i]));
+        struct gfcrequest *r = client(f.port, "/x", &s, idle_ms);
+        int64_t t0 = clock_mono_ms();
+        int rc = gfc_perform(r);
+        int64_t took = clock_mono_ms() - t0;
+        fake_join(&f);
+        CHECK_EQ(rc, 0);
+        CHECK(took < idle_ms / 2); /* a hang check: the old client waited out idle_ms */
+        CHECK_EQ(gfc_get_status(r), GF_OK);
+        CHECK_EQ(gfc_get_bytesreceived(r), gfc_get_filelen(r));
+        CHECK_EQ(s.len, gfc_get_filelen(r));
+        CHECK_EQ(f.served, 1);
+        gfc_cleanup(r);
+        free(s.data);
+    }
+}
+
+/* A malformed header: -EPROTO, status INVALID, and gfc_get_error says what was wrong. */
 static void test_malformed_header(void)
 {
-    static const char *const cases[] = {
-        "GETFILE OK abc\r\n\r\n",
-        "HTTP/1.1 200 OK\r\n\r\n",
-        "GETFILE OK 10\n\n0123456789",
-        "GETFILE OK -1\r\n\r\n",
-        "GETFILE OK 99999999999999999999999\r\n\r\n",
-        "GETFILE FILE_NOT_FOUND 0\n", /* the old framing */
-        "GETFILE GET /a\r\n\r\n",
-        "GETFILE OK 1111111111111111111111111111111111111111111111111111111111111111111111",
+    static const struct {
+        const char *resp, *why;
+    } cases[] = {
+        {"GETFILE OK abc\r\n\r\n", "OK without an unsigned decimal length"},
+        {"HTTP/1.1 200 OK\r\n\r\n", "does not start with \"GETFILE \""},
+        {"GETFILE OK 10\n\n0123456789", "after the length"},
+        {"GETFILE OK -1\r\n\r\n", "OK without an unsigned decimal length"},
+        {"GETFILE OK 99999999999999999999999\r\n\r\n", "over 18446744073709551615"},
+        {"GETFILE OK 007 abcdefg", "leading zero"},
+        {"GETFILE FILE_NOT_FOUND 0\r\n\r\n", "after FILE_NOT_FOUND"},
+        {"GETFILE ERROR 1\n", "after ERROR"},
+        {"GETFILE NOT_FOUND 0\n", "unknown status"},
+        {"GETFILE GET /a\r\n\r\n", "unknown status"},
+        {"GETFILE OK 1111111111111111111111111111111111111111111111111111111111111111111111",
+         "over 18446744073709551615"},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct sink s = {0};
         struct fake f = {0};
         struct gfcrequest *r;
-        int rc = run(FAKE_SEND, cases[i], strlen(cases[i]), 0, &s, &f, &r);
+        int rc = run(FAKE_SEND, cases[i].resp, strlen(cases[i].resp), 0, &s, &f, &r);
+        const char *why = gfc_get_error(r);
 
-        if (rc != -EPROTO)
-            fprintf(stderr, "case %zu: '%s'\n", i, cases[i]);
+        if (rc != -EPROTO || why == NULL || strstr(why, cases[i].why) == NULL)
+            fprintf(stderr, "case %zu: '%s': rc %d, '%s'\n", i, cases[i].resp, rc,
+                    why ? why : "(null)");
         CHECK_EQ(rc, -EPROTO);
+        CHECK(why != NULL && strstr(why, cases[i].why) != NULL);
         CHECK_EQ(gfc_get_status(r), GF_INVALID);
         CHECK_EQ(s.header_calls, 0);
         CHECK_EQ(s.write_calls, 0);
@@ -437,8 +544,9 @@ static void test_close_before_header(void)
     }
 }
 
-/* Bytes beyond the announced length, in the same read or a later one, and content after a
- * status that has none: all protocol errors. */
+/* Bytes beyond the announced length that are here when the last content byte is read (in
+ * the same read, or already waiting on the socket), and content after a status that has
+ * none: protocol errors, in both framings. */
 static void test_extra_bytes(void)
 {
     static const struct {
@@ -446,13 +554,17 @@ static void test_extra_bytes(void)
         enum fake_mode mode;
         size_t split;
         uint64_t received;
+        const char *why;
     } cases[] = {
-        {"GETFILE OK 3\r\n\r\nabcX", FAKE_SEND, 0, 3},
-        {"GETFILE OK 3\r\n\r\nabcX", FAKE_SPLIT, 19, 3},
-        {"GETFILE OK 3\r\n\r\nabcXYZ", FAKE_SPLIT, 18, 3},
-        {"GETFILE OK 0\r\n\r\nX", FAKE_SPLIT, 16, 0},
-        {"GETFILE FILE_NOT_FOUND\r\n\r\nxyz", FAKE_SEND, 0, 0},
-        {"GETFILE ERROR\r\n\r\nxyz", FAKE_SPLIT, 17, 0},
+        {"GETFILE OK 3\r\n\r\nabcX", FAKE_SEND, 0, 3, "beyond the announced length"},
+        {"GETFILE OK 3\r\n\r\nabcXYZ", FAKE_SPLIT, 17, 3, "beyond the announced length"},
+        {"GETFILE OK 3\r\n\r\nabcXYZ", FAKE_SPLIT, 18, 3, "beyond the announced length"},
+        {"GETFILE OK 0\r\n\r\nX", FAKE_SEND, 0, 0, "beyond the announced length"},
+        {"GETFILE OK 3 abcX", FAKE_SEND, 0, 3, "beyond the announced length"},
+        {"GETFILE OK 3 abcX", FAKE_SPLIT, 13, 3, "beyond the announced length"},
+        {"GETFILE FILE_NOT_FOUND\r\n\r\nxyz", FAKE_SEND, 0, 0, "content after a status"},
+        {"GETFILE ERROR\r\n\r\nxyz", FAKE_SPLIT, 15, 0, "content after a status"},
+        {"GETFILE FILE_NOT_FOUND 0\nxyz", FAKE_SEND, 0, 0, "content after a status"},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -461,13 +573,44 @@ static void test_extra_bytes(void)
         struct gfcrequest *r;
         int rc =
             run(cases[i].mode, cases[i].resp, strlen(cases[i].resp), cases[i].split, &s, &f, &r);
+        const char *why = gfc_get_error(r);
 
         if (rc != -EPROTO)
-            fprintf(stderr, "case %zu\n", i);
+            fprintf(stderr, "case %zu: rc %d\n", i, rc);
         CHECK_EQ(rc, -EPROTO);
+        CHECK(why != NULL && strstr(why, cases[i].why) != NULL);
         CHECK_EQ(gfc_get_status(r), GF_INVALID);
         CHECK_EQ(gfc_get_bytesreceived(r), cases[i].received);
         CHECK_EQ(s.len, cases[i].received);
+        gfc_cleanup(r);
+        free(s.data);
+    }
+}
+
+/* Bytes the server would send only after the client's close are not waited for: the
+ * transfer is complete at the length (one request per connection). */
+static void test_late_extra_bytes(void)
+{
+    static const struct {
+        const char *resp;
+        size_t split;
+        enum gf_status st;
+    } cases[] = {
+        {"GETFILE OK 3\r\n\r\nabcX", 19, GF_OK},
+        {"GETFILE OK 3 abcX", 16, GF_OK},
+        {"GETFILE ERROR\r\n\r\nxyz", 17, GF_ERROR},
+        {"GETFILE ERROR 0\nxyz", 16, GF_ERROR},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sink s = {0};
+        struct fake f = {0};
+        struct gfcrequest *r;
+        int rc = run(FAKE_LATE, cases[i].resp, strlen(cases[i].resp), cases[i].split, &s, &f, &r);
+
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(gfc_get_status(r), cases[i].st);
+        CHECK_EQ(s.len, gfc_get_filelen(r));
         gfc_cleanup(r);
         free(s.data);
     }
@@ -507,22 +650,6 @@ static void test_stall_mid_body(void)
     fake_join(&f);
     CHECK_EQ(rc, -ETIMEDOUT);
     CHECK_EQ(gfc_get_bytesreceived(r), 5);
-    gfc_cleanup(r);
-    free(s.data);
-}
-
-/* The protocol says the server closes after the response; one that does not is an error. */
-static void test_no_close_after_response(void)
-{
-    struct sink s = {0};
-    struct fake f = {0};
-
-    fake_start(&f, FAKE_HOLD, OK10, strlen(OK10));
-    struct gfcrequest *r = client(f.port, "/x", &s, 300);
-    int rc = gfc_perform(r);
-    fake_join(&f);
-    CHECK_EQ(rc, -ETIMEDOUT);
-    CHECK_EQ(gfc_get_bytesreceived(r), 10);
     gfc_cleanup(r);
     free(s.data);
 }
@@ -647,8 +774,8 @@ static void test_concurrent(void)
 }
 
 TEST_MAIN(T(test_ok_bytewise), T(test_ok_split_everywhere), T(test_header_and_body_one_packet),
-          T(test_large_body), T(test_ok_empty), T(test_other_statuses), T(test_malformed_header),
+          T(test_large_body), T(test_ok_empty), T(test_other_statuses), T(test_legacy_ok_bytewise),
+          T(test_legacy_ok_split_everywhere), T(test_complete_at_length), T(test_malformed_header),
           T(test_short_body), T(test_close_before_header), T(test_extra_bytes),
-          T(test_silent_server), T(test_stall_mid_body), T(test_no_close_after_response),
-          T(test_refused), T(test_callback_errors), T(test_setters), T(test_reuse),
-          T(test_concurrent))
+          T(test_late_extra_bytes), T(test_silent_server), T(test_stall_mid_body), T(test_refused),
+          T(test_callback_errors), T(test_setters), T(test_reuse), T(test_concurrent))

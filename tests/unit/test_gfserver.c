@@ -385,6 +385,50 @@ static void test_handler_failures(void)
     fixture_stop(&f, 1);
 }
 
+/* GF_FRAMING_LEGACY: every status in the older framing, to a request sent in the four writes
+ * of the course's clients; the server still closes after the response (read_reply reads to
+ * the end of stream). */
+static void test_legacy_framing(void)
+{
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/hello", "GETFILE OK 5 hello"},      {"/nf", "GETFILE FILE_NOT_FOUND 0\n"},
+        {"/fail-before", "GETFILE ERROR 0\n"}, {"/no-header", "GETFILE ERROR 0\n"},
+        {"x", "GETFILE INVALID 0\n"}, /* no leading '/': a malformed request */
+    };
+    struct fixture f;
+    struct reply r;
+
+    fixture_init(&f, 2);
+    f.opt.framing = GF_FRAMING_LEGACY;
+    if (fixture_start(&f) < 0)
+        return;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *parts[] = {"GETFILE GET ", cases[i].path, "\r\n", "\r\n"};
+        int fd = cli_connect(f.port);
+
+        CHECK(fd >= 0);
+        if (fd < 0)
+            continue;
+        for (size_t k = 0; k < 4; k++) {
+            CHECK_EQ(cli_send(fd, parts[k], strlen(parts[k])), 0);
+            clock_sleep_ms(2); /* separate segments, like separate writes usually are */
+        }
+        read_reply(fd, &r);
+        close(fd);
+        if (!reply_is(&r, cases[i].want))
+            fprintf(stderr, "  case %zu\n", i);
+        CHECK(reply_is(&r, cases[i].want));
+    }
+    /* Content that came from /fail-after is cut short the same way as in the documented form. */
+    fetch(f.port, "GETFILE GET /fail-after\r\n\r\n", &r);
+    CHECK_EQ(r.end, 0);
+    CHECK_EQ(r.total, strlen("GETFILE OK 1000 ") + 500);
+    CHECK_MEM(r.data, "GETFILE OK 1000 ", strlen("GETFILE OK 1000 "));
+    fixture_stop(&f, 1);
+}
+
 /* The header may come one byte per send. */
 static void test_header_byte_by_byte(void)
 {
@@ -731,6 +775,9 @@ static void test_options_and_lifecycle(void)
     o.send_timeout_ms = -1;
     CHECK_EQ(gfs_new(&s, &o), -EINVAL);
     o.send_timeout_ms = 0;
+    o.framing = (enum gf_framing)2;
+    CHECK_EQ(gfs_new(&s, &o), -EINVAL);
+    o.framing = GF_FRAMING_LEGACY;
     CHECK_EQ(gfs_new(&s, &o), 0);
     if (s == NULL)
         return;
@@ -856,8 +903,8 @@ static void test_accept_pauses_on_emfile(void)
     close(res[0]);
 }
 
-TEST_MAIN(T(test_basic_responses), T(test_handler_failures), T(test_header_byte_by_byte),
-          T(test_malformed_while_serving), T(test_lingering_close),
+TEST_MAIN(T(test_basic_responses), T(test_handler_failures), T(test_legacy_framing),
+          T(test_header_byte_by_byte), T(test_malformed_while_serving), T(test_lingering_close),
           T(test_stop_lets_inflight_finish), T(test_stop_cuts_after_grace),
           T(test_stalled_client_released), T(test_backpressure), T(test_stop_flag_signal),
           T(test_options_and_lifecycle), T(test_accept_pauses_on_emfile))
