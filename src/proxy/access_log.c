@@ -64,13 +64,11 @@ err:
     return rc;
 }
 
-/* Reopens the file when asked; the first worker to see the flag does it. */
-static void maybe_reopen(struct access_log *l)
+/* Reopens the file; the first worker to see the flag does it, while no line is written. */
+static void reopen(struct access_log *l)
 {
     int fd;
 
-    if (l->path == NULL || !*l->reopen)
-        return;
     pthread_rwlock_wrlock(&l->lock);
     if (*l->reopen) {
         *l->reopen = 0;
@@ -151,8 +149,13 @@ void access_log_done(const struct gfs_done *d, void *arg)
                  (long long)(d->duration_ns % 1000000000 / 1000), d->note != NULL ? d->note : "-");
     if (n < 0 || (size_t)n >= sizeof line)
         return; /* cannot happen: a path is at most GF_PATH_MAX bytes */
-    maybe_reopen(l);
+    /* The flag is read and cleared under the lock (the handler only sets it). */
     pthread_rwlock_rdlock(&l->lock);
+    if (l->path != NULL && *l->reopen) {
+        pthread_rwlock_unlock(&l->lock);
+        reopen(l);
+        pthread_rwlock_rdlock(&l->lock);
+    }
     /* O_APPEND: each write lands whole at the end, whoever else writes. */
     ssize_t w;
     do {
