@@ -46,7 +46,8 @@ enum gfs_event {
 /* Called from the boss or a worker thread, so it must be thread-safe and quick. */
 typedef void (*gfs_event_fn)(enum gfs_event ev, int value, void *arg);
 
-/* What a worker did with one connection, for an access log. */
+/* What a worker did with one connection, for an access log; the pointers are valid during
+ * the on_done call only. */
 struct gfs_done {
     const struct sockaddr *peer; /* the client's address; NULL if it could not be read */
     socklen_t peer_len;
