@@ -6,7 +6,8 @@
 #include <stddef.h>
 
 /* Set once before the handlers are installed; the handlers only store through them. */
-static volatile sig_atomic_t *stop_flag, *hup_flag, *reopen_flag;
+static volatile sig_atomic_t *stop_flag, *hup_flag;
+static atomic_int *reopen_flag;
 
 static void on_stop(int sig)
 {
@@ -22,8 +23,11 @@ static void on_hup(int sig)
 
 static void on_reopen(int sig)
 {
+    int saved = errno; /* it may run inside any call of any thread */
+
     (void)sig;
-    *reopen_flag = 1;
+    atomic_store(reopen_flag, 1); /* lock-free: async-signal-safe */
+    errno = saved;
 }
 
 static int set_flags(int sig, void (*fn)(int), int flags)
@@ -70,7 +74,7 @@ int signals_install_stop(volatile sig_atomic_t *flag)
     return signals_install(flag, NULL);
 }
 
-int signals_install_reopen(volatile sig_atomic_t *flag)
+int signals_install_reopen(atomic_int *flag)
 {
     reopen_flag = flag;
     return set_flags(SIGUSR1, on_reopen, SA_RESTART);

@@ -6,6 +6,7 @@
 #define GF_SIGNALS_H
 
 #include <signal.h>
+#include <stdatomic.h>
 
 /* Installs a handler for SIGINT and SIGTERM that only sets *stop to 1, and, when hup is not
  * NULL, one for SIGHUP that only sets *hup to 1 (flags must outlive the process: statics).
@@ -21,9 +22,10 @@ int signals_install(volatile sig_atomic_t *stop, volatile sig_atomic_t *hup);
 int signals_install_stop(volatile sig_atomic_t *flag);
 
 /* For a daemon with a log file: installs a handler for SIGUSR1 that only sets *flag to 1 (the
- * logrotate convention: reopen the log files), replacing any earlier one. With SA_RESTART, so
- * a call that restarts is not disturbed (ppoll and timed waits still see EINTR). Call after
- * signals_install, before any thread starts. Returns 0 or -errno. */
-int signals_install_reopen(volatile sig_atomic_t *flag);
+ * logrotate convention: reopen the log files), replacing any earlier one. An atomic, not a
+ * sig_atomic_t: any thread may take the signal while others read and clear the flag. With
+ * SA_RESTART, so a call that restarts is not disturbed (ppoll and timed waits still see EINTR).
+ * Call after signals_install, before any thread starts. Returns 0 or -errno. */
+int signals_install_reopen(atomic_int *flag);
 
 #endif

@@ -19,7 +19,7 @@
 
 struct access_log {
     char *path; /* NULL for stderr */
-    volatile sig_atomic_t *reopen;
+    atomic_int *reopen;
     pthread_rwlock_t lock; /* writers of lines share it; a reopen swaps fd under it alone */
     int fd;
 };
@@ -31,7 +31,7 @@ static int open_append(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
-int access_log_open(struct access_log **out, const char *path, volatile sig_atomic_t *reopen)
+int access_log_open(struct access_log **out, const char *path, atomic_int *reopen)
 {
     struct access_log *l = calloc(1, sizeof *l);
     int rc;
@@ -64,14 +64,13 @@ err:
     return rc;
 }
 
-/* Reopens the file; the first worker to see the flag does it, while no line is written. */
+/* Reopens the file, while no line is written; the first worker to see the flag does it. */
 static void reopen(struct access_log *l)
 {
     int fd;
 
     pthread_rwlock_wrlock(&l->lock);
-    if (*l->reopen) {
-        *l->reopen = 0;
+    if (atomic_exchange(l->reopen, 0)) {
         fd = open_append(l->path);
         if (fd >= 0) {
             close(l->fd);
@@ -149,13 +148,9 @@ void access_log_done(const struct gfs_done *d, void *arg)
                  (long long)(d->duration_ns % 1000000000 / 1000), d->note != NULL ? d->note : "-");
     if (n < 0 || (size_t)n >= sizeof line)
         return; /* cannot happen: a path is at most GF_PATH_MAX bytes */
-    /* The flag is read and cleared under the lock (the handler only sets it). */
-    pthread_rwlock_rdlock(&l->lock);
-    if (l->path != NULL && *l->reopen) {
-        pthread_rwlock_unlock(&l->lock);
+    if (l->path != NULL && atomic_load(l->reopen))
         reopen(l);
-        pthread_rwlock_rdlock(&l->lock);
-    }
+    pthread_rwlock_rdlock(&l->lock);
     /* O_APPEND: each write lands whole at the end, whoever else writes. */
     ssize_t w;
     do {

@@ -10,7 +10,7 @@
 #ifndef GF_ACCESS_LOG_H
 #define GF_ACCESS_LOG_H
 
-#include <signal.h>
+#include <stdatomic.h>
 
 #include "gfserver.h"
 
@@ -24,9 +24,9 @@
 struct access_log;
 
 /* Opens path for appending (created 0644 if missing), or uses stderr for "-". reopen is the
- * flag a signal handler sets; each line checks it first and, when set, reopens path (never
- * for stderr). Returns 0 and *out, or -errno. */
-int access_log_open(struct access_log **out, const char *path, volatile sig_atomic_t *reopen);
+ * flag a signal handler sets (signals_install_reopen); each line checks it first and, when
+ * set, clears it and reopens path (never for stderr). Returns 0 and *out, or -errno. */
+int access_log_open(struct access_log **out, const char *path, atomic_int *reopen);
 
 /* Writes the line for one request: a gfs_done_fn, arg being the struct access_log. A failed
  * reopen keeps the old file; a failed write loses that line only. Thread-safe. */

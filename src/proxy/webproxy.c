@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,8 @@ static const char usage[] =
 /* clang-format on */
 
 /* The only mutable globals: set by signal handlers. */
-static volatile sig_atomic_t stop_requested, reopen_requested;
+static volatile sig_atomic_t stop_requested;
+static atomic_int reopen_requested; /* read and cleared by any worker */
 
 struct config {
     uint16_t port;
