@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # proxy_access_log.sh - webproxy --access-log: one line per request with the cache result that
-# each mode can give (cache: HIT, MISS, ERROR; origin: ORIGIN, ERROR; both: HIT, ORIGIN), the
-# library's INVALID, and SIGUSR1 after renaming the log: a new file, no line lost or torn.
+# each mode can give (cache: HIT, MISS, ERROR; origin: ORIGIN, ERROR; both: HIT, ORIGIN after a
+# miss or without a cache, ERROR), the library's INVALID, and SIGUSR1 after renaming the log: a
+# new file, no line lost or torn.
 # SPDX-License-Identifier: MIT
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cache_lib.sh"
@@ -108,8 +109,14 @@ expect_line "$WORK/both.log" "/a.txt OK 1234" HIT
 line=$(gfget "$PORT" /ok/500)
 check "a miss from the origin (got: $line)" test "$(status_of "$line")" = OK
 expect_line "$WORK/both.log" "/ok/500 OK 500" ORIGIN
-stop_ok "$PROXY" TERM webproxy
+line=$(gfget "$PORT" /wrong-length-short/3000)
+check "a miss the origin breaks off (got: $line)" test "$(status_of "$line")" = SHORT
+expect_line "$WORK/both.log" "/wrong-length-short/3000 OK [0-9]+" ERROR
 stop_ok "$CACHE" TERM simplecached
+line=$(gfget "$PORT" /ok/300)
+check "no cache running: the origin (got: $line)" test "$(status_of "$line")" = OK
+expect_line "$WORK/both.log" "/ok/300 OK 300" ORIGIN
+stop_ok "$PROXY" TERM webproxy
 stop "$ORIGIN" TERM 10 || true
 
 # --- bad uses
