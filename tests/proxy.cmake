@@ -16,3 +16,6 @@ gf_add_script_test(NAME proxy_origin_bigfile SCRIPT tests/integration/proxy_orig
 gf_add_script_test(NAME proxy_combined SCRIPT tests/integration/proxy_combined.sh TIMEOUT 120)
 gf_add_script_test(NAME proxy_cache_fallback SCRIPT tests/integration/proxy_cache_fallback.sh
   TIMEOUT 180)
+# Threads write lines and reopen the log concurrently: worth the TSan build too.
+gf_add_script_test(NAME proxy_access_log SCRIPT tests/integration/proxy_access_log.sh
+  TIMEOUT 240 LABELS tsan)

@@ -7,6 +7,7 @@
 
 /* Set once before the handlers are installed; the handlers only store through them. */
 static volatile sig_atomic_t *stop_flag, *hup_flag;
+static atomic_int *reopen_flag;
 
 static void on_stop(int sig)
 {
@@ -20,12 +21,26 @@ static void on_hup(int sig)
     *hup_flag = 1;
 }
 
-static int set(int sig, void (*fn)(int))
+static void on_reopen(int sig)
 {
-    struct sigaction sa = {.sa_handler = fn};
+    int saved = errno; /* it may run inside any call of any thread */
+
+    (void)sig;
+    atomic_store(reopen_flag, 1); /* lock-free: async-signal-safe */
+    errno = saved;
+}
+
+static int set_flags(int sig, void (*fn)(int), int flags)
+{
+    struct sigaction sa = {.sa_handler = fn, .sa_flags = flags};
 
     sigemptyset(&sa.sa_mask);
     return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
+}
+
+static int set(int sig, void (*fn)(int))
+{
+    return set_flags(sig, fn, 0);
 }
 
 /* SIG_IGN for sig, unless somebody installed a handler for it before us. */
@@ -57,4 +72,10 @@ int signals_install(volatile sig_atomic_t *stop, volatile sig_atomic_t *hup)
 int signals_install_stop(volatile sig_atomic_t *flag)
 {
     return signals_install(flag, NULL);
+}
+
+int signals_install_reopen(atomic_int *flag)
+{
+    reopen_flag = flag;
+    return set_flags(SIGUSR1, on_reopen, SA_RESTART);
 }

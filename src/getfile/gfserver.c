@@ -45,9 +45,12 @@ struct gfs_conn {
     struct gfs_list *list;        /* boss only: waiting, lingering or ready */
     struct gfs_conn *hnext;       /* boss only: next in its client address's hash bucket */
     int fd;
-    int family;               /* the client's address (for the per-client limit) */
-    unsigned char addr[16];   /* IPv4 (first 4 bytes) or IPv6 */
-    int64_t since_ms;         /* accept (waiting) or start of the lingering close */
+    int family;                   /* the client's address (for the per-client limit) */
+    unsigned char addr[16];       /* IPv4 (first 4 bytes) or IPv6 */
+    int64_t since_ms;             /* accept (waiting) or start of the lingering close */
+    int64_t accepted_ns;          /* accept, for on_done's duration */
+    struct sockaddr_storage peer; /* the client's address as accept saw it, for on_done */
+    socklen_t peer_len;
     size_t len;               /* bytes in buf (lingering: bytes discarded) */
     size_t hlen;              /* header length, once complete */
     char buf[GF_REQUEST_MAX]; /* the request header, and maybe bytes after it */
@@ -104,6 +107,7 @@ struct gfs_ctx {
     int64_t waited_ms; /* time spent in writes since the current rate window began ... */
     uint64_t mark_out; /* ... with this many bytes (header included) written */
     uint64_t out;      /* bytes written so far, header included */
+    const char *note;  /* gfs_ctx_set_note */
 };
 
 /* Writes part of a response within its limits: no stall longer than send_timeout_ms; at least
@@ -229,8 +233,9 @@ static int send_status(struct gfserver *s, int fd, enum gf_status st)
     return netio_write_all(fd, hdr, (size_t)n, s->opt.send_timeout_ms);
 }
 
-/* Serves one complete request up to (not including) the close; says how to close it. */
-static enum gfs_close serve(struct gfs_worker *w, const struct gfs_conn *c)
+/* Serves one complete request up to (not including) the close; says how to close it, and fills
+ * what on_done reports about the request (all but the peer and the duration). */
+static enum gfs_close serve(struct gfs_worker *w, const struct gfs_conn *c, struct gfs_done *d)
 {
     struct gfserver *s = w->srv;
     struct gf_request req;
@@ -245,6 +250,10 @@ static enum gfs_close serve(struct gfs_worker *w, const struct gfs_conn *c)
     struct gfs_ctx ctx = {.srv = s, .fd = fd, .start_ms = clock_mono_ms()};
 
     rc = s->opt.handler(&ctx, w->path, req.path_len, w->arg);
+    d->path = w->path;
+    d->note = ctx.note;
+    d->sent = ctx.sent;
+    d->status = ctx.header_sent ? (int)ctx.status : -1;
 
     if (ctx.broken || atomic_load(&s->cancelled))
         return GFS_CLOSE_ABORT;
@@ -253,6 +262,7 @@ static enum gfs_close serve(struct gfs_worker *w, const struct gfs_conn *c)
             emit(s, GFS_EV_INCOMPLETE, 0);
         if (send_status(s, fd, GF_ERROR) < 0)
             return GFS_CLOSE_ABORT;
+        d->status = GF_ERROR;
     } else if (rc == 0 && ctx.status == GF_OK && ctx.sent < ctx.length) {
         emit(s, GFS_EV_INCOMPLETE, 0);
     }
@@ -297,7 +307,13 @@ static void *worker_main(void *p)
             free(c);
             continue;
         }
-        enum gfs_close how = serve(w, c);
+        struct gfs_done d = {
+            .status = -1, .peer = (const struct sockaddr *)&c->peer, .peer_len = c->peer_len};
+        enum gfs_close how = serve(w, c, &d);
+        if (s->opt.on_done) {
+            d.duration_ns = clock_mono_ns() - c->accepted_ns;
+            s->opt.on_done(&d, s->opt.done_arg);
+        }
         if (how == GFS_CLOSE_LINGER || how == GFS_CLOSE_DRAIN)
             linger_input(w, c->fd, how == GFS_CLOSE_DRAIN);
         /* Unclaim before close: the boss may shut down a claimed fd, never a reused one. */
@@ -390,8 +406,23 @@ static void hash_del(struct gfserver *s, struct gfs_conn *c)
 }
 
 /* Closes a connection the boss holds (close() also drops it from the epoll set). */
+/* on_done for a connection the boss ends itself: answered INVALID (status), or closed without
+ * a request (-1). */
+static void done_by_boss(struct gfserver *s, const struct gfs_conn *c, int status)
+{
+    struct gfs_done d = {
+        .status = status, .peer = (const struct sockaddr *)&c->peer, .peer_len = c->peer_len};
+
+    if (s->opt.on_done == NULL)
+        return;
+    d.duration_ns = clock_mono_ns() - c->accepted_ns;
+    s->opt.on_done(&d, s->opt.done_arg);
+}
+
 static void drop(struct gfserver *s, struct gfs_conn *c, int abort)
 {
+    if (c->list == &s->waiting)
+        done_by_boss(s, c, -1); /* no request came (a probe, a late or evicted client) */
     hash_del(s, c);
     list_del(c);
     if (abort)
@@ -427,6 +458,7 @@ static void answer_invalid(struct gfserver *s, struct gfs_conn *c)
         drop(s, c, 1);
         return;
     }
+    done_by_boss(s, c, GF_INVALID);
     list_del(c);
     c->since_ms = clock_mono_ms();
     c->len = 0; /* now counts discarded bytes */
@@ -514,7 +546,7 @@ static int evict_one(struct gfserver *s)
 }
 
 /* Takes one accepted socket into the waiting set, within the limits. */
-static void admit(struct gfserver *s, int fd, const struct sockaddr_storage *ss)
+static void admit(struct gfserver *s, int fd, const struct sockaddr_storage *ss, socklen_t sl)
 {
     struct gfs_conn *c = calloc(1, sizeof *c);
     int one = 1;
@@ -524,8 +556,11 @@ static void admit(struct gfserver *s, int fd, const struct sockaddr_storage *ss)
         return;
     }
     c->fd = fd;
-    c->since_ms = clock_mono_ms();
+    c->accepted_ns = clock_mono_ns();
+    c->since_ms = c->accepted_ns / 1000000;
     c->family = ss->ss_family;
+    c->peer = *ss;
+    c->peer_len = sl;
     if (ss->ss_family == AF_INET)
         memcpy(c->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
     else if (ss->ss_family == AF_INET6)
@@ -587,7 +622,7 @@ static void accept_some(struct gfserver *s, int64_t *pause_until, int64_t *last_
                 return;
             }
         }
-        admit(s, fd, &ss);
+        admit(s, fd, &ss, sl);
         queue_ready(s);
     }
 }
@@ -789,6 +824,11 @@ int gfs_ctx_header_sent(const struct gfs_ctx *ctx)
 uint64_t gfs_ctx_sent(const struct gfs_ctx *ctx)
 {
     return ctx->sent;
+}
+
+void gfs_ctx_set_note(struct gfs_ctx *ctx, const char *note)
+{
+    ctx->note = note;
 }
 
 int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length)

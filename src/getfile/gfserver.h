@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "gf_proto.h"
@@ -50,6 +51,23 @@ enum gfs_event {
 
 /* Called from the boss or a worker thread, so it must be thread-safe and quick. */
 typedef void (*gfs_event_fn)(enum gfs_event ev, int value, void *arg);
+
+/* What a worker did with one connection, for an access log; the pointers are valid during
+ * the on_done call only. */
+struct gfs_done {
+    const struct sockaddr *peer; /* the client's address, as accept saw it */
+    socklen_t peer_len;
+    const char *path;    /* the requested path; NULL when no valid request was read */
+    int status;          /* the enum gf_status sent (by the handler or the library), or -1 */
+    uint64_t sent;       /* content bytes sent */
+    int64_t duration_ns; /* from the accept to the end of the response (before the close) */
+    const char *note;    /* what the handler set with gfs_ctx_set_note, or NULL */
+};
+
+/* Called once per connection: by the worker after the response it served, or by the boss for a
+ * connection it answered itself (INVALID) or closed without a request (status -1). So it must
+ * be thread-safe and quick: it delays the close, and on the boss every other connection. */
+typedef void (*gfs_done_fn)(const struct gfs_done *d, void *arg);
 
 struct gfs_options {
     const char *host;      /* address to bind; NULL = every address */
@@ -88,6 +106,8 @@ struct gfs_options {
     volatile sig_atomic_t *stop_flag;
     gfs_event_fn on_event; /* optional; gets event_arg */
     void *event_arg;
+    gfs_done_fn on_done; /* optional; gets done_arg */
+    void *done_arg;
 };
 
 /* Creates the server and binds the listening socket. Copies opt and the worker_args array (the
@@ -141,5 +161,9 @@ int gfs_ctx_header_sent(const struct gfs_ctx *ctx);
 
 /* Bytes of content sent so far through gfs_send. */
 uint64_t gfs_ctx_sent(const struct gfs_ctx *ctx);
+
+/* Sets the note on_done reports for this request (a string that outlives the server, e.g. a
+ * literal); the last call wins. */
+void gfs_ctx_set_note(struct gfs_ctx *ctx, const char *note);
 
 #endif

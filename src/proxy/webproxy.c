@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "cli.h"
 #include "gfs_cli.h"
 #include "gfserver.h"
@@ -50,15 +52,19 @@ static const char usage[] =
     "  --spool-dir DIR           where to spool (default $TMPDIR, else /tmp)\n"
     "  --cache-wait MS           longest wait for a free segment (default 10000)\n"
     "  --cache-stall MS          longest wait for the cache's next chunk (default 30000)\n"
+    "  --access-log FILE         one line per request appended to FILE (- for stderr): time,\n"
+    "                            client, path, status, bytes, seconds, cache result\n"
     "  -h, --help                show this help and exit\n"
     "      --version             show the version and exit\n"
-    "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGHUP (nothing to\n"
-    "reload), SIGUSR1, SIGUSR2 (logs go to stderr: no log file to reopen) and SIGPIPE are\n"
-    "ignored.\n"
+    "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGUSR1 reopens\n"
+    "the --access-log FILE (ignored without one); SIGHUP (nothing to reload), SIGUSR2 and\n"
+    "SIGPIPE are ignored.\n"
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 
-static volatile sig_atomic_t stop_requested; /* the only mutable global */
+/* The only mutable globals: set by signal handlers. */
+static volatile sig_atomic_t stop_requested;
+static atomic_int reopen_requested; /* read and cleared by any worker */
 
 struct config {
     uint16_t port;
@@ -68,6 +74,7 @@ struct config {
     struct gfs_options server; /* the shared -q -H -S -G values */
     int use_cache, use_origin;
     struct origin_options origin;
+    const char *access_log; /* NULL: none */
 };
 
 /* Where files come from: one for all server workers. */
@@ -85,15 +92,29 @@ static int cache_can_fall_back(const struct gfs_ctx *ctx, int rc)
     return rc == -ENOENT || rc == -ENOTCONN || rc == -ESRCH || rc == -ETIMEDOUT;
 }
 
+/* Serves one request, and notes the cache result for the access log (access_log.h):
+ * cache mode: HIT, MISS (FILE_NOT_FOUND sent) or ERROR; origin mode: ORIGIN (whatever the
+ * origin answered) or ERROR; both: HIT, else ORIGIN or ERROR as in origin mode. */
 static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *arg)
 {
     const struct sources *src = arg;
     int rc;
 
     if (src->cache != NULL) {
-        rc = handle_with_cache(ctx, path, path_len, src->cache, src->origin == NULL);
-        if (rc == 0 || src->origin == NULL || !cache_can_fall_back(ctx, rc))
+        rc = handle_with_cache(ctx, path, path_len, src->cache, 0);
+        if (rc == 0) {
+            gfs_ctx_set_note(ctx, ALOG_HIT);
+            return 0;
+        }
+        if (src->origin == NULL && rc == -ENOENT) {
+            rc = gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0);
+            gfs_ctx_set_note(ctx, rc == 0 ? ALOG_MISS : ALOG_ERROR);
             return rc;
+        }
+        if (src->origin == NULL || !cache_can_fall_back(ctx, rc)) {
+            gfs_ctx_set_note(ctx, ALOG_ERROR);
+            return rc;
+        }
         log_msg(LOGL_DEBUG, -rc, "'%s': not from the cache; asking the origin", path);
     }
     /* As many fetchers as workers, so there is always one; the last one given back comes
@@ -101,6 +122,7 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
     struct origin_fetcher *f = origin_pool_take(src->origin);
     rc = handle_with_curl(ctx, path, path_len, f);
     origin_pool_give(src->origin, f);
+    gfs_ctx_set_note(ctx, rc == 0 ? ALOG_ORIGIN : ALOG_ERROR);
     return rc;
 }
 
@@ -130,6 +152,7 @@ enum long_opt {
     OPT_SPOOL_DIR,
     OPT_CACHE_WAIT,
     OPT_CACHE_STALL,
+    OPT_ACCESS_LOG,
     OPT_VERSION,
 };
 
@@ -147,6 +170,7 @@ static const struct option long_opts[] = {
     {"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
     {"cache-wait", required_argument, NULL, OPT_CACHE_WAIT},
     {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -210,6 +234,11 @@ static void parse_args(int argc, char **argv, struct config *c)
         case OPT_CACHE_STALL:
             c->cache_stall_ms = parse_ms(optarg, "--cache-stall");
             break;
+        case OPT_ACCESS_LOG:
+            if (optarg[0] == '\0')
+                cli_fail(PROG, "--access-log: empty file name (- for stderr)");
+            c->access_log = optarg;
+            break;
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -240,6 +269,7 @@ int main(int argc, char **argv)
         .port = 10823, .nthreads = 8, .nsegs = DEFAULT_NSEGS, .segsize = DEFAULT_SEGSZ};
     struct cache_client *cache = NULL;
     struct gfserver *srv = NULL;
+    struct access_log *alog = NULL;
     struct origin_pool *origin = NULL;
     struct sources src = {0};
     void **args = NULL;
@@ -250,6 +280,8 @@ int main(int argc, char **argv)
     log_set_role(PROG);
     parse_args(argc, argv, &c);
     rc = signals_install_stop(&stop_requested);
+    if (rc == 0 && c.access_log != NULL && strcmp(c.access_log, "-") != 0)
+        rc = signals_install_reopen(&reopen_requested);
     if (rc == 0)
         rc = shm_guard_install(); /* a segment shrunk under a transfer fails only that one */
     if (rc < 0) {
@@ -263,6 +295,14 @@ int main(int argc, char **argv)
             return 1;
         }
         curl_ready = 1;
+    }
+    if (c.access_log != NULL) {
+        rc = access_log_open(&alog, c.access_log, &reopen_requested);
+        if (rc < 0) {
+            log_err(-rc, "cannot open the access log '%s'", c.access_log);
+            status = CLI_EXIT_CANNOT_START;
+            goto out;
+        }
     }
     args = calloc(c.nthreads, sizeof *args);
     if (args == NULL) {
@@ -303,6 +343,10 @@ int main(int argc, char **argv)
     opt.worker_args = args;
     opt.stop_flag = &stop_requested;
     opt.on_event = gfs_cli_log_event;
+    if (alog != NULL) {
+        opt.on_done = access_log_done;
+        opt.done_arg = alog;
+    }
     rc = gfs_new(&srv, &opt);
     if (rc < 0) {
         /* gfs_new also fails before it binds (-ENOMEM, -EMFILE, -EINVAL options, ...). */
@@ -331,6 +375,7 @@ out:
     }
     origin_pool_free(origin);
     cache_client_free(cache);
+    access_log_close(alog);
     free(args);
     if (curl_ready)
         curl_global_cleanup();

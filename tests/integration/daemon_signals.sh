@@ -2,7 +2,8 @@
 # daemon_signals.sh - no daemon dies of SIGHUP, SIGUSR1, SIGUSR2 or SIGPIPE: simplecached,
 # webproxy (cache mode and origin mode) and gfserver_main each get every one, keep serving,
 # and still exit 0 on SIGTERM afterwards (a death by one of them would show as 128+N there),
-# with no IPC object left.
+# with no IPC object left. The origin-mode webproxy has an access log, so it catches SIGUSR1
+# (reopen) where the cache-mode one, without a log, ignores it.
 # SPDX-License-Identifier: MIT
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cache_lib.sh"
@@ -32,7 +33,8 @@ start_cache CACHE -t 2
 CPORT=$(free_port)
 start_proxy PCACHE "$CPORT" 2 2 8192
 OPPORT=$(free_port)
-spawn PORIGIN "$BIN_DIR/webproxy" -p "$OPPORT" -t 2 -s "http://127.0.0.1:$OPORT"
+spawn PORIGIN "$BIN_DIR/webproxy" -p "$OPPORT" -t 2 -s "http://127.0.0.1:$OPORT" \
+    --access-log "$WORK/access.log"
 wait_port "$OPPORT"
 GPORT=$(free_port)
 pushd "$CONTENT" >/dev/null || die "no $CONTENT"
@@ -61,6 +63,8 @@ for name in simplecached webproxy-cache webproxy-origin gfserver_main; do
         check "$name: serves after SIG$sig" serving "$name"
     done
 done
+check "webproxy-origin: its access log has the requests" grep -q " /ok/1000 OK 1000 " \
+    "$WORK/access.log"
 check "simplecached: SIGHUP re-read the index" grep -q "reloaded: serving 1 of 1 entries" \
     "$(logfile_of "$CACHE")"
 

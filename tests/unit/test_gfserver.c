@@ -36,6 +36,12 @@ struct tstate {
     atomic_int api_errors; /* contract checks in /api that failed */
     atomic_int events[4];
     atomic_int last_event_value;
+    /* on_done: a count, and the last record (path copied; read after the count moved) */
+    atomic_int done;
+    pthread_mutex_t done_lock;
+    struct gfs_done last;
+    struct sockaddr_storage last_peer;
+    char last_path[64];
 };
 
 static void pattern(char *buf, size_t len, uint64_t off)
@@ -104,6 +110,8 @@ static int dispatch(struct gfs_ctx *ctx, const char *path, struct tstate *st)
     int rc;
 
     if (strcmp(path, "/hello") == 0) {
+        gfs_ctx_set_note(ctx, "first");
+        gfs_ctx_set_note(ctx, "HELLO"); /* the last one counts */
         rc = gfs_send_header(ctx, GF_OK, 5);
         return rc ? rc : gfs_send(ctx, "hello", 5);
     }
@@ -176,6 +184,19 @@ static void on_event(enum gfs_event ev, int value, void *arg)
 
     atomic_fetch_add(&st->events[ev], 1);
     atomic_store(&st->last_event_value, value);
+}
+
+static void on_done(const struct gfs_done *d, void *arg)
+{
+    struct tstate *st = arg;
+
+    pthread_mutex_lock(&st->done_lock);
+    st->last = *d;
+    if (d->peer != NULL && d->peer_len <= sizeof st->last_peer)
+        memcpy(&st->last_peer, d->peer, d->peer_len);
+    snprintf(st->last_path, sizeof st->last_path, "%s", d->path != NULL ? d->path : "(null)");
+    pthread_mutex_unlock(&st->done_lock);
+    atomic_fetch_add(&st->done, 1);
 }
 
 /* A server running gfs_run in its own thread. */
@@ -353,6 +374,57 @@ static void test_basic_responses(void)
     CHECK_EQ(atomic_load(&f.st.api_errors), 0);
     CHECK_EQ(atomic_load(&f.st.events[GFS_EV_INCOMPLETE]), 0);
     fixture_stop(&f, 1);
+}
+
+/* Waits for the n-th on_done, then checks the record it got. */
+static void check_done(struct fixture *f, int n, const char *path, int status, uint64_t sent,
+                       const char *note)
+{
+    struct tstate *st = &f->st;
+
+    CHECK(wait_flag(&st->done, n, WAIT_MS));
+    pthread_mutex_lock(&st->done_lock);
+    CHECK(strcmp(st->last_path, path) == 0);
+    CHECK_EQ(st->last.status, status);
+    CHECK_EQ(st->last.sent, sent);
+    CHECK(note == NULL ? st->last.note == NULL
+                       : st->last.note != NULL && strcmp(st->last.note, note) == 0);
+    CHECK(st->last.peer != NULL && st->last_peer.ss_family == AF_INET &&
+          ((struct sockaddr_in *)&st->last_peer)->sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+    CHECK(st->last.duration_ns > 0 && st->last.duration_ns < (int64_t)WAIT_MS * 1000000);
+    if (strcmp(st->last_path, path) != 0 || st->last.status != status || st->last.sent != sent)
+        fprintf(stderr, "  done %d: '%s' status %d sent %llu\n", n, st->last_path, st->last.status,
+                (unsigned long long)st->last.sent);
+    pthread_mutex_unlock(&st->done_lock);
+}
+
+/* on_done: once per connection, with what went out whoever sent it, and the handler's note. */
+static void test_on_done(void)
+{
+    struct fixture f;
+    struct reply r;
+
+    fixture_init(&f, 2);
+    pthread_mutex_init(&f.st.done_lock, NULL);
+    f.opt.on_done = on_done;
+    f.opt.done_arg = &f.st;
+    if (fixture_start(&f) < 0)
+        return;
+    fetch(f.port, "GETFILE GET /hello\r\n\r\n", &r);
+    CHECK(reply_is(&r, HELLO));
+    check_done(&f, 1, "/hello", GF_OK, 5, "HELLO");
+    fetch(f.port, "GETFILE GET /nf\r\n\r\n", &r);
+    check_done(&f, 2, "/nf", GF_FILE_NOT_FOUND, 0, NULL);
+    fetch(f.port, "GETFILE GET /fail-before\r\n\r\n", &r);
+    check_done(&f, 3, "/fail-before", GF_ERROR, 0, NULL);
+    fetch(f.port, "GETFILE GET /fail-after\r\n\r\n", &r);
+    check_done(&f, 4, "/fail-after", GF_OK, 500, NULL);
+    fetch(f.port, "GETFILE PUT /x\r\n\r\n", &r);
+    CHECK(reply_is(&r, "GETFILE INVALID\r\n\r\n"));
+    check_done(&f, 5, "(null)", GF_INVALID, 0, NULL);
+    fixture_stop(&f, 1);
+    CHECK_EQ(atomic_load(&f.st.done), 5);
+    pthread_mutex_destroy(&f.st.done_lock);
 }
 
 static void test_handler_failures(void)
@@ -950,9 +1022,9 @@ static void test_accept_pauses_on_emfile(void)
     close(res[0]);
 }
 
-TEST_MAIN(T(test_basic_responses), T(test_handler_failures), T(test_legacy_framing),
-          T(test_header_byte_by_byte), T(test_malformed_while_serving), T(test_lingering_close),
-          T(test_stop_lets_inflight_finish), T(test_stop_cuts_after_grace),
+TEST_MAIN(T(test_basic_responses), T(test_on_done), T(test_handler_failures),
+          T(test_legacy_framing), T(test_header_byte_by_byte), T(test_malformed_while_serving),
+          T(test_lingering_close), T(test_stop_lets_inflight_finish), T(test_stop_cuts_after_grace),
           T(test_stalled_client_released), T(test_backpressure), T(test_stop_flag_signal),
           T(test_header_wait_holds_no_worker), T(test_options_and_lifecycle),
           T(test_accept_pauses_on_emfile))
