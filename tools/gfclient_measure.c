@@ -20,16 +20,7 @@
 static const char usage[] =
     "usage: " PROG " [-s server] [-p port] [-t threads] [-w workload] [-r requests] [-R secs]\n"
     "       [-m metrics]\n"
-    "  -s, --server SERVER      server name or address (default: localhost)\n"
-    "  -p, --port PORT          server port, 1..65535 (default: 10823)\n"
-    "  -t, --threads THREADS    concurrent requests, 1..1024 (default: 8)\n"
-    "  -w, --workload FILE      file of request paths separated by whitespace; '-' for\n"
-    "                           standard input; a pipe or FIFO works (default: workload.txt)\n"
-    "  -r, --requests N         total requests, cycling through the workload (default: one\n"
-    "                           per path)\n"
-    "  -R, --retry SECS         while the server refuses connections, retry once a second\n"
-    "                           this long per request; 0 = no retry (default: 30)\n"
-    LOADGEN_USAGE_TIMEOUT
+    LOADGEN_USAGE_OPTIONS
     "  -m, --metrics FILE       metrics file to write (default: metrics.txt)\n"
     "  -h, --help               show this help and exit\n"
     "      --version            show the version and exit\n"

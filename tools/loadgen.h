@@ -27,10 +27,21 @@ struct loadgen_opts {
 /* The longest --timeout, in ms (an hour). */
 #define LOADGEN_TIMEOUT_MAX_MS 3600000
 
-/* The usage lines of the options loadgen_parse_args adds to both programs' own. */
-#define LOADGEN_USAGE_TIMEOUT                                                                \
+/* The usage lines of the options loadgen_parse_args parses for both programs. */
+/* clang-format off */
+#define LOADGEN_USAGE_OPTIONS \
+    "  -s, --server SERVER      server name or address (default: localhost)\n" \
+    "  -p, --port PORT          server port, 1..65535 (default: 10823)\n" \
+    "  -t, --threads THREADS    concurrent requests, 1..1024 (default: 8)\n" \
+    "  -w, --workload FILE      file of request paths separated by whitespace; '-' for\n" \
+    "                           standard input; a pipe or FIFO works (default: workload.txt)\n" \
+    "  -r, --requests N         total requests, cycling through the workload (default: one\n" \
+    "                           per path)\n" \
+    "  -R, --retry SECS         while the server refuses connections, retry once a second\n" \
+    "                           this long per request; 0 = no retry (default: 30)\n" \
     "      --timeout MS         give up on a request when the server sends nothing for MS\n" \
     "                           ms, 1..3600000 (default: 10000)\n"
+/* clang-format on */
 
 /* Fills o from argv (defaults first), short or long options. -h/--help prints usage on stdout
  * and --version the version, and exit 0; a bad option or value prints one line naming it and

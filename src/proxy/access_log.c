@@ -82,20 +82,10 @@ static void reopen(struct access_log *l)
     pthread_rwlock_unlock(&l->lock);
 }
 
+/* The status sent, or "-" when none was (-1). */
 static const char *status_name(int st)
 {
-    switch (st) {
-    case GF_OK:
-        return "OK";
-    case GF_FILE_NOT_FOUND:
-        return "FILE_NOT_FOUND";
-    case GF_ERROR:
-        return "ERROR";
-    case GF_INVALID:
-        return "INVALID";
-    default:
-        return "-";
-    }
+    return st < 0 ? "-" : gf_status_name((enum gf_status)st);
 }
 
 /* "addr:port", "[v6addr]:port", or "-". */
