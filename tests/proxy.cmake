@@ -19,3 +19,5 @@ gf_add_script_test(NAME proxy_cache_fallback SCRIPT tests/integration/proxy_cach
 # Threads write lines and reopen the log concurrently: worth the TSan build too.
 gf_add_script_test(NAME proxy_access_log SCRIPT tests/integration/proxy_access_log.sh
   TIMEOUT 240 LABELS tsan)
+gf_add_script_test(NAME proxy_origin_retry SCRIPT tests/integration/proxy_origin_retry.sh
+  TIMEOUT 120)

@@ -18,6 +18,7 @@
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
 #include "log.h"
+#include "origin_cli.h"
 #include "origin_pool.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
@@ -50,6 +51,7 @@ static const char usage[] =
     "  --spool-max BYTES         longest origin body without Content-Length, spooled to a\n"
     "                            temporary file before sending (default 268435456)\n"
     "  --spool-dir DIR           where to spool (default $TMPDIR, else /tmp)\n"
+    ORIGIN_RETRY_USAGE
     "  --cache-wait MS           longest wait for a free segment (default 10000)\n"
     "  --cache-stall MS          longest wait for the cache's next chunk (default 30000)\n"
     "  --access-log FILE         one line per request appended to FILE (- for stderr): time,\n"
@@ -154,6 +156,7 @@ enum long_opt {
     OPT_CACHE_STALL,
     OPT_ACCESS_LOG,
     OPT_VERSION,
+    OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
 };
 
 static const struct option long_opts[] = {
@@ -171,6 +174,7 @@ static const struct option long_opts[] = {
     {"cache-wait", required_argument, NULL, OPT_CACHE_WAIT},
     {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    ORIGIN_RETRY_LONGOPTS(OPT_ORIGIN_RETRY_FIRST),
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -246,6 +250,11 @@ static void parse_args(int argc, char **argv, struct config *c)
         case ':':
         case '?':
             cli_fail_getopt(PROG, opt, argv);
+        case OPT_ORIGIN_RETRY_FIRST:
+        case OPT_ORIGIN_RETRY_FIRST + 1:
+        case OPT_ORIGIN_RETRY_FIRST + 2:
+            origin_retry_option(&c->origin.retry, opt - OPT_ORIGIN_RETRY_FIRST, optarg, PROG);
+            break;
         default:
             if (!gfs_cli_option(&c->server, opt, optarg, PROG))
                 cli_fail_getopt(PROG, '?', argv);
@@ -265,15 +274,18 @@ static const char *mode_name(const struct config *c)
 
 int main(int argc, char **argv)
 {
-    struct config c = {
-        .port = 10823, .nthreads = 8, .nsegs = DEFAULT_NSEGS, .segsize = DEFAULT_SEGSZ};
+    struct config c = {.port = 10823,
+                       .nthreads = 8,
+                       .nsegs = DEFAULT_NSEGS,
+                       .segsize = DEFAULT_SEGSZ,
+                       .origin = {.retry = {.max = ORIGIN_RETRY_DEFAULT}}};
     struct cache_client *cache = NULL;
     struct gfserver *srv = NULL;
     struct access_log *alog = NULL;
     struct origin_pool *origin = NULL;
     struct sources src = {0};
     void **args = NULL;
-    uint64_t requests = 0, connects = 0;
+    uint64_t requests = 0, connects = 0, retries = 0;
     unsigned used = 0;
     int rc, status = CLI_EXIT_FAILURE, curl_ready = 0;
 
@@ -369,9 +381,10 @@ int main(int argc, char **argv)
 out:
     gfs_free(srv);
     if (origin != NULL && status == 0) {
-        origin_pool_stats(origin, &requests, &connects, &used);
-        log_info("origin: %llu requests over %llu connections, by %u of %u handles",
-                 (unsigned long long)requests, (unsigned long long)connects, used, c.nthreads);
+        origin_pool_stats(origin, &requests, &connects, &retries, &used);
+        log_info("origin: %llu requests over %llu connections, by %u of %u handles, %llu retries",
+                 (unsigned long long)requests, (unsigned long long)connects, used, c.nthreads,
+                 (unsigned long long)retries);
     }
     origin_pool_free(origin);
     cache_client_free(cache);
