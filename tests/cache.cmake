@@ -24,3 +24,8 @@ gf_add_unit_test(NAME test_attach_cache SOURCES ${PROJECT_SOURCE_DIR}/tests/unit
 # performance-work tests so tests/proxy.cmake stays its owner's.
 gf_add_script_test(NAME proxy_origin_gather SCRIPT tests/integration/proxy_origin_gather.sh
   TIMEOUT 120 LABELS tsan)
+
+# Fill on miss from an origin, the store, coalescing (src/cache/store.c, cache_server.c).
+foreach(t fill)
+  gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240 LABELS cache)
+endforeach()

@@ -8,7 +8,9 @@
 #include <stdint.h>
 
 #include "cmdq.h"
+#include "origin_pool.h"
 #include "simplecache.h"
+#include "store.h"
 
 #define CACHE_THREADS_MAX    512u
 #define CACHE_DELAY_MAX_US   2500000u
@@ -35,6 +37,13 @@ struct cache_server_options {
     volatile sig_atomic_t *reload_flag;
     cache_server_reload_fn reload;
     void *reload_arg;
+    /* Fill on miss: a path that is not in the index is served from the store, or fetched from
+     * the origin into it while every request for it reads the entry as it grows. Both borrowed
+     * (they must outlive the server); NULL: a miss is NOT_FOUND. The pool must hold max_fills
+     * fetchers. */
+    struct store *store;
+    struct origin_pool *origin;
+    unsigned max_fills; /* origin fetches at once; 0 = nthreads */
 };
 
 /* Counters for the closing log line; each is read without a lock, so only approximately current

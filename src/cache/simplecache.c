@@ -112,6 +112,11 @@ size_t simplecache_count(const struct simplecache *c)
     return pathmap_count(c->map);
 }
 
+int simplecache_contains(const struct simplecache *c, const char *path, size_t path_len)
+{
+    return pathmap_get(c->map, path, path_len) != NULL;
+}
+
 int simplecache_open(const struct simplecache *c, const char *path, size_t path_len, int *fd,
                      uint64_t *len)
 {

@@ -26,8 +26,8 @@ struct entry {
     char *path; /* NUL-terminated, path_len bytes */
     size_t path_len;
     uint64_t hash;
-    uint64_t size;            /* the file's bytes */
-    struct entry *hnext;      /* bucket chain */
+    uint64_t size;             /* the file's bytes */
+    struct entry *hnext;       /* bucket chain */
     struct entry *prev, *next; /* LRU list: head is the least recently used */
 };
 
@@ -173,8 +173,7 @@ static int entry_add(struct store *st, const char *path, size_t path_len, uint64
     return 0;
 }
 
-static struct entry *entry_find(struct store *st, const char *path, size_t path_len,
-                                uint64_t hash)
+static struct entry *entry_find(struct store *st, const char *path, size_t path_len, uint64_t hash)
 {
     struct entry *e = *bucket_slot(st, hash);
 
@@ -379,7 +378,8 @@ static int scan(struct store *st)
         rc = scan_one(st, de->d_name, &found, &n, &cap);
     closedir(d);
     if (rc == 0) {
-        qsort(found, n, sizeof *found, found_cmp);
+        if (n > 1)
+            qsort(found, n, sizeof *found, found_cmp);
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = entry_add(st, found[i].path, found[i].path_len, found[i].hash, found[i].size);
     }

@@ -24,16 +24,16 @@ struct fill;
 
 /* Counters for logs and tests; approximately current while the store is used. */
 struct store_stats {
-    uint64_t entries;    /* complete entries kept */
-    uint64_t bytes;      /* their files' bytes (header + path + body) */
-    uint64_t hits;       /* requests answered from a kept entry */
-    uint64_t fills;      /* fills started (origin fetches) */
-    uint64_t coalesced;  /* requests that joined a fill in progress */
-    uint64_t stored;     /* fills kept as entries */
-    uint64_t too_big;    /* fills streamed through but not kept (larger than the bound) */
-    uint64_t failed;     /* fills that failed */
-    uint64_t evictions;  /* entries dropped to stay under the bound */
-    uint64_t discarded;  /* files found at open that were partial or damaged, and removed */
+    uint64_t entries;   /* complete entries kept */
+    uint64_t bytes;     /* their files' bytes (header + path + body) */
+    uint64_t hits;      /* requests answered from a kept entry */
+    uint64_t fills;     /* fills started (origin fetches) */
+    uint64_t coalesced; /* requests that joined a fill in progress */
+    uint64_t stored;    /* fills kept as entries */
+    uint64_t too_big;   /* fills streamed through but not kept (larger than the bound) */
+    uint64_t failed;    /* fills that failed */
+    uint64_t evictions; /* entries dropped to stay under the bound */
+    uint64_t discarded; /* files found at open that were partial or damaged, and removed */
 };
 
 /* Opens (creating it, mode 0700, if missing) the store in dir, bounded by max_bytes of entry
