@@ -72,11 +72,13 @@ static uint64_t *slot_rec(const struct stats_region *r, unsigned slot)
 
 /* --- seqlock primitives ------------------------------------------------------------------- */
 
+/* Fence-free (TSan checks it): the odd seq is stored before every word, each word is a
+ * release store, so a reader whose acquire load sees a word of this update also sees seq odd
+ * (or later) when it loads seq again; the closing even seq is a release store too. */
 static void seq_open(uint64_t *shm_seq, uint64_t *priv_seq)
 {
     ++*priv_seq; /* odd: an update is in progress */
     __atomic_store_n(shm_seq, *priv_seq, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE); /* seq odd before any word changes */
 }
 
 static void seq_close(uint64_t *shm_seq, uint64_t *priv_seq)
@@ -87,19 +89,19 @@ static void seq_close(uint64_t *shm_seq, uint64_t *priv_seq)
 
 static void put_word(uint64_t *w, uint64_t v)
 {
-    __atomic_store_n(w, v, __ATOMIC_RELAXED);
+    __atomic_store_n(w, v, __ATOMIC_RELEASE);
 }
 
-/* Copies n words from a seqlocked block into out. Returns 0 or -EAGAIN. */
+/* Copies n words from a seqlocked block into out. Returns 0 or -EAGAIN. The acquire loads keep
+ * the second seq load after every word load. */
 static int seq_read(const uint64_t *shm_seq, const uint64_t *words, unsigned n, uint64_t *out)
 {
     for (unsigned t = 0; t < STATS_READ_TRIES; t++) {
         uint64_t s1 = __atomic_load_n(shm_seq, __ATOMIC_ACQUIRE);
         if ((s1 & 1u) == 0) {
             for (unsigned i = 0; i < n; i++)
-                out[i] = __atomic_load_n(&words[i], __ATOMIC_RELAXED);
-            __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the words before the second seq */
-            if (__atomic_load_n(shm_seq, __ATOMIC_RELAXED) == s1)
+                out[i] = __atomic_load_n(&words[i], __ATOMIC_ACQUIRE);
+            if (__atomic_load_n(shm_seq, __ATOMIC_ACQUIRE) == s1)
                 return 0;
         }
         if (t % 16 == 15)

@@ -14,13 +14,14 @@
  *                          histogram (enum stats_word gives each word's index)
  *   slot records           nslots x (u64 seq, then STATS_SLOT_WORDS u64 words)
  *
- * Consistency: every block is a seqlock. The writer makes seq odd, stores the changed words,
- * makes seq even (release); a reader loads seq (acquire), copies the words, loads seq again and
- * keeps the copy only when both are the same even value; otherwise it tries again, a bounded
- * number of times (STATS_READ_TRIES), and then gives up with -EAGAIN. So a reader never locks,
- * waits for or slows a writer, and a reader that stops (SIGSTOP) or dies stops nothing. Every
- * shared word is accessed with relaxed atomics, so a torn copy is only ever discarded, never a
- * data race.
+ * Consistency: every block is a seqlock. The writer makes seq odd, stores the changed words
+ * (release), makes seq even (release); a reader loads seq (acquire), copies the words (acquire),
+ * loads seq again and keeps the copy only when both are the same even value; otherwise it tries
+ * again, a bounded number of times (STATS_READ_TRIES), and then gives up with -EAGAIN. So a
+ * reader never locks, waits for or slows a writer, and a reader that stops (SIGSTOP) or dies
+ * stops nothing. Every shared word is accessed atomically, so a torn copy is only ever
+ * discarded, never a data race.
+ *
  * Writers: the global block has any number of writer threads, serialised by a mutex in the
  * daemon's private memory; each slot record has one writer at a time (the thread that owns the
  * slot, ownership handed over by the daemon's own locks). A writer keeps its own copy of every
