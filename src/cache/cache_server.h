@@ -10,6 +10,7 @@
 #include "cmdq.h"
 #include "origin_pool.h"
 #include "simplecache.h"
+#include "stats.h"
 #include "store.h"
 
 #define CACHE_THREADS_MAX    512u
@@ -44,6 +45,11 @@ struct cache_server_options {
     struct store *store;
     struct origin_pool *origin;
     unsigned max_fills; /* origin fetches at once; 0 = nthreads */
+    /* Live figures (stats.h; borrowed, NULL: none), at least nthreads slots: slot i is worker
+     * i's current transfer. Outcomes: served HIT, not found MISS, errors ERROR, aborted, stale
+     * and attach failures CANCELLED; messages, rejected, queue depth (every QUEUE_POLL_MS),
+     * store entries and bytes. */
+    struct stats_region *stats;
 };
 
 /* Counters for the closing log line; each is read without a lock, so only approximately current

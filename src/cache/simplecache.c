@@ -11,6 +11,7 @@
 
 struct simplecache {
     struct pathmap *map; /* immutable after load */
+    uint64_t bytes;      /* of the files readable at load time */
 };
 
 struct load_ctx {
@@ -89,6 +90,7 @@ int simplecache_load(const char *index, simplecache_warn_fn warn, void *arg,
         if (fd >= 0) {
             close(fd);
             readable++;
+            c->bytes += len;
         } else if (warn) {
             warn(index, 0, req, local, open_reason(fd), arg);
         }
@@ -115,6 +117,11 @@ size_t simplecache_count(const struct simplecache *c)
 int simplecache_contains(const struct simplecache *c, const char *path, size_t path_len)
 {
     return pathmap_get(c->map, path, path_len) != NULL;
+}
+
+uint64_t simplecache_bytes(const struct simplecache *c)
+{
+    return c->bytes;
 }
 
 int simplecache_open(const struct simplecache *c, const char *path, size_t path_len, int *fd,

@@ -95,9 +95,15 @@ check "... nothing kept: the next request fetches again" \
     test "$(attempts /pause-reset/400000/100000/s)" -eq 2
 check "no temporary file left" test -z "$(store_tmp_files)"
 
+# The live figures (gfmon): one origin fetch per fill started, and the retries made.
+CLOG=$(logfile_of "$CACHE")
+fills=$(grep -c "miss; fetching it from the origin" "$CLOG")
+check "live figures: $fills origin fetches (got $(cache_figure origin_fetches))" \
+    test "$(cache_figure origin_fetches)" -eq "$fills"
+check "live figures: 6 retries (got $(cache_figure retries))" test "$(cache_figure retries)" -eq 6
+check "live figures: fills counted (got $(cache_figure requests.fill))" test "$(cache_figure requests.fill)" -gt 0
 stop_ok "$PROXY" TERM webproxy
 stop_ok "$CACHE" TERM simplecached
-CLOG=$(logfile_of "$CACHE")
 check "the cache logged its fills" grep -q "fills (.* kept" "$CLOG"
 
 # --origin without --store-dir: a usage error.

@@ -46,6 +46,9 @@ check "b was fetched again" test "$(attempts /ok/300000/b)" -eq 2
 check "... evicting c, now the least recently used" bash -c "! test -f '$STORE/$(entry_of /ok/300000/c)'"
 check "still under the bound ($(store_bytes))" under_bound
 
+check "live figures: two evictions (got $(cache_figure evictions))" test "$(cache_figure evictions)" -eq 2
+check "live figures: three entries in the store" wait_for 5 figure_is store.entries 3
+
 # A body larger than the whole bound: served whole, not kept, nothing evicted for it.
 before=$(store_files)
 fetch_ok "$PPORT" /ok/1500000/big 1500000

@@ -51,3 +51,15 @@ expect_status() {
 # store_files: the entry files in the store, one per line.
 store_files() { find "$STORE" -maxdepth 1 -type f -name 'e-*' | sort; }
 store_tmp_files() { find "$STORE" -maxdepth 1 -type f -name '.tmp-*' | sort; }
+
+# cache_figure KEY: a number of the cache's live figures (gfmon --json), e.g. retries,
+# origin_fetches, evictions, store.entries.
+cache_figure() {
+    "$BIN_DIR/gfmon" --json | python3 -c 'import json, sys
+v = json.load(sys.stdin)["cache"]
+for k in sys.argv[1].split("."):
+    v = v[k]
+print(v)' "$1"
+}
+# figure_is KEY VALUE: for wait_for (gauges are published every 100 ms).
+figure_is() { [ "$(cache_figure "$1")" = "$2" ]; }
