@@ -310,9 +310,9 @@ struct fill_job {
     struct fill *f;
 };
 
-static int job_header(void *arg, enum gf_status st, uint64_t length)
+static int job_header(void *arg, enum gf_status st, uint64_t length, const struct origin_meta *meta)
 {
-    return fill_header(((struct fill_job *)arg)->f, st, length);
+    return fill_header(((struct fill_job *)arg)->f, st, length, meta);
 }
 
 static int job_data(void *arg, const void *buf, size_t n)

@@ -30,6 +30,7 @@
 #define WAIT_SLICE_MS     50     /* a waiting start tries again this often */
 #define GRACE_DEFAULT_MS  3000   /* -g */
 #define STORE_MAX_DEFAULT (1ull << 30)
+#define TTL_MAX_S         315360000u /* --ttl: ten years */
 
 /* clang-format off */
 static const char usage[] =
@@ -54,6 +55,10 @@ static const char usage[] =
     "  --store-max BYTES       bound of the store, least recently used entries evicted,\n"
     "                          4096..2^62 (default 1073741824); a larger body is served,\n"
     "                          not kept\n"
+    "  --ttl SECONDS           how long an entry whose response said nothing about its\n"
+    "                          freshness stays fresh, 0..315360000 (default 0: forever);\n"
+    "                          Cache-Control s-maxage/max-age and Expires win; no-store,\n"
+    "                          private and no-cache are never kept\n"
     ORIGIN_RETRY_USAGE
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
@@ -73,6 +78,7 @@ struct config {
     const char *index;
     const char *store_dir;
     uint64_t store_max;
+    unsigned ttl_s;
     struct origin_options origin; /* base_url NULL: no fill */
     unsigned nthreads;
     unsigned delay_us;
@@ -85,6 +91,7 @@ enum long_opt {
     OPT_ORIGIN,
     OPT_STORE_DIR,
     OPT_STORE_MAX,
+    OPT_TTL,
     OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
 };
 
@@ -98,6 +105,7 @@ static const struct option long_opts[] = {
     {"origin", required_argument, NULL, OPT_ORIGIN},
     {"store-dir", required_argument, NULL, OPT_STORE_DIR},
     {"store-max", required_argument, NULL, OPT_STORE_MAX},
+    {"ttl", required_argument, NULL, OPT_TTL},
     ORIGIN_RETRY_LONGOPTS(OPT_ORIGIN_RETRY_FIRST),
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -148,6 +156,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
         case OPT_STORE_MAX:
             if (cli_parse_u64(optarg, 4096, UINT64_MAX >> 2, &cfg->store_max) < 0)
                 cli_fail_range(PROG, "--store-max", optarg, 4096, UINT64_MAX >> 2);
+            break;
+        case OPT_TTL:
+            if (cli_parse_uint(optarg, 0, TTL_MAX_S, &cfg->ttl_s) < 0)
+                cli_fail_range(PROG, "--ttl", optarg, 0, TTL_MAX_S);
             break;
         case OPT_ORIGIN_RETRY_FIRST:
         case OPT_ORIGIN_RETRY_FIRST + 1:
@@ -317,7 +329,7 @@ int main(int argc, char **argv)
         log_warn(0, "the cache index '%s' has no entries: every request is a miss", cfg.index);
 
     if (cfg.store_dir != NULL) {
-        rc = store_open(&store, cfg.store_dir, cfg.store_max);
+        rc = store_open(&store, cfg.store_dir, cfg.store_max, cfg.ttl_s);
         if (rc < 0) {
             log_err(-rc, "cannot use the store directory '%s'", cfg.store_dir);
             goto out_cache;
@@ -395,12 +407,14 @@ int main(int argc, char **argv)
         struct store_stats ss;
         store_stats(store, &ss);
         log_info("store: %llu entries, %llu bytes; %llu hits, %llu fills (%llu kept, %llu too "
-                 "big, %llu failed), %llu joined a fill, %llu evicted",
+                 "big, %llu not to be kept, %llu failed), %llu joined a fill, %llu evicted, "
+                 "%llu expired",
                  (unsigned long long)ss.entries, (unsigned long long)ss.bytes,
                  (unsigned long long)ss.hits, (unsigned long long)ss.fills,
                  (unsigned long long)ss.stored, (unsigned long long)ss.too_big,
-                 (unsigned long long)ss.failed, (unsigned long long)ss.coalesced,
-                 (unsigned long long)ss.evictions);
+                 (unsigned long long)ss.uncacheable, (unsigned long long)ss.failed,
+                 (unsigned long long)ss.coalesced, (unsigned long long)ss.evictions,
+                 (unsigned long long)ss.expired);
     }
     if (origin != NULL) {
         uint64_t requests, connects, retries;

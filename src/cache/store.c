@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAGIC        "GFSTORE1"
+#define MAGIC        "GFSTORE2"
 #define ENTRY_PREFIX "e-"
 #define TMP_PREFIX   ".tmp-"
 #define NAME_CAP     64
@@ -27,6 +27,7 @@ struct entry {
     size_t path_len;
     uint64_t hash;
     uint64_t size;             /* the file's bytes */
+    uint64_t expires_ms;       /* Unix ms after which it is stale; 0: never */
     struct entry *hnext;       /* bucket chain */
     struct entry *prev, *next; /* LRU list: head is the least recently used */
 };
@@ -44,6 +45,8 @@ struct fill {
     struct fill *next;  /* the store's fills in progress; guarded by the store's lock */
     /* guarded by lock: */
     int header, failed, done;
+    int keep;            /* the origin allows keeping it */
+    uint64_t expires_ms; /* as the entry's */
     enum gf_status status;
     uint64_t length, written;
 };
@@ -53,6 +56,7 @@ struct store {
     int dirfd;
     char *dir;
     uint64_t max_bytes;
+    uint64_t ttl_ms; /* freshness of responses that say nothing; 0: forever */
     struct entry *buckets[NBUCKETS];
     struct entry *lru_head, *lru_tail;
     struct fill *fills; /* in progress */
@@ -60,6 +64,14 @@ struct store {
     unsigned serial; /* temporary names */
     struct store_stats st;
 };
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts); /* expiry times survive a restart: wall clock */
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static uint64_t hash_path(const char *p, size_t n)
 {
@@ -146,7 +158,7 @@ static void evict_for(struct store *st, uint64_t need)
 
 /* Adds an entry as the most recently used, replacing one of the same hash. */
 static int entry_add(struct store *st, const char *path, size_t path_len, uint64_t hash,
-                     uint64_t size)
+                     uint64_t size, uint64_t expires_ms)
 {
     struct entry **pp = bucket_slot(st, hash);
     struct entry *e;
@@ -164,6 +176,7 @@ static int entry_add(struct store *st, const char *path, size_t path_len, uint64
     e->path_len = path_len;
     e->hash = hash;
     e->size = size;
+    e->expires_ms = expires_ms;
     pp = bucket_slot(st, hash);
     e->hnext = *pp;
     *pp = e;
@@ -243,7 +256,8 @@ static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
 /* Reads and checks an entry file's header: the magic, a path of GF_PATH_MAX bytes at most that
  * hashes to hash, and a file size of exactly header + path + body. Stores the path (malloc'ed)
  * and the body's length. Returns 0 or -EBADMSG (damaged), -errno. */
-static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uint64_t *body)
+static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uint64_t *body,
+                       uint64_t *expires_ms)
 {
     unsigned char h[STORE_HEADER_SIZE];
     struct stat sb;
@@ -271,6 +285,7 @@ static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uin
     *path = p;
     *path_len = plen;
     *body = blen;
+    *expires_ms = get_u64(h + 24, 8);
     return 0;
 }
 
@@ -279,7 +294,7 @@ static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uin
 struct found {
     char *path;
     size_t path_len;
-    uint64_t hash, size;
+    uint64_t hash, size, expires_ms;
     struct timespec mtime;
 };
 
@@ -343,7 +358,7 @@ static int scan_one(struct store *st, const char *name, struct found **found, si
     }
     struct found *f = &(*found)[*n];
     uint64_t body = 0;
-    rc = header_read(fd, hash, &f->path, &f->path_len, &body);
+    rc = header_read(fd, hash, &f->path, &f->path_len, &body, &f->expires_ms);
     close(fd);
     if (rc == -ENOMEM)
         return rc;
@@ -381,7 +396,8 @@ static int scan(struct store *st)
         if (n > 1)
             qsort(found, n, sizeof *found, found_cmp);
         for (size_t i = 0; i < n && rc == 0; i++)
-            rc = entry_add(st, found[i].path, found[i].path_len, found[i].hash, found[i].size);
+            rc = entry_add(st, found[i].path, found[i].path_len, found[i].hash, found[i].size,
+                           found[i].expires_ms);
     }
     for (size_t i = 0; i < n; i++)
         free(found[i].path);
@@ -391,7 +407,7 @@ static int scan(struct store *st)
     return rc;
 }
 
-int store_open(struct store **out, const char *dir, uint64_t max_bytes)
+int store_open(struct store **out, const char *dir, uint64_t max_bytes, unsigned ttl_s)
 {
     struct store *st;
     int rc;
@@ -403,6 +419,7 @@ int store_open(struct store **out, const char *dir, uint64_t max_bytes)
         return -ENOMEM;
     st->dir = strdup(dir);
     st->max_bytes = max_bytes;
+    st->ttl_ms = (uint64_t)ttl_s * 1000u;
     st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (st->dirfd < 0 || st->dir == NULL) {
         rc = st->dir == NULL ? -ENOMEM : -errno;
@@ -508,6 +525,12 @@ int store_get(struct store *st, const char *path, size_t path_len, unsigned max_
 
     pthread_mutex_lock(&st->lock);
     e = entry_find(st, path, path_len, hash);
+    if (e != NULL && e->expires_ms != 0 && now_ms() >= e->expires_ms) {
+        log_debug("store: '%s' expired; fetching it again", e->path);
+        st->st.expired++;
+        entry_drop(st, e, 1);
+        e = NULL;
+    }
     if (e != NULL) {
         rc = entry_open(st, e, hit);
         if (rc == 0) {
@@ -539,7 +562,8 @@ int store_get(struct store *st, const char *path, size_t path_len, unsigned max_
         pthread_mutex_unlock(&st->lock);
         return rc;
     }
-    f->refs = 2; /* the caller's and the fetch's */
+    f->expires_ms = st->ttl_ms; /* turned into a time by fill_header */
+    f->refs = 2;                /* the caller's and the fetch's */
     f->next = st->fills;
     st->fills = f;
     st->nfills++;
@@ -600,16 +624,26 @@ void fill_put(struct store *st, struct fill *f)
         fill_free(f);
 }
 
-int fill_header(struct fill *f, enum gf_status status, uint64_t length)
+int fill_header(struct fill *f, enum gf_status status, uint64_t length,
+                const struct origin_meta *meta)
 {
     unsigned char h[STORE_HEADER_SIZE];
+    uint64_t ttl_ms = f->expires_ms;
     int rc = 0;
 
+    /* Kept unless the origin forbids it or makes it stale at once; fresh for what it said,
+     * else for --ttl (0: forever). */
+    f->keep = !meta->no_store && meta->max_age != 0;
+    if (meta->max_age > 0)
+        f->expires_ms = now_ms() + (uint64_t)meta->max_age * 1000u;
+    else
+        f->expires_ms = ttl_ms ? now_ms() + ttl_ms : 0;
     if (status == GF_OK) {
         memcpy(h, MAGIC, 8);
         put_u32(h + 8, (uint32_t)f->path_len);
         put_u32(h + 12, 0);
         put_u64(h + 16, length);
+        put_u64(h + 24, f->expires_ms);
         rc = pwrite_full(f->fd, h, sizeof h, 0);
         if (rc == 0)
             rc = pwrite_full(f->fd, f->path, f->path_len, STORE_HEADER_SIZE);
@@ -643,20 +677,18 @@ int fill_data(struct fill *f, const void *buf, size_t n)
     return 0;
 }
 
-/* Makes the complete temporary file the entry: fsync (a rename that survives a crash names a
- * complete file), evict, rename. Called with the store's lock held. Returns 0 or -errno. */
+/* Makes the complete, fsync'ed temporary file the entry: evict, rename. Called with the
+ * store's lock held. Returns 0 or -errno. */
 static int commit(struct store *st, struct fill *f, uint64_t size)
 {
     char name[NAME_CAP];
     int rc;
 
-    if (fsync(f->fd) < 0)
-        return -errno;
     evict_for(st, size);
     entry_name(name, f->hash);
     if (renameat(st->dirfd, f->tmp, st->dirfd, name) < 0)
         return -errno;
-    rc = entry_add(st, f->path, f->path_len, f->hash, size);
+    rc = entry_add(st, f->path, f->path_len, f->hash, size, f->expires_ms);
     if (rc < 0) {
         unlinkat(st->dirfd, name, 0);
         return rc;
@@ -668,13 +700,19 @@ void fill_done(struct store *st, struct fill *f, int rc)
 {
     struct fill **pp;
     uint64_t size;
-    int ok, keep = 0;
+    int ok, keep = 0, sync_failed = 0;
 
     pthread_mutex_lock(&f->lock);
     ok = rc == 0 && f->header && f->status == GF_OK && f->written == f->length;
     size = f->offset + f->length;
     pthread_mutex_unlock(&f->lock);
 
+    /* Before the rename, outside the lock: a rename that survives a crash names a complete
+     * file. (max_bytes never changes.) */
+    if (ok && f->keep && size <= st->max_bytes && fsync(f->fd) < 0) {
+        log_warn(errno, "store: cannot keep '%s': fsync failed", f->path);
+        sync_failed = 1;
+    }
     pthread_mutex_lock(&st->lock);
     for (pp = &st->fills; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == f) {
@@ -683,11 +721,16 @@ void fill_done(struct store *st, struct fill *f, int rc)
         }
     }
     st->nfills--;
-    if (ok && size > st->max_bytes) {
+    if (ok && !f->keep) {
+        st->st.uncacheable++;
+        log_info("store: '%s': the origin forbids keeping it (no-store, private, no-cache or "
+                 "no freshness): served, not kept",
+                 f->path);
+    } else if (ok && size > st->max_bytes) {
         st->st.too_big++;
         log_info("store: '%s' (%llu bytes) is larger than the store's bound: served, not kept",
                  f->path, (unsigned long long)size);
-    } else if (ok) {
+    } else if (ok && !sync_failed) {
         int crc = commit(st, f, size);
         keep = crc == 0;
         if (keep)

@@ -3,11 +3,12 @@
  * number of requests read while they grow (docs/cache.md, "The store").
  *
  * An entry is one file, "e-" and 16 hex digits of a hash of its request path, holding a
- * 24-byte header (magic "GFSTORE1", the path's length, the body's length), the path, then the
- * body. A fill writes to ".tmp-..." in the same directory and renames it when the body is
- * complete and fsync'ed, so a file with an entry's name is always complete; at open, temporary
- * files (fills cut by a crash or a kill) are removed and entries whose size does not match their
- * header are removed too. All functions are thread-safe. */
+ * 32-byte header (magic "GFSTORE2", the path's length, the body's length, when it goes stale),
+ * the path, then the body. A stale entry is fetched again (no revalidation yet). A fill writes to
+ * ".tmp-..." in the same directory and renames it when the body is complete and fsync'ed, so a file
+ * with an entry's name is always complete; at open, temporary files (fills cut by a crash or a
+ * kill) are removed and entries whose size does not match their header are removed too. All
+ * functions are thread-safe. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_STORE_H
 #define GF_STORE_H
@@ -16,31 +17,35 @@
 #include <stdint.h>
 
 #include "gf_proto.h"
+#include "origin_fetch.h"
 
-#define STORE_HEADER_SIZE 24u
+#define STORE_HEADER_SIZE 32u
 
 struct store;
 struct fill;
 
 /* Counters for logs and tests; approximately current while the store is used. */
 struct store_stats {
-    uint64_t entries;   /* complete entries kept */
-    uint64_t bytes;     /* their files' bytes (header + path + body) */
-    uint64_t hits;      /* requests answered from a kept entry */
-    uint64_t fills;     /* fills started (origin fetches) */
-    uint64_t coalesced; /* requests that joined a fill in progress */
-    uint64_t stored;    /* fills kept as entries */
-    uint64_t too_big;   /* fills streamed through but not kept (larger than the bound) */
-    uint64_t failed;    /* fills that failed */
-    uint64_t evictions; /* entries dropped to stay under the bound */
-    uint64_t discarded; /* files found at open that were partial or damaged, and removed */
+    uint64_t entries;     /* complete entries kept */
+    uint64_t bytes;       /* their files' bytes (header + path + body) */
+    uint64_t hits;        /* requests answered from a kept entry */
+    uint64_t fills;       /* fills started (origin fetches) */
+    uint64_t coalesced;   /* requests that joined a fill in progress */
+    uint64_t stored;      /* fills kept as entries */
+    uint64_t too_big;     /* fills streamed through but not kept (larger than the bound) */
+    uint64_t uncacheable; /* fills not kept: no-store, private, no-cache, no freshness */
+    uint64_t expired;     /* entries found stale at a lookup, and fetched again */
+    uint64_t failed;      /* fills that failed */
+    uint64_t evictions;   /* entries dropped to stay under the bound */
+    uint64_t discarded;   /* files found at open that were partial or damaged, and removed */
 };
 
 /* Opens (creating it, mode 0700, if missing) the store in dir, bounded by max_bytes of entry
- * files, and loads the entries found there, the least recently modified first in line for
+ * files, keeping responses that say nothing about their freshness for ttl_s seconds (0:
+ * forever), and loads the entries found there, the least recently modified first in line for
  * eviction; removes temporary and damaged files (counted in discarded, each logged). Returns 0
  * and *out, or -errno (-ENOTDIR, -EACCES, ...: the directory cannot be used). */
-int store_open(struct store **out, const char *dir, uint64_t max_bytes);
+int store_open(struct store **out, const char *dir, uint64_t max_bytes, unsigned ttl_s);
 
 /* Frees the store (entries stay on disk). Every fill must have been put. NULL is a no-op. */
 void store_close(struct store *st);
@@ -90,11 +95,12 @@ void fill_put(struct store *st, struct fill *f);
 
 /* The fetch's side, for origin_fetch's sink (origin_fetch.h): the answer's header, then the
  * body in order. Each returns 0 or -errno (a write failure: the fetch must stop). */
-int fill_header(struct fill *f, enum gf_status st, uint64_t length);
+int fill_header(struct fill *f, enum gf_status st, uint64_t length, const struct origin_meta *meta);
 int fill_data(struct fill *f, const void *buf, size_t n);
 
 /* Ends the fetch: rc 0 with a complete OK body makes it an entry (fsync, rename, evicting the
  * least recently used entries to stay under the bound) unless it is larger than the bound;
+ * a body the origin does not let us keep (meta of fill_header) is served, not kept;
  * anything else fails the fill (readers see failed; the temporary file is removed). The next
  * store_get of the path finds the entry, or starts a new fill. Drops the fetch's reference. */
 void fill_done(struct store *st, struct fill *f, int rc);

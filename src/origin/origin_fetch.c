@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -54,6 +55,10 @@ struct fetch {
     int cl_count; /* Content-Length headers in the current response's header block */
     uint64_t cl_value;  /* the first one's value */
     const char *cl_bad; /* why those headers cannot be trusted, or NULL */
+    /* Freshness headers of the current response's header block: */
+    int no_store;          /* Cache-Control no-store, private or no-cache */
+    int64_t max_age, smax; /* Cache-Control max-age, s-maxage; -1: not given */
+    int64_t expires, date; /* Expires, Date (Unix seconds); -2: not given, -1: invalid */
 };
 
 struct origin_fetcher {
@@ -262,6 +267,83 @@ static const char *parse_content_length(const char *p, const char *end, uint64_t
 /* libcurl takes a Content-Length over 64 bits for "no length" and reads to the end of the
  * connection, and keeps one of two conflicting values: either way a cut body could be served
  * as complete. Such headers abort the transfer here (ERROR, or a short transfer). */
+static void meta_reset(struct fetch *x)
+{
+    x->no_store = 0;
+    x->max_age = x->smax = -1;
+    x->expires = x->date = -2;
+}
+
+/* A delta-seconds value (digits only); -1 when it is not one. */
+static int64_t delta_seconds(const char *p, const char *end)
+{
+    int64_t v = 0;
+
+    if (p == end)
+        return -1;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        if (v < INT32_MAX)
+            v = v * 10 + (*p - '0');
+    }
+    return v > INT32_MAX ? INT32_MAX : v;
+}
+
+/* Cache-Control: the directives a shared cache obeys. no-cache (we do not revalidate yet) and
+ * private count as no-store; s-maxage wins over max-age. */
+static void parse_cache_control(struct fetch *x, const char *p, const char *end)
+{
+    while (p < end) {
+        const char *tok, *tend, *eq;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        tok = p;
+        while (p < end && *p != ',' && *p != '\r' && *p != '\n')
+            p++;
+        tend = p;
+        while (tend > tok && (tend[-1] == ' ' || tend[-1] == '\t'))
+            tend--;
+        eq = memchr(tok, '=', (size_t)(tend - tok));
+        size_t nlen = (size_t)((eq ? eq : tend) - tok);
+        if ((nlen == 8 && strncasecmp(tok, "no-store", 8) == 0) ||
+            (nlen == 7 && strncasecmp(tok, "private", 7) == 0) ||
+            (nlen == 8 && strncasecmp(tok, "no-cache", 8) == 0))
+            x->no_store = 1;
+        else if (eq && nlen == 7 && strncasecmp(tok, "max-age", 7) == 0)
+            x->max_age = delta_seconds(eq + 1, tend);
+        else if (eq && nlen == 8 && strncasecmp(tok, "s-maxage", 8) == 0)
+            x->smax = delta_seconds(eq + 1, tend);
+        if (p < end && (*p == '\r' || *p == '\n'))
+            break;
+    }
+}
+
+/* An HTTP date header's value as Unix seconds, -1 when it cannot be parsed. */
+static int64_t header_date(const char *p, const char *end)
+{
+    char buf[128];
+    size_t n;
+
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    n = (size_t)(end - p);
+    if (n >= sizeof buf)
+        return -1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return (int64_t)curl_getdate(buf, NULL);
+}
+
+static int header_is(const char *data, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+
+    return n >= len && strncasecmp(data, name, len) == 0;
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
     static const char name[] = "content-length:";
@@ -271,8 +353,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         x->cl_count = 0; /* a new response's header block (after a 1xx) */
+        meta_reset(x);
         return n;
     }
+    if (header_is(data, n, "cache-control:"))
+        parse_cache_control(x, data + 14, data + n);
+    else if (header_is(data, n, "expires:"))
+        x->expires = header_date(data + 8, data + n);
+    else if (header_is(data, n, "date:"))
+        x->date = header_date(data + 5, data + n);
     if (n < sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0)
         return n;
     x->cl_bad = parse_content_length(data + sizeof name - 1, data + n, &v);
@@ -425,8 +514,21 @@ void origin_fetcher_stats(const struct origin_fetcher *f, uint64_t *requests, ui
 
 static int sink_header(struct fetch *x, enum gf_status st, uint64_t length)
 {
+    struct origin_meta meta = {.no_store = x->no_store, .max_age = -1};
+
+    /* s-maxage, else max-age, else Expires - Date (an invalid Expires: already stale). */
+    if (x->smax >= 0)
+        meta.max_age = x->smax;
+    else if (x->max_age >= 0)
+        meta.max_age = x->max_age;
+    else if (x->expires == -1)
+        meta.max_age = 0;
+    else if (x->expires >= 0) {
+        int64_t base = x->date >= 0 ? x->date : (int64_t)time(NULL);
+        meta.max_age = x->expires > base ? x->expires - base : 0;
+    }
     x->header_sent = 1;
-    return x->sink->header(x->sink->arg, st, length);
+    return x->sink->header(x->sink->arg, st, length, &meta);
 }
 
 static int sink_data(struct fetch *x, const void *buf, size_t n)
@@ -782,6 +884,7 @@ static int fetch_once(struct origin_fetcher *f, const struct origin_sink *sink, 
     f->x.may_retry = may_retry;
     f->x.spool_fd = -1;
     f->x.flushed_ms = clock_mono_ms();
+    meta_reset(&f->x);
     f->errbuf[0] = '\0';
     /* Surplus that arrived after the last response ended: never let it be read as this one. */
     if (kept_connection_has_data(f)) {
@@ -843,7 +946,8 @@ int origin_fetch(struct origin_fetcher *f, const char *path, size_t path_len,
     n = origin_url_build(f->url, f->url_cap, f->base, f->base_len, path, path_len);
     if (n == -ENOENT) {
         log_debug("refused '%s': dot segment", path);
-        return sink->header(sink->arg, GF_FILE_NOT_FOUND, 0);
+        const struct origin_meta none = {.no_store = 0, .max_age = -1};
+        return sink->header(sink->arg, GF_FILE_NOT_FOUND, 0, &none);
     }
     if (n < 0)
         return (int)n;

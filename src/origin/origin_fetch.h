@@ -18,10 +18,11 @@
 #define ORIGIN_BASE_MAX           4096           /* bytes of a normalized base URL */
 #define ORIGIN_RETRIES            2              /* default: retries after the first attempt */
 #define ORIGIN_RETRIES_MAX        10
-#define ORIGIN_RETRY_BASE_MS      100   /* default: the first pause is 50..100 ms, then doubles */
-#define ORIGIN_RETRY_BUDGET_MS    10000 /* default: no retry starts later than this after the first \
-                                         */
-#define ORIGIN_RETRY_DEFAULT (~0u)      /* origin_retry.max: ORIGIN_RETRIES */
+#define ORIGIN_RETRY_BASE_MS      100 /* default: the first pause is 50..100 ms, then doubles */
+#define ORIGIN_RETRY_BUDGET_MS                                                                 \
+    10000                          /* default: no retry starts later than this after the first \
+                                    */
+#define ORIGIN_RETRY_DEFAULT (~0u) /* origin_retry.max: ORIGIN_RETRIES */
 
 /* Retry with backoff: an attempt that fails before anything went to the sink (no connection, a
  * timeout, a reset, a 5xx) is tried again after a pause of half of base_ms * 2^(n-1) plus a
@@ -44,13 +45,22 @@ struct origin_options {
     struct origin_retry retry;
 };
 
+/* What the origin said about keeping its response (the Cache-Control directives a shared cache
+ * obeys, and Expires). */
+struct origin_meta {
+    int no_store;    /* no-store, private or no-cache: keep nothing */
+    int64_t max_age; /* seconds it stays fresh: s-maxage, else max-age, else Expires - Date (an
+                      * invalid Expires: 0); -1 when the origin said nothing */
+};
+
 /* Where a fetch puts its answer, GETFILE-shaped: header once (status, and the length for
- * GF_OK), then for GF_OK exactly length bytes through data, in order. Each returns 0 or -errno
- * (which stops the fetch). The last content byte is held back until the whole body is known to
- * be right, so a sink that got every byte got a correct body. cancelled (may be NULL) is polled
- * during the transfer and the backoff pauses; non-zero stops the fetch with -ECANCELED. */
+ * GF_OK, and what the origin said about keeping it), then for GF_OK exactly length bytes through
+ * data, in order. Each returns 0 or -errno (which stops the fetch). The last content byte is held
+ * back until the whole body is known to be right, so a sink that got every byte got a correct body.
+ * cancelled (may be NULL) is polled during the transfer and the backoff pauses; non-zero stops the
+ * fetch with -ECANCELED. */
 struct origin_sink {
-    int (*header)(void *arg, enum gf_status st, uint64_t length);
+    int (*header)(void *arg, enum gf_status st, uint64_t length, const struct origin_meta *meta);
     int (*data)(void *arg, const void *buf, size_t n);
     int (*cancelled)(void *arg);
     void *arg;

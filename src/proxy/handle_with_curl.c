@@ -2,8 +2,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "handle_with_curl.h"
 
-static int ctx_header(void *arg, enum gf_status st, uint64_t length)
+static int ctx_header(void *arg, enum gf_status st, uint64_t length, const struct origin_meta *meta)
 {
+    (void)meta; /* the proxy keeps nothing */
     return gfs_send_header(arg, st, length);
 }
 

@@ -31,17 +31,21 @@ in bytes; the body is gen_body(SIZE).
                              the --release file exists, then sends the rest
   /pause-status/NNN          waits until the --release file exists, then answers status NNN
   /pause-reset/SIZE/AFTER    like /pause, but once released resets the connection instead
+  /cc/VALUE/SIZE             like /ok/SIZE with "Cache-Control: VALUE" (VALUE percent-decoded)
+  /expires/SECONDS/SIZE      like /ok/SIZE with Expires (now + SECONDS, may be
+                             negative); SECONDS "bad" sends an invalid Expires
   /_stats                    JSON {"connections": accepted TCP connections, "requests": n,
                              "smuggled": extra responses sent by /smuggle}
   anything else              404
 
 Prints "PORT n" on stdout once it listens (--port 0 picks a free port). With --sha256 SIZE
 it prints the sha256 of gen_body(SIZE) and exits. With --log FILE every request is appended to
-FILE as one line "MONOTONIC_SECONDS PATH" (flushed) before it is answered."""
+FILE as one line "MONOTONIC_SECONDS PATH" (PATH percent-decoded; flushed) before it is answered."""
 
 import argparse
 import hashlib
 import json
+from email.utils import formatdate
 import os
 import socket
 import sys
@@ -137,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
             nth = _seen.get(self.path, 0)
             _seen[self.path] = nth + 1
             if self.server.log:
-                self.server.log.write("%.6f %s\n" % (time.monotonic(), self.path))
+                self.server.log.write("%.6f %s\n" % (time.monotonic(), unquote(urlsplit(self.path).path)))
                 self.server.log.flush()
         parts = unquote(urlsplit(self.path).path).split("/")[1:]
         p = "/" + parts[0]
@@ -200,6 +204,16 @@ class Handler(BaseHTTPRequestHandler):
                 self._reset()
             else:
                 self.wfile.write(body[after:])
+        elif p == "/cc":
+            size = arg(2, 1000)
+            self._head(200, size, [("Cache-Control", parts[1] if len(parts) > 1 else "")])
+            self.wfile.write(gen_body(size))
+        elif p == "/expires":
+            size = arg(2, 1000)
+            now = time.time()
+            exp = "0" if (len(parts) > 1 and parts[1] == "bad") else formatdate(now + arg(1, 0), usegmt=True)
+            self._head(200, size, [("Expires", exp)])  # send_response adds Date
+            self.wfile.write(gen_body(size))
         elif p == "/pause-status":
             self._wait_release()
             code = arg(1, 500)

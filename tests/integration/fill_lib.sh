@@ -27,7 +27,7 @@ start_fill_cache() {
 }
 
 # attempts PATH: requests the origin received for exactly PATH.
-attempts() { awk -v p="$1" '$2 == p' "$OLOG" | wc -l; }
+attempts() { awk -v p="$1" '{ sub(/^[^ ]+ /, "") } $0 == p' "$OLOG" | wc -l; }
 
 sha_of() { python3 "$FAULT" --sha256 "$1"; }
 
