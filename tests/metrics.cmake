@@ -1,0 +1,4 @@
+# metrics.cmake - the Prometheus endpoint (src/metrics/): the text writer, the HTTP side, and
+# both daemons scraped by promtool and by a real Prometheus server.
+gf_add_unit_test(NAME test_prom_text SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_prom_text.c
+                 LIBS gfmetrics)
