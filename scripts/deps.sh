@@ -7,9 +7,9 @@ set -euo pipefail
 # libmicrohttpd-dev: the daemons' --metrics endpoint.
 build=(build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev python3 help2man)
 # dpkg-dev and file: cpack's Depends (dpkg-shlibdeps); man-db: man -l; systemd: systemd-analyze
-# verify of the units; prometheus: promtool and a real server scraping --metrics.
+# verify of the units; prometheus, curl: promtool, a real server and curl scraping --metrics.
 test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2
-    dpkg-dev file man-db systemd prometheus)
+    dpkg-dev file man-db systemd prometheus curl)
 bench=(nginx-light wrk gnuplot-nox linux-perf)
 
 want=()

@@ -2,3 +2,5 @@
 # both daemons scraped by promtool and by a real Prometheus server.
 gf_add_unit_test(NAME test_prom_text SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_prom_text.c
                  LIBS gfmetrics)
+gf_add_script_test(NAME metrics_scrape SCRIPT tests/integration/metrics_scrape.sh TIMEOUT 180
+                   LABELS tsan)

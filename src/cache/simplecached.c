@@ -1,11 +1,13 @@
 /* simplecached.c - the cache daemon: serves the files of its index into the proxies' segments. */
 /* SPDX-License-Identifier: MIT */
+#include "cache_metrics.h"
 #include "cache_server.h"
 #include "cli.h"
 #include "clock.h"
 #include "gfs_cli.h"
 #include "cmdq.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "pathmap.h"
 #include "shm_guard.h"
 #include "signals.h"
@@ -40,6 +42,8 @@ static const char usage[] =
     "                          long for it to stop, 0..600000 (default 10000); then exit 3\n"
     "  -g, --grace GRACE_MS    on stop, transfers in progress get this long to finish,\n"
     "                          1..600000 (default 3000)\n"
+    "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
+    "                          ADDR is numeric, and a PORT alone listens on 127.0.0.1 only\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop cleanly: the cache gives its names up at once (a new\n"
@@ -60,9 +64,11 @@ struct config {
     unsigned delay_us;
     unsigned wait_ms;
     unsigned grace_ms;
+    struct metrics_endpoint metrics;
+    int use_metrics;
 };
 
-enum long_opt { OPT_VERSION = 256 };
+enum long_opt { OPT_VERSION = 256, OPT_METRICS };
 
 static const struct option long_opts[] = {
     {"index", required_argument, NULL, 'c'},
@@ -71,6 +77,7 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, 'l'},
     {"wait", required_argument, NULL, 'w'},
     {"grace", required_argument, NULL, 'g'},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -78,6 +85,7 @@ static const struct option long_opts[] = {
 
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
+    const char *why;
     int c;
 
     opterr = 0;
@@ -104,6 +112,11 @@ static void parse_args(int argc, char **argv, struct config *cfg)
         case 'g':
             if (cli_parse_uint(optarg, 1, WAIT_MAX_MS, &cfg->grace_ms) < 0)
                 cli_fail_range(PROG, "-g", optarg, 1, WAIT_MAX_MS);
+            break;
+        case OPT_METRICS:
+            if (metrics_endpoint_parse(optarg, &cfg->metrics, &why) < 0)
+                cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
+            cfg->use_metrics = 1;
             break;
         case 'h':
             cli_print_help(usage);
@@ -234,6 +247,8 @@ int main(int argc, char **argv)
     struct cache_server_stats st;
     struct simplecache *cache = NULL;
     struct cache_server *srv = NULL;
+    struct metrics_server *msrv = NULL;
+    struct cache_metrics metrics;
     struct cmdq_server q;
     pid_t holder = 0;
     size_t readable = 0;
@@ -278,18 +293,33 @@ int main(int argc, char **argv)
         goto out_queue;
     }
     cache = NULL; /* the server's now */
+    if (cfg.use_metrics) {
+        cache_metrics_init(&metrics, srv);
+        rc = metrics_server_start(&msrv, &cfg.metrics, cache_metrics_collect, &metrics);
+        if (rc < 0) {
+            log_err(-rc, "cannot serve metrics on %s port %u", cfg.metrics.addr,
+                    (unsigned)cfg.metrics.port);
+            status = CLI_EXIT_CANNOT_START;
+            goto out_server;
+        }
+        log_info("metrics at http://%s%s%s:%u%s", strchr(cfg.metrics.addr, ':') ? "[" : "",
+                 cfg.metrics.addr, strchr(cfg.metrics.addr, ':') ? "]" : "",
+                 (unsigned)metrics_server_port(msrv), METRICS_PATH);
+    }
     log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us",
              readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
     rc = cache_server_run(srv, &stop_requested);
+    metrics_server_stop(msrv);
     cache_server_stats(srv, &st);
     log_info("stopped: %llu served, %llu not found, %llu errors, %llu aborted, %llu rejected, "
              "%llu stale",
              (unsigned long long)st.served, (unsigned long long)st.not_found,
              (unsigned long long)st.errors, (unsigned long long)st.aborted,
              (unsigned long long)st.rejected, (unsigned long long)st.stale);
-    cache_server_free(srv);
     if (rc == 0)
         status = 0;
+out_server:
+    cache_server_free(srv);
 out_queue:
     cmdq_server_close(&q);
 out_cache:

@@ -18,7 +18,9 @@
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "origin_pool.h"
+#include "proxy_metrics.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
 #include "shm_guard.h"
@@ -54,6 +56,8 @@ static const char usage[] =
     "  --cache-stall MS          longest wait for the cache's next chunk (default 30000)\n"
     "  --access-log FILE         one line per request appended to FILE (- for stderr): time,\n"
     "                            client, path, status, bytes, seconds, cache result\n"
+    "  --metrics [ADDR:]PORT     serve Prometheus metrics at http://ADDR:PORT/metrics; ADDR\n"
+    "                            is numeric, and a PORT alone listens on 127.0.0.1 only\n"
     "  -h, --help                show this help and exit\n"
     "      --version             show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGUSR1 reopens\n"
@@ -75,6 +79,8 @@ struct config {
     int use_cache, use_origin;
     struct origin_options origin;
     const char *access_log; /* NULL: none */
+    struct metrics_endpoint metrics;
+    int use_metrics;
 };
 
 /* Where files come from: one for all server workers. */
@@ -82,6 +88,22 @@ struct sources {
     struct origin_pool *origin; /* NULL without -s; thread-safe */
     struct cache_client *cache; /* NULL in origin mode; thread-safe */
 };
+
+/* What each finished connection is reported to: the access log, the metrics, both or neither. */
+struct done_sinks {
+    struct access_log *alog;
+    struct proxy_metrics *metrics;
+};
+
+static void on_done(const struct gfs_done *d, void *arg)
+{
+    const struct done_sinks *sinks = arg;
+
+    if (sinks->metrics != NULL)
+        proxy_metrics_done(d, sinks->metrics);
+    if (sinks->alog != NULL)
+        access_log_done(d, sinks->alog);
+}
 
 /* handle_with_cache results that leave the request unanswered, so the origin may take it:
  * only before the header went out (after it, the client must see a short transfer). */
@@ -153,6 +175,7 @@ enum long_opt {
     OPT_CACHE_WAIT,
     OPT_CACHE_STALL,
     OPT_ACCESS_LOG,
+    OPT_METRICS,
     OPT_VERSION,
 };
 
@@ -171,6 +194,7 @@ static const struct option long_opts[] = {
     {"cache-wait", required_argument, NULL, OPT_CACHE_WAIT},
     {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -239,6 +263,11 @@ static void parse_args(int argc, char **argv, struct config *c)
                 cli_fail(PROG, "--access-log: empty file name (- for stderr)");
             c->access_log = optarg;
             break;
+        case OPT_METRICS:
+            if (metrics_endpoint_parse(optarg, &c->metrics, &why) < 0)
+                cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
+            c->use_metrics = 1;
+            break;
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -270,6 +299,9 @@ int main(int argc, char **argv)
     struct cache_client *cache = NULL;
     struct gfserver *srv = NULL;
     struct access_log *alog = NULL;
+    struct proxy_metrics *metrics = NULL;
+    struct metrics_server *msrv = NULL;
+    struct done_sinks sinks = {0};
     struct origin_pool *origin = NULL;
     struct sources src = {0};
     void **args = NULL;
@@ -303,6 +335,10 @@ int main(int argc, char **argv)
             status = CLI_EXIT_CANNOT_START;
             goto out;
         }
+    }
+    if (c.use_metrics && proxy_metrics_new(&metrics) < 0) {
+        log_err(ENOMEM, "cannot allocate the metrics");
+        goto out;
     }
     args = calloc(c.nthreads, sizeof *args);
     if (args == NULL) {
@@ -343,9 +379,11 @@ int main(int argc, char **argv)
     opt.worker_args = args;
     opt.stop_flag = &stop_requested;
     opt.on_event = gfs_cli_log_event;
-    if (alog != NULL) {
-        opt.on_done = access_log_done;
-        opt.done_arg = alog;
+    sinks.alog = alog;
+    sinks.metrics = metrics;
+    if (alog != NULL || metrics != NULL) {
+        opt.on_done = on_done;
+        opt.done_arg = &sinks;
     }
     rc = gfs_new(&srv, &opt);
     if (rc < 0) {
@@ -358,6 +396,18 @@ int main(int argc, char **argv)
         }
         goto out;
     }
+    if (c.use_metrics) {
+        rc = metrics_server_start(&msrv, &c.metrics, proxy_metrics_collect, metrics);
+        if (rc < 0) {
+            log_err(-rc, "cannot serve metrics on %s port %u", c.metrics.addr,
+                    (unsigned)c.metrics.port);
+            status = CLI_EXIT_CANNOT_START;
+            goto out;
+        }
+        log_info("metrics at http://%s%s%s:%u%s", strchr(c.metrics.addr, ':') ? "[" : "",
+                 c.metrics.addr, strchr(c.metrics.addr, ':') ? "]" : "",
+                 (unsigned)metrics_server_port(msrv), METRICS_PATH);
+    }
     log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,
              mode_name(&c), c.use_origin ? " " : "", c.use_origin ? c.origin.base_url : "");
     rc = gfs_run(srv);
@@ -367,6 +417,7 @@ int main(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 out:
+    metrics_server_stop(msrv); /* before what its page reads */
     gfs_free(srv);
     if (origin != NULL && status == 0) {
         origin_pool_stats(origin, &requests, &connects, &used);
@@ -376,6 +427,7 @@ out:
     origin_pool_free(origin);
     cache_client_free(cache);
     access_log_close(alog);
+    proxy_metrics_free(metrics);
     free(args);
     if (curl_ready)
         curl_global_cleanup();
