@@ -4,3 +4,5 @@ gf_add_unit_test(NAME test_prom_text SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/te
                  LIBS gfmetrics)
 gf_add_script_test(NAME metrics_scrape SCRIPT tests/integration/metrics_scrape.sh TIMEOUT 180
                    LABELS tsan)
+gf_add_script_test(NAME metrics_prometheus SCRIPT tests/integration/metrics_prometheus.sh
+                   TIMEOUT 240)
