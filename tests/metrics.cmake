@@ -6,3 +6,5 @@ gf_add_script_test(NAME metrics_scrape SCRIPT tests/integration/metrics_scrape.s
                    LABELS tsan)
 gf_add_script_test(NAME metrics_prometheus SCRIPT tests/integration/metrics_prometheus.sh
                    TIMEOUT 240)
+gf_add_unit_test(NAME test_metrics_stats SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_metrics_stats.c
+                 LIBS gfmetrics)

@@ -1,6 +1,5 @@
 /* simplecached.c - the cache daemon: serves the files of its index into the proxies' segments. */
 /* SPDX-License-Identifier: MIT */
-#include "cache_metrics.h"
 #include "cache_server.h"
 #include "cli.h"
 #include "clock.h"
@@ -8,6 +7,7 @@
 #include "cmdq.h"
 #include "log.h"
 #include "metrics_server.h"
+#include "metrics_stats.h"
 #include "pathmap.h"
 #include "shm_guard.h"
 #include "signals.h"
@@ -249,7 +249,6 @@ int main(int argc, char **argv)
     struct simplecache *cache = NULL;
     struct cache_server *srv = NULL;
     struct metrics_server *msrv = NULL;
-    struct cache_metrics metrics;
     struct cmdq_server q;
     struct stats_region *stats = NULL;
     struct stats_config sc;
@@ -307,17 +306,23 @@ int main(int argc, char **argv)
     }
     cache = NULL; /* the server's now */
     if (cfg.use_metrics) {
-        cache_metrics_init(&metrics, srv);
-        rc = metrics_server_start(&msrv, &cfg.metrics, cache_metrics_collect, &metrics);
+        char url[METRICS_ADDR_MAX + 32];
+
+        /* The page shows the stats object: no figures, no page. */
+        if (stats == NULL) {
+            log_err(0, "cannot serve metrics without the stats object");
+            status = CLI_EXIT_CANNOT_START;
+            goto out_server;
+        }
+        rc = metrics_server_start(&msrv, &cfg.metrics, metrics_stats_collect, stats);
         if (rc < 0) {
             log_err(-rc, "cannot serve metrics on %s port %u", cfg.metrics.addr,
                     (unsigned)cfg.metrics.port);
             status = CLI_EXIT_CANNOT_START;
             goto out_server;
         }
-        log_info("metrics at http://%s%s%s:%u%s", strchr(cfg.metrics.addr, ':') ? "[" : "",
-                 cfg.metrics.addr, strchr(cfg.metrics.addr, ':') ? "]" : "",
-                 (unsigned)metrics_server_port(msrv), METRICS_PATH);
+        metrics_server_url(msrv, url, sizeof url);
+        log_info("metrics at %s", url);
     }
     log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us",
              readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);

@@ -25,6 +25,7 @@ struct metrics_server {
     metrics_collect_fn collect;
     void *arg;
     uint16_t port;
+    char addr[METRICS_ADDR_MAX];
 };
 
 /* A whole decimal 1..65535. */
@@ -229,6 +230,7 @@ int metrics_server_start(struct metrics_server **out, const struct metrics_endpo
         return -ENOMEM;
     m->collect = collect;
     m->arg = arg;
+    memcpy(m->addr, ep->addr, sizeof m->addr);
     fd = listen_on(ep);
     if (fd < 0) {
         free(m);
@@ -271,6 +273,14 @@ int metrics_server_start(struct metrics_server **out, const struct metrics_endpo
 uint16_t metrics_server_port(const struct metrics_server *m)
 {
     return m->port;
+}
+
+void metrics_server_url(const struct metrics_server *m, char *out, size_t cap)
+{
+    int v6 = strchr(m->addr, ':') != NULL;
+
+    snprintf(out, cap, "http://%s%s%s:%u%s", v6 ? "[" : "", m->addr, v6 ? "]" : "",
+             (unsigned)m->port, METRICS_PATH);
 }
 
 void metrics_server_stop(struct metrics_server *m)

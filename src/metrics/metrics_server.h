@@ -11,6 +11,7 @@
 #ifndef GF_METRICS_SERVER_H
 #define GF_METRICS_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "prom_text.h"
@@ -50,6 +51,10 @@ int metrics_server_start(struct metrics_server **out, const struct metrics_endpo
 
 /* The bound port. */
 uint16_t metrics_server_port(const struct metrics_server *m);
+
+/* The page's URL, "http://127.0.0.1:9100/metrics" ("http://[::1]:9100/metrics"), into out
+ * (cap bytes, NUL-terminated, truncated). */
+void metrics_server_url(const struct metrics_server *m, char *out, size_t cap);
 
 /* Stops serving (closing the listener and every connection, joining the thread) and frees.
  * NULL is a no-op. */

@@ -404,9 +404,10 @@ int main(int argc, char **argv)
             status = CLI_EXIT_CANNOT_START;
             goto out;
         }
-        log_info("metrics at http://%s%s%s:%u%s", strchr(c.metrics.addr, ':') ? "[" : "",
-                 c.metrics.addr, strchr(c.metrics.addr, ':') ? "]" : "",
-                 (unsigned)metrics_server_port(msrv), METRICS_PATH);
+        char url[METRICS_ADDR_MAX + 32];
+
+        metrics_server_url(msrv, url, sizeof url);
+        log_info("metrics at %s", url);
     }
     log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,
              mode_name(&c), c.use_origin ? " " : "", c.use_origin ? c.origin.base_url : "");

@@ -21,7 +21,7 @@ wait_port "$MC" 30
 for i in 1 2 3; do expect_get "$PORT" /a.bin OK; done
 for i in 1 2; do expect_get "$PORT" /nowhere FILE_NOT_FOUND; done
 expect_metric "$MP" 'webproxy_requests_total{outcome="hit"}' 3
-expect_metric "$MC" 'simplecached_requests_total{outcome="not_found"}' 2
+expect_metric "$MC" 'simplecached_requests_total{outcome="miss"}' 2
 
 PP=$(free_port)
 cat >"$WORK/prometheus.yml" <<YML
@@ -69,7 +69,7 @@ expect_query 'up{job="simplecached"}' 1
 expect_query 'webproxy_requests_total{job="webproxy",outcome="hit"}' 3
 expect_query 'webproxy_requests_total{job="webproxy",outcome="miss"}' 2
 expect_query 'simplecached_requests_total{job="simplecached",outcome="hit"}' 3
-expect_query 'simplecached_requests_total{job="simplecached",outcome="not_found"}' 2
+expect_query 'simplecached_requests_total{job="simplecached",outcome="miss"}' 2
 expect_query 'sum(webproxy_request_duration_seconds_count{job="webproxy",outcome=~"hit|miss"})' 5
 expect_query 'webproxy_response_size_bytes_bucket{job="webproxy",le="4096"}' 2
 expect_query 'webproxy_response_size_bytes_bucket{job="webproxy",le="16384"}' 5

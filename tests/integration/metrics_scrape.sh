@@ -86,7 +86,7 @@ expect_metric "$MP" 'webproxy_requests_total{outcome="miss"}' 4
 expect_metric "$MP" 'webproxy_requests_total{outcome="invalid"}' 1
 expect_metric "$MP" 'webproxy_requests_total{outcome="error"}' 0
 expect_metric "$MC" 'simplecached_requests_total{outcome="hit"}' 5
-expect_metric "$MC" 'simplecached_requests_total{outcome="not_found"}' 4
+expect_metric "$MC" 'simplecached_requests_total{outcome="miss"}' 4
 expect_metric "$MC" 'simplecached_requests_total{outcome="error"}' 0
 
 scrape "$MP" "$WORK/m1.p"
