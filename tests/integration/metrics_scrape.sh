@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # metrics_scrape.sh - simplecached and webproxy with --metrics: the page passes `promtool check
-# metrics`, its counters and histograms move by exactly the requests made (hits, misses, an
-# invalid request), other paths get 404 and other methods 405, a port alone binds 127.0.0.1,
+# metrics`, its counters and histograms move by exactly the requests made (hits, misses; an
+# invalid request and port probes are no request), other paths get 404 and other methods 405, a port alone binds 127.0.0.1,
 # the endpoint's limits hold without disturbing the daemons, a metrics port in use exits 3,
 # bad values exit 2, SIGTERM/SIGINT stop both cleanly and nothing is left.
 source "$(dirname "$0")/lib.sh"
@@ -83,8 +83,9 @@ PY
 
 expect_metric "$MP" 'webproxy_requests_total{outcome="hit"}' 5
 expect_metric "$MP" 'webproxy_requests_total{outcome="miss"}' 4
-expect_metric "$MP" 'webproxy_requests_total{outcome="invalid"}' 1
 expect_metric "$MP" 'webproxy_requests_total{outcome="error"}' 0
+expect_metric "$MP" 'webproxy_requests_total{outcome="cancelled"}' 0
+expect_metric "$MP" 'webproxy_request_duration_seconds_count' 9
 expect_metric "$MC" 'simplecached_requests_total{outcome="hit"}' 5
 expect_metric "$MC" 'simplecached_requests_total{outcome="miss"}' 4
 expect_metric "$MC" 'simplecached_requests_total{outcome="error"}' 0
@@ -94,18 +95,23 @@ scrape "$MC" "$WORK/m1.c"
 check "promtool accepts webproxy's page after requests" promtool check metrics <"$WORK/m1.p"
 check "promtool accepts simplecached's page after requests" promtool check metrics <"$WORK/m1.c"
 s() { sample "$WORK/m1.p" "$1"; }
-check "hit bytes are 3 x 1000 + 2 x 70000" test "$(s 'webproxy_sent_bytes_total{outcome="hit"}')" = 143000
-check "hit durations: _count 5" test "$(s 'webproxy_request_duration_seconds_count{outcome="hit"}')" = 5
-check "hit durations: +Inf bucket 5" test "$(s 'webproxy_request_duration_seconds_bucket{outcome="hit",le="+Inf"}')" = 5
-check "sizes: 7 of at most 1 KiB (3 hits, 4 misses)" test "$(s 'webproxy_response_size_bytes_bucket{le="1024"}')" = 7
-check "sizes: still 7 at 64 KiB (cumulative)" test "$(s 'webproxy_response_size_bytes_bucket{le="65536"}')" = 7
-check "sizes: 9 at 256 KiB" test "$(s 'webproxy_response_size_bytes_bucket{le="262144"}')" = 9
-check "sizes: _count 9" test "$(s 'webproxy_response_size_bytes_count')" = 9
-check "sizes: _sum 143000" test "$(s 'webproxy_response_size_bytes_sum')" = 143000
-# Buckets never decrease along le.
-check "duration buckets are cumulative" awk '
-    /^webproxy_request_duration_seconds_bucket\{outcome="hit"/ { if ($2 + 0 < prev) bad = 1; prev = $2 + 0 }
-    END { exit bad }' "$WORK/m1.p"
+c() { sample "$WORK/m1.c" "$1"; }
+check "webproxy sent 3 x 1000 + 2 x 70000 bytes" test "$(s 'webproxy_sent_bytes_total')" = 143000
+check "simplecached sent as many into the segments" test "$(c 'simplecached_sent_bytes_total')" = 143000
+check "durations: +Inf bucket 9" test "$(s 'webproxy_request_duration_seconds_bucket{le="+Inf"}')" = 9
+check "simplecached durations: _count 9" test "$(c 'simplecached_request_duration_seconds_count')" = 9
+check "segments all free again" test "$(s 'webproxy_segments{state="free"}')" = 4
+check "no segment in use" test "$(s 'webproxy_segments{state="in_use"}')" = 0
+check "workers all free again" test "$(c 'simplecached_workers{state="free"}')" = 2
+check "index entries" test "$(c 'simplecached_store_entries')" = 2
+check "webproxy has no cache-only figures" bash -c "! grep -q '^webproxy_queue_depth' '$WORK/m1.p'"
+# Buckets never decrease along le, and end at _count.
+for f in "$WORK/m1.p" "$WORK/m1.c"; do
+    check "duration buckets are cumulative in $(basename "$f")" awk '
+        /_request_duration_seconds_bucket/ { if ($2 + 0 < prev) bad = 1; prev = $2 + 0 }
+        /_request_duration_seconds_count/ { if ($2 + 0 != prev) bad = 1 }
+        END { exit bad }' "$f"
+done
 check "uptime is a positive gauge" awk '$1 == "simplecached_uptime_seconds" { ok = ($2 > 0) } END { exit !ok }' "$WORK/m1.c"
 
 # Other paths 404, other methods 405 (with Allow), HEAD 200.
