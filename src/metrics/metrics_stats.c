@@ -90,9 +90,9 @@ static void slots(struct prom_buf *b, const struct stats_region *r, const struct
     }
 }
 
-static void histogram(struct prom_buf *b, const struct stats_snapshot *s, const char *prefix)
+static void histograms(struct prom_buf *b, const struct stats_snapshot *s, const char *prefix)
 {
-    double bounds[STATS_LAT_BUCKETS - 1];
+    double bounds[STATS_LAT_BUCKETS - 1], sizes[STATS_SIZE_BUCKETS - 1];
     char name[NAME_MAX_];
 
     for (unsigned i = 0; i < STATS_LAT_BUCKETS - 1; i++)
@@ -103,6 +103,13 @@ static void histogram(struct prom_buf *b, const struct stats_snapshot *s, const 
                     : "From the request's arrival to the end of its transfer.");
     prom_histogram(b, name, NULL, 0, bounds, &s->w[STATS_W_LAT_BUCKET], STATS_LAT_BUCKETS - 1,
                    (double)s->w[STATS_W_LAT_SUM_US] / 1e6);
+    for (unsigned i = 0; i < STATS_SIZE_BUCKETS - 1; i++)
+        sizes[i] = (double)stats_size_bounds[i];
+    prom_family(b, name_of(name, prefix, "response_size_bytes"), PROM_HISTOGRAM,
+                s->role == STATS_ROLE_PROXY ? "Content bytes sent per request."
+                                            : "Content bytes written per request.");
+    prom_histogram(b, name, NULL, 0, sizes, &s->w[STATS_W_SIZE_BUCKET], STATS_SIZE_BUCKETS - 1,
+                   (double)s->w[STATS_C_BYTES]);
 }
 
 int metrics_stats_collect(struct prom_buf *b, void *arg)
@@ -140,7 +147,7 @@ int metrics_stats_collect(struct prom_buf *b, void *arg)
                     role == ROLE_PROXY ? singles[i].help_proxy : singles[i].help_cache);
         prom_sample_u64(b, name, NULL, 0, s.w[singles[i].word]);
     }
-    histogram(b, &s, prefix);
+    histograms(b, &s, prefix);
     slots(b, r, &s, prefix);
     prom_gauge(b, name_of(name, prefix, "threads"), "Worker threads configured.",
                (double)s.config.threads);

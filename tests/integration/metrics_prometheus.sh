@@ -73,6 +73,8 @@ expect_query 'simplecached_requests_total{job="simplecached",outcome="miss"}' 2
 expect_query 'webproxy_request_duration_seconds_count{job="webproxy"}' 5
 expect_query 'webproxy_request_duration_seconds_bucket{job="webproxy",le="+Inf"}' 5
 expect_query 'webproxy_sent_bytes_total{job="webproxy"}' 15000
+expect_query 'webproxy_response_size_bytes_bucket{job="webproxy",le="4096"}' 2
+expect_query 'webproxy_response_size_bytes_bucket{job="webproxy",le="16384"}' 5
 
 # More requests: Prometheus sees the counter move by exactly that many.
 for i in 1 2 3 4; do expect_get "$PORT" /a.bin OK; done

@@ -99,6 +99,12 @@ c() { sample "$WORK/m1.c" "$1"; }
 check "webproxy sent 3 x 1000 + 2 x 70000 bytes" test "$(s 'webproxy_sent_bytes_total')" = 143000
 check "simplecached sent as many into the segments" test "$(c 'simplecached_sent_bytes_total')" = 143000
 check "durations: +Inf bucket 9" test "$(s 'webproxy_request_duration_seconds_bucket{le="+Inf"}')" = 9
+check "sizes: 7 of at most 1 KiB (3 hits, 4 misses)" test "$(s 'webproxy_response_size_bytes_bucket{le="1024"}')" = 7
+check "sizes: still 7 at 64 KiB (cumulative)" test "$(s 'webproxy_response_size_bytes_bucket{le="65536"}')" = 7
+check "sizes: 9 at 256 KiB" test "$(s 'webproxy_response_size_bytes_bucket{le="262144"}')" = 9
+check "sizes: _count 9" test "$(s 'webproxy_response_size_bytes_count')" = 9
+check "sizes: _sum 143000" test "$(s 'webproxy_response_size_bytes_sum')" = 143000
+check "simplecached sizes: 2 above 64 KiB" test "$(c 'simplecached_response_size_bytes_bucket{le="65536"}')" = 7
 check "simplecached durations: _count 9" test "$(c 'simplecached_request_duration_seconds_count')" = 9
 check "segments all free again" test "$(s 'webproxy_segments{state="free"}')" = 4
 check "no segment in use" test "$(s 'webproxy_segments{state="in_use"}')" = 0

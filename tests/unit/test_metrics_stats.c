@@ -84,6 +84,13 @@ static void test_cache_page(void)
     CHECK_LINE(t, "simplecached_request_duration_seconds_bucket{le=\"+Inf\"} 5");
     CHECK_LINE(t, "simplecached_request_duration_seconds_count 5");
     CHECK_LINE(t, "simplecached_request_duration_seconds_sum 20.00318");
+    CHECK_LINE(t, "# TYPE simplecached_response_size_bytes histogram");
+    CHECK_LINE(t, "simplecached_response_size_bytes_bucket{le=\"1024\"} 4"); /* 1000 500 0 10 */
+    CHECK_LINE(t, "simplecached_response_size_bytes_bucket{le=\"4096\"} 5");
+    CHECK_LINE(t, "simplecached_response_size_bytes_bucket{le=\"1073741824\"} 5");
+    CHECK_LINE(t, "simplecached_response_size_bytes_bucket{le=\"+Inf\"} 5");
+    CHECK_LINE(t, "simplecached_response_size_bytes_sum 3510");
+    CHECK_LINE(t, "simplecached_response_size_bytes_count 5");
     CHECK_LINE(t, "simplecached_workers{state=\"in_use\"} 1");
     CHECK_LINE(t, "simplecached_workers{state=\"free\"} 2");
     CHECK_LINE(t, "simplecached_threads 3");
