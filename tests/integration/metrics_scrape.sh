@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # metrics_scrape.sh - simplecached and webproxy with --metrics: the page passes `promtool check
 # metrics`, its counters and histograms move by exactly the requests made (hits, misses; an
-# invalid request and port probes are no request), other paths get 404 and other methods 405, a port alone binds 127.0.0.1,
-# the endpoint's limits (connections, header size, idle timeout) hold without disturbing the
-# daemons, an IPv6 address in brackets works, a metrics port in use exits 3,
-# bad values exit 2, SIGTERM/SIGINT stop both cleanly and nothing is left.
+# invalid request and port probes are no request), other paths get 404 and other methods 405,
+# a port alone binds 127.0.0.1, the endpoint's limits (connections, header size, idle timeout)
+# hold without disturbing the daemons, an IPv6 address in brackets works, a metrics port in use
+# exits 3, bad values exit 2, SIGTERM/SIGINT stop both cleanly and nothing is left.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cache_lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
