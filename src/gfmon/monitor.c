@@ -392,7 +392,7 @@ unsigned mon_render(const struct mon_sample *s, unsigned width, unsigned rows, i
                     mon_line_fn line, void *arg)
 {
     struct out o = {line, arg,
-                    width < 40              ? 40
+                    width < 20              ? 20
                     : width >= MON_LINE_MAX ? MON_LINE_MAX - 1
                                             : width,
                     rows, 0};
