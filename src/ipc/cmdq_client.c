@@ -53,11 +53,16 @@ int cmdq_client_new(struct cmdq_client **out, char *rundir, size_t rundir_cap)
     *out = NULL;
     if (!c)
         return -ENOMEM;
+    rd.path[0] = '\0';
     rc = registry_file(c->registry, geteuid());
     if (rc == 0)
         rc = ipc_rundir_open(&rd);
-    if (rundir && rundir_cap > 0)
-        snprintf(rundir, rundir_cap, "%s", rc == 0 || rd.path[0] ? rd.path : "");
+    if (rundir && rundir_cap > 0) {
+        size_t n = strnlen(rd.path, rundir_cap - 1);
+
+        memcpy(rundir, rd.path, n);
+        rundir[n] = '\0';
+    }
     if (rc < 0) {
         free(c);
         return rc;

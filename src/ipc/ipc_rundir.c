@@ -103,9 +103,13 @@ static int open_explicit(const char *path, uid_t uid)
 /* rd->path = a + b. Returns 0 or -ENAMETOOLONG. */
 static int set_path(struct ipc_rundir *rd, const char *a, const char *b)
 {
-    int n = snprintf(rd->path, sizeof rd->path, "%s%s", a, b);
+    size_t la = strlen(a), lb = strlen(b);
 
-    return n < 0 || (size_t)n >= sizeof rd->path ? -ENAMETOOLONG : 0;
+    if (la + lb >= sizeof rd->path)
+        return -ENAMETOOLONG;
+    memcpy(rd->path, a, la);
+    memcpy(rd->path + la, b, lb + 1);
+    return 0;
 }
 
 int ipc_rundir_open(struct ipc_rundir *rd)
