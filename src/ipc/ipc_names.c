@@ -44,6 +44,15 @@ int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_
         n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-seg%u", (unsigned)uid, (int)pid,
                      (unsigned)serial);
         break;
+    case IPC_KIND_STATS:
+        if (pid <= 0)
+            return -EINVAL;
+        if (serial == 0)
+            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-stats", (unsigned)uid, (int)pid);
+        else
+            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-stats%u", (unsigned)uid, (int)pid,
+                         (unsigned)serial);
+        break;
     default:
         return -EINVAL;
     }
@@ -102,11 +111,19 @@ int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, 
         break;
     case IPC_KIND_CMDQ:
     case IPC_KIND_SEGMENT:
+    case IPC_KIND_STATS:
         if (parse_decimal(&p, &pid_v) < 0 || pid_v == 0 || pid_v > INT_MAX)
             return -EINVAL;
         if (kind == IPC_KIND_CMDQ) {
             /* "-cmd" alone is serial 0; a serial after it is 1 or more. */
             if (parse_literal(&p, "-cmd") < 0)
+                return -EINVAL;
+            if (*p != '\0' &&
+                (parse_decimal(&p, &serial_v) < 0 || serial_v == 0 || serial_v > UINT32_MAX))
+                return -EINVAL;
+        } else if (kind == IPC_KIND_STATS) {
+            /* "-stats" alone is serial 0; a serial after it is 1 or more. */
+            if (parse_literal(&p, "-stats") < 0)
                 return -EINVAL;
             if (*p != '\0' &&
                 (parse_decimal(&p, &serial_v) < 0 || serial_v == 0 || serial_v > UINT32_MAX))
@@ -192,10 +209,12 @@ int ipc_sweep_dead(uid_t uid, unsigned kinds)
 {
     int removed = 0, rc;
 
-    if (kinds & ~((1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT)))
+    if (kinds & ~((1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT) | (1u << IPC_KIND_STATS)))
         return -EINVAL;
-    if (kinds & (1u << IPC_KIND_SEGMENT)) {
-        rc = sweep_dir(SHM_DIR, IPC_KIND_SEGMENT, uid);
+    for (enum ipc_kind k = IPC_KIND_SEGMENT; k <= IPC_KIND_STATS; k++) {
+        if (!(kinds & (1u << k)))
+            continue;
+        rc = sweep_dir(SHM_DIR, k, uid);
         if (rc < 0)
             return rc;
         removed += rc;

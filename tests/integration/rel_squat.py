@@ -6,8 +6,8 @@ guess in the shared namespaces, before the victim's daemons start and while they
 
 Before: the registry's old name /dev/shm/getfile-U-cache (a file of mode 0666), the last-resort
 runtime directory /dev/shm/getfile-U (a directory of mode 0777), the old abstract socket name of
-the cache's instance lock (bound and held), for a cache PID its queue's plain name (created in
-/dev/mqueue, mode 0666), for a proxy PID its segment names seg1..segN (files of mode 0666) and
+the cache's instance lock (bound and held), the stats object names of both pids, for a cache PID
+its queue's plain name (created in /dev/mqueue, mode 0666), for a proxy PID its segment names seg1..segN (files of mode 0666) and
 segN+1 as a symlink to /etc/passwd. Prints "ready" once all that is in place.
 --watch: then, until SIGTERM, every 20 ms takes the next 20 segment serials after the highest
 of uid U's own segments of each proxy it sees, and the plain queue name of every such pid. Never removes anything; rel_squat.sh removes it all as root afterwards."""
@@ -73,6 +73,9 @@ def main():
         made += 1
     except OSError:
         pass  # taken already (by an earlier squatter of this test)
+    for pid in (a.cache, a.proxy):
+        if pid:
+            made += make_file(f"/dev/shm/getfile-{u}-{pid}-stats")
     if a.cache:
         made += make_queue(u, a.cache)
     if a.proxy:

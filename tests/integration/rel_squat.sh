@@ -2,8 +2,8 @@
 # rel_squat.sh - another user (nobody, 65534) takes every name of ours it can see or guess in the
 # namespaces every user may write, before our daemons start and while they run
 # (tests/integration/rel_squat.py): the registry's old name in /dev/shm, the old abstract
-# socket of the instance lock, the cache's queue name (its pid is known before it starts), the
-# proxy's next segment names (and one as a symlink), the last-resort runtime directory, and
+# socket of the instance lock, the cache's queue name and both daemons' stats object names
+# (their pids are known before they start), the proxy's next segment names (and one as a symlink), the last-resort runtime directory, and
 # while they run the next segment serials of every proxy. Then:
 #   1. root's daemons (runtime directory /run/getfile) start, serve byte-exact, survive a cache
 #      killed mid-transfer (every segment replaced while the next serials are taken) and a
@@ -107,6 +107,10 @@ check "the proxy has its 2 segments, of root, mode 0600" test "$(segs_of 0 "$PRO
 check "the registry is in /run/getfile, of root, mode 0600" \
     test "$(stat -c '%u %a' "$GF_RUNDIR/getfile-0-cache")" = "0 600"
 check "/run/getfile is 0700 (mounted 0700 by lib.sh)" test "$(stat -c %a "$GF_RUNDIR")" = 700
+for who in CACHE PROXY; do
+    check "the ${who,,} has its stats object (the plain name was taken)" test -n \
+        "$(find /dev/shm -maxdepth 1 -user 0 -perm 600 -name "getfile-0-${!who}-stats?*" -print -quit)"
+done
 
 # The cache dies mid-transfer: every segment in use is replaced, its next serials are taken.
 rel_get_start "$PORT" "$WL_BIG" 4 2 60
