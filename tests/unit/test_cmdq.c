@@ -919,6 +919,14 @@ static void test_check_repairs(void)
     queue_name(qn, getpid());
     CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
     CHECK_EQ(fixed, 0);
+    /* The runtime directory widened while it runs: narrowed back to 0700. */
+    {
+        struct stat st;
+
+        CHECK_EQ(chmod(RUNDIR, 0777), 0);
+        CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
+        CHECK(stat(RUNDIR, &st) == 0 && (st.st_mode & 07777) == 0700);
+    }
 
     /* The queue: a proxy holds it, then its name is removed. */
     held = mq_open(qn, O_WRONLY);
