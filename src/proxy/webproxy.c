@@ -18,6 +18,8 @@
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
 #include "log.h"
+#include "metrics_server.h"
+#include "metrics_stats.h"
 #include "origin_pool.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
@@ -55,6 +57,8 @@ static const char usage[] =
     "  --cache-stall MS          longest wait for the cache's next chunk (default 30000)\n"
     "  --access-log FILE         one line per request appended to FILE (- for stderr): time,\n"
     "                            client, path, status, bytes, seconds, cache result\n"
+    "  --metrics [ADDR:]PORT     serve Prometheus metrics at http://ADDR:PORT/metrics; ADDR\n"
+    "                            is numeric, and a PORT alone listens on 127.0.0.1 only\n"
     "  -h, --help                show this help and exit\n"
     "      --version             show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGUSR1 reopens\n"
@@ -76,6 +80,8 @@ struct config {
     int use_cache, use_origin;
     struct origin_options origin;
     const char *access_log; /* NULL: none */
+    struct metrics_endpoint metrics;
+    int use_metrics;
 };
 
 /* Where files come from: one for all server workers. */
@@ -190,6 +196,7 @@ enum long_opt {
     OPT_CACHE_WAIT,
     OPT_CACHE_STALL,
     OPT_ACCESS_LOG,
+    OPT_METRICS,
     OPT_VERSION,
 };
 
@@ -208,6 +215,7 @@ static const struct option long_opts[] = {
     {"cache-wait", required_argument, NULL, OPT_CACHE_WAIT},
     {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -276,6 +284,11 @@ static void parse_args(int argc, char **argv, struct config *c)
                 cli_fail(PROG, "--access-log: empty file name (- for stderr)");
             c->access_log = optarg;
             break;
+        case OPT_METRICS:
+            if (metrics_endpoint_parse(optarg, &c->metrics, &why) < 0)
+                cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
+            c->use_metrics = 1;
+            break;
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -307,6 +320,7 @@ int main(int argc, char **argv)
     struct cache_client *cache = NULL;
     struct gfserver *srv = NULL;
     struct access_log *alog = NULL;
+    struct metrics_server *msrv = NULL;
     struct origin_pool *origin = NULL;
     struct sources src = {0};
     struct stats_region *stats = NULL;
@@ -412,6 +426,25 @@ int main(int argc, char **argv)
         }
         goto out;
     }
+    if (c.use_metrics) {
+        char url[METRICS_ADDR_MAX + 32];
+
+        /* The page shows the stats object: no figures, no page. */
+        if (stats == NULL) {
+            log_err(0, "cannot serve metrics without the stats object");
+            status = CLI_EXIT_CANNOT_START;
+            goto out;
+        }
+        rc = metrics_server_start(&msrv, &c.metrics, metrics_stats_collect, stats);
+        if (rc < 0) {
+            log_err(-rc, "cannot serve metrics on %s port %u", c.metrics.addr,
+                    (unsigned)c.metrics.port);
+            status = CLI_EXIT_CANNOT_START;
+            goto out;
+        }
+        metrics_server_url(msrv, url, sizeof url);
+        log_info("metrics at %s", url);
+    }
     log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,
              mode_name(&c), c.use_origin ? " " : "", c.use_origin ? c.origin.base_url : "");
     rc = gfs_run(srv);
@@ -421,6 +454,7 @@ int main(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 out:
+    metrics_server_stop(msrv); /* before the stats object its page reads */
     gfs_free(srv);
     if (origin != NULL && status == 0) {
         origin_pool_stats(origin, &requests, &connects, &used);
