@@ -383,7 +383,7 @@ int main(int argc, char **argv)
         };
         rc = cache_client_new(&cache, &co);
         if (rc < 0) {
-            log_err(-rc, "cannot create %u segments of %llu bytes", c.nsegs,
+            log_err(-rc, "cannot set up the cache client (%u segments of %llu bytes)", c.nsegs,
                     (unsigned long long)c.segsize);
             status = CLI_EXIT_CANNOT_START;
             goto out;
