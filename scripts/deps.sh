@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # help2man: the man pages are generated at build time (-DGF_MAN=OFF builds without them).
-build=(build-essential cmake pkg-config libcurl4-openssl-dev python3 help2man)
+# libmicrohttpd-dev: webproxy's HTTP front end (--http).
+build=(build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev python3 help2man)
 # dpkg-dev and file: cpack's Depends (dpkg-shlibdeps); man-db: man -l; systemd: systemd-analyze
 # verify of the units.
 test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2
