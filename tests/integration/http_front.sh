@@ -151,6 +151,17 @@ check "-C 3: a fourth connection from one address is refused ($st)" test "$st" =
 stop "$ORIGIN" TERM 10 || true
 check "origin down: 502" test "$(code "$OURL/ok/1000")" = 502
 
+# Usage: a bad --http is a usage error (2); a port in use cannot start (3).
+rc=0
+"$BIN_DIR/webproxy" --http "::1:80" >/dev/null 2>&1 || rc=$?
+check "--http with an unbracketed IPv6 address: exit 2 (got $rc)" test "$rc" -eq 2
+rc=0
+"$BIN_DIR/webproxy" --http 0 >/dev/null 2>&1 || rc=$?
+check "--http 0: exit 2 (got $rc)" test "$rc" -eq 2
+rc=0
+timeout 20 "$BIN_DIR/webproxy" -p "$(free_port)" --http "127.0.0.1:$HPORT" -n 1 >/dev/null 2>&1 || rc=$?
+check "--http on a port in use: exit 3 (got $rc)" test "$rc" -eq 3
+
 for pid in "$PROXY" "$OPROXY" "$CACHE"; do
     stop_ok "$pid" TERM "process $pid"
 done
