@@ -30,7 +30,8 @@
 #define VALIDATOR_MAX  128
 #define MAX_WORKERS    4096
 #define MAX_IO_THREADS 4
-#define CONDITION_MAX  1024 /* longest If-None-Match kept */
+#define CONDITION_MAX  1024        /* longest If-None-Match kept */
+#define SMALL_MAX      (64u << 10) /* bodies up to this long are gathered, then answered */
 
 /* One connection, for the header deadline; guarded by http_front.conns_lock. */
 struct hconn {
@@ -104,10 +105,15 @@ struct job {
     uint64_t in;       /* content bytes the handler sent (worker only) */
     uint64_t mark_out; /* (L) the rate window began with this many taken ... */
     int64_t waited_ms; /* ... and the worker has waited this long in it */
-    int suspended;     /* (L) we suspended the connection and nobody resumed it */
-    int gone;          /* (L) libmicrohttpd finished the request (sent, or the client left) */
-    int failed;        /* (L) the body cannot be completed: the reader cuts the connection */
-    int finished;      /* (L) the handler returned */
+    /* A body of at most SMALL_MAX bytes is gathered here and answered whole, in one hand-over
+     * (and a handler failing midway gets 502, not a short transfer). */
+    int small_mode;       /* set with the answer's fields, by the worker */
+    unsigned char *small; /* small_mode: the buffer; libmicrohttpd's once answered */
+    uint64_t small_len;   /* bytes gathered (worker only) */
+    int suspended;        /* (L) we suspended the connection and nobody resumed it */
+    int gone;             /* (L) libmicrohttpd finished the request (sent, or the client left) */
+    int failed;           /* (L) the body cannot be completed: the reader cuts the connection */
+    int finished;         /* (L) the handler returned */
 };
 
 static int64_t send_timeout(const struct http_front *h)
@@ -161,6 +167,7 @@ static void job_unref(struct job *j)
         atomic_fetch_sub(&j->h->active, 1);
     pthread_cond_destroy(&j->moved);
     pthread_mutex_destroy(&j->lock);
+    free(j->small);
     free(j->inm);
     free(j->target);
     free(j);
@@ -329,6 +336,12 @@ static int sink_header(void *arg, enum gf_status st, uint64_t length)
     pthread_mutex_lock(&j->lock);
     if (st == GF_OK) {
         decide_ok(j, length);
+        if (!j->discard && j->body_len > 0 && j->body_len <= SMALL_MAX &&
+            (j->small = malloc(j->body_len)) != NULL) {
+            j->small_mode = 1; /* answered once every byte is here */
+            pthread_mutex_unlock(&j->lock);
+            return 0;
+        }
     } else {
         j->status = st == GF_FILE_NOT_FOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_GATEWAY;
         j->discard = 1;
@@ -410,6 +423,18 @@ static int sink_send(void *arg, const void *buf, size_t len)
         hi = in + len;
     if (lo >= hi)
         return 0;
+    if (j->small_mode) {
+        memcpy(j->small + (lo - j->first), (const unsigned char *)buf + (lo - in), hi - lo);
+        j->small_len += hi - lo;
+        if (j->small_len == j->body_len) {
+            pthread_mutex_lock(&j->lock);
+            j->out = j->body_len;
+            j->answered = 1; /* from here j->small is the response's */
+            job_wake_locked(j);
+            pthread_mutex_unlock(&j->lock);
+        }
+        return 0;
+    }
     return publish(j, (const unsigned char *)buf + (lo - in), (size_t)(hi - lo));
 }
 
@@ -565,7 +590,12 @@ static enum MHD_Result queue_answer(struct job *j)
 
     if (j->status == MHD_HTTP_NOT_FOUND || j->status >= 500)
         return queue_text(j->conn, j->status, status_text(j->status));
-    if (j->body) {
+    if (j->small_mode) {
+        r = MHD_create_response_from_buffer(j->body_len, j->small, MHD_RESPMEM_MUST_FREE);
+        if (r == NULL)
+            return MHD_NO;
+        j->small = NULL; /* libmicrohttpd frees it */
+    } else if (j->body) {
         /* For HEAD libmicrohttpd sends the Content-Length and never calls read_body. */
         r = MHD_create_response_from_callback(j->body_len, BODY_BLOCK, read_body, j, free_body);
         if (r == NULL)
