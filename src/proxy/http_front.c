@@ -342,6 +342,12 @@ static int sink_header(void *arg, enum gf_status st, uint64_t length)
             pthread_mutex_unlock(&j->lock);
             return 0;
         }
+        if (!j->discard && j->body_len > 0) {
+            /* Answered with the first bytes (publish): the first read_body call then finds
+             * them instead of suspending the connection once more. */
+            pthread_mutex_unlock(&j->lock);
+            return 0;
+        }
     } else {
         j->status = st == GF_FILE_NOT_FOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_GATEWAY;
         j->discard = 1;
@@ -367,6 +373,7 @@ static int publish(struct job *j, const unsigned char *p, size_t n)
     pthread_mutex_lock(&j->lock);
     j->pub = p;
     j->pub_len = n;
+    j->answered = 1;
     job_wake_locked(j);
     while (j->pub_len > 0) {
         if (j->gone) {
