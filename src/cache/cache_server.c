@@ -9,6 +9,7 @@
 #include "workq.h"
 
 #include <errno.h>
+#include <mqueue.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #define DELAY_SLICE_US   20000 /* the -d delay sleeps in slices this long */
 #define WARN_PER_SEC     10    /* rate limit of warnings a peer can provoke */
 #define SWEEP_EVERY_MS   1000  /* how often the boss drops stale kept attachments */
+#define QUEUE_POLL_MS    100   /* how often the boss publishes the command queue's depth */
 
 /* At most WARN_PER_SEC warnings per second; the rest are counted and summarised. */
 struct ratelimit {
@@ -52,6 +54,9 @@ struct cache_server {
     atomic_int cut;          /* grace is over, transfers stop now */
     struct ratelimit rl;
     struct attach_cache *attach; /* kept segment attachments, shared by the workers */
+    struct stats_region *stats;  /* borrowed; NULL: none */
+    atomic_uint next_worker;     /* the stats slot the next worker to start takes */
+    int64_t next_depth_ms;       /* the boss's next queue depth poll */
     struct {
         _Atomic uint64_t served, not_found, errors, aborted, rejected, stale;
     } st; /* read out by cache_server_stats */
@@ -196,8 +201,8 @@ static int reserve(struct cache_server *s, struct shm_seg *seg, int pidfd, unsig
 /* Writes the RESPONSE and, for OK, every DATA chunk. *status may turn from OK into ERROR when
  * the file cannot be read before anything was promised. Returns 0 when the whole answer was
  * written, or -errno (the transfer was abandoned). */
-static int send_answer(struct cache_server *s, struct shm_seg *seg, int pidfd, uint64_t gen,
-                       int *statusp, int fd, uint64_t len)
+static int send_answer(struct cache_server *s, unsigned slot, struct shm_seg *seg, int pidfd,
+                       uint64_t gen, int *statusp, int fd, uint64_t len)
 {
     int status = *statusp;
     unsigned char *payload;
@@ -226,6 +231,7 @@ static int send_answer(struct cache_server *s, struct shm_seg *seg, int pidfd, u
     if (rc < 0)
         return rc;
     off = n;
+    stats_slot_progress(s->stats, slot, off, len);
     while (off < len) {
         rc = reserve(s, seg, pidfd, &payload);
         if (rc < 0)
@@ -242,6 +248,7 @@ static int send_answer(struct cache_server *s, struct shm_seg *seg, int pidfd, u
         if (rc < 0)
             return rc;
         off += (uint64_t)got;
+        stats_slot_progress(s->stats, slot, off, len);
     }
     return 0;
 }
@@ -266,13 +273,25 @@ static int attach_retrying(struct cache_server *s, const struct cmdq_request *re
     return rc;
 }
 
+/* One request's end in the live figures: its outcome, the bytes sent, its latency. */
+static void note_done(struct cache_server *s, enum stats_outcome outcome, uint64_t bytes,
+                      int64_t t0_ns)
+{
+    int64_t ns = clock_mono_ns() - t0_ns;
+
+    stats_request_done(s->stats, outcome, bytes, ns > 0 ? (uint64_t)ns / 1000u : 0);
+}
+
 /* Serves one request from start to end: attach (or reuse a kept attachment), check, look up,
- * answer, give the attachment back. */
-static void serve(struct cache_server *s, const struct cmdq_request *req)
+ * answer, give the attachment back. slot is the worker's stats slot. */
+static void serve(struct cache_server *s, unsigned slot, const struct cmdq_request *req)
 {
     struct attach_lease lease;
     struct shm_seg *seg = &lease.seg;
+    enum stats_outcome outcome = STATS_CANCELLED;
+    int64_t t0 = clock_mono_ns();
     uint64_t len = 0, gen;
+    uint32_t serial = 0;
     int fd = -1, status, rc, drop = 0;
 
     rc = attach_retrying(s, req, &lease);
@@ -280,10 +299,12 @@ static void serve(struct cache_server *s, const struct cmdq_request *req)
         log_debug("proxy %u is gone; request for '%s' dropped", (unsigned)req->proxy_pid,
                   req->path);
         stat_add(&s->st.aborted);
+        note_done(s, STATS_CANCELLED, 0, t0);
         return;
     }
     if (rc < 0) {
         stat_add(&s->st.rejected);
+        note_done(s, STATS_CANCELLED, 0, t0);
         if (ratelimit_allow(&s->rl))
             log_warn(-rc, "request for '%s' rejected: cannot attach segment '%s'", req->path,
                      req->seg_name);
@@ -294,24 +315,30 @@ static void serve(struct cache_server *s, const struct cmdq_request *req)
     gen = __atomic_load_n(&seg->hdr->generation, __ATOMIC_ACQUIRE);
     if (gen != req->generation) {
         stat_add(&s->st.stale);
+        note_done(s, STATS_CANCELLED, 0, t0);
         log_debug("stale request for '%s': generation %llu, segment '%s' is at %llu", req->path,
                   (unsigned long long)req->generation, req->seg_name, (unsigned long long)gen);
         goto out;
     }
+    (void)ipc_name_parse(req->seg_name, IPC_KIND_SEGMENT, s->uid, NULL, &serial);
+    stats_slot_begin(s->stats, slot, (pid_t)req->proxy_pid, serial, req->path, req->path_len);
     status = lookup(s, req, seg, lease.pidfd, &fd, &len);
     if (status < 0) {
         stat_add(&s->st.aborted);
         drop = 1; /* the proxy died or cancelled: it replaces (or never reuses) the segment */
-        goto out;
+        goto out_done;
     }
-    rc = send_answer(s, seg, lease.pidfd, gen, &status, fd, len);
-    if (rc == 0 && status == SHM_STATUS_OK)
+    rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, len);
+    if (rc == 0 && status == SHM_STATUS_OK) {
         stat_add(&s->st.served);
-    else if (rc == 0 && status == SHM_STATUS_NOT_FOUND)
+        outcome = STATS_HIT;
+    } else if (rc == 0 && status == SHM_STATUS_NOT_FOUND) {
         stat_add(&s->st.not_found);
-    else if (rc == 0)
+        outcome = STATS_MISS;
+    } else if (rc == 0) {
         stat_add(&s->st.errors);
-    else {
+        outcome = STATS_ERROR;
+    } else {
         stat_add(&s->st.aborted);
         drop = 1;
         /* Unless the proxy died or cancelled, it still waits for the next chunk: tell it now
@@ -320,6 +347,9 @@ static void serve(struct cache_server *s, const struct cmdq_request *req)
             shm_seg_abandon(seg);
         log_msg(LOGL_DEBUG, -rc, "transfer of '%s' abandoned", req->path);
     }
+out_done:
+    stats_slot_end(s->stats, slot, STATS_SLOT_FREE);
+    note_done(s, outcome, outcome == STATS_HIT ? len : 0, t0);
 out:
     if (fd >= 0)
         close(fd);
@@ -329,10 +359,11 @@ out:
 static void *worker_main(void *arg)
 {
     struct cache_server *s = arg;
+    unsigned slot = atomic_fetch_add_explicit(&s->next_worker, 1, memory_order_relaxed);
     void *item;
 
     while (workq_pop(&s->wq, &item, -1) == 0) {
-        serve(s, item);
+        serve(s, slot, item);
         job_put(s, item);
     }
     pthread_mutex_lock(&s->lock);
@@ -366,6 +397,7 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
     if (s->opt.attach_max == 0)
         s->opt.attach_max = CACHE_ATTACH_DEFAULT;
     s->q = q;
+    s->stats = opt->stats;
     s->uid = geteuid(); /* the uid our IPC names carry (as in src/ipc) */
     unsigned njobs = s->opt.queue_depth + opt->nthreads + 1;
     s->threads = calloc(opt->nthreads, sizeof *s->threads);
@@ -393,6 +425,9 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
     pthread_cond_init(&s->all_done, &ca);
     pthread_condattr_destroy(&ca);
     s->cache = cache;
+    stats_set(s->stats, STATS_G_QUEUE_CAP, CMDQ_MAXMSG);
+    stats_set(s->stats, STATS_G_STORE_ENTRIES, simplecache_count(cache));
+    stats_set(s->stats, STATS_G_STORE_BYTES, simplecache_bytes(cache));
     *out = s;
     return 0;
 
@@ -420,6 +455,24 @@ static const char *reject_reason(int rc)
     }
 }
 
+/* Publishes the messages waiting in the command queue (and in replaced ones still read), at
+ * most every QUEUE_POLL_MS. */
+static void poll_depth(struct cache_server *s)
+{
+    struct mq_attr a;
+    uint64_t depth = 0;
+
+    if (s->stats == NULL || clock_mono_ms() < s->next_depth_ms)
+        return;
+    s->next_depth_ms = clock_mono_ms() + QUEUE_POLL_MS;
+    if (mq_getattr(s->q->mq, &a) == 0 && a.mq_curmsgs > 0)
+        depth += (uint64_t)a.mq_curmsgs;
+    for (unsigned i = 0; i < s->q->nold; i++)
+        if (mq_getattr(s->q->old_mq[i], &a) == 0 && a.mq_curmsgs > 0)
+            depth += (uint64_t)a.mq_curmsgs;
+    stats_set(s->stats, STATS_G_QUEUE_DEPTH, depth);
+}
+
 /* Hands a validated request to the workers, waiting while the queue is full. Returns 0, or -1
  * when stopping first (the request goes back to the free buffers). */
 static int dispatch(struct cache_server *s, struct cmdq_request *job,
@@ -427,6 +480,7 @@ static int dispatch(struct cache_server *s, struct cmdq_request *job,
 {
     for (;;) {
         int rc = workq_push(&s->wq, job, RECEIVE_SLICE_MS);
+        poll_depth(s); /* the workers are all busy: the command queue fills up meanwhile */
         if (rc == 0)
             return 0;
         if (rc != -ETIMEDOUT || *stop) {
@@ -473,6 +527,8 @@ static void reload_index(struct cache_server *s)
     old = s->cache;
     s->cache = fresh;
     pthread_rwlock_unlock(&s->index_lock);
+    stats_set(s->stats, STATS_G_STORE_ENTRIES, simplecache_count(fresh));
+    stats_set(s->stats, STATS_G_STORE_BYTES, simplecache_bytes(fresh));
     simplecache_free(old); /* no lookup holds it: each held the read lock while using it */
 }
 
@@ -498,6 +554,7 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
             next_check = clock_mono_ms() + CMDQ_CHECK_MS;
         }
         ssize_t n = cmdq_server_receive(s->q, s->rxbuf, s->rxcap, RECEIVE_SLICE_MS);
+        poll_depth(s);
         if (n == -ETIMEDOUT || n == -EINTR)
             continue;
         if (n < 0) {
@@ -513,9 +570,11 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
             log_err(0, "no free request buffer; request dropped");
             continue;
         }
+        stats_add(s->stats, STATS_C_MESSAGES, 1);
         int rc = cmdq_request_decode(s->rxbuf, (size_t)n, s->uid, job);
         if (rc < 0) {
             stat_add(&s->st.rejected);
+            stats_add(s->stats, STATS_C_REJECTED, 1);
             if (ratelimit_allow(&s->rl))
                 log_warn(0, "rejected a %s request of %zd bytes", reject_reason(rc), n);
             continue; /* job is reused for the next message */

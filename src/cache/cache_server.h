@@ -9,6 +9,7 @@
 
 #include "cmdq.h"
 #include "simplecache.h"
+#include "stats.h"
 
 #define CACHE_THREADS_MAX    512u
 #define CACHE_DELAY_MAX_US   2500000u
@@ -35,6 +36,11 @@ struct cache_server_options {
     volatile sig_atomic_t *reload_flag;
     cache_server_reload_fn reload;
     void *reload_arg;
+    /* Live figures (stats.h; borrowed, NULL: none), at least nthreads slots: slot i is worker
+     * i's current transfer. Outcomes: served HIT, not found MISS, errors ERROR, aborted, stale
+     * and attach failures CANCELLED; messages, rejected, queue depth (every QUEUE_POLL_MS),
+     * store entries and bytes. */
+    struct stats_region *stats;
 };
 
 /* Counters for the closing log line; each is read without a lock, so only approximately current

@@ -11,6 +11,7 @@
 
 struct simplecache {
     struct pathmap *map; /* immutable after load */
+    uint64_t bytes;      /* of the files readable at load time */
 };
 
 struct load_ctx {
@@ -89,6 +90,7 @@ int simplecache_load(const char *index, simplecache_warn_fn warn, void *arg,
         if (fd >= 0) {
             close(fd);
             readable++;
+            c->bytes += len;
         } else if (warn) {
             warn(index, 0, req, local, open_reason(fd), arg);
         }
@@ -110,6 +112,11 @@ void simplecache_free(struct simplecache *c)
 size_t simplecache_count(const struct simplecache *c)
 {
     return pathmap_count(c->map);
+}
+
+uint64_t simplecache_bytes(const struct simplecache *c)
+{
+    return c->bytes;
 }
 
 int simplecache_open(const struct simplecache *c, const char *path, size_t path_len, int *fd,

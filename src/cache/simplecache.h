@@ -29,6 +29,9 @@ void simplecache_free(struct simplecache *c); /* NULL is a no-op */
 /* Number of entries in the index. */
 size_t simplecache_count(const struct simplecache *c);
 
+/* Bytes of the entries' files that were readable at load time (the store's size). */
+uint64_t simplecache_bytes(const struct simplecache *c);
+
 /* Opens the local file of the request path (path_len bytes), O_RDONLY | O_CLOEXEC, for this
  * request alone: read it with pread, there is no shared offset. Stores the fd (the caller
  * closes it) and the file's length at open time. Returns 0; -ENOENT when the path is not in the

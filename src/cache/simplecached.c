@@ -10,6 +10,7 @@
 #include "shm_guard.h"
 #include "signals.h"
 #include "simplecache.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -235,6 +236,8 @@ int main(int argc, char **argv)
     struct simplecache *cache = NULL;
     struct cache_server *srv = NULL;
     struct cmdq_server q;
+    struct stats_region *stats = NULL;
+    struct stats_config sc;
     pid_t holder = 0;
     size_t readable = 0;
     int rc, status = CLI_EXIT_FAILURE;
@@ -264,7 +267,17 @@ int main(int argc, char **argv)
         status = CLI_EXIT_CANNOT_START;
         goto out_cache;
     }
+    /* Live figures for gfmon (stats.h); the cache runs without them if they cannot be made. */
+    memset(&sc, 0, sizeof sc);
+    sc.threads = cfg.nthreads;
+    sc.delay_us = cfg.delay_us;
+    snprintf(sc.text, sizeof sc.text, "index=%s grace_ms=%u queue=%s", cfg.index, cfg.grace_ms,
+             q.mq_name);
+    rc = stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
+    if (rc < 0)
+        log_warn(-rc, "cannot create the stats object; running without live figures");
     memset(&opt, 0, sizeof opt);
+    opt.stats = stats;
     opt.nthreads = cfg.nthreads;
     opt.delay_us = cfg.delay_us;
     opt.grace_ms = (int)cfg.grace_ms;
@@ -292,6 +305,7 @@ int main(int argc, char **argv)
         status = 0;
 out_queue:
     cmdq_server_close(&q);
+    stats_close(stats);
 out_cache:
     simplecache_free(cache);
     return status;

@@ -39,6 +39,11 @@ int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_
         n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-seg%u", (unsigned)uid, (int)pid,
                      (unsigned)serial);
         break;
+    case IPC_KIND_STATS:
+        if (pid <= 0)
+            return -EINVAL;
+        n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-stats", (unsigned)uid, (int)pid);
+        break;
     default:
         return -EINVAL;
     }
@@ -97,10 +102,14 @@ int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, 
         break;
     case IPC_KIND_CMDQ:
     case IPC_KIND_SEGMENT:
+    case IPC_KIND_STATS:
         if (parse_decimal(&p, &pid_v) < 0 || pid_v == 0 || pid_v > INT_MAX)
             return -EINVAL;
         if (kind == IPC_KIND_CMDQ) {
             if (parse_literal(&p, "-cmd") < 0)
+                return -EINVAL;
+        } else if (kind == IPC_KIND_STATS) {
+            if (parse_literal(&p, "-stats") < 0)
                 return -EINVAL;
         } else {
             if (parse_literal(&p, "-seg") < 0 || parse_decimal(&p, &serial_v) < 0 ||
@@ -167,10 +176,12 @@ int ipc_sweep_dead(uid_t uid, unsigned kinds)
 {
     int removed = 0, rc;
 
-    if (kinds & ~((1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT)))
+    if (kinds & ~((1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT) | (1u << IPC_KIND_STATS)))
         return -EINVAL;
-    if (kinds & (1u << IPC_KIND_SEGMENT)) {
-        rc = sweep_dir(SHM_DIR, IPC_KIND_SEGMENT, uid);
+    for (enum ipc_kind k = IPC_KIND_SEGMENT; k <= IPC_KIND_STATS; k++) {
+        if (!(kinds & (1u << k)))
+            continue;
+        rc = sweep_dir(SHM_DIR, k, uid);
         if (rc < 0)
             return rc;
         removed += rc;

@@ -4,6 +4,7 @@
  *   /getfile-<uid>-cache              registry + single-instance lock of the cache (shm object)
  *   /getfile-<uid>-<pid>-cmd          command queue of the cache process <pid>
  *   /getfile-<uid>-<pid>-seg<serial>  data segment <serial> of the proxy process <pid>
+ *   /getfile-<uid>-<pid>-stats        live figures of the daemon <pid> (src/stats/stats.h)
  *
  * <uid>, <pid> and <serial> are plain decimal without leading zeros (1..10 digits; a pid is at
  * least 1, a uid or serial may be 0), nothing after them. The owner's
@@ -19,7 +20,7 @@
 
 #define IPC_NAME_MAX 64 /* bytes of any of our names, NUL included */
 
-enum ipc_kind { IPC_KIND_REGISTRY, IPC_KIND_CMDQ, IPC_KIND_SEGMENT };
+enum ipc_kind { IPC_KIND_REGISTRY, IPC_KIND_CMDQ, IPC_KIND_SEGMENT, IPC_KIND_STATS };
 
 /* Formats a name into buf (IPC_NAME_MAX bytes). pid/serial are ignored where the kind has none.
  * Returns 0, -EINVAL (pid <= 0 for a kind with a pid, unknown kind) or -ENAMETOOLONG. */
@@ -30,14 +31,15 @@ int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_
  * or -EINVAL for anything else (other uid, "//x", "noslash", leading zeros, ...). */
 int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, uint32_t *serial);
 
-/* Removes the segments and queues of this uid whose owner pid no longer exists (kill(pid, 0)
- * fails with ESRCH), and returns how many were removed, or -errno. kinds is a bit mask of
- * (1 << IPC_KIND_CMDQ) | (1 << IPC_KIND_SEGMENT). Only names that parse strictly for uid and
- * objects whose owner (st_uid) is uid are touched; the registry never is. Segments are listed in
- * /dev/shm; queues only in /dev/mqueue, so they are skipped (silently, see
- * ipc_mqueue_listable) where the mqueue filesystem is not mounted. A dead owner whose pid was
- * reused by a live process keeps its objects until that pid is free again. Call it only while
- * holding the cache's single-instance lock (for queues) or at proxy start (for segments). */
+/* Removes the segments, stats objects and queues of this uid whose owner pid no longer exists
+ * (kill(pid, 0) fails with ESRCH), and returns how many were removed, or -errno. kinds is a bit
+ * mask of (1 << IPC_KIND_CMDQ) | (1 << IPC_KIND_SEGMENT) | (1 << IPC_KIND_STATS). Only names that
+ * parse strictly for uid and objects whose owner (st_uid) is uid are touched; the registry never
+ * is. Segments and stats objects are listed in /dev/shm; queues only in /dev/mqueue, so they are
+ * skipped (silently, see ipc_mqueue_listable) where the mqueue filesystem is not mounted. A dead
+ * owner whose pid was reused by a live process keeps its objects until that pid is free again. Call
+ * it only while holding the cache's single-instance lock (for queues) or at proxy start (for
+ * segments). */
 int ipc_sweep_dead(uid_t uid, unsigned kinds);
 
 /* 1 when /dev/mqueue is a mounted mqueue filesystem (so ipc_sweep_dead can see queues), else 0.

@@ -48,6 +48,7 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
     rc = seg_pool_new(&cc->pool, opt->nsegments, opt->segsize);
     if (rc < 0)
         goto err_free;
+    seg_pool_set_stats(cc->pool, opt->stats);
     rc = cmdq_client_new(&cc->cmdq);
     if (rc < 0)
         goto err_pool;
@@ -98,9 +99,9 @@ static int next_chunk(struct cache_client *cc, struct gfs_ctx *ctx, struct shm_s
 /* Sends the file whose RESPONSE (OK) is in *ch: the header, then every byte straight from the
  * segment. Returns 0 when complete or -errno (after the header: the caller closes early). */
 static int stream_ok(struct cache_client *cc, struct gfs_ctx *ctx, struct shm_seg *seg,
-                     uint64_t gen, int pidfd, struct shm_chunk *ch, int *header_sent)
+                     unsigned slot, uint64_t gen, int pidfd, struct shm_chunk *ch, int *header_sent)
 {
-    uint64_t left = ch->file_len;
+    uint64_t total = ch->file_len, left = ch->file_len;
     int rc;
 
     if (ch->len > left) /* shm_seg_next checks it too; this keeps the arithmetic below safe */
@@ -120,6 +121,7 @@ static int stream_ok(struct cache_client *cc, struct gfs_ctx *ctx, struct shm_se
             return -EIO;
         }
         left -= ch->len;
+        stats_slot_progress(cc->opt.stats, slot, total - left, total);
         rc = shm_seg_release(seg);
         if (rc < 0)
             return rc;
@@ -140,6 +142,7 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
     struct cmdq_request *req;
     struct shm_chunk ch;
     int pidfd = -1, header_sent = 0, replace = 1, rc;
+    uint32_t serial = 0;
     uint64_t gen;
 
     req = malloc(sizeof *req); /* 4 KiB+: kept off the worker's stack */
@@ -157,6 +160,8 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
             goto out_free;
     }
     gen = ++it->generation;
+    (void)ipc_name_parse(it->seg.name, IPC_KIND_SEGMENT, geteuid(), NULL, &serial);
+    stats_slot_begin(cc->opt.stats, seg_pool_index(it), 0, serial, path, path_len);
     shm_seg_begin(&it->seg, gen);
     rc = cmdq_request_init(req, cc->pid, it->seg.name, it->seg.size, gen, path, path_len);
     if (rc < 0) {
@@ -168,6 +173,7 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
         replace = 0; /* not sent: nobody will write into the segment */
         goto out_give;
     }
+    stats_add(cc->opt.stats, STATS_C_MESSAGES, 1);
     rc = next_chunk(cc, ctx, &it->seg, gen, UINT64_MAX, pidfd, &ch);
     if (rc < 0)
         goto out_give;
@@ -177,7 +183,7 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
     }
     switch (ch.status) {
     case SHM_STATUS_OK:
-        rc = stream_ok(cc, ctx, &it->seg, gen, pidfd, &ch, &header_sent);
+        rc = stream_ok(cc, ctx, &it->seg, seg_pool_index(it), gen, pidfd, &ch, &header_sent);
         if (rc == 0)
             replace = 0;
         break;
@@ -199,6 +205,8 @@ out_give:
         replace = 1; /* a peer that wrote more than it should have: never reuse */
     if (replace)
         shm_seg_cancel(&it->seg);
+    stats_slot_end(cc->opt.stats, seg_pool_index(it),
+                   replace ? STATS_SLOT_ABANDONED : STATS_SLOT_FREE);
     seg_pool_give(cc->pool, it, replace);
     if (rc < 0 && rc != -ENOENT)
         log_msg(LOGL_DEBUG, -rc, "cache transfer of '%s' failed%s", path,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "gfserver.h"
+#include "stats.h"
 
 struct cache_client; /* shared by all proxy workers; thread-safe */
 
@@ -17,6 +18,9 @@ struct cache_client_options {
     int segment_wait_ms; /* longest wait for a free segment; 0 = 10000 */
     int stall_ms;        /* longest wait for the cache's next chunk; 0 = 30000 */
     int send_timeout_ms; /* longest wait for room in the command queue; 0 = 2000 */
+    /* Live figures (borrowed; NULL: none), at least nsegments slots: slot i is segment i with
+     * its state, the worker, the path and the bytes sent; messages counts requests sent. */
+    struct stats_region *stats;
 };
 
 /* Creates the segment pool (sweeping segments of dead proxies of this uid first) and the

@@ -37,6 +37,7 @@ struct seg_pool {
     uint32_t next_serial;         /* guarded by lock */
     struct waiter *head, *tail;   /* FIFO of waiters; guarded by lock */
     unsigned nwaiters;            /* guarded by lock */
+    struct stats_region *stats;   /* set before use; NULL: none */
 };
 
 int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create)
@@ -129,6 +130,8 @@ static void regrow_locked(struct seg_pool *p)
     serial = next_serial_locked(p);
     pthread_mutex_unlock(&p->lock);
     rc = p->create(&it->seg, serial, p->size);
+    if (rc == 0)
+        stats_slot_state(p->stats, it->index_, STATS_SLOT_FREE, serial); /* still ours alone */
     pthread_mutex_lock(&p->lock);
     if (rc < 0) {
         memset(&it->seg, 0, sizeof it->seg);
@@ -268,6 +271,8 @@ void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace)
     serial = next_serial_locked(p);
     pthread_mutex_unlock(&p->lock);
     rc = p->create(&it->seg, serial, p->size);
+    if (rc == 0)
+        stats_slot_state(p->stats, it->index_, STATS_SLOT_FREE, serial); /* still ours alone */
     pthread_mutex_lock(&p->lock);
     if (rc == 0) {
         put_locked(p, it);
@@ -292,6 +297,18 @@ void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace)
                  "cannot replace segment '%s'; the pool has %u of %u segments until it can "
                  "be re-created",
                  old, live, p->n);
+}
+
+void seg_pool_set_stats(struct seg_pool *p, struct stats_region *r)
+{
+    p->stats = r;
+    for (unsigned i = 0; i < p->n; i++)
+        stats_slot_state(r, i, STATS_SLOT_FREE, i + 1); /* serials 1..n, as made in new */
+}
+
+unsigned seg_pool_index(const struct seg_pool_item *it)
+{
+    return it->index_;
 }
 
 unsigned seg_pool_size(struct seg_pool *p)

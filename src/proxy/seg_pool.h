@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "shm_chan.h"
+#include "stats.h"
 
 #define SEG_POOL_MAX       1024u
 #define SEG_POOL_REGROW_MS 1000 /* after a failed re-creation, the next try waits this long */
@@ -48,6 +49,16 @@ int seg_pool_take(struct seg_pool *p, int timeout_ms, seg_pool_cancel_fn cancel,
  * seg_pool_give re-creates it, in the calling thread: the next call tries at once, and after a
  * failed try the next one waits SEG_POOL_REGROW_MS. */
 void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace);
+
+/* Publishes the pool's segments in r (stats.h; NULL: none), slot i being item i: all FREE
+ * now. Afterwards the pool marks a slot FREE under its new serial when it re-creates its
+ * segment; the taker marks it IN_USE (stats_slot_begin) and, before giving it back, FREE or
+ * ABANDONED (when it is replaced: it stays so while its re-creation fails). Call before the
+ * first take. */
+void seg_pool_set_stats(struct seg_pool *p, struct stats_region *r);
+
+/* The item's position in the pool, 0..n-1 (its stats slot). */
+unsigned seg_pool_index(const struct seg_pool_item *it);
 
 /* Segments currently in the pool (taken or free), and threads waiting in seg_pool_take. */
 unsigned seg_pool_size(struct seg_pool *p);

@@ -24,6 +24,7 @@
 #include "shm_chan.h"
 #include "shm_guard.h"
 #include "signals.h"
+#include "stats.h"
 
 #define PROG          "webproxy"
 #define MAX_THREADS   1024
@@ -88,6 +89,13 @@ struct config {
 struct sources {
     struct origin_pool *origin; /* NULL without -s; thread-safe */
     struct cache_client *cache; /* NULL in origin mode; thread-safe */
+    struct stats_region *stats; /* live figures (gfmon); NULL: none; thread-safe */
+};
+
+/* What on_done reports to: the live figures and the access log (each may be NULL). */
+struct done_sinks {
+    struct stats_region *stats;
+    struct access_log *alog;
 };
 
 /* handle_with_cache results that leave the request unanswered, so the origin may take it:
@@ -126,11 +134,40 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
     }
     /* As many fetchers as workers, so there is always one; the last one given back comes
      * first, so the connections in use stay warm (origin_pool.h). */
+    stats_add(src->stats, STATS_C_ORIGIN_FETCHES, 1);
     struct origin_fetcher *f = origin_pool_take(src->origin);
     rc = handle_with_curl(ctx, path, path_len, f);
     origin_pool_give(src->origin, f);
     gfs_ctx_set_note(ctx, rc == 0 ? ALOG_ORIGIN : ALOG_ERROR);
     return rc;
+}
+
+/* The outcome of a finished request for the live figures (stats.h), from the cache result the
+ * handler noted and the status sent. */
+static enum stats_outcome outcome_of(const struct gfs_done *d)
+{
+    const char *note = d->note != NULL ? d->note : "";
+
+    if (strcmp(note, ALOG_HIT) == 0)
+        return STATS_HIT;
+    if (strcmp(note, ALOG_MISS) == 0)
+        return STATS_MISS;
+    if (strcmp(note, ALOG_ORIGIN) == 0)
+        return d->status == GF_FILE_NOT_FOUND ? STATS_NOT_FOUND : STATS_ORIGIN;
+    return d->status < 0 ? STATS_CANCELLED : STATS_ERROR;
+}
+
+/* Every connection's end: a request (one with a path) counts in the live figures, then the
+ * access log line. */
+static void on_done(const struct gfs_done *d, void *arg)
+{
+    const struct done_sinks *k = arg;
+
+    if (d->path != NULL)
+        stats_request_done(k->stats, outcome_of(d), d->sent,
+                           d->duration_ns > 0 ? (uint64_t)d->duration_ns / 1000u : 0);
+    if (k->alog != NULL)
+        access_log_done(d, k->alog);
 }
 
 static int parse_ms(const char *v, const char *opt)
@@ -312,6 +349,8 @@ int main(int argc, char **argv)
     struct access_log *alog = NULL;
     struct origin_pool *origin = NULL;
     struct sources src = {0};
+    struct stats_region *stats = NULL;
+    struct done_sinks sinks = {0};
     void **args = NULL;
     uint64_t requests = 0, connects = 0;
     unsigned used = 0;
@@ -349,8 +388,20 @@ int main(int argc, char **argv)
         log_err(ENOMEM, "cannot allocate workers");
         goto out;
     }
+    /* Live figures for gfmon (stats.h); the proxy runs without them if they cannot be made. */
+    struct stats_config sc = {.threads = c.nthreads, .port = c.port};
+    if (c.use_cache) {
+        sc.segments = c.nsegs;
+        sc.segment_size = c.segsize;
+    }
+    snprintf(sc.text, sizeof sc.text, "mode=%s%s%s", c.use_cache ? "cache" : "",
+             c.use_cache && c.use_origin ? "+" : "", c.use_origin ? "origin" : "");
+    rc = stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? c.nsegs : 0, &sc);
+    if (rc < 0)
+        log_warn(-rc, "cannot create the stats object; running without live figures");
     if (c.use_cache) {
         struct cache_client_options co = {
+            .stats = stats,
             .nsegments = c.nsegs,
             .segsize = c.segsize,
             .segment_wait_ms = c.cache_wait_ms,
@@ -375,6 +426,7 @@ int main(int argc, char **argv)
     }
     src.cache = cache;
     src.origin = origin;
+    src.stats = stats;
     for (unsigned i = 0; i < c.nthreads; i++)
         args[i] = &src;
 
@@ -385,9 +437,11 @@ int main(int argc, char **argv)
     opt.worker_args = args;
     opt.stop_flag = &stop_requested;
     opt.on_event = gfs_cli_log_event;
-    if (alog != NULL) {
-        opt.on_done = access_log_done;
-        opt.done_arg = alog;
+    sinks.stats = stats;
+    sinks.alog = alog;
+    if (stats != NULL || alog != NULL) {
+        opt.on_done = on_done;
+        opt.done_arg = &sinks;
     }
     rc = gfs_new(&srv, &opt);
     if (rc < 0) {
@@ -448,6 +502,7 @@ out:
     }
     origin_pool_free(origin);
     cache_client_free(cache);
+    stats_close(stats);
     access_log_close(alog);
     free(args);
     if (curl_ready)

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # pkg_build.sh - the build the packaging tests install and package (fixture "pkg"): the "deb"
 # preset (Release, prefix /usr, BUILD_TESTING off) into $PKG_DIR/build. A release build builds
-# the five programs and their man pages only: no unit test, fuzzer, bench tool or test helper,
+# the six programs and their man pages only: no unit test, fuzzer, bench tool or test helper,
 # and no test is registered.
 source "$(dirname "$0")/lib.sh"
 : "${PKG_DIR:?PKG_DIR: where the packaging build goes}"
 
-PROGRAMS="gfclient_download gfclient_measure gfserver_main simplecached webproxy"
+PROGRAMS="gfclient_download gfclient_measure gfmon gfserver_main simplecached webproxy"
 build=$PKG_DIR/build
 mkdir -p "$PKG_DIR"
 log "configuring and building the deb preset into $build"
