@@ -675,6 +675,8 @@ static void boss_loop(struct gfserver *s, const sigset_t *waitmask, int64_t *dea
             s->listen_fd = -1;
             atomic_store(&s->stopping, 1);
             *deadline = now + s->opt.shutdown_grace_ms;
+            if (s->opt.on_event)
+                s->opt.on_event(GFS_EV_STOPPING, 0, s->opt.event_arg);
         }
         if (atomic_load(&s->stopping) && (held(s) == 0 || now >= *deadline))
             return;

@@ -47,6 +47,9 @@ enum gfs_event {
     /* A new connection was closed at once: its client address already had max_per_client
      * connections waiting, or max_waiting connections had complete requests. value: 0 */
     GFS_EV_REFUSED,
+    /* The boss saw the stop request (stop_flag or gfs_stop) and closed the listener; in-flight
+     * transfers now get the grace period. From the boss, once. value: 0 */
+    GFS_EV_STOPPING,
 };
 
 /* Called from the boss or a worker thread, so it must be thread-safe and quick. */

@@ -53,7 +53,7 @@ struct http_front {
     unsigned nworkers; /* started */
     pthread_t watcher;
     int watching;
-    atomic_int stop;      /* http_front_free asks the watcher to stop */
+    atomic_int stop;      /* http_front_stop asks the watcher to stop */
     atomic_int stopping;  /* gfs_ctx_stopping */
     atomic_int cancelled; /* gfs_ctx_cancelled: the grace period is over */
     atomic_int active;    /* requests handed to a worker and not yet freed */
@@ -878,7 +878,12 @@ static void sweep_headers(struct http_front *h)
 
 static int stop_asked(const struct http_front *h)
 {
-    return atomic_load(&h->stop) || (h->opt.stop_flag != NULL && *h->opt.stop_flag);
+    return atomic_load(&h->stop);
+}
+
+void http_front_stop(struct http_front *h)
+{
+    atomic_store(&h->stop, 1);
 }
 
 static void *watch_main(void *arg)

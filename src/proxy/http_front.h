@@ -19,7 +19,6 @@
 #ifndef GF_HTTP_FRONT_H
 #define GF_HTTP_FRONT_H
 
-#include <signal.h>
 #include <stdint.h>
 
 #include "gfserver.h"
@@ -40,8 +39,6 @@ struct http_front_options {
     unsigned max_conns;      /* connections in all; 0 = 1000 */
     gfs_handler_fn handler;  /* called with handler_arg from every worker */
     void *handler_arg;
-    /* Stops (like gfs_options.stop_flag) once non-zero; NULL: only http_front_free stops. */
-    volatile sig_atomic_t *stop_flag;
 };
 
 /* Binds and listens. Copies opt. Returns 0 and *out, or -errno (-EINVAL options,
@@ -52,10 +49,13 @@ int http_front_new(struct http_front **out, const struct http_front_options *opt
 uint16_t http_front_port(const struct http_front *h);
 
 /* Starts libmicrohttpd, the workers and a watcher thread (with SIGINT, SIGTERM and SIGPIPE
- * blocked in all of them). Once *stop_flag is set the watcher stops accepting, gives requests
- * in flight shutdown_grace_ms, then cancels the rest (gfs_ctx_cancelled turns true), joins
- * the workers and stops libmicrohttpd. Returns 0 or -errno. */
+ * blocked in all of them). Returns 0 or -errno. */
 int http_front_start(struct http_front *h);
+
+/* Asks the front end to stop; callable from any thread (not from a signal handler). The
+ * watcher then stops accepting, gives requests in flight shutdown_grace_ms, cancels the rest
+ * (gfs_ctx_cancelled turns true), joins the workers and stops libmicrohttpd. */
+void http_front_stop(struct http_front *h);
 
 /* Stops as above if not yet stopped (waiting for it) and frees. NULL is a no-op. */
 void http_front_free(struct http_front *h);

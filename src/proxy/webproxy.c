@@ -170,6 +170,17 @@ static void on_done(const struct gfs_done *d, void *arg)
         access_log_done(d, k->alog);
 }
 
+/* The GETFILE server's events: logged; its stop also stops the HTTP front end (arg points to
+ * it, or to NULL), so both ports stop accepting at once and each gets its grace. */
+static void on_server_event(enum gfs_event ev, int value, void *arg)
+{
+    struct http_front *const *http = arg;
+
+    if (ev == GFS_EV_STOPPING && *http != NULL)
+        http_front_stop(*http);
+    gfs_cli_log_event(ev, value, NULL);
+}
+
 static int parse_ms(const char *v, const char *opt)
 {
     unsigned ms;
@@ -436,7 +447,8 @@ int main(int argc, char **argv)
     opt.handler = handle;
     opt.worker_args = args;
     opt.stop_flag = &stop_requested;
-    opt.on_event = gfs_cli_log_event;
+    opt.on_event = on_server_event;
+    opt.event_arg = &http; /* set below, before gfs_run (same thread) */
     sinks.stats = stats;
     sinks.alog = alog;
     if (stats != NULL || alog != NULL) {
@@ -468,7 +480,6 @@ int main(int argc, char **argv)
             .max_conns = c.server.max_waiting,
             .handler = handle,
             .handler_arg = &src,
-            .stop_flag = &stop_requested,
         };
         rc = http_front_new(&http, &ho);
         if (rc < 0) {
@@ -493,7 +504,7 @@ int main(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 out:
-    http_front_free(http); /* waits for its own stop (the same signal, its own grace) */
+    http_front_free(http); /* stopped with the GETFILE port; waits for the end of its grace */
     gfs_free(srv);
     if (origin != NULL && status == 0) {
         origin_pool_stats(origin, &requests, &connects, &used);
