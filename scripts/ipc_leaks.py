@@ -2,7 +2,7 @@
 """ipc_leaks.py - names every IPC object of ours that is still there, with the evidence (the
 lines of `ls -l /dev/shm`, `ls -l /dev/mqueue` and `ipcs` that show it) and a hint at the likely
 cause, read from the object's name (docs/ipc.md: /getfile-<uid>-cache, /getfile-<uid>-<pid>-cmd,
-/getfile-<uid>-<pid>-seg<serial>) and from whether its owner process still runs.
+/getfile-<uid>-<pid>-seg<serial>, /getfile-<uid>-<pid>-stats) and from whether its owner process still runs.
 
   ipc_leaks.py [--all-users] [--quiet]
 
@@ -16,7 +16,8 @@ import subprocess
 import sys
 
 NAME = re.compile(r"^getfile-(?P<uid>0|[1-9][0-9]{0,9})-(?:(?P<cache>cache)|"
-                  r"(?P<pid>[1-9][0-9]{0,9})-(?:(?P<cmd>cmd)|seg(?P<serial>0|[1-9][0-9]{0,9})))$")
+                  r"(?P<pid>[1-9][0-9]{0,9})-(?:(?P<cmd>cmd)|(?P<stats>stats)|"
+                  r"seg(?P<serial>0|[1-9][0-9]{0,9})))$")
 
 
 def process(pid):
@@ -47,12 +48,17 @@ def hint(m, where):
                 "simplecached of that user takes it over, or remove it by hand")
     pid = m["pid"]
     alive = process(pid)
-    kind = "command queue of the cache process" if m["cmd"] else \
-        f"data segment {m['serial']} of the proxy process"
+    if m["cmd"]:
+        kind = "command queue of the cache process"
+    elif m["stats"]:
+        kind = "stats object (live figures) of the daemon process"
+    else:
+        kind = f"data segment {m['serial']} of the proxy process"
     if alive:
         return (f"{kind} {pid}, which is {alive}: a test did not stop the process it started "
                 "(its trap or stop path), so the object is in use, not leaked yet")
-    sweeper = "the next simplecached start" if m["cmd"] else "the next webproxy start"
+    sweeper = "the next simplecached start" if m["cmd"] else \
+        "the next simplecached or webproxy start" if m["stats"] else "the next webproxy start"
     return (f"{kind} {pid}, which has exited without removing it (killed with SIGKILL, "
             f"crashed, or its stop path skipped the unlink); {sweeper} of uid {m['uid']} "
             "sweeps it")

@@ -6,6 +6,8 @@
 #include "gfs_cli.h"
 #include "cmdq.h"
 #include "log.h"
+#include "metrics_server.h"
+#include "metrics_stats.h"
 #include "pathmap.h"
 #include "shm_guard.h"
 #include "signals.h"
@@ -41,6 +43,8 @@ static const char usage[] =
     "                          long for it to stop, 0..600000 (default 10000); then exit 3\n"
     "  -g, --grace GRACE_MS    on stop, transfers in progress get this long to finish,\n"
     "                          1..600000 (default 3000)\n"
+    "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
+    "                          ADDR is numeric, and a PORT alone listens on 127.0.0.1 only\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop cleanly: the cache gives its names up at once (a new\n"
@@ -61,9 +65,11 @@ struct config {
     unsigned delay_us;
     unsigned wait_ms;
     unsigned grace_ms;
+    struct metrics_endpoint metrics;
+    int use_metrics;
 };
 
-enum long_opt { OPT_VERSION = 256 };
+enum long_opt { OPT_VERSION = 256, OPT_METRICS };
 
 static const struct option long_opts[] = {
     {"index", required_argument, NULL, 'c'},
@@ -72,6 +78,7 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, 'l'},
     {"wait", required_argument, NULL, 'w'},
     {"grace", required_argument, NULL, 'g'},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -79,6 +86,7 @@ static const struct option long_opts[] = {
 
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
+    const char *why;
     int c;
 
     opterr = 0;
@@ -105,6 +113,11 @@ static void parse_args(int argc, char **argv, struct config *cfg)
         case 'g':
             if (cli_parse_uint(optarg, 1, WAIT_MAX_MS, &cfg->grace_ms) < 0)
                 cli_fail_range(PROG, "-g", optarg, 1, WAIT_MAX_MS);
+            break;
+        case OPT_METRICS:
+            if (metrics_endpoint_parse(optarg, &cfg->metrics, &why) < 0)
+                cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
+            cfg->use_metrics = 1;
             break;
         case 'h':
             cli_print_help(usage);
@@ -235,6 +248,7 @@ int main(int argc, char **argv)
     struct cache_server_stats st;
     struct simplecache *cache = NULL;
     struct cache_server *srv = NULL;
+    struct metrics_server *msrv = NULL;
     struct cmdq_server q;
     struct stats_region *stats = NULL;
     struct stats_config sc;
@@ -291,18 +305,39 @@ int main(int argc, char **argv)
         goto out_queue;
     }
     cache = NULL; /* the server's now */
+    if (cfg.use_metrics) {
+        char url[METRICS_ADDR_MAX + 32];
+
+        /* The page shows the stats object: no figures, no page. */
+        if (stats == NULL) {
+            log_err(0, "cannot serve metrics without the stats object");
+            status = CLI_EXIT_CANNOT_START;
+            goto out_server;
+        }
+        rc = metrics_server_start(&msrv, &cfg.metrics, metrics_stats_collect, stats);
+        if (rc < 0) {
+            log_err(-rc, "cannot serve metrics on %s port %u", cfg.metrics.addr,
+                    (unsigned)cfg.metrics.port);
+            status = CLI_EXIT_CANNOT_START;
+            goto out_server;
+        }
+        metrics_server_url(msrv, url, sizeof url);
+        log_info("metrics at %s", url);
+    }
     log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us",
              readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
     rc = cache_server_run(srv, &stop_requested);
+    metrics_server_stop(msrv);
     cache_server_stats(srv, &st);
     log_info("stopped: %llu served, %llu not found, %llu errors, %llu aborted, %llu rejected, "
              "%llu stale",
              (unsigned long long)st.served, (unsigned long long)st.not_found,
              (unsigned long long)st.errors, (unsigned long long)st.aborted,
              (unsigned long long)st.rejected, (unsigned long long)st.stale);
-    cache_server_free(srv);
     if (rc == 0)
         status = 0;
+out_server:
+    cache_server_free(srv);
 out_queue:
     cmdq_server_close(&q);
     stats_close(stats);

@@ -197,8 +197,16 @@ static void emit(struct out *o, int emphasis, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (strlen(buf) > o->width)
-        buf[o->width] = '\0';
+    /* Cut at width columns: a UTF-8 continuation byte (10xxxxxx) takes no column. */
+    unsigned cols = 0;
+    for (size_t i = 0; buf[i] != '\0'; i++) {
+        if (((unsigned char)buf[i] & 0xc0) == 0x80)
+            continue;
+        if (cols++ == o->width) {
+            buf[i] = '\0';
+            break;
+        }
+    }
     o->line(o->arg, o->row++, buf, emphasis);
 }
 

@@ -19,6 +19,8 @@
 #include "handle_with_curl.h"
 #include "http_front.h"
 #include "log.h"
+#include "metrics_server.h"
+#include "metrics_stats.h"
 #include "origin_pool.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
@@ -58,6 +60,8 @@ static const char usage[] =
     "  --cache-stall MS          longest wait for the cache's next chunk (default 30000)\n"
     "  --access-log FILE         one line per request appended to FILE (- for stderr): time,\n"
     "                            client, path, status, bytes, seconds, cache result\n"
+    "  --metrics [ADDR:]PORT     serve Prometheus metrics at http://ADDR:PORT/metrics; ADDR\n"
+    "                            is numeric, and a PORT alone listens on 127.0.0.1 only\n"
     "  -h, --help                show this help and exit\n"
     "      --version             show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGUSR1 reopens\n"
@@ -83,6 +87,8 @@ struct config {
     const char *http_spec; /* --http as given */
     char http_host[256];   /* "" = every address */
     uint16_t http_port;
+    struct metrics_endpoint metrics;
+    int use_metrics;
 };
 
 /* Where files come from: one for all server workers. */
@@ -209,6 +215,7 @@ enum long_opt {
     OPT_CACHE_STALL,
     OPT_ACCESS_LOG,
     OPT_HTTP,
+    OPT_METRICS,
     OPT_VERSION,
 };
 
@@ -228,6 +235,7 @@ static const struct option long_opts[] = {
     {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"http", required_argument, NULL, OPT_HTTP},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -326,6 +334,11 @@ static void parse_args(int argc, char **argv, struct config *c)
         case OPT_HTTP:
             parse_http(optarg, c);
             break;
+        case OPT_METRICS:
+            if (metrics_endpoint_parse(optarg, &c->metrics, &why) < 0)
+                cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
+            c->use_metrics = 1;
+            break;
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -358,6 +371,7 @@ int main(int argc, char **argv)
     struct gfserver *srv = NULL;
     struct http_front *http = NULL;
     struct access_log *alog = NULL;
+    struct metrics_server *msrv = NULL;
     struct origin_pool *origin = NULL;
     struct sources src = {0};
     struct stats_region *stats = NULL;
@@ -495,6 +509,25 @@ int main(int argc, char **argv)
         log_info("serving HTTP on %s port %u", c.http_host[0] ? c.http_host : "every address",
                  (unsigned)http_front_port(http));
     }
+    if (c.use_metrics) {
+        char url[METRICS_ADDR_MAX + 32];
+
+        /* The page shows the stats object: no figures, no page. */
+        if (stats == NULL) {
+            log_err(0, "cannot serve metrics without the stats object");
+            status = CLI_EXIT_CANNOT_START;
+            goto out;
+        }
+        rc = metrics_server_start(&msrv, &c.metrics, metrics_stats_collect, stats);
+        if (rc < 0) {
+            log_err(-rc, "cannot serve metrics on %s port %u", c.metrics.addr,
+                    (unsigned)c.metrics.port);
+            status = CLI_EXIT_CANNOT_START;
+            goto out;
+        }
+        metrics_server_url(msrv, url, sizeof url);
+        log_info("metrics at %s", url);
+    }
     log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,
              mode_name(&c), c.use_origin ? " " : "", c.use_origin ? c.origin.base_url : "");
     rc = gfs_run(srv);
@@ -504,7 +537,8 @@ int main(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 out:
-    http_front_free(http); /* stopped with the GETFILE port; waits for the end of its grace */
+    http_front_free(http);     /* stopped with the GETFILE port; waits for the end of its grace */
+    metrics_server_stop(msrv); /* before the stats object its page reads */
     gfs_free(srv);
     if (origin != NULL && status == 0) {
         origin_pool_stats(origin, &requests, &connects, &used);

@@ -23,6 +23,12 @@ const uint64_t stats_latency_bounds_us[STATS_LAT_BUCKETS - 1] = {
     50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
+/* 1 KiB to 1 GiB, by fours. */
+const uint64_t stats_size_bounds[STATS_SIZE_BUCKETS - 1] = {
+    1u << 10, 1u << 12, 1u << 14, 1u << 16, 1u << 18, 1u << 20,
+    1u << 22, 1u << 24, 1u << 26, 1u << 28, 1u << 30,
+};
+
 /* Per slot, the writer's own seq and whether a begin is not yet ended (for STATS_G_ACTIVE). */
 struct slot_priv {
     uint64_t seq;
@@ -238,20 +244,34 @@ static unsigned latency_bucket(uint64_t us)
     return i;
 }
 
+static unsigned size_bucket(uint64_t bytes)
+{
+    unsigned i = 0;
+
+    while (i < STATS_SIZE_BUCKETS - 1 && bytes > stats_size_bounds[i])
+        i++;
+    return i;
+}
+
 void stats_request_done(struct stats_region *r, enum stats_outcome outcome, uint64_t bytes,
                         uint64_t latency_us)
 {
     if (r == NULL || (unsigned)outcome >= STATS_OUTCOMES)
         return;
-    unsigned idx[5] = {outcome, STATS_C_BYTES, STATS_W_LAT_BUCKET + latency_bucket(latency_us),
-                       STATS_W_LAT_SUM_US, STATS_W_LAT_COUNT};
+    unsigned idx[6] = {outcome,
+                       STATS_C_BYTES,
+                       STATS_W_LAT_BUCKET + latency_bucket(latency_us),
+                       STATS_W_LAT_SUM_US,
+                       STATS_W_LAT_COUNT,
+                       STATS_W_SIZE_BUCKET + size_bucket(bytes)};
     pthread_mutex_lock(&r->lock);
     r->gw[idx[0]]++;
     r->gw[idx[1]] += bytes;
     r->gw[idx[2]]++;
     r->gw[idx[3]] += latency_us;
     r->gw[idx[4]]++;
-    global_publish_locked(r, idx, 5);
+    r->gw[idx[5]]++;
+    global_publish_locked(r, idx, 6);
     pthread_mutex_unlock(&r->lock);
 }
 

@@ -38,7 +38,7 @@
 #include <sys/types.h>
 
 #define STATS_MAGIC      0x47465354u /* "GFST" */
-#define STATS_VERSION    1u
+#define STATS_VERSION    2u
 #define STATS_SLOTS_MAX  1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
 #define STATS_PATH_WORDS 16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
 #define STATS_PATH_MAX   (STATS_PATH_WORDS * 8u)
@@ -99,11 +99,18 @@ enum stats_gauge {
 #define STATS_LAT_BUCKETS 18u
 extern const uint64_t stats_latency_bounds_us[STATS_LAT_BUCKETS - 1];
 
+/* Content bytes per request, the same way: bucket i counts sizes <= stats_size_bounds[i] and >
+ * the bound before it, the last bucket is +Inf; the sum is STATS_C_BYTES and the count
+ * STATS_W_LAT_COUNT (every request is timed and sized). */
+#define STATS_SIZE_BUCKETS 12u
+extern const uint64_t stats_size_bounds[STATS_SIZE_BUCKETS - 1];
+
 enum stats_word {
     STATS_W_LAT_BUCKET = STATS_GAUGES_END,                       /* STATS_LAT_BUCKETS words */
     STATS_W_LAT_SUM_US = STATS_W_LAT_BUCKET + STATS_LAT_BUCKETS, /* sum of latencies, us */
     STATS_W_LAT_COUNT,                                           /* requests timed */
-    STATS_GLOBAL_WORDS
+    STATS_W_SIZE_BUCKET,                                         /* STATS_SIZE_BUCKETS words */
+    STATS_GLOBAL_WORDS = STATS_W_SIZE_BUCKET + STATS_SIZE_BUCKETS
 };
 
 enum stats_slot_state { STATS_SLOT_FREE = 0, STATS_SLOT_IN_USE = 1, STATS_SLOT_ABANDONED = 2 };
@@ -187,7 +194,8 @@ struct stats_region; /* a daemon's own object (writer), or a read-only view of o
 int stats_create(struct stats_region **out, enum stats_role role, unsigned nslots,
                  const struct stats_config *cfg);
 
-/* One finished request: outcome + 1, STATS_C_BYTES + bytes, latency into the histogram. */
+/* One finished request: outcome + 1, STATS_C_BYTES + bytes, latency and bytes into their
+ * histograms. */
 void stats_request_done(struct stats_region *r, enum stats_outcome outcome, uint64_t bytes,
                         uint64_t latency_us);
 

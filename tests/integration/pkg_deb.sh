@@ -21,8 +21,8 @@ check "architecture is this machine's" test "$(dpkg-deb -f "$deb" Architecture)"
 depends=$(dpkg-deb -f "$deb" Depends)
 log "Depends: $depends"
 check "Depends names libcurl4" grep -Eq '(^|, )libcurl4( |,|$)' <<<"$depends"
+check "Depends names libmicrohttpd12" grep -Eq '(^|, )libmicrohttpd12( |,|$)' <<<"$depends"
 check "Depends names libc6" grep -Eq '(^|, )libc6( |,|$)' <<<"$depends"
-check "Depends names libmicrohttpd12 (--http)" grep -Eq '(^|, )libmicrohttpd12( |,|$)' <<<"$depends"
 IFS=, read -ra deps <<<"$depends"
 for d in "${deps[@]}"; do
     d=${d# }

@@ -188,12 +188,12 @@ log "pool too large: $(grep ' E ' "$(logfile_of "$P3")" | head -1 | cut -d' ' -f
 rel_assert_no_objects_of "webproxy, pool larger than /dev/shm" "$P3"
 
 # Full while running: a transfer abandoned (its cache killed mid-way) needs a new segment, and
-# /dev/shm has no room for it at that moment (GF_FAULT: the 3rd posix_fallocate, the first after
-# the two of the pool, fails with ENOSPC, as a full tmpfs makes it). The proxy must live on, and
+# /dev/shm has no room for it at that moment (GF_FAULT: the 4th posix_fallocate, the first after
+# the stats object's and the two of the pool, fails with ENOSPC, as a full tmpfs makes it). The proxy must live on, and
 # once there is room again the pool must be whole.
 rel_add runs
 P3PORT=$(free_port)
-REL_ENV=("GF_FAULT=posix_fallocate:3:ENOSPC")
+REL_ENV=("GF_FAULT=posix_fallocate:4:ENOSPC")
 rel_start_proxy P3 "$P3PORT" webproxy_fi -n 2 -z 65536 --cache-stall 3000
 REL_ENV=("GF_FAULT=shm_sem_post:3:kill")
 rel_start_cache CFI simplecached_fi

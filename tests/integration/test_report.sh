@@ -63,6 +63,7 @@ check "and a dead owner as the cause" \
 check "the registry is named" grep -q "^leaked: /dev/shm/getfile-$UIDN-cache$" "$WORK/leaks.txt"
 check "the proxy's segment is named" \
     grep -q "likely cause: data segment [0-9]* of the proxy process $PROXY, which has exited" "$WORK/leaks.txt"
+check "the killed daemons' stats objects are named" bash -c "grep -q 'likely cause: stats object (live figures) of the daemon process $CACHE, which has exited' '$WORK/leaks.txt' && grep -q 'likely cause: stats object (live figures) of the daemon process $PROXY, which has exited' '$WORK/leaks.txt'"
 check "a live owner is told apart" grep -q "segment 7 of the proxy process $SLEEPER, which is sleep, still running" "$WORK/leaks.txt"
 stop "$SLEEPER" || true # it dies of the SIGTERM
 rm -f /dev/shm/getfile-* /dev/mqueue/getfile-*
