@@ -183,8 +183,16 @@ static int reload(void *arg, struct simplecache **out)
     return 0;
 }
 
-static void log_open_failure(int rc, pid_t holder)
+static void log_open_failure(const struct cmdq_server *q, int rc, pid_t holder)
 {
+    if (q->rundir_failed) {
+        log_err(-rc,
+                "cannot use the runtime directory '%s' (it must be a directory of uid %ld, not "
+                "a symlink; another user may have created it first): set GETFILE_RUNTIME_DIR or "
+                "XDG_RUNTIME_DIR to a private directory; not starting",
+                q->rundir, (long)geteuid());
+        return;
+    }
     switch (-rc) {
     case EBUSY:
         log_err(0,
@@ -192,11 +200,8 @@ static void log_open_failure(int rc, pid_t holder)
                 "stop; not starting",
                 (long)holder, (long)geteuid());
         break;
-    case EPERM:
-        log_err(0,
-                "the cache's names for uid %ld (registry /dev/shm/getfile-%ld-cache, or its "
-                "instance lock) are held by another user; not starting",
-                (long)geteuid(), (long)geteuid());
+    case EEXIST:
+        log_err(-rc, "cannot create the command queue: every name tried was taken");
         break;
     case EMFILE:
         log_err(-rc, "cannot create the command queue: RLIMIT_MSGQUEUE reached");
@@ -276,7 +281,7 @@ int main(int argc, char **argv)
     memset(&q, 0, sizeof q);
     rc = open_waiting(&q, cfg.wait_ms, &holder);
     if (rc < 0) {
-        log_open_failure(rc, holder);
+        log_open_failure(&q, rc, holder);
         status = CLI_EXIT_CANNOT_START;
         goto out_cache;
     }
@@ -308,8 +313,9 @@ int main(int argc, char **argv)
         status = CLI_EXIT_CANNOT_START;
         goto out_server;
     }
-    log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us",
-             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
+    log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us; "
+             "registry in '%s'",
+             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us, q.rundir);
     rc = cache_server_run(srv, &stop_requested);
     metrics_server_stop(msrv);
     cache_server_stats(srv, &st);
