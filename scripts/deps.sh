@@ -4,12 +4,15 @@
 set -euo pipefail
 
 # help2man: the man pages are generated at build time (-DGF_MAN=OFF builds without them).
+# libmicrohttpd-dev: webproxy's HTTP front end (--http) and the daemons' --metrics endpoint.
 # libncurses-dev: gfmon's screen (ncursesw).
-build=(build-essential cmake pkg-config libcurl4-openssl-dev libncurses-dev python3 help2man)
+build=(build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev libncurses-dev python3
+    help2man)
 # dpkg-dev and file: cpack's Depends (dpkg-shlibdeps); man-db: man -l; systemd: systemd-analyze
-# verify of the units; tmux: gfmon's screen under test.
+# verify of the units; tmux: gfmon's screen under test; prometheus, curl: promtool, a real
+# server and curl scraping --metrics.
 test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2
-    dpkg-dev file man-db systemd tmux)
+    dpkg-dev file man-db systemd tmux prometheus curl)
 bench=(nginx-light wrk gnuplot-nox linux-perf)
 
 want=()

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """ipc_leaks.py - names every IPC object of ours that is still there, with the evidence (the
 lines of `ls -l /dev/shm`, `ls -l /dev/mqueue` and `ipcs` that show it) and a hint at the likely
-cause, read from the object's name (docs/ipc.md: /getfile-<uid>-cache, /getfile-<uid>-<pid>-cmd,
-/getfile-<uid>-<pid>-seg<serial>) and from whether its owner process still runs.
+cause, read from the object's name (docs/ipc.md: the registry getfile-<uid>-cache in the runtime
+directory, /getfile-<uid>-<pid>-cmd[<serial>], /getfile-<uid>-<pid>-seg<serial>,
+/getfile-<uid>-<pid>-stats[<serial>]) and from whether its owner process still runs. Runtime
+directories looked in: /run/getfile, /run/user/<uid>/getfile, /dev/shm/getfile-<uid> and
+$GETFILE_RUNTIME_DIR; the directories themselves are kept on purpose.
 
   ipc_leaks.py [--all-users] [--quiet]
 
@@ -16,7 +19,9 @@ import subprocess
 import sys
 
 NAME = re.compile(r"^getfile-(?P<uid>0|[1-9][0-9]{0,9})-(?:(?P<cache>cache)|"
-                  r"(?P<pid>[1-9][0-9]{0,9})-(?:(?P<cmd>cmd)|seg(?P<serial>0|[1-9][0-9]{0,9})))$")
+                  r"(?P<pid>[1-9][0-9]{0,9})-(?:(?P<cmd>cmd)(?:[1-9][0-9]{0,9})?|"
+                  r"(?P<stats>stats)(?:[1-9][0-9]{0,9})?|seg(?P<serial>0|[1-9][0-9]{0,9})))$")
+RUNDIR = re.compile(r"^getfile-(0|[1-9][0-9]{0,9})$")  # /dev/shm's last-resort runtime dirs
 
 
 def process(pid):
@@ -47,12 +52,17 @@ def hint(m, where):
                 "simplecached of that user takes it over, or remove it by hand")
     pid = m["pid"]
     alive = process(pid)
-    kind = "command queue of the cache process" if m["cmd"] else \
-        f"data segment {m['serial']} of the proxy process"
+    if m["cmd"]:
+        kind = "command queue of the cache process"
+    elif m["stats"]:
+        kind = "stats object (live figures) of the daemon process"
+    else:
+        kind = f"data segment {m['serial']} of the proxy process"
     if alive:
         return (f"{kind} {pid}, which is {alive}: a test did not stop the process it started "
                 "(its trap or stop path), so the object is in use, not leaked yet")
-    sweeper = "the next simplecached start" if m["cmd"] else "the next webproxy start"
+    sweeper = "the next simplecached start" if m["cmd"] else \
+        "the next simplecached or webproxy start" if m["stats"] else "the next webproxy start"
     return (f"{kind} {pid}, which has exited without removing it (killed with SIGKILL, "
             f"crashed, or its stop path skipped the unlink); {sweeper} of uid {m['uid']} "
             "sweeps it")
@@ -90,7 +100,18 @@ def main():
     a = ap.parse_args()
     uid = os.getuid()
     leaks = []
-    for directory in ("/dev/shm", "/dev/mqueue"):
+    dirs = ["/dev/shm", "/dev/mqueue", "/run/getfile"]
+    try:
+        dirs += [f"/run/user/{u}/getfile" for u in os.listdir("/run/user")]
+    except OSError:
+        pass
+    try:
+        dirs += [f"/dev/shm/{d}" for d in os.listdir("/dev/shm") if RUNDIR.match(d)]
+    except OSError:
+        pass
+    if os.environ.get("GETFILE_RUNTIME_DIR"):
+        dirs.append(os.environ["GETFILE_RUNTIME_DIR"])
+    for directory in dirs:
         try:
             names = sorted(os.listdir(directory))
         except OSError:
@@ -98,6 +119,9 @@ def main():
         for name in names:
             if not name.startswith("getfile-"):
                 continue
+            if directory == "/dev/shm" and RUNDIR.match(name) and \
+                    os.path.isdir(os.path.join(directory, name)):
+                continue  # a runtime directory: kept; what is inside is listed
             m = NAME.match(name)
             if m and int(m["uid"]) != uid and not a.all_users:
                 continue

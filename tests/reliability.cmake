@@ -29,9 +29,9 @@ function(gf_add_fault_exe)
 endfunction()
 
 gf_add_fault_exe(NAME webproxy_fi MAIN ${PROJECT_SOURCE_DIR}/src/proxy/webproxy.c
-  LIBS gfproxy gfcli CURL)
+  LIBS gfproxy gfmetrics gfcli CURL)
 gf_add_fault_exe(NAME simplecached_fi MAIN ${PROJECT_SOURCE_DIR}/src/cache/simplecached.c
-  LIBS gfcache gfcli)
+  LIBS gfcache gfmetrics gfcli)
 
 # The fault module itself: parsing, k-th call failure, "K+", errno per function, counters.
 gf_add_unit_test(NAME test_fault
@@ -71,5 +71,6 @@ gf_add_rel_test(NAME limits TIMEOUT 300)
 gf_add_rel_test(NAME signals TIMEOUT 300)
 gf_add_rel_test(NAME cycles TIMEOUT 600 LABELS slow)
 gf_add_rel_test(NAME users TIMEOUT 120)
+gf_add_rel_test(NAME squat TIMEOUT 300)
 gf_add_rel_test(NAME soak TIMEOUT 900 LABELS slow)
 gf_add_rel_test(NAME scribble TIMEOUT 600)

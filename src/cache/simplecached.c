@@ -9,6 +9,7 @@
 #include "gfs_cli.h"
 #include "cmdq.h"
 #include "log.h"
+#include "metrics_stats.h"
 #include "pathmap.h"
 #include "shm_guard.h"
 #include "signals.h"
@@ -60,6 +61,8 @@ static const char usage[] =
     "                          Cache-Control s-maxage/max-age and Expires win; no-store,\n"
     "                          private and no-cache are never kept\n"
     ORIGIN_RETRY_USAGE
+    "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
+    "                          ADDR is numeric, and a PORT alone listens on 127.0.0.1 only\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop cleanly: the cache gives its names up at once (a new\n"
@@ -84,10 +87,13 @@ struct config {
     unsigned delay_us;
     unsigned wait_ms;
     unsigned grace_ms;
+    struct metrics_endpoint metrics;
+    int use_metrics;
 };
 
 enum long_opt {
     OPT_VERSION = 256,
+    OPT_METRICS,
     OPT_ORIGIN,
     OPT_STORE_DIR,
     OPT_STORE_MAX,
@@ -102,6 +108,7 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, 'l'},
     {"wait", required_argument, NULL, 'w'},
     {"grace", required_argument, NULL, 'g'},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"origin", required_argument, NULL, OPT_ORIGIN},
     {"store-dir", required_argument, NULL, OPT_STORE_DIR},
     {"store-max", required_argument, NULL, OPT_STORE_MAX},
@@ -165,6 +172,11 @@ static void parse_args(int argc, char **argv, struct config *cfg)
         case OPT_ORIGIN_RETRY_FIRST + 1:
         case OPT_ORIGIN_RETRY_FIRST + 2:
             origin_retry_option(&cfg->origin.retry, c - OPT_ORIGIN_RETRY_FIRST, optarg, PROG);
+            break;
+        case OPT_METRICS:
+            if (metrics_endpoint_parse(optarg, &cfg->metrics, &why) < 0)
+                cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
+            cfg->use_metrics = 1;
             break;
         case 'h':
             cli_print_help(usage);
@@ -234,8 +246,16 @@ static int reload(void *arg, struct simplecache **out)
     return 0;
 }
 
-static void log_open_failure(int rc, pid_t holder)
+static void log_open_failure(const struct cmdq_server *q, int rc, pid_t holder)
 {
+    if (q->rundir_failed) {
+        log_err(-rc,
+                "cannot use the runtime directory '%s' (it must be a directory of uid %ld, not "
+                "a symlink; another user may have created it first): set GETFILE_RUNTIME_DIR or "
+                "XDG_RUNTIME_DIR to a private directory; not starting",
+                q->rundir, (long)geteuid());
+        return;
+    }
     switch (-rc) {
     case EBUSY:
         log_err(0,
@@ -243,11 +263,8 @@ static void log_open_failure(int rc, pid_t holder)
                 "stop; not starting",
                 (long)holder, (long)geteuid());
         break;
-    case EPERM:
-        log_err(0,
-                "the cache's names for uid %ld (registry /dev/shm/getfile-%ld-cache, or its "
-                "instance lock) are held by another user; not starting",
-                (long)geteuid(), (long)geteuid());
+    case EEXIST:
+        log_err(-rc, "cannot create the command queue: every name tried was taken");
         break;
     case EMFILE:
         log_err(-rc, "cannot create the command queue: RLIMIT_MSGQUEUE reached");
@@ -303,6 +320,7 @@ int main(int argc, char **argv)
     struct cache_server_stats st;
     struct simplecache *cache = NULL;
     struct cache_server *srv = NULL;
+    struct metrics_server *msrv = NULL;
     struct cmdq_server q;
     struct stats_region *stats = NULL;
     struct stats_config sc;
@@ -358,7 +376,7 @@ int main(int argc, char **argv)
     memset(&q, 0, sizeof q);
     rc = open_waiting(&q, cfg.wait_ms, &holder);
     if (rc < 0) {
-        log_open_failure(rc, holder);
+        log_open_failure(&q, rc, holder);
         status = CLI_EXIT_CANNOT_START;
         goto out_cache;
     }
@@ -394,9 +412,15 @@ int main(int argc, char **argv)
         goto out_queue;
     }
     cache = NULL; /* the server's now */
-    log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us",
-             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
+    if (cfg.use_metrics && metrics_stats_serve(&msrv, &cfg.metrics, stats) < 0) {
+        status = CLI_EXIT_CANNOT_START;
+        goto out_server;
+    }
+    log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us; "
+             "registry in '%s'",
+             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us, q.rundir);
     rc = cache_server_run(srv, &stop_requested);
+    metrics_server_stop(msrv);
     cache_server_stats(srv, &st);
     log_info("stopped: %llu served, %llu not found, %llu errors, %llu aborted, %llu rejected, "
              "%llu stale",
@@ -424,9 +448,10 @@ int main(int argc, char **argv)
                  (unsigned long long)requests, (unsigned long long)connects,
                  (unsigned long long)retries);
     }
-    cache_server_free(srv);
     if (rc == 0)
         status = 0;
+out_server:
+    cache_server_free(srv);
 out_queue:
     cmdq_server_close(&q);
     stats_close(stats);

@@ -25,6 +25,7 @@
 #define DRAIN_MAX      (64u << 10)  /* error bodies longer than this are cut, not drained */
 #define DOT_DECODE_MAX 8            /* percent-decoding passes in the dot-segment check */
 #define SPOOL_NAME_MAX 4096
+#define VALIDATOR_MAX  128 /* longest ETag or Last-Modified value passed on */
 
 enum fetch_mode {
     FETCH_UNDECIDED, /* no body byte and no end of transfer yet: nothing sent */
@@ -56,9 +57,11 @@ struct fetch {
     uint64_t cl_value;  /* the first one's value */
     const char *cl_bad; /* why those headers cannot be trusted, or NULL */
     /* Freshness headers of the current response's header block: */
-    int no_store;          /* Cache-Control no-store, private or no-cache */
-    int64_t max_age, smax; /* Cache-Control max-age, s-maxage; -1: not given */
-    int64_t expires, date; /* Expires, Date (Unix seconds); -2: not given, -1: invalid */
+    int no_store;                /* Cache-Control no-store, private or no-cache */
+    int64_t max_age, smax;       /* Cache-Control max-age, s-maxage; -1: not given */
+    int64_t expires, date;       /* Expires, Date (Unix seconds); -2: not given, -1: invalid */
+    char etag[VALIDATOR_MAX];    /* the current response's ETag, or "" */
+    char lastmod[VALIDATOR_MAX]; /* its Last-Modified, or "" */
 };
 
 struct origin_fetcher {
@@ -267,8 +270,27 @@ static const char *parse_content_length(const char *p, const char *end, uint64_t
 /* libcurl takes a Content-Length over 64 bits for "no length" and reads to the end of the
  * connection, and keeps one of two conflicting values: either way a cut body could be served
  * as complete. Such headers abort the transfer here (ERROR, or a short transfer). */
+/* Keeps the value of a validator header (data[0..n), after its name) in out, or "" when it is
+ * too long or holds a control character: it is passed on to HTTP clients as it is. */
+static void keep_validator(char out[VALIDATOR_MAX], const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+        end--;
+    out[0] = '\0';
+    if ((size_t)(end - p) >= VALIDATOR_MAX)
+        return;
+    for (const char *q = p; q < end; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            return;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+}
+
 static void meta_reset(struct fetch *x)
 {
+    x->etag[0] = x->lastmod[0] = '\0';
     x->no_store = 0;
     x->max_age = x->smax = -1;
     x->expires = x->date = -2;
@@ -362,6 +384,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
         x->expires = header_date(data + 8, data + n);
     else if (header_is(data, n, "date:"))
         x->date = header_date(data + 5, data + n);
+    else if (header_is(data, n, "etag:"))
+        keep_validator(x->etag, data + 5, data + n);
+    else if (header_is(data, n, "last-modified:"))
+        keep_validator(x->lastmod, data + 14, data + n);
     if (n < sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0)
         return n;
     x->cl_bad = parse_content_length(data + sizeof name - 1, data + n, &v);
@@ -514,7 +540,10 @@ void origin_fetcher_stats(const struct origin_fetcher *f, uint64_t *requests, ui
 
 static int sink_header(struct fetch *x, enum gf_status st, uint64_t length)
 {
-    struct origin_meta meta = {.no_store = x->no_store, .max_age = -1};
+    struct origin_meta meta = {.no_store = x->no_store,
+                               .max_age = -1,
+                               .etag = x->etag[0] ? x->etag : NULL,
+                               .last_modified = x->lastmod[0] ? x->lastmod : NULL};
 
     /* s-maxage, else max-age, else Expires - Date (an invalid Expires: already stale). */
     if (x->smax >= 0)
@@ -946,7 +975,7 @@ int origin_fetch(struct origin_fetcher *f, const char *path, size_t path_len,
     n = origin_url_build(f->url, f->url_cap, f->base, f->base_len, path, path_len);
     if (n == -ENOENT) {
         log_debug("refused '%s': dot segment", path);
-        const struct origin_meta none = {.no_store = 0, .max_age = -1};
+        const struct origin_meta none = {.no_store = 0, .max_age = -1, NULL, NULL};
         return sink->header(sink->arg, GF_FILE_NOT_FOUND, 0, &none);
     }
     if (n < 0)

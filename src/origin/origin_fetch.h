@@ -48,9 +48,11 @@ struct origin_options {
 /* What the origin said about keeping its response (the Cache-Control directives a shared cache
  * obeys, and Expires). */
 struct origin_meta {
-    int no_store;    /* no-store, private or no-cache: keep nothing */
-    int64_t max_age; /* seconds it stays fresh: s-maxage, else max-age, else Expires - Date (an
-                      * invalid Expires: 0); -1 when the origin said nothing */
+    int no_store;     /* no-store, private or no-cache: keep nothing */
+    int64_t max_age;  /* seconds it stays fresh: s-maxage, else max-age, else Expires - Date (an
+                       * invalid Expires: 0); -1 when the origin said nothing */
+    const char *etag; /* the ETag (no control characters, < 128 bytes), or NULL */
+    const char *last_modified; /* the Last-Modified, likewise, or NULL */
 };
 
 /* Where a fetch puts its answer, GETFILE-shaped: header once (status, and the length for

@@ -4,7 +4,9 @@
 
 static int ctx_header(void *arg, enum gf_status st, uint64_t length, const struct origin_meta *meta)
 {
-    (void)meta; /* the proxy keeps nothing */
+    /* The proxy keeps nothing; an HTTP client gets the validators (http_front). */
+    if (st == GF_OK)
+        gfs_ctx_set_validators(arg, meta->etag, meta->last_modified);
     return gfs_send_header(arg, st, length);
 }
 

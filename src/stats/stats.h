@@ -3,8 +3,10 @@
  * per slot (a proxy's segment, a cache's worker) with its state and progress.
  *
  * Object: /getfile-<uid>-<pid>-stats (ipc_names.h, IPC_KIND_STATS), created O_EXCL mode 0600 by
- * the daemon, unlinked when it exits, swept by the next daemon of the uid to start after a crash.
- * Readers (stats_attach) open it O_RDONLY and map it PROT_READ: they cannot write a byte of it.
+ * the daemon (-stats<serial>, a random serial, when another user took that name first: readers
+ * find it by listing and owner), unlinked when it exits, swept by the next daemon of the uid to
+ * start after a crash. Readers (stats_attach) open it O_RDONLY and map it PROT_READ: they cannot
+ * write a byte of it.
  *
  * Layout (fixed-width words, native byte order; STATS_VERSION changes with any of it):
  *
@@ -37,13 +39,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define STATS_MAGIC      0x47465354u /* "GFST" */
-#define STATS_VERSION    1u
-#define STATS_SLOTS_MAX  1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
-#define STATS_PATH_WORDS 16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
-#define STATS_PATH_MAX   (STATS_PATH_WORDS * 8u)
-#define STATS_CONFIG_MAX 256u  /* the configuration text, NUL included */
-#define STATS_READ_TRIES 1000u /* a reader's attempts at one consistent copy */
+#define STATS_MAGIC           0x47465354u /* "GFST" */
+#define STATS_VERSION         2u
+#define STATS_CREATE_ATTEMPTS 16    /* names tried by stats_create before it gives -EEXIST */
+#define STATS_SLOTS_MAX       1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
+#define STATS_PATH_WORDS      16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
+#define STATS_PATH_MAX        (STATS_PATH_WORDS * 8u)
+#define STATS_CONFIG_MAX      256u  /* the configuration text, NUL included */
+#define STATS_READ_TRIES      1000u /* a reader's attempts at one consistent copy */
 
 enum stats_role { STATS_ROLE_CACHE = 1, STATS_ROLE_PROXY = 2 };
 
@@ -99,11 +102,18 @@ enum stats_gauge {
 #define STATS_LAT_BUCKETS 18u
 extern const uint64_t stats_latency_bounds_us[STATS_LAT_BUCKETS - 1];
 
+/* Content bytes per request, the same way: bucket i counts sizes <= stats_size_bounds[i] and >
+ * the bound before it, the last bucket is +Inf; the sum is STATS_C_BYTES and the count
+ * STATS_W_LAT_COUNT (every request is timed and sized). */
+#define STATS_SIZE_BUCKETS 12u
+extern const uint64_t stats_size_bounds[STATS_SIZE_BUCKETS - 1];
+
 enum stats_word {
     STATS_W_LAT_BUCKET = STATS_GAUGES_END,                       /* STATS_LAT_BUCKETS words */
     STATS_W_LAT_SUM_US = STATS_W_LAT_BUCKET + STATS_LAT_BUCKETS, /* sum of latencies, us */
     STATS_W_LAT_COUNT,                                           /* requests timed */
-    STATS_GLOBAL_WORDS
+    STATS_W_SIZE_BUCKET,                                         /* STATS_SIZE_BUCKETS words */
+    STATS_GLOBAL_WORDS = STATS_W_SIZE_BUCKET + STATS_SIZE_BUCKETS
 };
 
 enum stats_slot_state { STATS_SLOT_FREE = 0, STATS_SLOT_IN_USE = 1, STATS_SLOT_ABANDONED = 2 };
@@ -142,7 +152,7 @@ struct stats_shm_hdr {
 enum stats_slot_word {
     STATS_S_STATE,    /* enum stats_slot_state */
     STATS_S_WORKER,   /* the owning thread's id (gettid, as in top -H), 0 when FREE */
-    STATS_S_PEER,     /* cache: the proxy's pid; proxy: the cache's pid when known */
+    STATS_S_PEER,     /* cache: the proxy's pid; proxy: 0 (one cache serves them all) */
     STATS_S_SERIAL,   /* proxy: the segment's serial (its name's seg<serial>) */
     STATS_S_DONE,     /* bytes transferred so far */
     STATS_S_TOTAL,    /* bytes to transfer, 0 until known */
@@ -187,7 +197,8 @@ struct stats_region; /* a daemon's own object (writer), or a read-only view of o
 int stats_create(struct stats_region **out, enum stats_role role, unsigned nslots,
                  const struct stats_config *cfg);
 
-/* One finished request: outcome + 1, STATS_C_BYTES + bytes, latency into the histogram. */
+/* One finished request: outcome + 1, STATS_C_BYTES + bytes, latency and bytes into their
+ * histograms. */
 void stats_request_done(struct stats_region *r, enum stats_outcome outcome, uint64_t bytes,
                         uint64_t latency_us);
 
@@ -225,8 +236,9 @@ void stats_close(struct stats_region *r);
  * -EBADMSG (inconsistent header); or -errno. */
 int stats_attach(struct stats_region **out, pid_t pid);
 
-/* The pids whose stats objects of this euid are in /dev/shm (names that parse strictly), up to
- * max into pids, ascending. Returns the number found (may exceed max) or -errno. */
+/* The pids whose stats objects of this euid are in /dev/shm (names that parse strictly, objects
+ * owned by this euid), up to max into pids, ascending. Returns the number found (may
+ * exceed max) or -errno. */
 int stats_list(pid_t *pids, unsigned max);
 
 /* A consistent copy of the global block and the header, by seqlock: never blocks, never
