@@ -115,6 +115,25 @@ read -r gst glen _ gsha _ <<<"$OUT"
 check "GETFILE beside HTTP ($OUT)" \
     test "$gst $glen $gsha" = "OK 1000 $(sha_file "$CONTENT/files/small.txt")"
 
+# SIGTERM with a transfer in flight whose client reads nothing (and -S 30000, so only the stop
+# can end it): the grace (-G 1000) passes, the transfer is cut, the proxy exits 0 well before
+# the send timeout.
+GPORT2=$(free_port)
+HPORT2=$(free_port)
+spawn PROXY2 "$BIN_DIR/webproxy" -p "$GPORT2" --http "127.0.0.1:$HPORT2" -t 2 -n 2 -z 65536 \
+    -S 30000 -G 1000
+wait_port "$HPORT2"
+"${HC[@]}" slowread "$HPORT2" /huge.bin --size 16000000 --limit 3 --ready "$WORK/begun" \
+    >"$WORK/sr2" 2>&1 &
+SR2PID=$!
+GF_PIDS+=("$SR2PID")
+check "the transfer in flight has begun" wait_for 20 test -e "$WORK/begun"
+t0=$SECONDS
+stop_ok "$PROXY2" TERM "webproxy with an HTTP transfer in flight"
+check "it stopped within 8 s of SIGTERM (took $((SECONDS - t0)) s)" test $((SECONDS - t0)) -le 8
+wait "$SR2PID" || true
+check "the transfer in flight was cut ($(cat "$WORK/sr2"))" grep -q "^cut" "$WORK/sr2"
+
 # ---- origin mode ----------------------------------------------------------------------------
 OPORT=$(free_port)
 spawn ORIGIN python3 "$FAULT" --port "$OPORT"
