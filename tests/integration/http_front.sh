@@ -166,6 +166,18 @@ check "origin without validators: If-Modified-Since is no 304" \
     test "$(code "$OURL/ok/1000" -H 'If-Modified-Since: Tue, 01 Dec 2099 10:00:00 GMT')" = 200
 st=$("${HC[@]}" idle "$HOPORT" 3 || true)
 check "-C 3: a fourth connection from one address is refused ($st)" test "$st" = refused
+# Both sources: the cache first, the origin on a miss.
+HBPORT=$(free_port)
+spawn BPROXY "$BIN_DIR/webproxy" -p "$(free_port)" --http "127.0.0.1:$HBPORT" -t 2 -n 2 -z 65536 \
+    -s "http://127.0.0.1:$OPORT"
+wait_port "$HBPORT"
+"${CURL[@]}" -o "$WORK/got" "http://127.0.0.1:$HBPORT/small.txt" || true
+check "both: a cache hit" cmp -s "$WORK/got" "$CONTENT/files/small.txt"
+"${CURL[@]}" -o "$WORK/got" "http://127.0.0.1:$HBPORT/ok/7000" || true
+check "both: a miss from the origin" test "$(sha_file "$WORK/got")" = "$(python3 "$FAULT" --sha256 7000)"
+check "both: at neither, 404" test "$(code "http://127.0.0.1:$HBPORT/status/404")" = 404
+stop_ok "$BPROXY" TERM "webproxy (both sources)"
+
 # The origin gone: 502.
 stop "$ORIGIN" TERM 10 || true
 check "origin down: 502" test "$(code "$OURL/ok/1000")" = 502
