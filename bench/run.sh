@@ -125,6 +125,8 @@ if [ -z "${GF_BENCH_ISOLATED:-}" ]; then
             mount -t tmpfs -o size=4g,mode=1777 tmpfs /dev/shm
             mkdir -p /dev/mqueue
             mount -t mqueue mqueue /dev/mqueue
+            mkdir -p /run/getfile
+            mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
             exec bash "$0" "$@"' "$0" "${ARGS_ORIG[@]}" --no-build
     fi
     echo "run.sh: not root: running without a private IPC namespace" >&2

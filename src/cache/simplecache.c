@@ -84,7 +84,7 @@ int simplecache_load(const char *index, simplecache_warn_fn warn, void *arg,
     }
     for (size_t i = 0; i < pathmap_count(c->map); i++) {
         const char *req, *local;
-        uint64_t len;
+        uint64_t len = 0;
         pathmap_entry(c->map, i, &req, &local);
         int fd = open_regular(local, &len);
         if (fd >= 0) {

@@ -19,7 +19,6 @@
 #include "handle_with_curl.h"
 #include "http_front.h"
 #include "log.h"
-#include "metrics_server.h"
 #include "metrics_stats.h"
 #include "origin_pool.h"
 #include "seg_pool.h"
@@ -434,7 +433,7 @@ int main(int argc, char **argv)
         };
         rc = cache_client_new(&cache, &co);
         if (rc < 0) {
-            log_err(-rc, "cannot create %u segments of %llu bytes", c.nsegs,
+            log_err(-rc, "cannot set up the cache client (%u segments of %llu bytes)", c.nsegs,
                     (unsigned long long)c.segsize);
             status = CLI_EXIT_CANNOT_START;
             goto out;
@@ -509,24 +508,9 @@ int main(int argc, char **argv)
         log_info("serving HTTP on %s port %u", c.http_host[0] ? c.http_host : "every address",
                  (unsigned)http_front_port(http));
     }
-    if (c.use_metrics) {
-        char url[METRICS_ADDR_MAX + 32];
-
-        /* The page shows the stats object: no figures, no page. */
-        if (stats == NULL) {
-            log_err(0, "cannot serve metrics without the stats object");
-            status = CLI_EXIT_CANNOT_START;
-            goto out;
-        }
-        rc = metrics_server_start(&msrv, &c.metrics, metrics_stats_collect, stats);
-        if (rc < 0) {
-            log_err(-rc, "cannot serve metrics on %s port %u", c.metrics.addr,
-                    (unsigned)c.metrics.port);
-            status = CLI_EXIT_CANNOT_START;
-            goto out;
-        }
-        metrics_server_url(msrv, url, sizeof url);
-        log_info("metrics at %s", url);
+    if (c.use_metrics && metrics_stats_serve(&msrv, &c.metrics, stats) < 0) {
+        status = CLI_EXIT_CANNOT_START;
+        goto out;
     }
     log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,
              mode_name(&c), c.use_origin ? " " : "", c.use_origin ? c.origin.base_url : "");

@@ -23,6 +23,7 @@ log "Depends: $depends"
 check "Depends names libcurl4" grep -Eq '(^|, )libcurl4( |,|$)' <<<"$depends"
 check "Depends names libmicrohttpd12" grep -Eq '(^|, )libmicrohttpd12( |,|$)' <<<"$depends"
 check "Depends names libc6" grep -Eq '(^|, )libc6( |,|$)' <<<"$depends"
+check "Depends names libncursesw6 (gfmon)" grep -Eq '(^|, )libncursesw6( |,|$)' <<<"$depends"
 IFS=, read -ra deps <<<"$depends"
 for d in "${deps[@]}"; do
     d=${d# }
