@@ -40,7 +40,13 @@ struct http_front_options {
     unsigned max_per_client; /* connections per client address; 0 = 64 */
     unsigned max_conns;      /* connections in all; 0 = 1000 */
     gfs_handler_fn handler;  /* called with handler_arg from every worker */
-    void *handler_arg;
+    void *handler_arg; /* Optional: called once per request when both sides are done with it (the
+                        * response ended and the handler returned), from a libmicrohttpd thread or a
+                        * worker; path is NULL for a request answered without a handler (405, 400,
+                        * ...), status the GETFILE status the handler sent (or -1), sent the body
+                        * bytes handed to libmicrohttpd. */
+    gfs_done_fn on_done;
+    void *done_arg;
 };
 
 /* Binds and listens. Copies opt. Returns 0 and *out, or -errno (-EINVAL options,

@@ -493,6 +493,8 @@ int main(int argc, char **argv)
             .max_conns = c.server.max_waiting,
             .handler = handle,
             .handler_arg = &src,
+            .on_done = on_done,
+            .done_arg = &sinks,
         };
         rc = http_front_new(&http, &ho);
         if (rc < 0) {

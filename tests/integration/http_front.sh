@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # http_front.sh - webproxy --http: curl and raw clients against the HTTP/1.1 front end in cache
 # mode (a real simplecached) and origin mode (fault_origin.py): bytes, HEAD, keep-alive, the
-# error statuses, ranges, 304, and the bounds (slow header, slow reader, per-client limit),
-# while the GETFILE port keeps serving; SIGTERM leaves nothing behind.
+# error statuses, ranges, 304, the access log, and the bounds (slow header, slow reader,
+# per-client limit), while the GETFILE port keeps serving; SIGTERM leaves nothing behind.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/cache_lib.sh
@@ -23,7 +23,7 @@ HPORT=$(free_port)
 # -H 2000: a header must be complete within 2 s; -S 1000 -R 65536: a reader must take 64 KiB
 # per second of waiting.
 spawn PROXY "$BIN_DIR/webproxy" -p "$GPORT" --http "127.0.0.1:$HPORT" -t 4 -n 4 -z 65536 \
-    -H 2000 -S 1000 -R 65536
+    -H 2000 -S 1000 -R 65536 --access-log "$WORK/access.log"
 wait_port "$GPORT"
 wait_port "$HPORT"
 URL=http://127.0.0.1:$HPORT
@@ -53,6 +53,10 @@ check "keep-alive: both bodies right" \
     test "$(sha_file "$WORK/k1") $(sha_file "$WORK/k2")" = \
     "$(sha_file "$CONTENT/files/small.txt") $(sha_file "$CONTENT/files/big.bin")"
 check "cache miss: 404" test "$(code "$URL/nothing-here")" = 404
+# HTTP requests are in the access log like GETFILE ones (the source's status and result).
+alog_has() { wait_for 10 grep -Eq "$1" "$WORK/access.log"; }
+check "access log: the HTTP hit" alog_has '^[^ ]+ 127\.0\.0\.1:[0-9]+ /small\.txt OK 1000 [0-9.]+ HIT$'
+check "access log: the HTTP miss" alog_has '^[^ ]+ 127\.0\.0\.1:[0-9]+ /nothing-here FILE_NOT_FOUND 0 [0-9.]+ MISS$'
 check "DELETE: 405" test "$(code "$URL/small.txt" -X DELETE)" = 405
 "${CURL[@]}" -D "$WORK/h405" -o /dev/null -X POST -d x "$URL/small.txt" || true
 check "POST: 405 with Allow: GET, HEAD" grep -qi "^Allow: GET, HEAD" "$WORK/h405"
