@@ -10,8 +10,9 @@ target_link_libraries(stats_hold PRIVATE gfstats)
 
 # The real daemons under load, read through gfmon --json and --once; readers that cannot harm;
 # removal on exit and the sweep after kill -9; gfmon's command line.
-gf_add_script_test(NAME gfmon_live SCRIPT tests/integration/gfmon_live.sh TIMEOUT 240
-  LABELS cache)
+# In the TSan build too: the daemons' writers (many threads, one seqlock) under real load.
+gf_add_script_test(NAME gfmon_live SCRIPT tests/integration/gfmon_live.sh TIMEOUT 300
+  LABELS cache tsan)
 # gfmon's screen under tmux (80x24 and larger), daemons going and coming, q quits.
 gf_add_script_test(NAME gfmon_tmux SCRIPT tests/integration/gfmon_tmux.sh TIMEOUT 180
   LABELS cache)

@@ -6,7 +6,6 @@
 #include "gfs_cli.h"
 #include "cmdq.h"
 #include "log.h"
-#include "metrics_server.h"
 #include "metrics_stats.h"
 #include "pathmap.h"
 #include "shm_guard.h"
@@ -310,24 +309,9 @@ int main(int argc, char **argv)
         goto out_queue;
     }
     cache = NULL; /* the server's now */
-    if (cfg.use_metrics) {
-        char url[METRICS_ADDR_MAX + 32];
-
-        /* The page shows the stats object: no figures, no page. */
-        if (stats == NULL) {
-            log_err(0, "cannot serve metrics without the stats object");
-            status = CLI_EXIT_CANNOT_START;
-            goto out_server;
-        }
-        rc = metrics_server_start(&msrv, &cfg.metrics, metrics_stats_collect, stats);
-        if (rc < 0) {
-            log_err(-rc, "cannot serve metrics on %s port %u", cfg.metrics.addr,
-                    (unsigned)cfg.metrics.port);
-            status = CLI_EXIT_CANNOT_START;
-            goto out_server;
-        }
-        metrics_server_url(msrv, url, sizeof url);
-        log_info("metrics at %s", url);
+    if (cfg.use_metrics && metrics_stats_serve(&msrv, &cfg.metrics, stats) < 0) {
+        status = CLI_EXIT_CANNOT_START;
+        goto out_server;
     }
     log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us; "
              "registry in '%s'",

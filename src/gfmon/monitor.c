@@ -392,7 +392,7 @@ unsigned mon_render(const struct mon_sample *s, unsigned width, unsigned rows, i
                     mon_line_fn line, void *arg)
 {
     struct out o = {line, arg,
-                    width < 40              ? 40
+                    width < 20              ? 20
                     : width >= MON_LINE_MAX ? MON_LINE_MAX - 1
                                             : width,
                     rows, 0};
@@ -538,6 +538,14 @@ static void json_daemon(FILE *f, const struct mon_daemon *d)
     for (unsigned i = 0; i < STATS_LAT_BUCKETS; i++)
         fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)w[STATS_W_LAT_BUCKET + i]);
     fprintf(f, "], \"sum\": %llu, \"count\": %llu}", (unsigned long long)w[STATS_W_LAT_SUM_US],
+            (unsigned long long)w[STATS_W_LAT_COUNT]);
+    fprintf(f, ", \"size_bytes\": {\"bounds\": [");
+    for (unsigned i = 0; i + 1 < STATS_SIZE_BUCKETS; i++)
+        fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)stats_size_bounds[i]);
+    fprintf(f, "], \"buckets\": [");
+    for (unsigned i = 0; i < STATS_SIZE_BUCKETS; i++)
+        fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)w[STATS_W_SIZE_BUCKET + i]);
+    fprintf(f, "], \"sum\": %llu, \"count\": %llu}", (unsigned long long)w[STATS_C_BYTES],
             (unsigned long long)w[STATS_W_LAT_COUNT]);
     fprintf(f, ", \"%s\": [", d->s.role == STATS_ROLE_CACHE ? "workers" : "segments");
     for (unsigned i = 0; i < d->s.nslots; i++) {

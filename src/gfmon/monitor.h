@@ -49,7 +49,7 @@ struct mon_sample {
 int mon_sample_take(struct mon_sample *out, const struct mon_sample *prev);
 void mon_sample_release(struct mon_sample *s);
 
-/* Renders the sample as text lines of at most width columns (40..MON_LINE_MAX-1) and at most
+/* Renders the sample as text lines of at most width columns (20..MON_LINE_MAX-1) and at most
  * rows lines (0: as many as needed), calling line(arg, row, text, emphasis) for each. fancy
  * uses block characters for the bars (a UTF-8 terminal). Returns the number of lines. */
 typedef void (*mon_line_fn)(void *arg, unsigned row, const char *text, int emphasis);

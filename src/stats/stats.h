@@ -152,7 +152,7 @@ struct stats_shm_hdr {
 enum stats_slot_word {
     STATS_S_STATE,    /* enum stats_slot_state */
     STATS_S_WORKER,   /* the owning thread's id (gettid, as in top -H), 0 when FREE */
-    STATS_S_PEER,     /* cache: the proxy's pid; proxy: the cache's pid when known */
+    STATS_S_PEER,     /* cache: the proxy's pid; proxy: 0 (one cache serves them all) */
     STATS_S_SERIAL,   /* proxy: the segment's serial (its name's seg<serial>) */
     STATS_S_DONE,     /* bytes transferred so far */
     STATS_S_TOTAL,    /* bytes to transfer, 0 until known */

@@ -90,6 +90,7 @@ jcheck "proxy: 5 hits, 3 misses, 5000 bytes, 8 messages, 8 timed, nothing else" 
     "proxy($P1)['requests'] == dict(hit=5, miss=3, fill=0, stale=0, origin=0, not_found=0,
      error=0, cancelled=0) and proxy($P1)['bytes'] == 5000 and proxy($P1)['messages'] == 8
      and proxy($P1)['latency_us']['count'] == 8 and sum(proxy($P1)['latency_us']['buckets']) == 8
+     and proxy($P1)['size_bytes']['buckets'][0] == 8 and proxy($P1)['size_bytes']['sum'] == 5000
      and abs(proxy($P1)['hit_ratio'] - 0.625) < 1e-4"
 jcheck "cache: 5 hits, 3 misses, 5000 bytes, 8 messages, none rejected" \
     "j['cache']['requests']['hit'] == 5 and j['cache']['requests']['miss'] == 3
