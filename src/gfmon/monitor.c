@@ -456,10 +456,13 @@ unsigned mon_render(const struct mon_sample *s, unsigned width, unsigned rows, i
         if (d->s.role != STATS_ROLE_PROXY)
             continue;
         emit(&o, 0, "%s", "");
-        emit(&o, 1, "proxy  pid %ld%s  port %u  up %s  %u threads  %u segments x %s  %s",
-             (long)d->pid, d->alive ? "" : " NOT RUNNING", d->s.config.port,
-             duration(u, sizeof u, d->s.uptime_ms), d->s.config.threads, d->s.config.segments,
-             size_bin(b2, sizeof b2, d->s.config.segment_size), d->s.config.text);
+        char segs[64] = "";
+        if (d->s.config.segments > 0)
+            snprintf(segs, sizeof segs, "  %u segments x %s", d->s.config.segments,
+                     size_bin(b2, sizeof b2, d->s.config.segment_size));
+        emit(&o, 1, "proxy  pid %ld%s  port %u  up %s  %u threads%s  %s", (long)d->pid,
+             d->alive ? "" : " NOT RUNNING", d->s.config.port,
+             duration(u, sizeof u, d->s.uptime_ms), d->s.config.threads, segs, d->s.config.text);
         emit(&o, 0, "  Throughput %s/s  %.1f req/s  %.1f msg/s  Active Transfers %llu",
              human(b1, sizeof b1, d->byte_rate, "B"), d->req_rate, d->msg_rate,
              (unsigned long long)d->s.w[STATS_G_ACTIVE]);
