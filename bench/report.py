@@ -21,6 +21,12 @@ SYSTEMS = [  # key, column title
     ("origin", "webproxy origin"),
     ("curl", "libcurl direct"),
     ("curl_close", "libcurl direct, new connection"),
+    ("http", "webproxy HTTP (cache)"),
+    ("http_ka", "webproxy HTTP keep-alive (wrk)"),
+    ("varnish", "Varnish (malloc)"),
+    ("varnish_ka", "Varnish keep-alive (wrk)"),
+    ("nginx_pc", "nginx proxy_cache"),
+    ("nginx_pc_ka", "nginx proxy_cache keep-alive (wrk)"),
 ]
 TITLE = dict(SYSTEMS)
 WORKLOADS = [("1k", "1 KiB", "rps"), ("1m", "1 MiB", "gbps"), ("10m", "10 MiB", "gbps")]
@@ -33,7 +39,8 @@ FLAT_KB = 4096  # "memory flat": peak RSS may grow at most this much from 10 MiB
 COLOURS = {
     "nginx": "#1f78b4", "nginx_copy": "#a6cee3", "nginx_wrk": "#33a02c", "nginx_ka": "#b2df8a",
     "gfserver": "#6a3d9a", "cache": "#e31a1c", "origin": "#ff7f00", "curl": "#555555",
-    "curl_close": "#b15928",
+    "curl_close": "#b15928", "http": "#fb9a99", "http_ka": "#cab2d6", "varnish": "#000000",
+    "varnish_ka": "#999999", "nginx_pc": "#fdbf6f", "nginx_pc_ka": "#ffff99",
 }
 
 

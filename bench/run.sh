@@ -22,7 +22,11 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
   --duration S       seconds per sample (default 3)
   --clients LIST     concurrency levels, comma separated (default 1,8,32)
   --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,
-                     curl_close (default: all)
+                     curl_close (default: all of these), and the HTTP caches: http, http_ka
+                     (webproxy --http, cache mode), varnish, varnish_ka (Varnish, malloc
+                     storage), nginx_pc, nginx_pc_ka (nginx proxy_cache), each in front of
+                     the same nginx origin; _ka: wrk keep-alive, else gfload one request per
+                     connection
   --threads N        worker threads of webproxy, gfserver_main and simplecached (default 32)
   --segments N       webproxy -n (default 32)
   --segsize BYTES    webproxy -z (default 1048576)
@@ -81,6 +85,7 @@ IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
 for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
     nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | origin | curl | curl_close) ;;
+    http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
     esac
 done
@@ -120,6 +125,8 @@ if [ -z "${GF_BENCH_ISOLATED:-}" ]; then
             mount -t tmpfs -o size=4g,mode=1777 tmpfs /dev/shm
             mkdir -p /dev/mqueue
             mount -t mqueue mqueue /dev/mqueue
+            mkdir -p /run/getfile
+            mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
             exec bash "$0" "$@"' "$0" "${ARGS_ORIG[@]}" --no-build
     fi
     echo "run.sh: not root: running without a private IPC namespace" >&2
@@ -277,7 +284,7 @@ start_gf() { # start_gf SYSTEM NAME CMD...: a GETFILE server on a fresh port (ap
     fi
 }
 has_system gfserver && start_gf gfserver gfserver "$BIN/gfserver_main" -t "$THREADS" -m content.txt
-if has_system cache || [ "$RSS" = 1 ]; then
+if has_system cache || has_system http || has_system http_ka || [ "$RSS" = 1 ]; then
     if [ -x "$BIN/simplecached" ]; then
         start simplecached "$BIN/simplecached" -c locals.txt -t "$THREADS"
     fi
@@ -285,13 +292,46 @@ fi
 has_system cache && start_gf cache wpcache "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE"
 has_system origin && start_gf origin wporigin "$BIN/webproxy" -t "$THREADS" -s "http://127.0.0.1:$NGX_PORT"
 
+# The HTTP caches, each warmed from the same nginx origin (its files are simplecached's too).
+if has_system http || has_system http_ka; then
+    port=$(free_port)
+    start_gf http wphttp "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --http "127.0.0.1:$port"
+    # shellcheck disable=SC2154 # set by start
+    if [ -n "${PORT[http]:-}" ] && wait_port "$port" "$wphttp_pid"; then
+        PORT[http]=$port PORT[http_ka]=$port
+    else
+        unset 'PORT[http]'
+    fi
+fi
+if (has_system varnish || has_system varnish_ka) && command -v varnishd >/dev/null; then
+    port=$(free_port)
+    mkdir -p "$WORK/varnish"
+    start varnish varnishd -F -n "$WORK/varnish" -a "127.0.0.1:$port" -b "127.0.0.1:$NGX_PORT" \
+        -s malloc,1g -p default_ttl=3600
+    # shellcheck disable=SC2154 # set by start
+    if wait_port "$port" "$varnish_pid"; then PORT[varnish]=$port PORT[varnish_ka]=$port; else say "varnish did not start; skipped"; fi
+fi
+if has_system nginx_pc || has_system nginx_pc_ka; then
+    port=$(free_port)
+    mkdir -p "$WORK/ngxpc"
+    sed -e "s|@WORKERS@|$NGX_WORKERS|; s|@TMP@|$WORK/ngxpc|g; s|@PORT@|$port|; s|@ORIGIN@|$NGX_PORT|" \
+        "$BENCH_DIR/nginx_cache.conf.in" >"$WORK/ngxpc/nginx.conf"
+    start nginx_pc nginx -c "$WORK/ngxpc/nginx.conf" -p "$WORK/ngxpc" -e "$WORK/ngxpc/nginx-error.log"
+    # shellcheck disable=SC2154 # set by start
+    if wait_port "$port" "$nginx_pc_pid"; then PORT[nginx_pc]=$port PORT[nginx_pc_ka]=$port; else say "nginx_pc did not start; skipped"; fi
+fi
+
 # measure SYSTEM WORKLOAD CONC SECONDS: prints the client's key=value line (empty on failure).
 measure() {
     local sys=$1 wl=$2 c=$3 d=$4 t=$(($3 < 2 ? $3 : 2)) paths
     local lim=$((d + 60))
     case "$sys" in
-    nginx | nginx_copy)
+    nginx | nginx_copy | http | varnish | nginx_pc)
         timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
+    http_ka | varnish_ka | nginx_pc_ka)
+        paths=$(tr '\n' ' ' <"$WORK/$wl")
+        WRK_PATHS=$paths timeout "$lim" wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s \
+            -s "$BENCH_DIR/wrk_report.lua" "http://127.0.0.1:${PORT[$sys]}/" | grep '^wrk ' ;;
     gfserver | cache | origin)
         timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     curl | curl_close)
@@ -316,7 +356,7 @@ for sys in "${SYSTEM_LIST[@]}"; do
     ok=1
     for wl in w1k w1m w10m; do
         case "$sys" in
-        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close)
+        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka)
             line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         *) line=$(timeout 60 "$BIN/gfload" -p "$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         esac

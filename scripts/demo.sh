@@ -42,6 +42,8 @@ if [ -z "${GF_DEMO_ISOLATED:-}" ] && [ "$(id -u)" -eq 0 ]; then
         mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
         mkdir -p /dev/mqueue
         mount -t mqueue mqueue /dev/mqueue
+        mkdir -p /run/getfile
+        mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
         exec bash "$0" "$@"' "$root/scripts/demo.sh" -b "$bin" -r "$requests" -t "$threads" -z "$segsize" -n "$nsegs"
 fi
 if [ -n "${GF_DEMO_ISOLATED:-}" ]; then
@@ -73,7 +75,7 @@ cache_pid=$!
 # The proxy's first requests find the cache once its command queue exists.
 if mountpoint -q /dev/mqueue; then
     for _ in $(seq 100); do
-        [ -e "/dev/mqueue/getfile-$(id -u)-$cache_pid-cmd" ] && break
+        compgen -G "/dev/mqueue/getfile-$(id -u)-$cache_pid-cmd*" >/dev/null && break
         sleep 0.05
     done
 fi

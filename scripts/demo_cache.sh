@@ -26,6 +26,8 @@ if [ -z "${GF_DEMO_ISOLATED:-}" ] && [ "$(id -u)" -eq 0 ] && command -v unshare 
         mount -t tmpfs -o size=1g,mode=1777 tmpfs /dev/shm
         mkdir -p /dev/mqueue
         mount -t mqueue mqueue /dev/mqueue
+        mkdir -p /run/getfile
+        mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
         exec bash "$0" "$@"' "$0" "$@"
 fi
 
@@ -123,7 +125,7 @@ cpid=$CACHE_PID ppid=$PROXY_PID
 PROXY_PID="" CACHE_PID=""
 
 if [ -n "${GF_DEMO_ISOLATED:-}" ]; then
-    left=$(find /dev/shm /dev/mqueue -mindepth 1 -printf '%f ') # all would be ours
+    left=$(find /dev/shm /dev/mqueue /run/getfile -mindepth 1 -printf "%f ") # all would be ours
 else
     left=$( (ls -A /dev/shm; ls -A /dev/mqueue 2>/dev/null || true) |
         grep -E "^getfile-$(id -u)-(cache\$|$cpid-|$ppid-)" || true)

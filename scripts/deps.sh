@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # help2man: the man pages are generated at build time (-DGF_MAN=OFF builds without them).
-# libmicrohttpd-dev: the daemons' --metrics endpoint. libncurses-dev: gfmon's screen (ncursesw).
+# libmicrohttpd-dev: webproxy's HTTP front end (--http) and the daemons' --metrics endpoint.
+# libncurses-dev: gfmon's screen (ncursesw).
 build=(build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev libncurses-dev python3
     help2man)
 # dpkg-dev and file: cpack's Depends (dpkg-shlibdeps); man-db: man -l; systemd: systemd-analyze

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """ipc_leaks.py - names every IPC object of ours that is still there, with the evidence (the
 lines of `ls -l /dev/shm`, `ls -l /dev/mqueue` and `ipcs` that show it) and a hint at the likely
-cause, read from the object's name (docs/ipc.md: /getfile-<uid>-cache, /getfile-<uid>-<pid>-cmd,
-/getfile-<uid>-<pid>-seg<serial>, /getfile-<uid>-<pid>-stats) and from whether its owner process still runs.
+cause, read from the object's name (docs/ipc.md: the registry getfile-<uid>-cache in the runtime
+directory, /getfile-<uid>-<pid>-cmd[<serial>], /getfile-<uid>-<pid>-seg<serial>,
+/getfile-<uid>-<pid>-stats[<serial>]) and from whether its owner process still runs. Runtime
+directories looked in: /run/getfile, /run/user/<uid>/getfile, /dev/shm/getfile-<uid> and
+$GETFILE_RUNTIME_DIR; the directories themselves are kept on purpose.
 
   ipc_leaks.py [--all-users] [--quiet]
 
@@ -16,8 +19,9 @@ import subprocess
 import sys
 
 NAME = re.compile(r"^getfile-(?P<uid>0|[1-9][0-9]{0,9})-(?:(?P<cache>cache)|"
-                  r"(?P<pid>[1-9][0-9]{0,9})-(?:(?P<cmd>cmd)|(?P<stats>stats)|"
-                  r"seg(?P<serial>0|[1-9][0-9]{0,9})))$")
+                  r"(?P<pid>[1-9][0-9]{0,9})-(?:(?P<cmd>cmd)(?:[1-9][0-9]{0,9})?|"
+                  r"(?P<stats>stats)(?:[1-9][0-9]{0,9})?|seg(?P<serial>0|[1-9][0-9]{0,9})))$")
+RUNDIR = re.compile(r"^getfile-(0|[1-9][0-9]{0,9})$")  # /dev/shm's last-resort runtime dirs
 
 
 def process(pid):
@@ -96,7 +100,18 @@ def main():
     a = ap.parse_args()
     uid = os.getuid()
     leaks = []
-    for directory in ("/dev/shm", "/dev/mqueue"):
+    dirs = ["/dev/shm", "/dev/mqueue", "/run/getfile"]
+    try:
+        dirs += [f"/run/user/{u}/getfile" for u in os.listdir("/run/user")]
+    except OSError:
+        pass
+    try:
+        dirs += [f"/dev/shm/{d}" for d in os.listdir("/dev/shm") if RUNDIR.match(d)]
+    except OSError:
+        pass
+    if os.environ.get("GETFILE_RUNTIME_DIR"):
+        dirs.append(os.environ["GETFILE_RUNTIME_DIR"])
+    for directory in dirs:
         try:
             names = sorted(os.listdir(directory))
         except OSError:
@@ -104,6 +119,9 @@ def main():
         for name in names:
             if not name.startswith("getfile-"):
                 continue
+            if directory == "/dev/shm" and RUNDIR.match(name) and \
+                    os.path.isdir(os.path.join(directory, name)):
+                continue  # a runtime directory: kept; what is inside is listed
             m = NAME.match(name)
             if m and int(m["uid"]) != uid and not a.all_users:
                 continue

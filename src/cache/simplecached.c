@@ -6,7 +6,6 @@
 #include "gfs_cli.h"
 #include "cmdq.h"
 #include "log.h"
-#include "metrics_server.h"
 #include "metrics_stats.h"
 #include "pathmap.h"
 #include "shm_guard.h"
@@ -184,8 +183,16 @@ static int reload(void *arg, struct simplecache **out)
     return 0;
 }
 
-static void log_open_failure(int rc, pid_t holder)
+static void log_open_failure(const struct cmdq_server *q, int rc, pid_t holder)
 {
+    if (q->rundir_failed) {
+        log_err(-rc,
+                "cannot use the runtime directory '%s' (it must be a directory of uid %ld, not "
+                "a symlink; another user may have created it first): set GETFILE_RUNTIME_DIR or "
+                "XDG_RUNTIME_DIR to a private directory; not starting",
+                q->rundir, (long)geteuid());
+        return;
+    }
     switch (-rc) {
     case EBUSY:
         log_err(0,
@@ -193,11 +200,8 @@ static void log_open_failure(int rc, pid_t holder)
                 "stop; not starting",
                 (long)holder, (long)geteuid());
         break;
-    case EPERM:
-        log_err(0,
-                "the cache's names for uid %ld (registry /dev/shm/getfile-%ld-cache, or its "
-                "instance lock) are held by another user; not starting",
-                (long)geteuid(), (long)geteuid());
+    case EEXIST:
+        log_err(-rc, "cannot create the command queue: every name tried was taken");
         break;
     case EMFILE:
         log_err(-rc, "cannot create the command queue: RLIMIT_MSGQUEUE reached");
@@ -277,7 +281,7 @@ int main(int argc, char **argv)
     memset(&q, 0, sizeof q);
     rc = open_waiting(&q, cfg.wait_ms, &holder);
     if (rc < 0) {
-        log_open_failure(rc, holder);
+        log_open_failure(&q, rc, holder);
         status = CLI_EXIT_CANNOT_START;
         goto out_cache;
     }
@@ -305,27 +309,13 @@ int main(int argc, char **argv)
         goto out_queue;
     }
     cache = NULL; /* the server's now */
-    if (cfg.use_metrics) {
-        char url[METRICS_ADDR_MAX + 32];
-
-        /* The page shows the stats object: no figures, no page. */
-        if (stats == NULL) {
-            log_err(0, "cannot serve metrics without the stats object");
-            status = CLI_EXIT_CANNOT_START;
-            goto out_server;
-        }
-        rc = metrics_server_start(&msrv, &cfg.metrics, metrics_stats_collect, stats);
-        if (rc < 0) {
-            log_err(-rc, "cannot serve metrics on %s port %u", cfg.metrics.addr,
-                    (unsigned)cfg.metrics.port);
-            status = CLI_EXIT_CANNOT_START;
-            goto out_server;
-        }
-        metrics_server_url(msrv, url, sizeof url);
-        log_info("metrics at %s", url);
+    if (cfg.use_metrics && metrics_stats_serve(&msrv, &cfg.metrics, stats) < 0) {
+        status = CLI_EXIT_CANNOT_START;
+        goto out_server;
     }
-    log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us",
-             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us);
+    log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us; "
+             "registry in '%s'",
+             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us, q.rundir);
     rc = cache_server_run(srv, &stop_requested);
     metrics_server_stop(msrv);
     cache_server_stats(srv, &st);

@@ -98,5 +98,8 @@ void gfs_cli_log_event(enum gfs_event ev, int value, void *arg)
     case GFS_EV_REFUSED:
         log_debug("a connection was refused: too many waiting (per client or in all)");
         break;
+    case GFS_EV_STOPPING:
+        log_debug("stopping: no new connections");
+        break;
     }
 }

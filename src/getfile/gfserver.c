@@ -96,7 +96,9 @@ struct gfserver {
 };
 
 struct gfs_ctx {
-    struct gfserver *srv;
+    struct gfserver *srv;                /* NULL for a sink ctx */
+    const struct gfs_sink_ops *sink_ops; /* a sink ctx's output (gfs_ctx_sink_new), else NULL */
+    void *sink;
     int fd;
     int header_sent;
     int broken; /* 0, or the -errno of a failed send: nothing more may be written */
@@ -673,6 +675,8 @@ static void boss_loop(struct gfserver *s, const sigset_t *waitmask, int64_t *dea
             s->listen_fd = -1;
             atomic_store(&s->stopping, 1);
             *deadline = now + s->opt.shutdown_grace_ms;
+            if (s->opt.on_event)
+                s->opt.on_event(GFS_EV_STOPPING, 0, s->opt.event_arg);
         }
         if (atomic_load(&s->stopping) && (held(s) == 0 || now >= *deadline))
             return;
@@ -808,12 +812,45 @@ void gfs_stop(struct gfserver *s)
 
 int gfs_ctx_stopping(const struct gfs_ctx *ctx)
 {
+    if (ctx->sink_ops != NULL)
+        return ctx->sink_ops->stopping(ctx->sink);
     return atomic_load(&ctx->srv->stopping);
 }
 
 int gfs_ctx_cancelled(const struct gfs_ctx *ctx)
 {
+    if (ctx->sink_ops != NULL)
+        return ctx->sink_ops->cancelled(ctx->sink);
     return atomic_load(&ctx->srv->cancelled);
+}
+
+void gfs_ctx_set_validators(struct gfs_ctx *ctx, const char *etag, const char *last_modified)
+{
+    if (ctx->sink_ops != NULL && ctx->sink_ops->validators != NULL)
+        ctx->sink_ops->validators(ctx->sink, etag, last_modified);
+}
+
+int gfs_ctx_sink_new(struct gfs_ctx **out, const struct gfs_sink_ops *ops, void *sink)
+{
+    struct gfs_ctx *ctx = calloc(1, sizeof *ctx);
+
+    if (ctx == NULL)
+        return -ENOMEM;
+    ctx->fd = -1;
+    ctx->sink_ops = ops;
+    ctx->sink = sink;
+    *out = ctx;
+    return 0;
+}
+
+void gfs_ctx_sink_free(struct gfs_ctx *ctx)
+{
+    free(ctx);
+}
+
+int gfs_ctx_status(const struct gfs_ctx *ctx)
+{
+    return ctx->header_sent ? (int)ctx->status : -1;
 }
 
 int gfs_ctx_header_sent(const struct gfs_ctx *ctx)
@@ -841,6 +878,15 @@ int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length)
         return -EALREADY;
     if (st != GF_OK && st != GF_FILE_NOT_FOUND && st != GF_ERROR)
         return -EINVAL;
+    if (ctx->sink_ops != NULL) {
+        ctx->header_sent = 1;
+        ctx->status = st;
+        ctx->length = st == GF_OK ? length : 0;
+        rc = ctx->sink_ops->header(ctx->sink, st, ctx->length);
+        if (rc < 0)
+            ctx->broken = rc;
+        return rc;
+    }
     if (atomic_load(&ctx->srv->cancelled))
         return -ECANCELED;
     n = gf_format_response(hdr, sizeof hdr, st, st == GF_OK ? length : 0, ctx->srv->opt.framing);
@@ -865,6 +911,15 @@ int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len)
         return ctx->broken;
     if (len > ctx->length - ctx->sent)
         return -EMSGSIZE;
+    if (ctx->sink_ops != NULL) {
+        rc = ctx->sink_ops->send(ctx->sink, buf, len);
+        if (rc < 0) {
+            ctx->broken = rc;
+            return rc;
+        }
+        ctx->sent += len;
+        return 0;
+    }
     if (atomic_load(&ctx->srv->cancelled)) {
         ctx->broken = -ECANCELED;
         return -ECANCELED;

@@ -47,6 +47,9 @@ enum gfs_event {
     /* A new connection was closed at once: its client address already had max_per_client
      * connections waiting, or max_waiting connections had complete requests. value: 0 */
     GFS_EV_REFUSED,
+    /* The boss saw the stop request (stop_flag or gfs_stop) and closed the listener; in-flight
+     * transfers now get the grace period. From the boss, once. value: 0 */
+    GFS_EV_STOPPING,
 };
 
 /* Called from the boss or a worker thread, so it must be thread-safe and quick. */
@@ -165,5 +168,39 @@ uint64_t gfs_ctx_sent(const struct gfs_ctx *ctx);
 /* Sets the note on_done reports for this request (a string that outlives the server, e.g. a
  * literal); the last call wins. */
 void gfs_ctx_set_note(struct gfs_ctx *ctx, const char *note);
+
+/* Tells the front end the source's validators of the content about to be sent (call before
+ * gfs_send_header): its ETag and Last-Modified, as the source gave them, or NULL. GETFILE has
+ * no place for them, so a GETFILE connection ignores them; a sink (below) gets them. The
+ * strings are borrowed for the call. */
+void gfs_ctx_set_validators(struct gfs_ctx *ctx, const char *etag, const char *last_modified);
+
+/* ---- sinks: the same handlers behind another front end ------------------------------------
+ * A ctx made by gfs_ctx_sink_new runs a handler outside any server: the checks of
+ * gfs_send_header and gfs_send (one header, GF_OK's length never exceeded, nothing after a
+ * failure) stay here, and what passes them goes to the sink's functions instead of a socket.
+ * The HTTP front end (src/proxy/http_front.h) serves the proxy's handlers this way. */
+struct gfs_sink_ops {
+    /* The response header: st is GF_OK, GF_FILE_NOT_FOUND or GF_ERROR; length counts for
+     * GF_OK only. Returns 0 or -errno (the ctx is then broken). */
+    int (*header)(void *sink, enum gf_status st, uint64_t length);
+    /* len content bytes (buf borrowed for the call); all of them, or -errno. */
+    int (*send)(void *sink, const void *buf, size_t len);
+    /* gfs_ctx_stopping and gfs_ctx_cancelled of the ctx. */
+    int (*stopping)(void *sink);
+    int (*cancelled)(void *sink);
+    /* gfs_ctx_set_validators; may be NULL. */
+    void (*validators)(void *sink, const char *etag, const char *last_modified);
+};
+
+/* Makes a ctx whose output goes to ops with sink (both borrowed until gfs_ctx_sink_free).
+ * Returns 0 and *out, or -ENOMEM. */
+int gfs_ctx_sink_new(struct gfs_ctx **out, const struct gfs_sink_ops *ops, void *sink);
+
+/* Frees a ctx made by gfs_ctx_sink_new. NULL is a no-op. */
+void gfs_ctx_sink_free(struct gfs_ctx *ctx);
+
+/* The status a sink ctx's handler sent (GF_OK, ...), or -1 before any header. */
+int gfs_ctx_status(const struct gfs_ctx *ctx);
 
 #endif

@@ -6,6 +6,7 @@
 #ifndef GF_CMDQ_H
 #define GF_CMDQ_H
 
+#include <limits.h>
 #include <mqueue.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,16 +60,19 @@ int cmdq_request_decode(const void *buf, size_t len, uid_t uid, struct cmdq_requ
 #define CMDQ_OLD_KEEP_MS 60000 /* a replaced queue is read at least this long, until empty */
 
 struct cmdq_server {
-    int registry_fd; /* holds the registry lock while the cache runs */
-    int instance_fd; /* the single-instance lock: a bound abstract unix socket (see open) */
-    mqd_t mq;        /* the queue named mq_name */
+    int registry_fd;    /* holds the registry lock while the cache runs */
+    int instance_fd;    /* the runtime directory (ipc_rundir.h), flock'ed: the instance lock */
+    mqd_t mq;           /* the queue named mq_name */
+    uint32_t mq_serial; /* the queue name's serial (0: the plain name), published */
     mqd_t old_mq[CMDQ_OLD_QUEUES];         /* queues replaced by cmdq_server_check, still read */
     int64_t old_since_ms[CMDQ_OLD_QUEUES]; /* clock_mono_ms() when each was replaced */
     unsigned nold;
     unsigned next_rx; /* the queue a receive looks at first (fairness among several) */
     int retired;      /* cmdq_server_retire gave the names up; the queues are still open */
     char mq_name[IPC_NAME_MAX];
-    char registry_name[IPC_NAME_MAX];
+    char registry_name[IPC_NAME_MAX]; /* file name in the runtime directory */
+    char rundir[PATH_MAX];            /* the runtime directory's path, set by open */
+    int rundir_failed;                /* open failed on the runtime directory (named rundir) */
 };
 
 /* Becomes the uid's one cache: takes the single-instance lock, sweeps queues and segments of
@@ -123,8 +127,11 @@ void cmdq_server_close(struct cmdq_server *s);
 /* Shared by all proxy workers; thread-safe. Reconnects to a restarted cache by itself. */
 struct cmdq_client;
 
-/* Creates a client for this uid (connects lazily). Returns 0 or -ENOMEM. */
-int cmdq_client_new(struct cmdq_client **out);
+/* Creates a client for this uid (connects lazily), opening the runtime directory (ipc_rundir.h)
+ * where the cache publishes itself; its path goes to rundir (rundir_cap bytes; may be NULL),
+ * also when it is refused. Returns 0, -ENOMEM, or the runtime directory's -errno (-EPERM:
+ * another owner, -ELOOP: a symlink, ...). */
+int cmdq_client_new(struct cmdq_client **out, char *rundir, size_t rundir_cap);
 void cmdq_client_free(struct cmdq_client *c); /* NULL is a no-op */
 
 /* Sends req to the running cache, connecting first if needed: a client looks the cache up

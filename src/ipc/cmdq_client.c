@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +19,7 @@
 #include "clock.h"
 #include "cmdq_priv.h"
 #include "cmdq_testing.h"
+#include "ipc_rundir.h"
 #include "peer.h"
 
 #define BACKOFF_MIN_MS 50
@@ -37,19 +39,40 @@ struct cmdq_client {
     struct stat reg_st;     /* guarded by lock; the registry as the last lookup began */
     int reg_errno;          /* guarded by lock; stat's errno then, or 0 */
     int64_t next_check_ms;  /* guarded by lock; when to check that its name still refers to it */
+    char mq_name[IPC_NAME_MAX];  /* guarded by lock; the connected queue's name */
+    int dir;                     /* the runtime directory (ipc_rundir.h); fixed */
+    char registry[IPC_NAME_MAX]; /* the registry's file name in dir; fixed */
 };
 
-int cmdq_client_new(struct cmdq_client **out)
+int cmdq_client_new(struct cmdq_client **out, char *rundir, size_t rundir_cap)
 {
     struct cmdq_client *c = calloc(1, sizeof *c);
+    struct ipc_rundir rd;
+    int rc;
 
     *out = NULL;
     if (!c)
         return -ENOMEM;
+    rd.path[0] = '\0';
+    rc = registry_file(c->registry, geteuid());
+    if (rc == 0)
+        rc = ipc_rundir_open(&rd);
+    if (rundir && rundir_cap > 0) {
+        size_t n = strnlen(rd.path, rundir_cap - 1);
+
+        memcpy(rundir, rd.path, n);
+        rundir[n] = '\0';
+    }
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
     if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        ipc_rundir_close(&rd);
         free(c);
         return -ENOMEM;
     }
+    c->dir = rd.fd;
     c->mq = (mqd_t)-1;
     c->pidfd = -1;
     c->backoff_ms = BACKOFF_MIN_MS;
@@ -73,21 +96,16 @@ void cmdq_client_free(struct cmdq_client *c)
     if (!c)
         return;
     disconnect_locked(c);
+    close(c->dir);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
 /* Takes the registry's stat signature (inode, size, times) into *st, or its errno. */
-static int registry_stat(struct stat *st)
+static int registry_stat(const struct cmdq_client *c, struct stat *st)
 {
-    char name[IPC_NAME_MAX], path[sizeof SHM_DIR + IPC_NAME_MAX];
-
     memset(st, 0, sizeof *st);
-    if (ipc_name_format(name, IPC_KIND_REGISTRY, geteuid(), 0, 0) < 0)
-        return EINVAL;
-    memcpy(path, SHM_DIR, sizeof SHM_DIR - 1);
-    memcpy(path + sizeof SHM_DIR - 1, name, strlen(name) + 1);
-    return stat(path, st) < 0 ? errno : 0;
+    return fstatat(c->dir, c->registry, st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
 }
 
 static int same_stat(const struct stat *a, int a_err, const struct stat *b, int b_err)
@@ -114,14 +132,12 @@ static int lookup_locked(struct cmdq_client *c)
 
     c->lookups++;
     /* Taken first: a registry that changes after it is seen again as changed, and looked up. */
-    c->reg_errno = registry_stat(&c->reg_st);
-    rc = ipc_name_format(name, IPC_KIND_REGISTRY, uid, 0, 0);
-    if (rc < 0)
-        return rc;
-    fd = shm_open(name, O_RDONLY, 0);
+    c->reg_errno = registry_stat(c, &c->reg_st);
+    fd = openat(c->dir, c->registry, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? -ENOTCONN : -errno;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != uid) {
+        return errno == ENOENT || errno == ELOOP ? -ENOTCONN : -errno;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != uid ||
+        (st.st_mode & 0777) != 0600) {
         close(fd);
         return -ENOTCONN;
     }
@@ -148,20 +164,23 @@ static int lookup_locked(struct cmdq_client *c)
         rc = -ENOTCONN;
         goto err_pidfd;
     }
-    rc = ipc_name_format(name, IPC_KIND_CMDQ, uid, (pid_t)rec.pid, 0);
+    rc = ipc_name_format(name, IPC_KIND_CMDQ, uid, (pid_t)rec.pid, rec.queue_serial);
     if (rc < 0)
         goto err_pidfd;
     mq = mq_open(name, O_WRONLY);
     if (mq == (mqd_t)-1) {
-        rc = errno == ENOENT ? -ENOTCONN : -errno;
+        rc = errno == ENOENT || errno == EACCES ? -ENOTCONN : -errno;
         goto err_pidfd;
     }
-    if (mq_fstat(mq, &st) < 0 || peer_alive(pidfd) != 1) {
+    /* Only a queue of our uid and mode is the cache's: root may open anybody's. */
+    if (mq_fstat(mq, &st) < 0 || st.st_uid != uid || (st.st_mode & 0777) != 0600 ||
+        peer_alive(pidfd) != 1) {
         mq_close(mq);
         rc = -ENOTCONN;
         goto err_pidfd;
     }
     c->mq_st = st;
+    memcpy(c->mq_name, name, sizeof name);
     c->next_check_ms = clock_mono_ms() + CMDQ_CHECK_MS;
     c->mq = mq;
     c->pidfd = pidfd;
@@ -176,16 +195,13 @@ err_pidfd:
 /* What the connected cache's queue name refers to now: 1 and *st, or 0 (no queue under it). */
 static int queue_under_name_locked(struct cmdq_client *c, struct stat *st)
 {
-    char name[IPC_NAME_MAX];
     int found;
     mqd_t q;
 
-    if (ipc_name_format(name, IPC_KIND_CMDQ, geteuid(), c->pid, 0) < 0)
-        return 0;
-    q = mq_open(name, O_WRONLY);
+    q = mq_open(c->mq_name, O_WRONLY);
     if (q == (mqd_t)-1)
         return 0;
-    found = mq_fstat(q, st) == 0;
+    found = mq_fstat(q, st) == 0 && st->st_uid == geteuid();
     mq_close(q);
     return found;
 }
@@ -216,7 +232,9 @@ static void recheck_queue_locked(struct cmdq_client *c)
     int old_pidfd = c->pidfd;
     pid_t old_pid = c->pid;
     struct stat old_st = c->mq_st;
+    char old_name[IPC_NAME_MAX];
 
+    memcpy(old_name, c->mq_name, sizeof old_name);
     c->next_check_ms = clock_mono_ms() + CMDQ_CHECK_MS;
     if (!queue_replaced_locked(c))
         return;
@@ -228,6 +246,7 @@ static void recheck_queue_locked(struct cmdq_client *c)
         c->pidfd = old_pidfd;
         c->pid = old_pid;
         c->mq_st = old_st;
+        memcpy(c->mq_name, old_name, sizeof old_name);
         return;
     }
     mq_close(old_mq);
@@ -245,8 +264,10 @@ static void follow_registry_locked(struct cmdq_client *c)
     int old_pidfd = c->pidfd;
     pid_t old_pid = c->pid;
     struct stat old_st = c->mq_st, st;
-    int st_err = registry_stat(&st);
+    int st_err = registry_stat(c, &st);
+    char old_name[IPC_NAME_MAX];
 
+    memcpy(old_name, c->mq_name, sizeof old_name);
     if (same_stat(&st, st_err, &c->reg_st, c->reg_errno))
         return;
     c->mq = (mqd_t)-1;
@@ -261,6 +282,7 @@ static void follow_registry_locked(struct cmdq_client *c)
     c->pidfd = old_pidfd;
     c->pid = old_pid;
     c->mq_st = old_st;
+    memcpy(c->mq_name, old_name, sizeof old_name);
     if (queue_still_ours_locked(c))
         return; /* c->reg_st is the registry now: looked up again when it changes */
     disconnect_locked(c);
@@ -287,7 +309,7 @@ static int connect_and_dup(struct cmdq_client *c, int *mq_dup, int *pidfd_dup)
     if (c->pidfd < 0) {
         int64_t now = clock_mono_ms();
         struct stat st;
-        int st_err = registry_stat(&st);
+        int st_err = registry_stat(c, &st);
 
         /* Within the backoff interval only a changed registry (a cache that has just
          * published its pid) is worth a lookup; a stat costs far less than one. */

@@ -8,19 +8,32 @@
 #include <fcntl.h>
 #include <mqueue.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
-#define REGISTRY_MAGIC   0x47464352u /* "GFCR" */
-#define REGISTRY_VERSION 1u
-#define SHM_DIR          "/dev/shm" /* where glibc keeps shm objects */
+#include "ipc_names.h"
+
+#define REGISTRY_MAGIC       0x47464352u /* "GFCR" */
+#define REGISTRY_VERSION     2u          /* 2: the queue's serial in the last word (1: always 0) */
+#define CMDQ_CREATE_ATTEMPTS 16          /* queue names tried before creation gives up (-EEXIST) */
 
 /* The registry's contents: written by the cache once it holds the lock and its queue exists. */
 struct registry_rec {
     uint32_t magic;
     uint32_t version;
     uint32_t pid;
-    uint32_t pad_;
+    uint32_t queue_serial; /* the queue is ipc_name_format(IPC_KIND_CMDQ, uid, pid, this) */
 };
+
+/* The registry's file name in the runtime directory: the registry name without its '/'. */
+static inline int registry_file(char *buf, uid_t uid)
+{
+    int rc = ipc_name_format(buf, IPC_KIND_REGISTRY, uid, 0, 0);
+
+    if (rc == 0)
+        memmove(buf, buf + 1, strlen(buf));
+    return rc;
+}
 
 static inline int same_object(const struct stat *a, const struct stat *b)
 {

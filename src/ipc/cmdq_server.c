@@ -1,7 +1,7 @@
 /* cmdq_server.c - the cache's side of the command queue: the instance lock, the registry and its
  * lock, the queue, receiving, repairing names removed from under it, and closing. */
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE /* struct ucred, accept4, AT_EMPTY_PATH */
+#define _GNU_SOURCE /* AT_EMPTY_PATH */
 #include "cmdq.h"
 
 #include <errno.h>
@@ -10,33 +10,32 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "cmdq_priv.h"
 #include "cmdq_testing.h"
+#include "ipc_rundir.h"
 
 #define LOCK_ATTEMPTS 3
 
 void (*cmdq_test_after_lock)(const char *registry_name);
 
-/* 1 if the shm name refers to the object open as fd, 0 if not (or gone), or -errno. By stat of
- * its path: opening the name and closing that descriptor would drop our fcntl lock on it. */
-static int shm_name_is(const char *name, int fd)
+/* 1 if the name in the directory dir refers to the object open as fd, 0 if not (or gone), or
+ * -errno. By fstatat without following a symlink: opening the name and closing that descriptor
+ * would drop our fcntl lock on it. */
+static int file_name_is(int dir, const char *name, int fd)
 {
-    char path[sizeof SHM_DIR + IPC_NAME_MAX];
     struct stat a, b;
 
-    if (snprintf(path, sizeof path, "%s%s", SHM_DIR, name) >= (int)sizeof path)
-        return -ENAMETOOLONG;
     if (fstat(fd, &a) < 0)
         return -errno;
-    if (stat(path, &b) < 0)
+    if (fstatat(dir, name, &b, AT_SYMLINK_NOFOLLOW) < 0)
         return errno == ENOENT ? 0 : -errno;
     return same_object(&a, &b);
 }
@@ -62,50 +61,11 @@ static int queue_name_is(const char *name, mqd_t mq)
     return rc;
 }
 
-/* The single-instance lock lives in the abstract unix socket namespace, where a name exists
- * exactly while a socket is bound to it: nobody can unlink it, and it goes when the cache dies.
- * That namespace belongs to the network namespace, so the name also carries what a cache's
- * objects belong to: the IPC namespace (queues) and the /dev/shm file system (registry). */
-static socklen_t instance_addr(struct sockaddr_un *sa, uid_t uid)
-{
-    struct stat ns = {0}, shm = {0};
-    int n;
-
-    (void)stat("/proc/self/ns/ipc", &ns); /* without /proc: 0, one name per network namespace */
-    (void)stat(SHM_DIR, &shm);
-    memset(sa, 0, sizeof *sa);
-    sa->sun_family = AF_UNIX;
-    n = snprintf(sa->sun_path + 1, sizeof sa->sun_path - 1, "getfile-%u-cache-%llx-%llx",
-                 (unsigned)uid, (unsigned long long)ns.st_ino, (unsigned long long)shm.st_dev);
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-}
-
-/* The pid of the process that holds the instance lock (SO_PEERCRED of a connection to it), or
- * 0 when unknown (its backlog is full: the holder drains it in cmdq_server_check). Its uid goes
- * to *uid (unchanged when unknown). */
-static pid_t instance_holder(const struct sockaddr_un *sa, socklen_t len, uid_t *uid)
-{
-    struct ucred cr;
-    socklen_t crlen = sizeof cr;
-    pid_t pid = 0;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-    if (fd < 0)
-        return 0;
-    if (connect(fd, (const struct sockaddr *)sa, len) == 0 &&
-        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0) {
-        pid = cr.pid;
-        *uid = cr.uid;
-    }
-    close(fd);
-    return pid;
-}
-
-/* The pid holding the lock of the registry name, or 0. Caller holds no lock on it. */
-static pid_t registry_holder(const char *name)
+/* The pid holding the lock of the registry in dir, or 0. Caller holds no lock on it. */
+static pid_t registry_holder(int dir, const char *name)
 {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-    int fd = shm_open(name, O_RDONLY, 0);
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     pid_t pid = 0;
 
     if (fd < 0)
@@ -116,43 +76,76 @@ static pid_t registry_holder(const char *name)
     return pid;
 }
 
-/* Binds the instance lock. Returns its descriptor, -EBUSY (with *holder when known) or -errno. */
-static int instance_lock(uid_t uid, const char *registry_name, pid_t *holder)
+/* The pid holding a flock on the object open as fd, from /proc/locks ("1: FLOCK ADVISORY WRITE
+ * <pid> <major>:<minor>:<inode> 0 EOF", device numbers in hex), or 0 when unknown. */
+static pid_t flock_holder(int fd)
 {
-    struct sockaddr_un sa;
-    socklen_t len = instance_addr(&sa, uid);
-    uid_t owner = uid;
-    int fd, rc;
+    char line[256], want[64];
+    struct stat st;
+    pid_t pid = 0;
+    FILE *f;
 
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    if (bind(fd, (const struct sockaddr *)&sa, len) == 0) {
-        if (listen(fd, 4) == 0)
-            return fd;
-        rc = -errno;
-        close(fd);
-        return rc;
+    if (fstat(fd, &st) < 0)
+        return 0;
+    snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
+             (unsigned long long)st.st_ino);
+    f = fopen("/proc/locks", "re");
+    if (!f)
+        return 0;
+    while (pid == 0 && fgets(line, sizeof line, f)) {
+        char type[16], id[64];
+        long p;
+
+        if (sscanf(line, "%*s %15s %*s %*s %ld %63s", type, &p, id) == 3 &&
+            strcmp(type, "FLOCK") == 0 && strcmp(id, want) == 0 && p > 0)
+            pid = (pid_t)p;
     }
-    rc = -errno;
-    close(fd);
-    if (rc != -EADDRINUSE)
-        return rc;
-    /* Abstract names have no owner or mode: anyone can bind ours. A holder of another uid is
-     * not a cache of ours but a squatter, reported as such (-EPERM, like a foreign registry). */
-    pid_t pid = instance_holder(&sa, len, &owner);
-    if (owner != uid)
-        return -EPERM;
-    if (holder)
-        *holder = pid ? pid : registry_holder(registry_name);
+    fclose(f);
+    return pid;
+}
+
+/* The single-instance lock is a flock on the runtime directory itself: only our uid can open
+ * it (mode 0700), nobody can take it first, it cannot be removed from under the running cache
+ * while the directory holds anything, and it goes when the cache dies. Takes it on the
+ * directory open as dir. Returns 0, -EBUSY (with *holder when the registry names it) or
+ * -errno. */
+static int instance_lock(int dir, const char *registry, pid_t *holder)
+{
+    if (flock(dir, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno != EWOULDBLOCK)
+        return -errno;
+    if (holder) {
+        *holder = registry_holder(dir, registry);
+        if (*holder == 0)
+            *holder = flock_holder(dir); /* the registry name was removed */
+    }
     return -EBUSY;
+}
+
+/* Opens the registry file in dir for writing, creating it (0600) if needed. A symlink or a
+ * directory under its name (nobody else can write the directory, but it may have been wider
+ * once) is removed first. Returns the descriptor or -errno. */
+static int open_registry(int dir, const char *name)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+        if (fd >= 0)
+            return fd;
+        if (errno != ELOOP && errno != EISDIR)
+            return -errno;
+        if (unlinkat(dir, name, errno == EISDIR ? AT_REMOVEDIR : 0) < 0)
+            return -EPERM;
+    }
+    return -EPERM;
 }
 
 /* Opens (creating if needed) the registry and takes its write lock, then checks that the name
  * still refers to the locked object (it may have been unlinked, or unlinked and created again,
  * between our shm_open and our lock): else it starts over, LOCK_ATTEMPTS times at most. Returns
  * the descriptor, -EBUSY (with *holder) or -errno. */
-static int registry_lock(const char *name, pid_t *holder)
+static int registry_lock(int dir, const char *name, pid_t *holder)
 {
     for (int attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
@@ -160,17 +153,20 @@ static int registry_lock(const char *name, pid_t *holder)
         int fd, rc;
 
         /* Not O_EXCL: the object outlives a crashed cache; the lock is what tells. */
-        fd = shm_open(name, O_RDWR | O_CREAT, 0600);
+        fd = open_registry(dir, name);
         if (fd < 0)
-            return -errno;
+            return fd;
         if (fstat(fd, &st) < 0) {
             rc = -errno;
             close(fd);
             return rc;
         }
         if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+            /* Not ours, in our own directory (put there while its mode was wider): remove. */
             close(fd);
-            return -EPERM;
+            if (unlinkat(dir, name, 0) < 0)
+                return -EPERM;
+            continue;
         }
         if (fcntl(fd, F_SETLK, &fl) == 0) {
             if (cmdq_test_after_lock)
@@ -179,7 +175,7 @@ static int registry_lock(const char *name, pid_t *holder)
              * unlink or replace the name: a lock on an object the name no longer refers to
              * would make us invisible, and let a second cache lock the new object. Closing our
              * only descriptor of it is fine. */
-            rc = shm_name_is(name, fd);
+            rc = file_name_is(dir, name, fd);
             if (rc <= 0) {
                 close(fd);
                 if (rc < 0)
@@ -211,6 +207,63 @@ static int registry_lock(const char *name, pid_t *holder)
     return -EBUSY;
 }
 
+/* 1 when the queue under name belongs to our uid (owner from fstat), else 0. */
+static int queue_is_ours(const char *name)
+{
+    struct stat st;
+    mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK);
+    int ours;
+
+    if (q == (mqd_t)-1)
+        return 0;
+    ours = mq_fstat(q, &st) == 0 && st.st_uid == geteuid();
+    mq_close(q);
+    return ours;
+}
+
+/* Creates our queue, under s->mq_name first. A leftover of ours under that name (a dead
+ * process that had our pid, an earlier server of this process, a name replaced while we run)
+ * is removed; a name that belongs to anybody else is never opened: a random serial is tried
+ * instead (another user can create any name in the mqueue file system first), and s->mq_name
+ * and s->mq_serial become the name used. Returns the queue or (mqd_t)-1 with errno. */
+static mqd_t create_queue(struct cmdq_server *s)
+{
+    struct mq_attr attr = {.mq_maxmsg = CMDQ_MAXMSG, .mq_msgsize = sizeof(struct cmdq_request)};
+    uint32_t serial = s->mq_serial;
+    int removed = 0, rc;
+    mqd_t mq = (mqd_t)-1;
+
+    for (int attempt = 0; attempt < CMDQ_CREATE_ATTEMPTS; attempt++) {
+        char name[IPC_NAME_MAX];
+
+        rc = ipc_name_format(name, IPC_KIND_CMDQ, geteuid(), getpid(), serial);
+        if (rc < 0) {
+            errno = -rc;
+            return (mqd_t)-1;
+        }
+        /* Linux mq descriptors are always close-on-exec. */
+        mq = mq_open(name, O_RDONLY | O_CREAT | O_EXCL, 0600, &attr);
+        if (mq != (mqd_t)-1) {
+            memcpy(s->mq_name, name, sizeof name);
+            s->mq_serial = serial;
+            return mq;
+        }
+        if (errno != EEXIST)
+            return mq;
+        if (!removed && queue_is_ours(name) && mq_unlink(name) == 0) {
+            removed = 1;
+            continue;
+        }
+        rc = ipc_random_serial(&serial);
+        if (rc < 0) {
+            errno = -rc;
+            return (mqd_t)-1;
+        }
+    }
+    errno = EEXIST;
+    return mq;
+}
+
 /* A registry we could lock that still names a pid was left by a cache that died. Its queue
  * is removed by name, so the leftover goes even where /dev/mqueue is not mounted and
  * ipc_sweep_dead cannot list queues. Caller holds the lock. */
@@ -223,32 +276,17 @@ static void unlink_previous_queue(int registry_fd, uid_t uid)
         return;
     if (old.magic != REGISTRY_MAGIC || old.pid == 0 || old.pid > INT32_MAX)
         return;
-    if (ipc_name_format(name, IPC_KIND_CMDQ, uid, (pid_t)old.pid, 0) == 0)
+    if (ipc_name_format(name, IPC_KIND_CMDQ, uid, (pid_t)old.pid,
+                        old.version >= 2 ? old.queue_serial : 0) == 0 &&
+        queue_is_ours(name))
         mq_unlink(name);
 }
 
-/* Creates our queue under name. A leftover under our own pid's name (a dead process that had
- * our pid, an earlier server of this process, or a name replaced while we run) is nobody
- * else's: it is removed. Returns the queue or (mqd_t)-1 with errno. */
-static mqd_t create_queue(const char *name)
+/* Writes {magic, version, our pid, queue serial} into the registry open as fd. Returns 0 or
+ * -errno. */
+static int publish(int fd, uint32_t queue_serial)
 {
-    struct mq_attr attr = {.mq_maxmsg = CMDQ_MAXMSG, .mq_msgsize = sizeof(struct cmdq_request)};
-    mqd_t mq = (mqd_t)-1;
-
-    for (int attempt = 0; attempt < 2; attempt++) {
-        /* Linux mq descriptors are always close-on-exec. */
-        mq = mq_open(name, O_RDONLY | O_CREAT | O_EXCL, 0600, &attr);
-        if (mq != (mqd_t)-1 || errno != EEXIST)
-            break;
-        mq_unlink(name);
-    }
-    return mq;
-}
-
-/* Writes {magic, version, our pid} into the registry open as fd. Returns 0 or -errno. */
-static int publish(int fd)
-{
-    struct registry_rec rec = {REGISTRY_MAGIC, REGISTRY_VERSION, (uint32_t)getpid(), 0};
+    struct registry_rec rec = {REGISTRY_MAGIC, REGISTRY_VERSION, (uint32_t)getpid(), queue_serial};
 
     if (ftruncate(fd, sizeof rec) < 0)
         return -errno;
@@ -259,10 +297,10 @@ static int publish(int fd)
 
 int cmdq_server_open(struct cmdq_server *s, pid_t *holder)
 {
+    struct ipc_rundir rd;
     uid_t uid = geteuid();
-    pid_t pid = getpid();
     mqd_t mq = (mqd_t)-1;
-    int fd, ifd, rc;
+    int fd, dir, rc;
 
     memset(s, 0, sizeof *s);
     s->registry_fd = -1;
@@ -270,20 +308,23 @@ int cmdq_server_open(struct cmdq_server *s, pid_t *holder)
     s->mq = (mqd_t)-1;
     if (holder)
         *holder = 0;
-    rc = ipc_name_format(s->registry_name, IPC_KIND_REGISTRY, uid, 0, 0);
-    if (rc == 0)
-        rc = ipc_name_format(s->mq_name, IPC_KIND_CMDQ, uid, pid, 0);
+    rc = registry_file(s->registry_name, uid);
     if (rc < 0)
         goto err_names;
-    /* The instance lock first: a second cache then touches nothing, and it works even when the
-     * registry name was removed from under the running cache. */
-    ifd = instance_lock(uid, s->registry_name, holder);
-    if (ifd < 0) {
-        rc = ifd;
+    rc = ipc_rundir_open(&rd);
+    memcpy(s->rundir, rd.path, sizeof s->rundir);
+    if (rc < 0) {
+        s->rundir_failed = 1;
         goto err_names;
     }
+    dir = rd.fd;
+    /* The instance lock first: a second cache then touches nothing, and it works even when the
+     * registry name was removed from under the running cache. */
+    rc = instance_lock(dir, s->registry_name, holder);
+    if (rc < 0)
+        goto err_instance;
     /* Still needed: proxies check with F_GETLK that the registry's pid holds it. */
-    fd = registry_lock(s->registry_name, holder);
+    fd = registry_lock(dir, s->registry_name, holder);
     if (fd < 0) {
         rc = fd;
         goto err_instance;
@@ -291,16 +332,16 @@ int cmdq_server_open(struct cmdq_server *s, pid_t *holder)
     /* Only the lock holder may sweep: no other cache can be creating a queue now. */
     (void)ipc_sweep_dead(uid, (1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT));
     unlink_previous_queue(fd, uid);
-    mq = create_queue(s->mq_name);
+    mq = create_queue(s);
     if (mq == (mqd_t)-1) {
         rc = -errno;
         goto err_registry;
     }
-    rc = publish(fd);
+    rc = publish(fd, s->mq_serial);
     if (rc < 0)
         goto err_mq;
     s->registry_fd = fd;
-    s->instance_fd = ifd;
+    s->instance_fd = dir;
     s->mq = mq;
     return 0;
 
@@ -308,11 +349,11 @@ err_mq:
     mq_close(mq);
     mq_unlink(s->mq_name);
 err_registry: /* we hold both locks and the name was ours a moment ago */
-    if (shm_name_is(s->registry_name, fd) == 1)
-        shm_unlink(s->registry_name);
+    if (file_name_is(dir, s->registry_name, fd) == 1)
+        unlinkat(dir, s->registry_name, 0);
     close(fd);
 err_instance:
-    close(ifd);
+    close(dir); /* drops the flock */
 err_names:
     s->registry_name[0] = '\0';
     s->mq_name[0] = '\0';
@@ -405,7 +446,7 @@ static int check_queue(struct cmdq_server *s)
         return rc < 0 ? rc : 0;
     if (s->nold == CMDQ_OLD_QUEUES)
         return -EAGAIN;
-    mq = create_queue(s->mq_name);
+    mq = create_queue(s);
     if (mq == (mqd_t)-1)
         return -errno;
     /* Proxies connected before still hold the old queue and send there: keep reading it. */
@@ -421,14 +462,15 @@ static int check_registry(struct cmdq_server *s)
 {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
     struct stat st, old;
-    int rc = shm_name_is(s->registry_name, s->registry_fd);
+    int dir = s->instance_fd;
+    int rc = file_name_is(dir, s->registry_name, s->registry_fd);
     int fd;
 
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    fd = shm_open(s->registry_name, O_RDWR | O_CREAT, 0600);
+    fd = open_registry(dir, s->registry_name);
     if (fd < 0)
-        return -errno;
+        return fd;
     if (fstat(fd, &st) < 0 || fstat(s->registry_fd, &old) < 0) {
         rc = -errno;
         goto err;
@@ -441,7 +483,7 @@ static int check_registry(struct cmdq_server *s)
         return fcntl(fd, F_SETLK, &fl) < 0 ? -errno : 0;
     }
     if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-        rc = -EPERM;
+        rc = unlinkat(dir, s->registry_name, 0) < 0 ? -EPERM : -EAGAIN; /* next time */
         goto err;
     }
     if (fcntl(fd, F_SETLK, &fl) < 0) {
@@ -450,7 +492,7 @@ static int check_registry(struct cmdq_server *s)
     }
     if (cmdq_test_after_lock)
         cmdq_test_after_lock(s->registry_name);
-    rc = shm_name_is(s->registry_name, fd);
+    rc = file_name_is(dir, s->registry_name, fd);
     if (rc <= 0) {
         rc = rc < 0 ? rc : -EAGAIN; /* replaced again meanwhile: next time */
         goto err;
@@ -468,21 +510,32 @@ err:
     return rc;
 }
 
+/* Narrows the runtime directory back to 0700 if somebody of our uid widened it. Returns 0 or
+ * -errno. */
+static int check_rundir(struct cmdq_server *s)
+{
+    struct stat st;
+
+    if (fstat(s->instance_fd, &st) < 0)
+        return -errno;
+    if ((st.st_mode & 07777) != 0700 && fchmod(s->instance_fd, 0700) < 0)
+        return -errno;
+    return 0;
+}
+
 int cmdq_server_check(struct cmdq_server *s, unsigned *fixed)
 {
-    int rc, first = 0, conn;
+    int rc, first = 0;
 
     *fixed = 0;
     if (!s->registry_name[0])
         return -EINVAL;
-    /* Refused caches asking for our pid leave connections behind: drop them. */
-    while ((conn = accept4(s->instance_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
-        close(conn);
+    first = check_rundir(s);
     expire_old_queues(s);
     rc = check_queue(s);
     if (rc > 0)
         *fixed |= CMDQ_FIXED_QUEUE;
-    else if (rc < 0)
+    else if (rc < 0 && first == 0)
         first = rc;
     rc = check_registry(s);
     if (rc > 0)
@@ -492,7 +545,7 @@ int cmdq_server_check(struct cmdq_server *s, unsigned *fixed)
     /* Written again even when only the queue is new: the registry's times change, so proxies
      * that failed to find the queue look it up again at once. */
     if (*fixed) {
-        rc = publish(s->registry_fd);
+        rc = publish(s->registry_fd, s->mq_serial);
         if (rc < 0 && first == 0)
             first = rc;
     }
@@ -512,10 +565,10 @@ static void give_up_names(struct cmdq_server *s)
         s->mq_name[0] = '\0';
     }
     if (s->registry_name[0]) {
-        if (shm_name_is(s->registry_name, s->registry_fd) != 0)
-            shm_unlink(s->registry_name);
+        if (file_name_is(s->instance_fd, s->registry_name, s->registry_fd) != 0)
+            unlinkat(s->instance_fd, s->registry_name, 0);
         close(s->registry_fd); /* drops the registry lock */
-        close(s->instance_fd); /* drops the instance lock */
+        close(s->instance_fd); /* drops the instance lock (the flock on the directory) */
         s->registry_name[0] = '\0';
         s->registry_fd = -1;
         s->instance_fd = -1;

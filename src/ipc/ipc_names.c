@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -31,7 +32,11 @@ int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_
     case IPC_KIND_CMDQ:
         if (pid <= 0)
             return -EINVAL;
-        n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-cmd", (unsigned)uid, (int)pid);
+        if (serial == 0)
+            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-cmd", (unsigned)uid, (int)pid);
+        else
+            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-cmd%u", (unsigned)uid, (int)pid,
+                         (unsigned)serial);
         break;
     case IPC_KIND_SEGMENT:
         if (pid <= 0)
@@ -42,7 +47,11 @@ int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_
     case IPC_KIND_STATS:
         if (pid <= 0)
             return -EINVAL;
-        n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-stats", (unsigned)uid, (int)pid);
+        if (serial == 0)
+            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-stats", (unsigned)uid, (int)pid);
+        else
+            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-stats%u", (unsigned)uid, (int)pid,
+                         (unsigned)serial);
         break;
     default:
         return -EINVAL;
@@ -106,10 +115,18 @@ int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, 
         if (parse_decimal(&p, &pid_v) < 0 || pid_v == 0 || pid_v > INT_MAX)
             return -EINVAL;
         if (kind == IPC_KIND_CMDQ) {
+            /* "-cmd" alone is serial 0; a serial after it is 1 or more. */
             if (parse_literal(&p, "-cmd") < 0)
                 return -EINVAL;
+            if (*p != '\0' &&
+                (parse_decimal(&p, &serial_v) < 0 || serial_v == 0 || serial_v > UINT32_MAX))
+                return -EINVAL;
         } else if (kind == IPC_KIND_STATS) {
+            /* "-stats" alone is serial 0; a serial after it is 1 or more. */
             if (parse_literal(&p, "-stats") < 0)
+                return -EINVAL;
+            if (*p != '\0' &&
+                (parse_decimal(&p, &serial_v) < 0 || serial_v == 0 || serial_v > UINT32_MAX))
                 return -EINVAL;
         } else {
             if (parse_literal(&p, "-seg") < 0 || parse_decimal(&p, &serial_v) < 0 ||
@@ -126,6 +143,22 @@ int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, 
         *pid = (pid_t)pid_v;
     if (serial)
         *serial = (uint32_t)serial_v;
+    return 0;
+}
+
+int ipc_random_serial(uint32_t *out)
+{
+    uint32_t v = 0;
+
+    do {
+        ssize_t n = getrandom(&v, sizeof v, 0);
+
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n > 0 && n != (ssize_t)sizeof v)
+            v = 0; /* short read: try again */
+    } while (v == 0);
+    *out = v;
     return 0;
 }
 

@@ -1,15 +1,24 @@
 /* ipc_names.h - names of every IPC object of ours, their strict parsing, and the sweep of
  * objects left by dead owners.
  *
- *   /getfile-<uid>-cache              registry + single-instance lock of the cache (shm object)
- *   /getfile-<uid>-<pid>-cmd          command queue of the cache process <pid>
+ *   getfile-<uid>-cache               registry of the cache: a file in the runtime directory
+ *                                     (ipc_rundir.h), never in a shared namespace; formatted
+ *                                     with a leading '/' like the others
+ *   /getfile-<uid>-<pid>-cmd          command queue of the cache process <pid> (serial 0)
+ *   /getfile-<uid>-<pid>-cmd<serial>  the same, when the plain name was taken (serial >= 1)
  *   /getfile-<uid>-<pid>-seg<serial>  data segment <serial> of the proxy process <pid>
  *   /getfile-<uid>-<pid>-stats        live figures of the daemon <pid> (src/stats/stats.h)
+ *   /getfile-<uid>-<pid>-stats<serial>  the same, when the plain name was taken (serial >= 1)
  *
  * <uid>, <pid> and <serial> are plain decimal without leading zeros (1..10 digits; a pid is at
  * least 1, a uid or serial may be 0), nothing after them. The owner's
  * uid keeps users apart; the owner's pid makes every run's names unique and lets a later run
- * tell a dead owner's leftovers from a live one's objects. */
+ * tell a dead owner's leftovers from a live one's objects. Queues and segments live in
+ * namespaces every user may write (/dev/shm, the mqueue file system): another user can create
+ * any name first. So a creator never depends on getting one name: on EEXIST it takes a new
+ * random serial (ipc_random_serial), and the name actually used reaches the other side through
+ * the registry (queue) or the request (segment), or is found by listing (stats, checked by
+ * owner); whoever opens an object checks its owner. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_IPC_NAMES_H
 #define GF_IPC_NAMES_H
@@ -22,7 +31,8 @@
 
 enum ipc_kind { IPC_KIND_REGISTRY, IPC_KIND_CMDQ, IPC_KIND_SEGMENT, IPC_KIND_STATS };
 
-/* Formats a name into buf (IPC_NAME_MAX bytes). pid/serial are ignored where the kind has none.
+/* Formats a name into buf (IPC_NAME_MAX bytes). pid/serial are ignored where the kind has none
+ * (a queue's or stats object's serial 0 gives the plain "-cmd" or "-stats" name).
  * Returns 0, -EINVAL (pid <= 0 for a kind with a pid, unknown kind) or -ENAMETOOLONG. */
 int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_t serial);
 
@@ -30,6 +40,9 @@ int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_
  * kind for exactly this uid. Stores the pid and serial found (when the kind has them). Returns 0,
  * or -EINVAL for anything else (other uid, "//x", "noslash", leading zeros, ...). */
 int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, uint32_t *serial);
+
+/* A random serial, never 0, from getrandom. Returns 0 or -errno. */
+int ipc_random_serial(uint32_t *out);
 
 /* Removes the segments, stats objects and queues of this uid whose owner pid no longer exists
  * (kill(pid, 0) fails with ESRCH), and returns how many were removed, or -errno. kinds is a bit

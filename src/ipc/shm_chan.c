@@ -110,12 +110,21 @@ int shm_seg_create(struct shm_seg *seg, uint32_t serial, uint64_t size)
     rc = shm_geometry(size, &k, &cap);
     if (rc < 0)
         return rc;
-    rc = ipc_name_format(name, IPC_KIND_SEGMENT, geteuid(), getpid(), serial);
-    if (rc < 0)
-        return rc;
-    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return -errno;
+    /* Another user can create any name in /dev/shm first, the next serials included: a name
+     * that exists is never opened, a random serial is tried instead. */
+    for (int attempt = 0;; attempt++) {
+        rc = ipc_name_format(name, IPC_KIND_SEGMENT, geteuid(), getpid(), serial);
+        if (rc < 0)
+            return rc;
+        fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0)
+            break;
+        if (errno != EEXIST || attempt == SHM_CREATE_ATTEMPTS - 1)
+            return -errno;
+        rc = ipc_random_serial(&serial);
+        if (rc < 0)
+            return rc;
+    }
     /* Exactly 0600 whatever the umask: the attacher insists on it. */
     if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)size) < 0) {
         rc = -errno;

@@ -115,9 +115,13 @@ struct shm_seg {
     uint64_t seq; /* consumer/producer position within the current request */
 };
 
+#define SHM_CREATE_ATTEMPTS 16 /* names tried by shm_seg_create before it gives -EEXIST */
+
 /* Creates /getfile-<uid>-<pid>-seg<serial> (O_EXCL, 0600), reserves its memory with
  * posix_fallocate (a full /dev/shm gives -ENOSPC here, never SIGBUS later), maps it and
- * initialises header and semaphores. Returns 0 or -errno; on failure nothing is left. */
+ * initialises header and semaphores. When the name exists (another user took it first, or a
+ * leftover), random serials are tried instead, SHM_CREATE_ATTEMPTS names in all: the name used
+ * is seg->name. Returns 0 or -errno; on failure nothing is left. */
 int shm_seg_create(struct shm_seg *seg, uint32_t serial, uint64_t size);
 
 /* Unmaps and unlinks (creator only) and zeroes *seg. Idempotent on a zeroed struct. The

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "log.h"
+
 #define NAME_MAX_ 96
 
 #define ROLE_CACHE (1u << 0)
@@ -110,6 +112,27 @@ static void histograms(struct prom_buf *b, const struct stats_snapshot *s, const
                                             : "Content bytes written per request.");
     prom_histogram(b, name, NULL, 0, sizes, &s->w[STATS_W_SIZE_BUCKET], STATS_SIZE_BUCKETS - 1,
                    (double)s->w[STATS_C_BYTES]);
+}
+
+int metrics_stats_serve(struct metrics_server **out, const struct metrics_endpoint *ep,
+                        struct stats_region *stats)
+{
+    char url[METRICS_ADDR_MAX + 32];
+    int rc;
+
+    /* The page shows the stats object: no figures, no page. */
+    if (stats == NULL) {
+        log_err(0, "cannot serve metrics without the stats object");
+        return -ENODATA;
+    }
+    rc = metrics_server_start(out, ep, metrics_stats_collect, stats);
+    if (rc < 0) {
+        log_err(-rc, "cannot serve metrics on %s port %u", ep->addr, (unsigned)ep->port);
+        return rc;
+    }
+    metrics_server_url(*out, url, sizeof url);
+    log_info("metrics at %s", url);
+    return 0;
 }
 
 int metrics_stats_collect(struct prom_buf *b, void *arg)

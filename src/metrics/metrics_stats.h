@@ -6,6 +6,7 @@
 #ifndef GF_METRICS_STATS_H
 #define GF_METRICS_STATS_H
 
+#include "metrics_server.h"
 #include "prom_text.h"
 #include "stats.h"
 
@@ -14,5 +15,11 @@
  * each slot record once: never locks, never waits for a writer. Returns 0, or -errno: -EAGAIN
  * when no consistent snapshot could be had, the page's own errors (prom_text.h). */
 int metrics_stats_collect(struct prom_buf *b, void *arg);
+
+/* A daemon's --metrics: serves the page of stats (borrowed: it must outlive the server) on ep,
+ * logging the URL, or why it cannot (no stats object: -ENODATA; the bind's -errno). The
+ * daemon then exits CLI_EXIT_CANNOT_START. Stop with metrics_server_stop. */
+int metrics_stats_serve(struct metrics_server **out, const struct metrics_endpoint *ep,
+                        struct stats_region *stats);
 
 #endif

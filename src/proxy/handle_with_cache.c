@@ -8,6 +8,7 @@
 #include "shm_chan.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@ struct cache_client {
 int cache_client_new(struct cache_client **out, const struct cache_client_options *opt)
 {
     struct cache_client *cc;
+    char rundir[PATH_MAX];
     int rc;
 
     if (opt->nsegments < 1 || opt->nsegments > SEG_POOL_MAX || opt->segsize < SHM_SEG_MIN ||
@@ -41,22 +43,33 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
     if (cc->opt.send_timeout_ms == 0)
         cc->opt.send_timeout_ms = 2000;
     cc->pid = getpid();
+    rc = cmdq_client_new(&cc->cmdq, rundir, sizeof rundir);
+    if (rc < 0) {
+        if (rc != -ENOMEM)
+            log_err(-rc,
+                    "cannot use the runtime directory '%s' (it must be a directory of uid %ld, "
+                    "not a symlink; another user may have created it first): set "
+                    "GETFILE_RUNTIME_DIR or XDG_RUNTIME_DIR to a private directory",
+                    rundir, (long)geteuid());
+        goto err_free;
+    }
+    log_info("looking for simplecached in the runtime directory '%s'", rundir);
     /* Segments of proxies that died without cleaning up. */
     rc = ipc_sweep_dead(geteuid(), 1u << IPC_KIND_SEGMENT);
     if (rc > 0)
         log_info("removed %d segment(s) left by dead proxies", rc);
     rc = seg_pool_new(&cc->pool, opt->nsegments, opt->segsize);
-    if (rc < 0)
-        goto err_free;
+    if (rc < 0) {
+        log_err(-rc, "cannot create %u segments of %llu bytes", opt->nsegments,
+                (unsigned long long)opt->segsize);
+        goto err_cmdq;
+    }
     seg_pool_set_stats(cc->pool, opt->stats);
-    rc = cmdq_client_new(&cc->cmdq);
-    if (rc < 0)
-        goto err_pool;
     *out = cc;
     return 0;
 
-err_pool:
-    seg_pool_free(cc->pool);
+err_cmdq:
+    cmdq_client_free(cc->cmdq);
 err_free:
     free(cc);
     return rc;

@@ -23,6 +23,7 @@
 #define DRAIN_MAX      (64u << 10)  /* error bodies longer than this are cut, not drained */
 #define DOT_DECODE_MAX 8            /* percent-decoding passes in the dot-segment check */
 #define SPOOL_NAME_MAX 4096
+#define VALIDATOR_MAX  128 /* longest ETag or Last-Modified value passed on */
 
 enum fetch_mode {
     FETCH_UNDECIDED, /* no body byte and no end of transfer yet: nothing sent */
@@ -47,8 +48,10 @@ struct fetch {
     int err;      /* -errno of our own abort (client gone, spool full, cancelled, bad length) */
     int excess;   /* libcurl found bytes past Content-Length */
     int cl_count; /* Content-Length headers in the current response's header block */
-    uint64_t cl_value;  /* the first one's value */
-    const char *cl_bad; /* why those headers cannot be trusted, or NULL */
+    uint64_t cl_value;           /* the first one's value */
+    const char *cl_bad;          /* why those headers cannot be trusted, or NULL */
+    char etag[VALIDATOR_MAX];    /* the current response's ETag, or "" */
+    char lastmod[VALIDATOR_MAX]; /* its Last-Modified, or "" */
 };
 
 struct origin_fetcher {
@@ -252,18 +255,46 @@ static const char *parse_content_length(const char *p, const char *end, uint64_t
     return NULL;
 }
 
+/* Keeps the value of a validator header (data[0..n), after its name) in out, or "" when it is
+ * too long or holds a control character: it is passed on to HTTP clients as it is. */
+static void keep_validator(char out[VALIDATOR_MAX], const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+        end--;
+    out[0] = '\0';
+    if ((size_t)(end - p) >= VALIDATOR_MAX)
+        return;
+    for (const char *q = p; q < end; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            return;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+}
+
 /* libcurl takes a Content-Length over 64 bits for "no length" and reads to the end of the
  * connection, and keeps one of two conflicting values: either way a cut body could be served
  * as complete. Such headers abort the transfer here (ERROR, or a short transfer). */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
     static const char name[] = "content-length:";
+    static const char etag[] = "etag:", lastmod[] = "last-modified:";
     struct fetch *x = arg;
     size_t n = size * nmemb;
     uint64_t v = 0;
 
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         x->cl_count = 0; /* a new response's header block (after a 1xx) */
+        x->etag[0] = x->lastmod[0] = '\0';
+        return n;
+    }
+    if (n >= sizeof etag - 1 && strncasecmp(data, etag, sizeof etag - 1) == 0) {
+        keep_validator(x->etag, data + sizeof etag - 1, data + n);
+        return n;
+    }
+    if (n >= sizeof lastmod - 1 && strncasecmp(data, lastmod, sizeof lastmod - 1) == 0) {
+        keep_validator(x->lastmod, data + sizeof lastmod - 1, data + n);
         return n;
     }
     if (n < sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0)
@@ -414,6 +445,8 @@ static int fetch_decide(struct fetch *x)
     curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
     x->http_status = code;
     if (code == 200 || code == 203) {
+        gfs_ctx_set_validators(x->ctx, x->etag[0] ? x->etag : NULL,
+                               x->lastmod[0] ? x->lastmod : NULL);
         curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
         if (cl < 0) {
             x->mode = FETCH_SPOOL;

@@ -17,8 +17,8 @@
 #include "gfserver.h"
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
+#include "http_front.h"
 #include "log.h"
-#include "metrics_server.h"
 #include "metrics_stats.h"
 #include "origin_pool.h"
 #include "seg_pool.h"
@@ -40,6 +40,8 @@ static const char usage[] =
     "  -s and no -n/-z: origin mode;  -n/-z or nothing: cache mode;  -s with -n/-z: the cache\n"
     "  first, the origin on a miss or when the cache is not running.\n"
     "  -p, --port PORT           port to listen on (default 10823)\n"
+    "      --http [ADDR:]PORT    also serve HTTP/1.1 (GET, HEAD) there, ADDR a name or an\n"
+    "                            address ([::1] for IPv6; default every address)\n"
     "  -t, --threads THREADS     worker threads, 1..1024 (default 8)\n"
     "  -s, --origin BASE_URL     origin, http:// or https:// with a host,\n"
     "                            e.g. http://127.0.0.1:8080/files\n"
@@ -80,6 +82,10 @@ struct config {
     int use_cache, use_origin;
     struct origin_options origin;
     const char *access_log; /* NULL: none */
+    int use_http;
+    const char *http_spec; /* --http as given */
+    char http_host[256];   /* "" = every address */
+    uint16_t http_port;
     struct metrics_endpoint metrics;
     int use_metrics;
 };
@@ -169,6 +175,17 @@ static void on_done(const struct gfs_done *d, void *arg)
         access_log_done(d, k->alog);
 }
 
+/* The GETFILE server's events: logged; its stop also stops the HTTP front end (arg points to
+ * it, or to NULL), so both ports stop accepting at once and each gets its grace. */
+static void on_server_event(enum gfs_event ev, int value, void *arg)
+{
+    struct http_front *const *http = arg;
+
+    if (ev == GFS_EV_STOPPING && *http != NULL)
+        http_front_stop(*http);
+    gfs_cli_log_event(ev, value, NULL);
+}
+
 static int parse_ms(const char *v, const char *opt)
 {
     unsigned ms;
@@ -196,6 +213,7 @@ enum long_opt {
     OPT_CACHE_WAIT,
     OPT_CACHE_STALL,
     OPT_ACCESS_LOG,
+    OPT_HTTP,
     OPT_METRICS,
     OPT_VERSION,
 };
@@ -215,11 +233,39 @@ static const struct option long_opts[] = {
     {"cache-wait", required_argument, NULL, OPT_CACHE_WAIT},
     {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"http", required_argument, NULL, OPT_HTTP},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
+
+/* --http [ADDR:]PORT; an IPv6 ADDR goes in brackets. */
+static void parse_http(const char *v, struct config *c)
+{
+    const char *colon = strrchr(v, ':'), *port = v, *host = v;
+    size_t hlen = 0;
+    int bracketed = 0;
+
+    if (colon != NULL) {
+        hlen = (size_t)(colon - v);
+        port = colon + 1;
+        if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+            host++;
+            hlen -= 2;
+            bracketed = 1;
+        }
+        if (hlen == 0 || hlen >= sizeof c->http_host ||
+            (!bracketed && memchr(host, ':', hlen) != NULL))
+            cli_fail(PROG, "--http: '%s': expected [ADDR:]PORT ([ADDR] for IPv6)", v);
+        memcpy(c->http_host, host, hlen);
+    }
+    c->http_host[hlen] = '\0';
+    if (cli_parse_port(port, &c->http_port) < 0)
+        cli_fail(PROG, "--http: '%s': the port must be 1..65535", v);
+    c->use_http = 1;
+    c->http_spec = v;
+}
 
 static void parse_args(int argc, char **argv, struct config *c)
 {
@@ -284,6 +330,9 @@ static void parse_args(int argc, char **argv, struct config *c)
                 cli_fail(PROG, "--access-log: empty file name (- for stderr)");
             c->access_log = optarg;
             break;
+        case OPT_HTTP:
+            parse_http(optarg, c);
+            break;
         case OPT_METRICS:
             if (metrics_endpoint_parse(optarg, &c->metrics, &why) < 0)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
@@ -319,6 +368,7 @@ int main(int argc, char **argv)
         .port = 10823, .nthreads = 8, .nsegs = DEFAULT_NSEGS, .segsize = DEFAULT_SEGSZ};
     struct cache_client *cache = NULL;
     struct gfserver *srv = NULL;
+    struct http_front *http = NULL;
     struct access_log *alog = NULL;
     struct metrics_server *msrv = NULL;
     struct origin_pool *origin = NULL;
@@ -383,16 +433,18 @@ int main(int argc, char **argv)
         };
         rc = cache_client_new(&cache, &co);
         if (rc < 0) {
-            log_err(-rc, "cannot create %u segments of %llu bytes", c.nsegs,
+            log_err(-rc, "cannot set up the cache client (%u segments of %llu bytes)", c.nsegs,
                     (unsigned long long)c.segsize);
             status = CLI_EXIT_CANNOT_START;
             goto out;
         }
     }
     if (c.use_origin) {
-        rc = origin_pool_new(&origin, c.nthreads, &c.origin);
+        /* One fetcher per worker of each front end: a take never waits. */
+        unsigned nfetchers = c.use_http ? 2 * c.nthreads : c.nthreads;
+        rc = origin_pool_new(&origin, nfetchers, &c.origin);
         if (rc < 0) {
-            log_err(-rc, "cannot set up %u libcurl handles", c.nthreads);
+            log_err(-rc, "cannot set up %u libcurl handles", nfetchers);
             goto out;
         }
     }
@@ -408,7 +460,8 @@ int main(int argc, char **argv)
     opt.handler = handle;
     opt.worker_args = args;
     opt.stop_flag = &stop_requested;
-    opt.on_event = gfs_cli_log_event;
+    opt.on_event = on_server_event;
+    opt.event_arg = &http; /* set below, before gfs_run (same thread) */
     sinks.stats = stats;
     sinks.alog = alog;
     if (stats != NULL || alog != NULL) {
@@ -426,24 +479,38 @@ int main(int argc, char **argv)
         }
         goto out;
     }
-    if (c.use_metrics) {
-        char url[METRICS_ADDR_MAX + 32];
-
-        /* The page shows the stats object: no figures, no page. */
-        if (stats == NULL) {
-            log_err(0, "cannot serve metrics without the stats object");
-            status = CLI_EXIT_CANNOT_START;
-            goto out;
-        }
-        rc = metrics_server_start(&msrv, &c.metrics, metrics_stats_collect, stats);
+    if (c.use_http) {
+        struct http_front_options ho = {
+            .host = c.http_host[0] != '\0' ? c.http_host : NULL,
+            .port = c.http_port,
+            .nthreads = c.nthreads,
+            .queue_depth = c.server.queue_depth,
+            .header_timeout_ms = c.server.header_timeout_ms,
+            .send_timeout_ms = c.server.send_timeout_ms,
+            .min_rate = c.server.min_rate,
+            .shutdown_grace_ms = c.server.shutdown_grace_ms,
+            .max_per_client = c.server.max_per_client,
+            .max_conns = c.server.max_waiting,
+            .handler = handle,
+            .handler_arg = &src,
+        };
+        rc = http_front_new(&http, &ho);
         if (rc < 0) {
-            log_err(-rc, "cannot serve metrics on %s port %u", c.metrics.addr,
-                    (unsigned)c.metrics.port);
-            status = CLI_EXIT_CANNOT_START;
+            log_err(-rc, "cannot listen for HTTP on '%s'", c.http_spec);
+            status = rc == -EINVAL || rc == -ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_CANNOT_START;
             goto out;
         }
-        metrics_server_url(msrv, url, sizeof url);
-        log_info("metrics at %s", url);
+        rc = http_front_start(http);
+        if (rc < 0) {
+            log_err(-rc, "cannot start the HTTP front end");
+            goto out;
+        }
+        log_info("serving HTTP on %s port %u", c.http_host[0] ? c.http_host : "every address",
+                 (unsigned)http_front_port(http));
+    }
+    if (c.use_metrics && metrics_stats_serve(&msrv, &c.metrics, stats) < 0) {
+        status = CLI_EXIT_CANNOT_START;
+        goto out;
     }
     log_info("serving on port %u with %u threads: %s%s%s", (unsigned)gfs_port(srv), c.nthreads,
              mode_name(&c), c.use_origin ? " " : "", c.use_origin ? c.origin.base_url : "");
@@ -454,6 +521,7 @@ int main(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 out:
+    http_front_free(http);     /* stopped with the GETFILE port; waits for the end of its grace */
     metrics_server_stop(msrv); /* before the stats object its page reads */
     gfs_free(srv);
     if (origin != NULL && status == 0) {

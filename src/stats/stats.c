@@ -154,10 +154,50 @@ static void fill_header(struct stats_shm_hdr *h, enum stats_role role, unsigned 
     }
 }
 
-/* The object's name, for creation and removal alike (ipc_names.h). */
-static int stats_name(char *buf, pid_t pid)
+/* The object's name with this serial (0: the plain one; ipc_names.h). */
+static int stats_name(char *buf, pid_t pid, uint32_t serial)
 {
-    return ipc_name_format(buf, IPC_KIND_STATS, geteuid(), pid, 0);
+    return ipc_name_format(buf, IPC_KIND_STATS, geteuid(), pid, serial);
+}
+
+/* 1 when the /dev/shm entry name (no '/') is a regular object of this euid (its mode is for
+ * stats_attach to judge). */
+static int entry_is_ours(int dfd, const char *entry)
+{
+    struct stat st;
+
+    return fstatat(dfd, entry, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+           st.st_uid == geteuid();
+}
+
+/* Finds the stats object of pid: the name (any serial) of an object of ours. Another user may
+ * have taken the plain name first, so the name is found by listing and owner, not by pid alone.
+ * Returns 0 and the name in buf, -ENOENT or -errno. */
+static int find_name(pid_t pid, char *buf)
+{
+    char name[IPC_NAME_MAX];
+    struct dirent *de;
+    DIR *d = opendir(SHM_DIR);
+    int rc = -ENOENT;
+
+    if (d == NULL)
+        return -errno;
+    while (rc == -ENOENT && (de = readdir(d)) != NULL) {
+        size_t len = strnlen(de->d_name, sizeof de->d_name);
+        pid_t found;
+
+        if (len + 2 > sizeof name)
+            continue;
+        name[0] = '/';
+        memcpy(name + 1, de->d_name, len + 1);
+        if (ipc_name_parse(name, IPC_KIND_STATS, geteuid(), &found, NULL) == 0 && found == pid &&
+            entry_is_ours(dirfd(d), de->d_name)) {
+            memcpy(buf, name, sizeof name);
+            rc = 0;
+        }
+    }
+    closedir(d);
+    return rc;
 }
 
 int stats_create(struct stats_region **out, enum stats_role role, unsigned nslots,
@@ -168,6 +208,7 @@ int stats_create(struct stats_region **out, enum stats_role role, unsigned nslot
     struct stats_shm_hdr h;
     struct stat st;
     size_t size;
+    uint32_t serial = 0;
     void *mem;
     int fd, rc;
 
@@ -182,14 +223,27 @@ int stats_create(struct stats_region **out, enum stats_role role, unsigned nslot
         return -ENOMEM;
     }
     (void)ipc_sweep_dead(geteuid(), 1u << IPC_KIND_STATS); /* leftovers of killed daemons */
-    rc = stats_name(r->name, getpid());
-    if (rc < 0)
-        goto err_free;
     size = sizeof h + global_bytes() + (size_t)nslots * slot_bytes();
-    fd = shm_open(r->name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        rc = -errno;
+    rc = find_name(getpid(), r->name);
+    if (rc != -ENOENT) {
+        rc = rc == 0 ? -EEXIST : rc; /* one per pid */
         goto err_free;
+    }
+    /* Another user can take any name in /dev/shm first: never open one that exists, try a
+     * random serial instead (readers find the object by listing, by owner). */
+    for (int attempt = 0;; attempt++) {
+        rc = stats_name(r->name, getpid(), serial);
+        if (rc < 0)
+            goto err_free;
+        fd = shm_open(r->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0)
+            break;
+        rc = -errno;
+        if (rc != -EEXIST || attempt == STATS_CREATE_ATTEMPTS - 1)
+            goto err_free;
+        rc = ipc_random_serial(&serial);
+        if (rc < 0)
+            goto err_free;
     }
     /* Exactly 0600 whatever the umask; the memory reserved now, so no store can SIGBUS. */
     if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)size) < 0 || fstat(fd, &st) < 0) {
@@ -436,7 +490,7 @@ int stats_attach(struct stats_region **out, pid_t pid)
     void *mem;
     int fd, rc;
 
-    rc = stats_name(name, pid);
+    rc = find_name(pid, name);
     if (rc < 0)
         return rc;
     fd = shm_open(name, O_RDONLY | O_NOFOLLOW, 0);
@@ -511,8 +565,9 @@ int stats_list(pid_t *pids, unsigned max)
             continue;
         name[0] = '/';
         memcpy(name + 1, de->d_name, len + 1);
-        if (ipc_name_parse(name, IPC_KIND_STATS, geteuid(), &pid, NULL) < 0)
-            continue;
+        if (ipc_name_parse(name, IPC_KIND_STATS, geteuid(), &pid, NULL) < 0 ||
+            !entry_is_ours(dirfd(d), de->d_name))
+            continue; /* another user's object under our name is not a daemon of ours */
         if (n < max)
             pids[n] = pid;
         n++;

@@ -3,8 +3,10 @@
  * per slot (a proxy's segment, a cache's worker) with its state and progress.
  *
  * Object: /getfile-<uid>-<pid>-stats (ipc_names.h, IPC_KIND_STATS), created O_EXCL mode 0600 by
- * the daemon, unlinked when it exits, swept by the next daemon of the uid to start after a crash.
- * Readers (stats_attach) open it O_RDONLY and map it PROT_READ: they cannot write a byte of it.
+ * the daemon (-stats<serial>, a random serial, when another user took that name first: readers
+ * find it by listing and owner), unlinked when it exits, swept by the next daemon of the uid to
+ * start after a crash. Readers (stats_attach) open it O_RDONLY and map it PROT_READ: they cannot
+ * write a byte of it.
  *
  * Layout (fixed-width words, native byte order; STATS_VERSION changes with any of it):
  *
@@ -37,13 +39,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define STATS_MAGIC      0x47465354u /* "GFST" */
-#define STATS_VERSION    2u
-#define STATS_SLOTS_MAX  1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
-#define STATS_PATH_WORDS 16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
-#define STATS_PATH_MAX   (STATS_PATH_WORDS * 8u)
-#define STATS_CONFIG_MAX 256u  /* the configuration text, NUL included */
-#define STATS_READ_TRIES 1000u /* a reader's attempts at one consistent copy */
+#define STATS_MAGIC           0x47465354u /* "GFST" */
+#define STATS_VERSION         2u
+#define STATS_CREATE_ATTEMPTS 16    /* names tried by stats_create before it gives -EEXIST */
+#define STATS_SLOTS_MAX       1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
+#define STATS_PATH_WORDS      16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
+#define STATS_PATH_MAX        (STATS_PATH_WORDS * 8u)
+#define STATS_CONFIG_MAX      256u  /* the configuration text, NUL included */
+#define STATS_READ_TRIES      1000u /* a reader's attempts at one consistent copy */
 
 enum stats_role { STATS_ROLE_CACHE = 1, STATS_ROLE_PROXY = 2 };
 
@@ -233,8 +236,9 @@ void stats_close(struct stats_region *r);
  * -EBADMSG (inconsistent header); or -errno. */
 int stats_attach(struct stats_region **out, pid_t pid);
 
-/* The pids whose stats objects of this euid are in /dev/shm (names that parse strictly), up to
- * max into pids, ascending. Returns the number found (may exceed max) or -errno. */
+/* The pids whose stats objects of this euid are in /dev/shm (names that parse strictly, objects
+ * owned by this euid), up to max into pids, ascending. Returns the number found (may
+ * exceed max) or -errno. */
 int stats_list(pid_t *pids, unsigned max);
 
 /* A consistent copy of the global block and the header, by seqlock: never blocks, never

@@ -33,7 +33,11 @@ workload() {
     printf '%s\n' "$@" >"$f"
 }
 
-cache_queue_exists() { [ -e "/dev/mqueue/getfile-$UIDN-$1-cmd" ]; }
+# cache_queue_exists PID: the cache PID's queue (ours, whatever its serial: docs/ipc.md).
+cache_queue_exists() {
+    [ -n "$(find /dev/mqueue -maxdepth 1 -user "$UIDN" -name "getfile-$UIDN-$1-cmd*" \
+        -print -quit 2>/dev/null)" ]
+}
 
 # start_cache VAR [simplecached options]: starts simplecached in $CONTENT (relative paths) and
 # waits until its command queue exists.

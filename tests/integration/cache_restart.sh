@@ -17,7 +17,7 @@ awk '{print $1}' "$CONTENT/locals.txt" | grep filecorpus >"$wl"
 
 # registry_pid: the pid the registry names now ("" when there is none).
 registry_pid() {
-    od -An -t u4 -j 8 -N 4 "/dev/shm/getfile-$UIDN-cache" 2>/dev/null | tr -d ' '
+    od -An -t u4 -j 8 -N 4 "$GF_RUNDIR/getfile-$UIDN-cache" 2>/dev/null | tr -d ' '
 }
 # cache_published PID: PID created its queue and published itself in the registry.
 cache_published() { cache_queue_exists "$1" && [ "$(registry_pid)" = "$1" ]; }

@@ -10,6 +10,8 @@ in bytes; the body is gen_body(SIZE).
   /gen/SIZE                  the same, streamed in 1 MiB writes; for GiB-sized bodies
   /status/NNN                status NNN with a short text body
   /redirect                  302 to /ok/1000
+  /validators/SIZE           like /ok/SIZE, with ETag "vSIZE" and Last-Modified
+                             Tue, 01 Dec 2026 10:00:00 GMT
   /chunked/SIZE              200, Transfer-Encoding: chunked (growing chunk sizes)
   /close/SIZE                200, no Content-Length: the body ends when the connection closes
   /close-mid-body/SIZE       Content-Length SIZE, sends SIZE/2 bytes, then resets the connection
@@ -127,6 +129,11 @@ class Handler(BaseHTTPRequestHandler):
             self._simple(200, body)
         elif p in ("/ok", "/gen"):
             self._head(200, size)
+            for block in gen_body_iter(size):
+                self.wfile.write(block)
+        elif p == "/validators":
+            self._head(200, size, (("ETag", '"v%d"' % size),
+                                   ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT")))
             for block in gen_body_iter(size):
                 self.wfile.write(block)
         elif p == "/status":

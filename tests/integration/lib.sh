@@ -1,7 +1,8 @@
 # lib.sh - shared by the integration tests: isolation, process tracking, ports, checks.
 #
 # Source it first thing. It re-executes the test inside private mount and IPC namespaces with
-# a fresh tmpfs on /dev/shm and a private mqueue mount on /dev/mqueue, so tests can run in
+# a fresh tmpfs on /dev/shm, a private mqueue mount on /dev/mqueue and a fresh tmpfs on
+# /run/getfile (root's runtime directory, where the cache's registry lives), so tests can run in
 # parallel and "nothing of ours is left" is a plain ls. Every process started with `spawn` is
 # stopped by PID on exit. Requires root (unshare); the suite runs as root, and for anybody else
 # the test exits 77, which ctest reports as skipped (SKIP_RETURN_CODE in tests/CMakeLists.txt).
@@ -28,6 +29,8 @@ if [ -z "${GF_TEST_ISOLATED:-}" ]; then
         mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
         mkdir -p /dev/mqueue
         mount -t mqueue mqueue /dev/mqueue
+        mkdir -p /run/getfile
+        mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
         exec bash "$0" "$@"' "$0" "$@"
 fi
 
@@ -191,9 +194,15 @@ wait_for() {
     return 1
 }
 
-# ipc_objects: our IPC objects in this namespace (everything here is ours).
+# GF_RUNDIR: root's runtime directory (src/ipc/ipc_rundir.h), private to this test.
+GF_RUNDIR=/run/getfile
+
+# ipc_objects: our IPC objects in this namespace (everything here is ours), one per line:
+# names in /dev/shm and /dev/mqueue, and what is in the runtime directories (root's, and the
+# last resort /dev/shm/getfile-<uid> of users without one, which itself stays, like /run/user).
 ipc_objects() {
-    ls -A /dev/shm /dev/mqueue 2>/dev/null | grep -v -E '^(/dev/.*:)?$' || true
+    find /dev/shm /dev/mqueue "$GF_RUNDIR" -mindepth 1 \
+        ! \( -type d -regex '/dev/shm/getfile-[0-9]+' \) -printf '%P\n' 2>/dev/null || true
 }
 
 # assert_no_ipc_left: the closing check of every test that starts an IPC peer.

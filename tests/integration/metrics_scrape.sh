@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # metrics_scrape.sh - simplecached and webproxy with --metrics: the page passes `promtool check
 # metrics`, its counters and histograms move by exactly the requests made (hits, misses; an
-# invalid request and port probes are no request), other paths get 404 and other methods 405, a port alone binds 127.0.0.1,
-# the endpoint's limits hold without disturbing the daemons, a metrics port in use exits 3,
-# bad values exit 2, SIGTERM/SIGINT stop both cleanly and nothing is left.
+# invalid request and port probes are no request), other paths get 404 and other methods 405,
+# a port alone binds 127.0.0.1, the endpoint's limits (connections, header size, idle timeout)
+# hold without disturbing the daemons, an IPv6 address in brackets works, a metrics port in use
+# exits 3, bad values exit 2, SIGTERM/SIGINT stop both cleanly and nothing is left.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cache_lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
@@ -166,7 +167,33 @@ PY
 check "a ninth connection from one address is closed unanswered" grep -q "^ninth: closed" "$WORK/limits.out"
 check "webproxy serves while the endpoint is full" grep -q "^getfile: GETFILE OK 1000" "$WORK/limits.out"
 check "the endpoint answers again" wait_for 10 scrape "$MP" "$WORK/m2.p"
+# A connection that sends nothing is closed by the server after its idle timeout (10 s); the
+# bound here is only how long the test waits for that.
+python3 - "$MP" >"$WORK/idle.out" 2>&1 <<'PY' || true
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+try:
+    print("idle:", "closed" if s.recv(1) == b"" else "data")
+except socket.timeout:
+    print("idle: still open after 30 s")
+except ConnectionResetError:
+    print("idle: closed")
+PY
+check "an idle connection is closed by the server ($(cat "$WORK/idle.out"))" grep -q "^idle: closed" "$WORK/idle.out"
 expect_metric "$MP" 'webproxy_requests_total{outcome="hit"}' 6
+
+# An IPv6 address in brackets (when this machine has ::1).
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    P6=$(free_port)
+    spawn PROXY6 "$BIN_DIR/webproxy" -p "$(free_port)" -n 1 --metrics "[::1]:$P6"
+    check "webproxy --metrics [::1]:PORT answers on ::1" wait_for 30 bash -c \
+        "curl -sS -f --max-time 5 -o '$WORK/m6' 'http://[::1]:$P6/metrics'"
+    check "its page passes promtool" promtool check metrics <"$WORK/m6"
+    check "its log names the URL" grep -q "metrics at http://\[::1\]:$P6/metrics" "$(logfile_of "$PROXY6")"
+    stop_ok "$PROXY6" TERM "webproxy on ::1"
+else
+    log "no IPv6 loopback here: the [::1] case is not run"
+fi
 
 # Clean stop by either signal: exit 0, and the metrics port is closed.
 stop_ok "$PROXY" INT webproxy

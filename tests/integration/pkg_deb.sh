@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # pkg_deb.sh - `cpack -G DEB` of the release build gives a package whose Depends (from
-# dpkg-shlibdeps) name libc6, libcurl4 and libmicrohttpd12 and are satisfied on this Debian, whose contents are
-# exactly pkg_files.txt (no test program), and which dpkg installs into a scratch root from
-# where its programs run and serve.
+# dpkg-shlibdeps) name libc6, libcurl4 and libmicrohttpd12 and are satisfied on this Debian,
+# whose contents are exactly pkg_files.txt (no test program), and which dpkg installs into a
+# scratch root from where its programs run and serve.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pkg_lib.sh"
 

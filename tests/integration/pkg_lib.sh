@@ -45,7 +45,8 @@ check_man() {
 }
 
 # check_units ROOT: both units run the installed daemon as the same user (the IPC names carry
-# the uid), share the host's /dev/shm and mqueue (no PrivateIPC=, PrivateDevices=), order
+# the uid) with the same private runtime directory, share the host's /dev/shm and mqueue (no
+# PrivateIPC=, PrivateDevices=), order
 # nothing on each other, and pass systemd-analyze verify (ExecStart pointed into ROOT, man
 # pages from ROOT).
 check_units() {
@@ -87,6 +88,13 @@ for name, keys in units.items():
     if get("Service", "DynamicUser") != "yes" or not get("Service", "User"):
         bad(f"{name}: no DynamicUser=yes with a User= name")
     users.add((get("Service", "User"), get("Service", "Group")))
+    # The registry's private directory (docs/ipc.md): the same one for both, kept, 0700.
+    rundir = (get("Service", "RuntimeDirectory"), get("Service", "RuntimeDirectoryMode"),
+              get("Service", "RuntimeDirectoryPreserve"))
+    if rundir != ("getfile", "0700", "yes"):
+        bad(f"{name}: RuntimeDirectory=getfile, Mode=0700, Preserve=yes expected, got {rundir}")
+    if "GETFILE_RUNTIME_DIR=%t/getfile" not in keys.get(("Service", "Environment"), []):
+        bad(f"{name}: no Environment=GETFILE_RUNTIME_DIR=%t/getfile")
     for k in ("After", "Before", "Requires", "BindsTo", "Wants"):
         for v in keys.get(("Unit", k), []):
             if "simplecached" in v or "webproxy" in v:

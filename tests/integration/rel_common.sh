@@ -115,7 +115,8 @@ rel_alive() {
 
 # rel_cache_ready PID: the cache with this pid has published its queue.
 rel_cache_ready() {
-    [ -e "/dev/mqueue/getfile-$REL_UID-$1-cmd" ]
+    [ -n "$(find /dev/mqueue -maxdepth 1 -user "$REL_UID" -name "getfile-$REL_UID-$1-cmd*" \
+        -print -quit 2>/dev/null)" ]
 }
 
 # rel_wait_cache PID [TIMEOUT_S]: waits for the queue of cache PID.

@@ -126,15 +126,15 @@ rel_stop_check "simplecached (queue removed)" "$CACHE"
 rel_assert_no_objects_of "cache with its queue removed" "$CACHE"
 
 # 3c. The cache's registry disappears (the cache still holds its lock on the unlinked object).
-# A second cache still refuses to start (the single-instance lock is an abstract socket, which
-# cannot be removed), and names the first; the first creates, locks and publishes its registry
+# A second cache still refuses to start (the single-instance lock is a flock on the runtime
+# directory, which stays while the cache runs), and names the first; the first creates, locks and publishes its registry
 # again, so a proxy started afterwards finds it. (Before the fix the second cache started
 # beside the first, and the first's stop unlinked the registry by name, which was the second's;
 # with two caches running the checks below keep those ids.)
 rel_add runs
 rel_start_cache CACHE
 rel_wait_cache "$CACHE" || die "simplecached did not start"
-rm -f "/dev/shm/getfile-$REL_UID-cache"
+rm -f "$GF_RUNDIR/getfile-$REL_UID-cache"
 rel_start_cache C2 simplecached -w 0
 wait_for 10 eval '! rel_alive "$C2" || rel_cache_ready "$C2"' || true
 rel_known registry_removed_two_caches "with the registry removed a second simplecached starts beside the first" \
@@ -142,7 +142,7 @@ rel_known registry_removed_two_caches "with the registry removed a second simple
 if rel_alive "$C2"; then
     rel_stop_check "first simplecached (registry removed)" "$CACHE"
     rel_known registry_unlinked_by_other "the first cache's stop removed the second cache's registry" \
-        test -e "/dev/shm/getfile-$REL_UID-cache"
+        test -e "$GF_RUNDIR/getfile-$REL_UID-cache"
     rel_stop_check "second simplecached" "$C2"
 else
     st=0
@@ -151,7 +151,7 @@ else
     CHECKS=$((CHECKS + 1))
     [ "$st" -eq 3 ] && grep -q "another simplecached (pid $CACHE) is already running" "$(logfile_of "$C2")" ||
         fail "the refused second cache (status $st) does not name the first: $(grep ' E ' "$(logfile_of "$C2")" | head -1)"
-    wait_for 5 test -e "/dev/shm/getfile-$REL_UID-cache" || fail "the first cache did not re-create its registry"
+    wait_for 5 test -e "$GF_RUNDIR/getfile-$REL_UID-cache" || fail "the first cache did not re-create its registry"
     PORT4=$(free_port)
     rel_start_proxy P4 "$PORT4" webproxy -n 1 -z 8192 --cache-stall 3000
     wait_port "$PORT4"
@@ -160,7 +160,7 @@ else
     rel_stop_check "webproxy (new, registry removed)" "$P4"
     rel_stop_check "simplecached (registry removed)" "$CACHE"
     CHECKS=$((CHECKS + 1))
-    [ ! -e "/dev/shm/getfile-$REL_UID-cache" ] || fail "the first cache's stop left its re-created registry"
+    [ ! -e "$GF_RUNDIR/getfile-$REL_UID-cache" ] || fail "the first cache's stop left its re-created registry"
 fi
 rel_assert_no_objects_of "cache with its registry removed" "$CACHE"
 

@@ -53,7 +53,12 @@ rel_get_strict "nobody's proxy" "$NPORT" "$WL" 10 0 10 2 # verified against nobo
 CORPUS=$SAVED
 
 # ---- names, owners, modes ----------------------------------------------------------------------
-objs() { ls -ln /dev/shm /dev/mqueue | awk '$9 ~ /^getfile-/ {print $1, $3, $9}'; }
+# Objects: names in /dev/shm and /dev/mqueue, and the registries in root's runtime directory and
+# in nobody's (it has none of its own: the last resort /dev/shm/getfile-65534, a directory).
+objs() {
+    ls -ln /dev/shm /dev/mqueue "$GF_RUNDIR" "/dev/shm/getfile-$NOBODY" 2>/dev/null |
+        awk '$1 !~ /^d/ && $9 ~ /^getfile-/ {print $1, $3, $9}'
+}
 log "objects: $(objs | tr '\n' ';')"
 CHECKS=$((CHECKS + 1))
 bad=$(objs | awk '{ split($3, p, "-"); if (p[2] != $2 || $1 !~ /^-rw-------/) print }')
@@ -72,10 +77,10 @@ probe() { # EXPECT WHO KIND NAME
     [ "$out" = "$expect" ] || fail "$2 opening $kind $name: '$out', expected $expect"
 }
 probe EACCES nobody shm "/getfile-0-$RPROXY-seg1"
-probe EACCES nobody shm "/getfile-0-cache"
+probe EACCES nobody file "$GF_RUNDIR/getfile-0-cache"
 probe EACCES nobody mq "/getfile-0-$RCACHE-cmd"
 probe EACCES root shm "/getfile-$NOBODY-$NPROXY-seg1"
-probe EACCES root shm "/getfile-$NOBODY-cache"
+probe EACCES root file "/dev/shm/getfile-$NOBODY/getfile-$NOBODY-cache"
 probe EACCES root mq "/getfile-$NOBODY-$NCACHE-cmd"
 # ...while each can open its own (the probe itself works).
 probe ok nobody shm "/getfile-$NOBODY-$NPROXY-seg1"

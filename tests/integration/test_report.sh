@@ -60,13 +60,13 @@ check "the queue is named" grep -q "^leaked: /dev/mqueue/getfile-$UIDN-$CACHE-cm
 check "with its ls line" grep -q "evidence: ls -l /dev/mqueue: .*getfile-$UIDN-$CACHE-cmd" "$WORK/leaks.txt"
 check "and a dead owner as the cause" \
     grep -q "command queue of the cache process $CACHE, which has exited without removing it" "$WORK/leaks.txt"
-check "the registry is named" grep -q "^leaked: /dev/shm/getfile-$UIDN-cache$" "$WORK/leaks.txt"
+check "the registry is named" grep -q "^leaked: $GF_RUNDIR/getfile-$UIDN-cache$" "$WORK/leaks.txt"
 check "the proxy's segment is named" \
     grep -q "likely cause: data segment [0-9]* of the proxy process $PROXY, which has exited" "$WORK/leaks.txt"
 check "the killed daemons' stats objects are named" bash -c "grep -q 'likely cause: stats object (live figures) of the daemon process $CACHE, which has exited' '$WORK/leaks.txt' && grep -q 'likely cause: stats object (live figures) of the daemon process $PROXY, which has exited' '$WORK/leaks.txt'"
 check "a live owner is told apart" grep -q "segment 7 of the proxy process $SLEEPER, which is sleep, still running" "$WORK/leaks.txt"
 stop "$SLEEPER" || true # it dies of the SIGTERM
-rm -f /dev/shm/getfile-* /dev/mqueue/getfile-*
+rm -f /dev/shm/getfile-* /dev/mqueue/getfile-* "$GF_RUNDIR"/getfile-*
 check "nothing once they are removed" "$LEAKS"
 assert_no_ipc_left
 finish

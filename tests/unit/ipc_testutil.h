@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 /* Moves this process into private mount and IPC namespaces with a fresh tmpfs on /dev/shm and
- * a private mqueue mount on /dev/mqueue (like tests/integration/lib.sh), so the per-uid
+ * a private mqueue mount on /dev/mqueue and a fresh tmpfs on /run/getfile (root's runtime
+ * directory) (like tests/integration/lib.sh), so the per-uid
  * registry name cannot collide with a cache or test running elsewhere and every object left
  * is visible. Needs root. Returns 0 or -errno. */
 static inline int ipc_test_isolate(void)
@@ -27,6 +28,12 @@ static inline int ipc_test_isolate(void)
     if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
         return -errno;
     if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777") < 0)
+        return -errno;
+    /* Root's runtime directory (ipc_rundir.h), private too: the registry lives there. Its
+     * wider mode is narrowed to 0700 by whoever opens it first. */
+    if (mkdir("/run/getfile", 0700) < 0 && errno != EEXIST)
+        return -errno;
+    if (mount("tmpfs", "/run/getfile", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
         return -errno;
     if (mkdir("/dev/mqueue", 0755) < 0 && errno != EEXIST)
         return -errno;

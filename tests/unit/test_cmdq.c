@@ -208,10 +208,62 @@ static int mq_exists(const char *name)
     return 1;
 }
 
+/* The registry's file name in the runtime directory, as the server keeps it. */
 static char *registry_name(char *buf)
 {
     ipc_name_format(buf, IPC_KIND_REGISTRY, geteuid(), 0, 0);
+    memmove(buf, buf + 1, strlen(buf));
     return buf;
+}
+
+/* The registry lives in root's runtime directory (ipc_test_isolate mounts a private one). */
+#define RUNDIR "/run/getfile"
+
+static const char *reg_path(const char *name)
+{
+    static char path[128];
+
+    snprintf(path, sizeof path, RUNDIR "/%s", name);
+    return path;
+}
+
+static int reg_exists(const char *name)
+{
+    return access(reg_path(name), F_OK) == 0;
+}
+
+static int reg_open(const char *name, int flags, mode_t mode)
+{
+    return open(reg_path(name), flags | O_CLOEXEC, mode);
+}
+
+static int reg_unlink(const char *name)
+{
+    return unlink(reg_path(name));
+}
+
+static ino_t reg_ino(const char *name)
+{
+    struct stat st;
+
+    return stat(reg_path(name), &st) == 0 ? st.st_ino : 0;
+}
+
+/* Replaces the registry file by a new one (as `rm` then another creator would). Returns the
+ * new file's inode, or 0. */
+static ino_t replace_reg(const char *name)
+{
+    struct stat st;
+    int fd;
+
+    reg_unlink(name);
+    fd = reg_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return 0;
+    st.st_ino = 0;
+    (void)fstat(fd, &st);
+    close(fd);
+    return st.st_ino;
 }
 
 static char *queue_name(char *buf, pid_t pid)
@@ -226,7 +278,7 @@ static void check_nothing_left(void)
     char reg[IPC_NAME_MAX];
 
     CHECK_EQ(ipc_test_objects_of(getpid()), 0);
-    CHECK(!shm_exists(registry_name(reg)));
+    CHECK(!reg_exists(registry_name(reg)));
     CHECK_EQ(ipc_test_count("/dev/mqueue", "getfile-"), 0);
     CHECK_EQ(ipc_test_count("/dev/shm", "getfile-"), 0);
     CHECK_EQ(ipc_test_open_fds(), fd_baseline);
@@ -499,8 +551,8 @@ static void test_server_roundtrip(void)
     CHECK_EQ(holder, 0);
     CHECK(strcmp(s.registry_name, registry_name(reg)) == 0);
     CHECK(strcmp(s.mq_name, queue_name(qn, getpid())) == 0);
-    snprintf(path, sizeof path, "/dev/shm%s", reg);
-    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 16);
+    CHECK(stat(reg_path(reg), &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 16);
+    CHECK(stat(RUNDIR, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid());
     snprintf(path, sizeof path, "/dev/mqueue%s", qn);
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     /* The queue has exactly our attributes and is close-on-exec. */
@@ -529,7 +581,7 @@ static void test_server_roundtrip(void)
     CHECK_EQ(cmdq_server_receive(&s, buf, sizeof buf, -1), -EINVAL);
 
     cmdq_server_close(&s);
-    CHECK(!shm_exists(reg));
+    CHECK(!reg_exists(reg));
     CHECK(!mq_exists(qn));
     cmdq_server_close(&s); /* idempotent */
     /* A zeroed struct is a no-op too: descriptor 0 stays open. */
@@ -557,7 +609,7 @@ static void test_single_instance(void)
     CHECK_EQ(holder, a.pid);
     CHECK_EQ(cmdq_server_open(&s, NULL), -EBUSY);
     /* Nothing of the live cache was touched. */
-    CHECK(shm_exists(registry_name(reg)));
+    CHECK(reg_exists(registry_name(reg)));
     CHECK(mq_exists(queue_name(qn, a.pid)));
     cmdq_server_close(&s); /* a failed open leaves a closed struct */
     CHECK(mq_exists(qn));
@@ -568,53 +620,114 @@ static void test_single_instance(void)
     check_nothing_left();
 }
 
-/* Abstract socket names have no owner: another user can bind the cache's instance-lock name
- * first. The cache must then refuse as for a foreign registry (-EPERM), not report that user's
- * process as a running cache of ours. The name is rebuilt here as cmdq.c builds it. */
-static void test_instance_name_squatted(void)
+/* The inode the queue name refers to now, or 0. */
+static ino_t mq_ino(const char *name)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct stat ns = {0}, shm = {0};
+    struct stat st;
+    mqd_t q = mq_open(name, O_WRONLY);
+    ino_t ino = 0;
+
+    if (q == (mqd_t)-1)
+        return 0;
+    if (fstat((int)q, &st) == 0)
+        ino = st.st_ino;
+    mq_close(q);
+    return ino;
+}
+
+static ino_t fd_ino(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+/* Another user can create any name in /dev/shm and the mqueue file system first: the old
+ * fixed registry name, our queue's plain name, the next segment names. The cache must start
+ * anyway (on a queue name of its own, published in the registry, which lives in the private
+ * runtime directory), a client must find it, and nothing of the squatter's is touched. */
+static void test_names_squatted(void)
+{
+    struct mq_attr attr = {.mq_maxmsg = 1, .mq_msgsize = 16};
+    char qn[IPC_NAME_MAX], old_reg[IPC_NAME_MAX], seg[IPC_NAME_MAX], reg[IPC_NAME_MAX];
+    static char buf[sizeof(struct cmdq_request)];
+    struct cmdq_request req, out;
+    struct cmdq_client *c;
     struct cmdq_server s;
     pid_t holder = -1, child;
-    int ready[2], status, n;
-    char c;
+    struct stat st;
+    int status, pidfd = -1;
+    uint32_t rec[4] = {0};
 
     CHECK_EQ(isolate_rc, 0);
     if (geteuid() != 0) {
         fprintf(stderr, "    (skipped: needs root to act as another user)\n");
         return;
     }
-    (void)stat("/proc/self/ns/ipc", &ns);
-    (void)stat("/dev/shm", &shm);
-    n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "getfile-%u-cache-%llx-%llx",
-                 (unsigned)geteuid(), (unsigned long long)ns.st_ino,
-                 (unsigned long long)shm.st_dev);
-    CHECK_EQ(pipe(ready), 0);
+    queue_name(qn, getpid());
+    ipc_name_format(old_reg, IPC_KIND_REGISTRY, geteuid(), 0, 0);
+    seg_name_of(seg, getpid(), 3);
     child = fork();
     if (child == 0) {
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (setgid(65534) < 0 || setuid(65534) < 0 || fd < 0 ||
-            bind(fd, (struct sockaddr *)&sa,
-                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0 ||
-            listen(fd, 4) < 0)
-            _exit(1);
-        (void)write(ready[1], "r", 1);
-        pause(); /* until the parent kills it */
-        _exit(0);
+        int ok = setgid(65534) == 0 && setuid(65534) == 0;
+        mqd_t q = ok ? mq_open(qn, O_RDONLY | O_CREAT | O_EXCL, 0666, &attr) : (mqd_t)-1;
+        int f1 = ok ? shm_open(old_reg, O_RDWR | O_CREAT | O_EXCL, 0666) : -1;
+        int f2 = ok ? shm_open(seg, O_RDWR | O_CREAT | O_EXCL, 0666) : -1;
+        _exit(q != (mqd_t)-1 && f1 >= 0 && f2 >= 0 ? 0 : 1);
     }
     CHECK(child > 0);
-    close(ready[1]);
-    CHECK_EQ(read(ready[0], &c, 1), 1);
-    CHECK_EQ(cmdq_server_open(&s, &holder), -EPERM);
-    CHECK_EQ(holder, 0); /* no pid of a cache of ours to report */
-    cmdq_server_close(&s);
-    kill(child, SIGKILL);
-    close(ready[0]);
     CHECK_EQ(waitpid(child, &status, 0), child);
-    /* Once the squatter has gone, the cache starts. */
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
     CHECK_EQ(cmdq_server_open(&s, &holder), 0);
+    CHECK(s.mq_serial != 0 && strcmp(s.mq_name, qn) != 0);
+    CHECK(mq_ino(s.mq_name) == fd_ino((int)s.mq));
+    /* A client (another process: F_GETLK does not show a process its own lock) finds the
+     * queue through the registry, and the squatter's queue gets nothing. */
+    CHECK_EQ(make_request(&req, "/sq", 7), 0);
+    child = fork();
+    if (child == 0) {
+        int rc = cmdq_client_new(&c, NULL, 0);
+
+        if (rc == 0)
+            rc = cmdq_client_send(c, &req, 1000, &pidfd);
+        if (rc < 0)
+            fprintf(stderr, "client: %s\n", strerror(-rc));
+        _exit(rc == 0 && pidfd >= 0 ? 0 : 1);
+    }
+    CHECK(child > 0);
+    CHECK_EQ(cmdq_server_receive(&s, buf, sizeof buf, 5000), sizeof req);
+    CHECK_EQ(cmdq_request_decode(buf, sizeof req, geteuid(), &out), 0);
+    CHECK(strcmp(out.path, "/sq") == 0);
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The registry names the queue's serial (read only now: a close of any descriptor of the
+     * registry in this process would drop the server's lock). */
+    registry_name(reg);
+    {
+        int fd = reg_open(reg, O_RDONLY, 0);
+
+        CHECK(fd >= 0 && pread(fd, rec, sizeof rec, 0) == (ssize_t)sizeof rec);
+        if (fd >= 0)
+            close(fd);
+        CHECK_EQ(rec[1], 2);
+        CHECK_EQ(rec[2], (uint32_t)getpid());
+        CHECK_EQ(rec[3], s.mq_serial);
+    }
+    {
+        struct mq_attr a;
+        mqd_t q = mq_open(qn, O_RDONLY | O_NONBLOCK);
+
+        CHECK(q != (mqd_t)-1 && mq_getattr(q, &a) == 0 && a.mq_curmsgs == 0);
+        if (q != (mqd_t)-1)
+            mq_close(q);
+    }
     cmdq_server_close(&s);
+    /* The squatter's objects are still there, still its own: remove them as it would. */
+    CHECK(stat("/dev/shm/getfile-0-cache", &st) == 0 && st.st_uid == 65534);
+    CHECK(mq_unlink(qn) == 0);
+    CHECK(shm_unlink(old_reg) == 0);
+    CHECK(shm_unlink(seg) == 0);
     check_nothing_left();
 }
 
@@ -633,7 +746,7 @@ static void test_stale_leftovers(void)
     waitpid(a.pid, &status, 0);
     close(a.rd);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    CHECK(shm_exists(registry_name(reg)));
+    CHECK(reg_exists(registry_name(reg)));
     CHECK(mq_exists(queue_name(qa, a.pid)));
     /* ... and a dead proxy of the same pid left a segment. */
     fd = shm_open(seg_name_of(seg, a.pid, 1), O_RDWR | O_CREAT | O_EXCL, 0600);
@@ -707,54 +820,6 @@ static void test_queue_limit(void)
     check_nothing_left();
 }
 
-/* Replaces the object under a shm name by a new one (as `rm` then another creator would).
- * Returns the new object's inode, or 0. */
-static ino_t replace_shm(const char *name)
-{
-    struct stat st;
-    int fd;
-
-    shm_unlink(name);
-    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return 0;
-    st.st_ino = 0;
-    (void)fstat(fd, &st);
-    close(fd);
-    return st.st_ino;
-}
-
-static ino_t shm_ino(const char *name)
-{
-    char path[128];
-    struct stat st;
-
-    snprintf(path, sizeof path, "/dev/shm%s", name);
-    return stat(path, &st) == 0 ? st.st_ino : 0;
-}
-
-/* The inode the queue name refers to now, or 0. */
-static ino_t mq_ino(const char *name)
-{
-    struct stat st;
-    mqd_t q = mq_open(name, O_WRONLY);
-    ino_t ino = 0;
-
-    if (q == (mqd_t)-1)
-        return 0;
-    if (fstat((int)q, &st) == 0)
-        ino = st.st_ino;
-    mq_close(q);
-    return ino;
-}
-
-static ino_t fd_ino(int fd)
-{
-    struct stat st;
-
-    return fstat(fd, &st) == 0 ? st.st_ino : 0;
-}
-
 /* A stop must not unlink names that meanwhile refer to somebody else's objects (a second
  * cache's registry, say). */
 static void test_close_keeps_foreign_names(void)
@@ -769,7 +834,7 @@ static void test_close_keeps_foreign_names(void)
     CHECK_EQ(cmdq_server_open(&s, NULL), 0);
     registry_name(reg);
     queue_name(qn, getpid());
-    foreign_reg = replace_shm(reg);
+    foreign_reg = replace_reg(reg);
     CHECK(foreign_reg != 0 && foreign_reg != fd_ino(s.registry_fd));
     mq_unlink(qn);
     q = mq_open(qn, O_RDONLY | O_CREAT | O_EXCL, 0600, &attr);
@@ -777,9 +842,9 @@ static void test_close_keeps_foreign_names(void)
     foreign_q = fd_ino((int)q);
     mq_close(q);
     cmdq_server_close(&s);
-    CHECK_EQ(shm_ino(reg), foreign_reg);
+    CHECK_EQ(reg_ino(reg), foreign_reg);
     CHECK_EQ(mq_ino(qn), foreign_q);
-    shm_unlink(reg);
+    reg_unlink(reg);
     mq_unlink(qn);
     check_nothing_left();
 }
@@ -790,7 +855,7 @@ static int hook_calls;
 static void replace_once(const char *name)
 {
     if (hook_calls++ == 0)
-        replace_shm(name);
+        replace_reg(name);
 }
 
 /* A registry locked just as its name was given to a new object must not be kept: a second
@@ -809,9 +874,9 @@ static void test_lock_verify_retries(void)
     CHECK_EQ(cmdq_server_open(&s, &holder), 0);
     cmdq_test_after_lock = NULL;
     CHECK_EQ(hook_calls, 2);
-    CHECK(shm_ino(reg) != 0 && shm_ino(reg) == fd_ino(s.registry_fd));
+    CHECK(reg_ino(reg) != 0 && reg_ino(reg) == fd_ino(s.registry_fd));
     /* The same in the periodic check, which re-creates a removed registry. */
-    shm_unlink(reg);
+    reg_unlink(reg);
     hook_calls = 0;
     cmdq_test_after_lock = replace_once;
     {
@@ -824,12 +889,12 @@ static void test_lock_verify_retries(void)
     }
     cmdq_test_after_lock = NULL;
     CHECK_EQ(hook_calls, 2);
-    CHECK(shm_ino(reg) != 0 && shm_ino(reg) == fd_ino(s.registry_fd));
+    CHECK(reg_ino(reg) != 0 && reg_ino(reg) == fd_ino(s.registry_fd));
     /* Whatever happens to the names, a second cache does not start. */
-    shm_unlink(reg);
+    reg_unlink(reg);
     CHECK_EQ(cache_start(&b, CACHE_IDLE, 0), -EBUSY);
     cache_stop(&b);
-    CHECK(!shm_exists(reg)); /* and touched nothing */
+    CHECK(!reg_exists(reg)); /* and touched nothing */
     cmdq_server_close(&s);
     check_nothing_left();
 }
@@ -854,6 +919,14 @@ static void test_check_repairs(void)
     queue_name(qn, getpid());
     CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
     CHECK_EQ(fixed, 0);
+    /* The runtime directory widened while it runs: narrowed back to 0700. */
+    {
+        struct stat st;
+
+        CHECK_EQ(chmod(RUNDIR, 0777), 0);
+        CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
+        CHECK(stat(RUNDIR, &st) == 0 && (st.st_mode & 07777) == 0700);
+    }
 
     /* The queue: a proxy holds it, then its name is removed. */
     held = mq_open(qn, O_WRONLY);
@@ -884,13 +957,13 @@ static void test_check_repairs(void)
     CHECK_EQ(s.nold, 1); /* kept for CMDQ_OLD_KEEP_MS */
 
     /* The registry: removed, re-created with our pid, and locked by us. */
-    CHECK_EQ(shm_unlink(reg), 0);
+    CHECK_EQ(reg_unlink(reg), 0);
     CHECK_EQ(cache_start(&b, CACHE_IDLE, 0), -EBUSY); /* before the repair too */
     cache_stop(&b);
     CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
     CHECK_EQ(fixed, CMDQ_FIXED_REGISTRY);
-    CHECK(shm_ino(reg) != 0 && shm_ino(reg) == fd_ino(s.registry_fd));
-    fd = shm_open(reg, O_RDONLY, 0);
+    CHECK(reg_ino(reg) != 0 && reg_ino(reg) == fd_ino(s.registry_fd));
+    fd = reg_open(reg, O_RDONLY, 0);
     CHECK(fd >= 0);
     if (fd >= 0) {
         uint32_t rec[4] = {0};
@@ -909,10 +982,10 @@ static void test_check_repairs(void)
         char c;
 
         CHECK(pipe2(p, O_CLOEXEC) == 0);
-        replace_shm(reg);
+        replace_reg(reg);
         locker = fork();
         if (locker == 0) {
-            int lfd = shm_open(reg, O_RDWR, 0);
+            int lfd = reg_open(reg, O_RDWR, 0);
 
             close(p[1]);
             _exit(lfd >= 0 && fcntl(lfd, F_SETLK, &fl) == 0 && read(p[0], &c, 1) == 0 ? 0 : 1);
@@ -920,7 +993,7 @@ static void test_check_repairs(void)
         close(p[0]);
         for (int i = 0; i < 200 && !locked; i++) {
             struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-            int rfd = shm_open(reg, O_RDONLY, 0);
+            int rfd = reg_open(reg, O_RDONLY, 0);
 
             if (rfd >= 0 && fcntl(rfd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK)
                 locked = 1;
@@ -952,7 +1025,7 @@ static void test_client_no_cache(void)
     unsigned lookups;
 
     CHECK_EQ(isolate_rc, 0);
-    CHECK_EQ(cmdq_client_new(&c), 0);
+    CHECK_EQ(cmdq_client_new(&c, NULL, 0), 0);
     make_request(&req, "/f", 1);
     t0 = clock_mono_ms();
     CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), -ENOTCONN);
@@ -984,7 +1057,7 @@ static void test_client_no_cache(void)
 static void test_client_stale_registry(void)
 {
     struct mq_attr attr = {.mq_maxmsg = CMDQ_MAXMSG, .mq_msgsize = sizeof(struct cmdq_request)};
-    uint32_t rec[4] = {0x47464352u, 1, 0, 0};
+    uint32_t rec[4] = {0x47464352u, 2, 0, 0};
     struct cmdq_client *c;
     struct cmdq_request req;
     char reg[IPC_NAME_MAX], qn[IPC_NAME_MAX];
@@ -999,14 +1072,14 @@ static void test_client_stale_registry(void)
         _exit(0);
     }
     rec[2] = (uint32_t)impostor;
-    fd = shm_open(registry_name(reg), O_RDWR | O_CREAT | O_EXCL, 0600);
+    fd = reg_open(registry_name(reg), O_RDWR | O_CREAT | O_EXCL, 0600);
     CHECK(fd >= 0);
     CHECK(pwrite(fd, rec, sizeof rec, 0) == (ssize_t)sizeof rec);
     close(fd);
     q = mq_open(queue_name(qn, impostor), O_RDONLY | O_CREAT | O_EXCL, 0600, &attr);
     CHECK(q != (mqd_t)-1);
 
-    CHECK_EQ(cmdq_client_new(&c), 0);
+    CHECK_EQ(cmdq_client_new(&c, NULL, 0), 0);
     make_request(&req, "/f", 1);
     CHECK_EQ(cmdq_client_send(c, &req, 100, &pidfd), -ENOTCONN);
     cmdq_client_free(c);
@@ -1015,7 +1088,7 @@ static void test_client_stale_registry(void)
 
     mq_close(q);
     mq_unlink(qn);
-    shm_unlink(reg);
+    reg_unlink(reg);
     kill(impostor, SIGKILL);
     waitpid(impostor, NULL, 0);
     check_nothing_left();
@@ -1031,7 +1104,7 @@ static void test_client_roundtrip(void)
 
     CHECK_EQ(isolate_rc, 0);
     CHECK_EQ(cache_start(&a, CACHE_ECHO, 0), 0);
-    CHECK_EQ(cmdq_client_new(&c), 0);
+    CHECK_EQ(cmdq_client_new(&c, NULL, 0), 0);
     for (int i = 0; i < 20; i++) {
         char path[32];
 
@@ -1079,7 +1152,7 @@ static void test_client_queue_replaced(void)
 
     CHECK_EQ(isolate_rc, 0);
     CHECK_EQ(cache_start(&a, CACHE_CHECK, 0), 0);
-    CHECK_EQ(cmdq_client_new(&c), 0);
+    CHECK_EQ(cmdq_client_new(&c, NULL, 0), 0);
     CHECK_EQ(make_request(&req, "/before", 1), 0);
     CHECK_EQ(cmdq_client_send(c, &req, 1000, &pidfd), 0);
     close(pidfd);
@@ -1093,7 +1166,7 @@ static void test_client_queue_replaced(void)
         clock_sleep_ms(5);
     CHECK(mq_exists(qn));
     /* A new client finds the cache at once. */
-    CHECK_EQ(cmdq_client_new(&c2), 0);
+    CHECK_EQ(cmdq_client_new(&c2, NULL, 0), 0);
     CHECK_EQ(cmdq_client_send(c2, &req, 1000, &pidfd), 0);
     close(pidfd);
     sent++;
@@ -1155,7 +1228,7 @@ static void test_client_threads(void)
 
     CHECK_EQ(isolate_rc, 0);
     CHECK_EQ(cache_start(&a, CACHE_ECHO, 0), 0);
-    CHECK_EQ(cmdq_client_new(&c), 0);
+    CHECK_EQ(cmdq_client_new(&c, NULL, 0), 0);
     for (int i = 0; i < 4; i++) {
         args[i] = (struct sender_arg){c, i, 0};
         CHECK_EQ(pthread_create(&th[i], NULL, sender, &args[i]), 0);
@@ -1196,7 +1269,7 @@ static void test_client_cache_dies(void)
 
     CHECK_EQ(isolate_rc, 0);
     CHECK_EQ(cache_start(&a, CACHE_CRASH, 400), 0);
-    CHECK_EQ(cmdq_client_new(&c), 0);
+    CHECK_EQ(cmdq_client_new(&c, NULL, 0), 0);
     make_request(&req, "/fill", 1);
     for (int i = 0; i < CMDQ_MAXMSG; i++) {
         CHECK_EQ(cmdq_client_send(c, &req, 0, &pidfd), 0);
@@ -1256,7 +1329,7 @@ static void test_client_queue_full_timeout(void)
 
     CHECK_EQ(isolate_rc, 0);
     CHECK_EQ(cache_start(&a, CACHE_IDLE, 0), 0);
-    CHECK_EQ(cmdq_client_new(&c), 0);
+    CHECK_EQ(cmdq_client_new(&c, NULL, 0), 0);
     make_request(&req, "/fill", 1);
     for (int i = 0; i < CMDQ_MAXMSG; i++) {
         CHECK_EQ(cmdq_client_send(c, &req, 0, &pidfd), 0);
@@ -1317,12 +1390,12 @@ static void test_retire(void)
 
     CHECK_EQ(isolate_rc, 0);
     CHECK_EQ(cache_start(&a, CACHE_RETIRE, 0), 0);
-    CHECK_EQ(cmdq_client_new(&cl), 0);
+    CHECK_EQ(cmdq_client_new(&cl, NULL, 0), 0);
     CHECK_EQ(send_to(cl, &a, "/before", 1), 0);
     CHECK_EQ(cmdq_client_cache_pid(cl), a.pid);
 
     CHECK_EQ(cache_retire(&a), 0);
-    CHECK(!shm_exists(registry_name(reg)));
+    CHECK(!reg_exists(registry_name(reg)));
     CHECK(!mq_exists(queue_name(qa, a.pid)));
     CHECK_EQ(kill(a.pid, 0), 0); /* still running */
     /* No cache has the names: the client does not send into the retired cache's queue. */
@@ -1343,7 +1416,7 @@ static void test_retire(void)
     /* The retired caches' stops leave c's names alone. */
     CHECK_EQ(cache_stop(&a), 0);
     CHECK_EQ(cache_stop(&b), 0);
-    CHECK(shm_exists(registry_name(reg)));
+    CHECK(reg_exists(registry_name(reg)));
     CHECK(mq_exists(queue_name(qc, c.pid)));
     CHECK(!mq_exists(queue_name(qb, b.pid)));
     CHECK_EQ(send_to(cl, &c, "/still-c", 5), 0);
@@ -1361,7 +1434,7 @@ int main(void)
         T(test_decode_rejects),
         T(test_server_roundtrip),
         T(test_single_instance),
-        T(test_instance_name_squatted),
+        T(test_names_squatted),
         T(test_stale_leftovers),
         T(test_stale_queue_unmounted),
         T(test_queue_limit),

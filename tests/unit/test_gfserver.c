@@ -1022,9 +1022,89 @@ static void test_accept_pauses_on_emfile(void)
     close(res[0]);
 }
 
+/* A sink ctx: the library's checks stay, what passes them goes to the sink's functions. */
+struct rec_sink {
+    int headers, status, cancelled, fail_send;
+    uint64_t length, sent;
+    char etag[32], lastmod[48];
+};
+
+static int rec_header(void *arg, enum gf_status st, uint64_t length)
+{
+    struct rec_sink *r = arg;
+    r->headers++;
+    r->status = (int)st;
+    r->length = length;
+    return 0;
+}
+
+static int rec_send(void *arg, const void *buf, size_t len)
+{
+    struct rec_sink *r = arg;
+    (void)buf;
+    if (r->fail_send)
+        return -EPIPE;
+    r->sent += len;
+    return 0;
+}
+
+static int rec_cancelled(void *arg)
+{
+    return ((struct rec_sink *)arg)->cancelled;
+}
+
+static void rec_validators(void *arg, const char *etag, const char *last_modified)
+{
+    struct rec_sink *r = arg;
+    snprintf(r->etag, sizeof r->etag, "%s", etag ? etag : "");
+    snprintf(r->lastmod, sizeof r->lastmod, "%s", last_modified ? last_modified : "");
+}
+
+static const struct gfs_sink_ops rec_ops = {
+    .header = rec_header,
+    .send = rec_send,
+    .stopping = rec_cancelled,
+    .cancelled = rec_cancelled,
+    .validators = rec_validators,
+};
+
+static void test_sink_ctx(void)
+{
+    struct rec_sink r = {0};
+    struct gfs_ctx *ctx = NULL;
+    char buf[10] = {0};
+
+    CHECK_EQ(gfs_ctx_sink_new(&ctx, &rec_ops, &r), 0);
+    CHECK_EQ(gfs_ctx_status(ctx), -1);
+    CHECK_EQ(gfs_send(ctx, buf, 1), -EPROTO); /* no header yet */
+    gfs_ctx_set_validators(ctx, "\"v1\"", "Tue, 01 Dec 2026 10:00:00 GMT");
+    CHECK(strcmp(r.etag, "\"v1\"") == 0);
+    CHECK_EQ(gfs_send_header(ctx, GF_INVALID, 0), -EINVAL);
+    CHECK_EQ(gfs_send_header(ctx, GF_OK, 15), 0);
+    CHECK_EQ(gfs_send_header(ctx, GF_OK, 15), -EALREADY);
+    CHECK_EQ(r.headers, 1);
+    CHECK_EQ(r.length, 15);
+    CHECK_EQ(gfs_ctx_status(ctx), GF_OK);
+    CHECK(gfs_ctx_header_sent(ctx));
+    CHECK_EQ(gfs_send(ctx, buf, 10), 0);
+    CHECK_EQ(gfs_send(ctx, buf, 10), -EMSGSIZE); /* past the announced length */
+    CHECK_EQ(gfs_ctx_sent(ctx), 10);
+    CHECK_EQ(r.sent, 10);
+    CHECK(!gfs_ctx_cancelled(ctx));
+    r.cancelled = 1;
+    CHECK(gfs_ctx_cancelled(ctx) && gfs_ctx_stopping(ctx));
+    r.fail_send = 1;
+    CHECK_EQ(gfs_send(ctx, buf, 2), -EPIPE);
+    r.fail_send = 0;
+    CHECK_EQ(gfs_send(ctx, buf, 2), -EPIPE); /* broken for good */
+    CHECK_EQ(r.sent, 10);
+    gfs_ctx_sink_free(ctx);
+    gfs_ctx_sink_free(NULL);
+}
+
 TEST_MAIN(T(test_basic_responses), T(test_on_done), T(test_handler_failures),
           T(test_legacy_framing), T(test_header_byte_by_byte), T(test_malformed_while_serving),
           T(test_lingering_close), T(test_stop_lets_inflight_finish), T(test_stop_cuts_after_grace),
           T(test_stalled_client_released), T(test_backpressure), T(test_stop_flag_signal),
           T(test_header_wait_holds_no_worker), T(test_options_and_lifecycle),
-          T(test_accept_pauses_on_emfile))
+          T(test_accept_pauses_on_emfile), T(test_sink_ctx))

@@ -1,8 +1,10 @@
-/* test_ipc_names.c - IPC names: formatting, the strict parser's accept/reject table, and the
- * sweep of dead owners' objects (in a private IPC namespace). */
+/* test_ipc_names.c - IPC names: formatting, the strict parser's accept/reject table, random
+ * serials, the sweep of dead owners' objects, and the runtime directory's resolution and checks
+ * (in private mount and IPC namespaces). */
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "ipc/ipc_names.h"
+#include "ipc/ipc_rundir.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -22,8 +24,12 @@ static void test_format(void)
     CHECK(strcmp(buf, "/getfile-1000-cache") == 0);
     CHECK_EQ(ipc_name_format(buf, IPC_KIND_REGISTRY, 0, 0, 0), 0);
     CHECK(strcmp(buf, "/getfile-0-cache") == 0);
-    CHECK_EQ(ipc_name_format(buf, IPC_KIND_CMDQ, 1000, 42, 7), 0);
+    CHECK_EQ(ipc_name_format(buf, IPC_KIND_CMDQ, 1000, 42, 0), 0);
     CHECK(strcmp(buf, "/getfile-1000-42-cmd") == 0);
+    CHECK_EQ(ipc_name_format(buf, IPC_KIND_CMDQ, 1000, 42, 7), 0);
+    CHECK(strcmp(buf, "/getfile-1000-42-cmd7") == 0);
+    CHECK_EQ(ipc_name_format(buf, IPC_KIND_CMDQ, 4294967294u, INT_MAX, UINT32_MAX), 0);
+    CHECK(strcmp(buf, "/getfile-4294967294-2147483647-cmd4294967295") == 0);
     CHECK_EQ(ipc_name_format(buf, IPC_KIND_SEGMENT, 1000, 42, 0), 0);
     CHECK(strcmp(buf, "/getfile-1000-42-seg0") == 0);
     /* The longest name of all still fits. */
@@ -49,8 +55,16 @@ static void test_parse_roundtrip(void)
     CHECK_EQ(pid, INT_MAX);
     CHECK_EQ(serial, UINT32_MAX);
     CHECK_EQ(ipc_name_format(buf, IPC_KIND_CMDQ, 7, 1, 0), 0);
-    CHECK_EQ(ipc_name_parse(buf, IPC_KIND_CMDQ, 7, &pid, NULL), 0);
+    CHECK_EQ(ipc_name_parse(buf, IPC_KIND_CMDQ, 7, &pid, &serial), 0);
     CHECK_EQ(pid, 1);
+    CHECK_EQ(serial, 0);
+    CHECK_EQ(ipc_name_format(buf, IPC_KIND_CMDQ, 7, 99, 123456), 0);
+    CHECK_EQ(ipc_name_parse(buf, IPC_KIND_CMDQ, 7, &pid, &serial), 0);
+    CHECK_EQ(pid, 99);
+    CHECK_EQ(serial, 123456);
+    CHECK_EQ(ipc_name_format(buf, IPC_KIND_CMDQ, 7, INT_MAX, UINT32_MAX), 0);
+    CHECK_EQ(ipc_name_parse(buf, IPC_KIND_CMDQ, 7, &pid, &serial), 0);
+    CHECK_EQ(serial, UINT32_MAX);
     CHECK_EQ(ipc_name_parse("/getfile-0-cache", IPC_KIND_REGISTRY, 0, NULL, NULL), 0);
 }
 
@@ -81,6 +95,13 @@ static void test_parse_rejects(void)
         {"/getfile-1000-42-cmdx", IPC_KIND_CMDQ},
         {"/getfile-1000-42-cmd\n", IPC_KIND_CMDQ},
         {"/getfile-1000-42-cm", IPC_KIND_CMDQ},
+        {"/getfile-1000-42-cmd0", IPC_KIND_CMDQ}, /* serial 0 is the plain name */
+        {"/getfile-1000-42-cmd07", IPC_KIND_CMDQ},
+        {"/getfile-1000-42-cmd-7", IPC_KIND_CMDQ},
+        {"/getfile-1000-42-cmd 7", IPC_KIND_CMDQ},
+        {"/getfile-1000-42-cmd7x", IPC_KIND_CMDQ},
+        {"/getfile-1000-42-cmd4294967296", IPC_KIND_CMDQ},
+        {"/getfile-1000-42-cmd12345678901", IPC_KIND_CMDQ},
         {"/getfile-1000-2147483648-cmd", IPC_KIND_CMDQ},  /* > INT_MAX */
         {"/getfile-1000-12345678901-cmd", IPC_KIND_CMDQ}, /* 11 digits */
         {"/getfile-1000-42-seg1", IPC_KIND_CMDQ},
@@ -237,13 +258,209 @@ static void test_sweep(void)
     CHECK_EQ(ipc_test_count("/dev/shm", "getfile-"), 0);
 }
 
+static void test_random_serial(void)
+{
+    uint32_t a = 0, b = 0;
+    int differ = 0;
+
+    for (int i = 0; i < 64; i++) {
+        CHECK_EQ(ipc_random_serial(&b), 0);
+        CHECK(b != 0);
+        if (i > 0 && b != a)
+            differ = 1;
+        a = b;
+    }
+    CHECK(differ);
+}
+
+/* Runs fn as uid (and gid) in a child; returns its exit status (0: every step passed, else the
+ * number of the first step that failed). */
+static int as_user(uid_t uid, int (*fn)(void))
+{
+    int status = -1;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        if (setgid(uid) < 0 || setuid(uid) < 0)
+            _exit(100);
+        _exit(fn());
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+#define VICTIM   4242 /* a user without a runtime directory */
+#define SQUATTER 65534
+
+/* Opens the runtime directory and checks path, source and the directory's mode. */
+static int rundir_is(const char *path, enum ipc_rundir_source source)
+{
+    struct ipc_rundir rd;
+    struct stat st;
+    int ok;
+
+    if (ipc_rundir_open(&rd) < 0)
+        return 0;
+    ok = strcmp(rd.path, path) == 0 && rd.source == source && fstat(rd.fd, &st) == 0 &&
+         S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid();
+    ipc_rundir_close(&rd);
+    return ok;
+}
+
+/* rundir's -errno, with the refused path. */
+static int rundir_fails(int want, const char *path)
+{
+    struct ipc_rundir rd;
+    int rc = ipc_rundir_open(&rd);
+
+    if (rc == 0)
+        ipc_rundir_close(&rd);
+    return rc == want && strcmp(rd.path, path) == 0;
+}
+
+/* The victim: XDG_RUNTIME_DIR is used only when it is its own and private; otherwise the last
+ * resort in /dev/shm, which is refused when it is not its own. */
+static int victim_steps(void)
+{
+    char want[64];
+
+    snprintf(want, sizeof want, "/dev/shm/getfile-%d", VICTIM);
+    setenv("XDG_RUNTIME_DIR", "/tmp/gf-rundir-test/xdg-ours", 1);
+    if (!rundir_is("/tmp/gf-rundir-test/xdg-ours/getfile", IPC_RUNDIR_XDG))
+        return 1;
+    /* A runtime directory somebody else owns, or that others may write, is not used. */
+    setenv("XDG_RUNTIME_DIR", "/tmp/gf-rundir-test/xdg-theirs", 1);
+    if (!rundir_is(want, IPC_RUNDIR_SHM))
+        return 2;
+    setenv("XDG_RUNTIME_DIR", "/tmp/gf-rundir-test/xdg-wide", 1);
+    if (!rundir_is(want, IPC_RUNDIR_SHM))
+        return 3;
+    setenv("XDG_RUNTIME_DIR", "relative/dir", 1);
+    if (!rundir_is(want, IPC_RUNDIR_SHM))
+        return 4;
+    unsetenv("XDG_RUNTIME_DIR");
+    /* Our own last resort with a wider mode is narrowed back to 0700. */
+    if (chmod(want, 0777) < 0 || !rundir_is(want, IPC_RUNDIR_SHM))
+        return 5;
+    if (rmdir(want) < 0)
+        return 6;
+    return 0;
+}
+
+/* The squatter takes the victim's last-resort name: a directory, then a symlink, then a file. */
+static int squat_dir(void)
+{
+    return mkdir("/dev/shm/getfile-4242", 0777) == 0 && chmod("/dev/shm/getfile-4242", 0777) == 0
+               ? 0
+               : 1;
+}
+
+static int squat_link(void)
+{
+    return symlink("/tmp/gf-rundir-test/xdg-theirs", "/dev/shm/getfile-4242") == 0 ? 0 : 1;
+}
+
+static int squat_file(void)
+{
+    int fd = open("/dev/shm/getfile-4242", O_WRONLY | O_CREAT | O_EXCL, 0666);
+
+    if (fd < 0)
+        return 1;
+    close(fd);
+    return 0;
+}
+
+static int victim_refused_eperm(void)
+{
+    return rundir_fails(-EPERM, "/dev/shm/getfile-4242") ? 0 : 1;
+}
+
+static int victim_refused_eloop(void)
+{
+    return rundir_fails(-ELOOP, "/dev/shm/getfile-4242") ? 0 : 1;
+}
+
+static int victim_refused_enotdir(void)
+{
+    return rundir_fails(-ENOTDIR, "/dev/shm/getfile-4242") ? 0 : 1;
+}
+
+static int victim_explicit(void)
+{
+    setenv(IPC_RUNDIR_ENV, "/tmp/gf-rundir-test/xdg-ours/explicit/", 1);
+    return rundir_is("/tmp/gf-rundir-test/xdg-ours/explicit/", IPC_RUNDIR_ENV_VAR) ? 0 : 1;
+}
+
+static void test_rundir(void)
+{
+    struct stat st;
+
+    CHECK_EQ(isolate_rc, 0);
+    if (geteuid() != 0) {
+        fprintf(stderr, "    (skipped: needs root to act as other users)\n");
+        return;
+    }
+    unsetenv(IPC_RUNDIR_ENV);
+    unsetenv("XDG_RUNTIME_DIR");
+    /* root: /run/getfile (ipc_test_isolate mounted it 0755: narrowed). */
+    CHECK(rundir_is("/run/getfile", IPC_RUNDIR_ROOT));
+    setenv("XDG_RUNTIME_DIR", "/tmp", 1);
+    CHECK(rundir_is("/run/getfile", IPC_RUNDIR_ROOT)); /* not for root */
+    unsetenv("XDG_RUNTIME_DIR");
+    /* $GETFILE_RUNTIME_DIR: created, or checked and narrowed; refused when unusable. */
+    CHECK_EQ(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777"), 0);
+    CHECK_EQ(mkdir("/tmp/gf-rundir-test", 0755), 0);
+    setenv(IPC_RUNDIR_ENV, "/tmp/gf-rundir-test/mine", 1);
+    CHECK(rundir_is("/tmp/gf-rundir-test/mine", IPC_RUNDIR_ENV_VAR));
+    CHECK_EQ(chmod("/tmp/gf-rundir-test/mine", 0755), 0);
+    CHECK(rundir_is("/tmp/gf-rundir-test/mine", IPC_RUNDIR_ENV_VAR));
+    CHECK_EQ(symlink("/tmp/gf-rundir-test/mine", "/tmp/gf-rundir-test/link"), 0);
+    setenv(IPC_RUNDIR_ENV, "/tmp/gf-rundir-test/link", 1);
+    CHECK(rundir_fails(-ELOOP, "/tmp/gf-rundir-test/link"));
+    CHECK_EQ(mkdir("/tmp/gf-rundir-test/theirs", 0700), 0);
+    CHECK_EQ(chown("/tmp/gf-rundir-test/theirs", SQUATTER, SQUATTER), 0);
+    setenv(IPC_RUNDIR_ENV, "/tmp/gf-rundir-test/theirs", 1);
+    CHECK(rundir_fails(-EPERM, "/tmp/gf-rundir-test/theirs"));
+    CHECK(stat("/tmp/gf-rundir-test/theirs", &st) == 0 && (st.st_mode & 07777) == 0700);
+    setenv(IPC_RUNDIR_ENV, "relative", 1);
+    CHECK(rundir_fails(-EINVAL, "relative"));
+    setenv(IPC_RUNDIR_ENV, "/", 1);
+    CHECK(rundir_fails(-EINVAL, "/"));
+    unsetenv(IPC_RUNDIR_ENV);
+
+    /* Another user: its XDG_RUNTIME_DIR, or the last resort. */
+    CHECK_EQ(chmod("/tmp/gf-rundir-test", 0755), 0);
+    CHECK_EQ(mkdir("/tmp/gf-rundir-test/xdg-ours", 0700), 0);
+    CHECK_EQ(chown("/tmp/gf-rundir-test/xdg-ours", VICTIM, VICTIM), 0);
+    CHECK_EQ(mkdir("/tmp/gf-rundir-test/xdg-theirs", 0700), 0);
+    CHECK_EQ(chown("/tmp/gf-rundir-test/xdg-theirs", SQUATTER, SQUATTER), 0);
+    CHECK_EQ(mkdir("/tmp/gf-rundir-test/xdg-wide", 0777), 0);
+    CHECK_EQ(chmod("/tmp/gf-rundir-test/xdg-wide", 0777), 0);
+    CHECK_EQ(chown("/tmp/gf-rundir-test/xdg-wide", VICTIM, VICTIM), 0);
+    CHECK_EQ(as_user(VICTIM, victim_steps), 0);
+    CHECK_EQ(as_user(VICTIM, victim_explicit), 0);
+    /* The last resort taken first by somebody else: refused, never used. */
+    CHECK_EQ(as_user(SQUATTER, squat_dir), 0);
+    CHECK_EQ(as_user(VICTIM, victim_refused_eperm), 0);
+    CHECK(stat("/dev/shm/getfile-4242", &st) == 0 && st.st_uid == SQUATTER &&
+          (st.st_mode & 07777) == 0777);
+    CHECK_EQ(rmdir("/dev/shm/getfile-4242"), 0);
+    CHECK_EQ(as_user(SQUATTER, squat_link), 0);
+    CHECK_EQ(as_user(VICTIM, victim_refused_eloop), 0);
+    CHECK_EQ(unlink("/dev/shm/getfile-4242"), 0);
+    CHECK_EQ(as_user(SQUATTER, squat_file), 0);
+    CHECK_EQ(as_user(VICTIM, victim_refused_enotdir), 0);
+    CHECK_EQ(unlink("/dev/shm/getfile-4242"), 0);
+    CHECK_EQ(umount2("/tmp", MNT_DETACH), 0);
+    CHECK_EQ(ipc_test_count("/dev/shm", "getfile-"), 0);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
-        T(test_format),
-        T(test_parse_roundtrip),
-        T(test_parse_rejects),
-        T(test_sweep),
+        T(test_format), T(test_parse_roundtrip), T(test_parse_rejects),
+        T(test_sweep),  T(test_random_serial),   T(test_rundir),
     };
 
     isolate_rc = ipc_test_isolate_or_skip();

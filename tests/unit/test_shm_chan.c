@@ -201,7 +201,20 @@ static void test_create_attach(void)
     CHECK_EQ(seg.size, 4096);
     CHECK_EQ(seg.nslots, 2);
     CHECK_EQ(shm_seg_is_idle(&seg), 1);
-    CHECK_EQ(shm_seg_create(&att, 1, 4096), -EEXIST);
+    /* A name that exists (taken first by anybody) is never opened: another serial is used. */
+    {
+        struct shm_seg other;
+        uint32_t serial = 0;
+        pid_t pid = 0;
+
+        CHECK_EQ(shm_seg_create(&other, 1, 4096), 0);
+        CHECK(strcmp(other.name, name) != 0);
+        CHECK_EQ(ipc_name_parse(other.name, IPC_KIND_SEGMENT, geteuid(), &pid, &serial), 0);
+        CHECK(pid == getpid() && serial != 0 && serial != 1);
+        CHECK(other.hdr != seg.hdr);
+        shm_seg_destroy(&other);
+        CHECK_EQ(shm_seg_is_idle(&seg), 1);
+    }
 
     CHECK_EQ(shm_seg_attach(&att, name, 4096), 0);
     CHECK(att.hdr != NULL && att.hdr != seg.hdr);

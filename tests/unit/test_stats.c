@@ -179,6 +179,49 @@ static void test_sweep_and_refusals(void)
     shm_unlink(name);
 }
 
+/* Another user takes our plain stats name first: the daemon's object gets a random serial,
+ * readers find it by owner, and the squatter's object is neither listed nor attached. */
+static void test_name_squatted(void)
+{
+    char name[IPC_NAME_MAX];
+    struct stats_region *w = NULL, *r = NULL;
+    struct stats_snapshot snap;
+    pid_t pids[4], child;
+    int status;
+
+    CHECK_EQ(isolate_rc, 0);
+    if (geteuid() != 0) {
+        fprintf(stderr, "    (skipped: needs root to act as another user)\n");
+        return;
+    }
+    ipc_name_format(name, IPC_KIND_STATS, geteuid(), getpid(), 0);
+    child = fork();
+    if (child == 0) {
+        int fd = setgid(65534) == 0 && setuid(65534) == 0
+                     ? shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0666)
+                     : -1;
+        _exit(fd >= 0 && ftruncate(fd, 8192) == 0 ? 0 : 1);
+    }
+    CHECK(child > 0);
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(stats_create(&w, STATS_ROLE_CACHE, 1, NULL), 0);
+    CHECK_EQ(stats_create(&r, STATS_ROLE_CACHE, 1, NULL), -EEXIST); /* still one per pid */
+    stats_request_done(w, STATS_HIT, 10, 5);
+    CHECK_EQ(stats_list(pids, 4), 1);
+    CHECK_EQ(pids[0], getpid());
+    CHECK_EQ(stats_attach(&r, getpid()), 0);
+    if (r != NULL) {
+        CHECK_EQ(stats_snapshot(r, &snap), 0);
+        CHECK_EQ(snap.w[STATS_HIT], 1);
+        stats_close(r);
+    }
+    stats_close(w);
+    CHECK(shm_exists(name)); /* the squatter's, untouched */
+    shm_unlink(name);
+    CHECK_EQ(ipc_test_count("/dev/shm", "getfile-"), 0);
+}
+
 /* --- concurrency ---------------------------------------------------------------------------- */
 
 #define WRITERS 3
@@ -369,6 +412,7 @@ int main(void)
         T(test_names),
         T(test_create_attach_close),
         T(test_sweep_and_refusals),
+        T(test_name_squatted),
         T(test_seqlock_concurrent),
         T(test_stopped_reader),
         T(test_reader_cannot_write),
