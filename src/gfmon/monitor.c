@@ -104,8 +104,11 @@ static int read_daemon(struct mon_daemon *d, pid_t pid)
         d->slots = calloc(d->s.nslots, sizeof *d->slots);
         if (d->slots == NULL)
             rc = -ENOMEM;
+        /* A slot whose writer stopped mid-update (-EAGAIN) stays blank (FREE): the daemon
+         * and its other slots are still shown. */
         for (unsigned i = 0; rc == 0 && i < d->s.nslots; i++)
-            rc = stats_slot_read(r, i, &d->slots[i]);
+            if (stats_slot_read(r, i, &d->slots[i]) < 0)
+                memset(&d->slots[i], 0, sizeof d->slots[i]);
     }
     stats_close(r);
     if (rc < 0) {
