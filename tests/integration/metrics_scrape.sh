@@ -141,10 +141,20 @@ big=$(head -c 40000 /dev/zero | tr '\0' a)
 code=$(http_code GET "http://127.0.0.1:$MP/metrics" -H "X-Big: $big")
 check "a 40 KB request header is refused with 431 (got $code)" test "$code" = 431
 python3 - "$MP" "$PORT" >"$WORK/limits.out" 2>&1 <<'PY' || true
-import socket, sys, time
+import socket, subprocess, sys, time
 mport, gport = int(sys.argv[1]), int(sys.argv[2])
 held = [socket.create_connection(("127.0.0.1", mport), timeout=10) for _ in range(8)]
-time.sleep(0.2)  # let the server's thread accept all eight (not a timing assertion)
+# Wait (bounded) until the server's thread has accepted all eight: the listener's accept queue
+# (Recv-Q of the listening socket in ss) is empty.
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    out = subprocess.run(["ss", "-Hltn", "sport = :%d" % mport], capture_output=True,
+                         text=True).stdout.split()
+    if out and out[1] == "0":
+        break
+    time.sleep(0.05)
+else:
+    print("accept queue never emptied")
 extra = socket.create_connection(("127.0.0.1", mport), timeout=10)
 extra.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
 try:
