@@ -166,6 +166,19 @@ check "the next proxy's start swept the killed one's stats object" test ! -e "$(
 jcheck "only the new proxy is listed" "[p['pid'] for p in j['proxies']] == [$P4]"
 expect_get "$PORT4" /small OK
 
+# --- an origin-mode proxy: no segments; its fetch counted --------------------------------------
+PORT5=$(free_port)
+DEAD=$(free_port) # nothing listens there: the origin cannot be reached
+spawn P5 "$BIN_DIR/webproxy" -p "$PORT5" -t 2 -s "http://127.0.0.1:$DEAD" --connect-timeout 2000
+wait_port "$PORT5" 30
+jcheck "the origin-mode proxy: listed, no segments, mode=origin" \
+    "proxy($P5)['segments'] == [] and proxy($P5)['config']['text'] == 'mode=origin'"
+expect_get "$PORT5" /small ERROR
+wait_for 20 jtrue "proxy($P5)['requests_total'] == 1" || fail "the origin-mode request was not counted"
+jcheck "one origin fetch, counted as an error" \
+    "proxy($P5)['origin_fetches'] == 1 and proxy($P5)['requests']['error'] == 1"
+stop_ok "$P5" TERM "webproxy $P5 (origin mode)"
+
 # --- the cache stops and restarts -----------------------------------------------------------------
 stop_ok "$CPID" TERM simplecached
 check "the cache's stats object is removed" test ! -e "$(stats_obj "$CPID")"
