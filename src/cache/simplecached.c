@@ -63,6 +63,8 @@ static const char usage[] =
     ORIGIN_RETRY_USAGE
     "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
     "                          ADDR is numeric, and a PORT alone listens on 127.0.0.1 only\n"
+    "      --no-stats          publish no live figures (no stats object: gfmon does not see\n"
+    "                          this cache; not with --metrics)\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop cleanly: the cache gives its names up at once (a new\n"
@@ -89,11 +91,13 @@ struct config {
     unsigned grace_ms;
     struct metrics_endpoint metrics;
     int use_metrics;
+    int no_stats; /* --no-stats: no stats object */
 };
 
 enum long_opt {
     OPT_VERSION = 256,
     OPT_METRICS,
+    OPT_NO_STATS,
     OPT_ORIGIN,
     OPT_STORE_DIR,
     OPT_STORE_MAX,
@@ -109,6 +113,7 @@ static const struct option long_opts[] = {
     {"wait", required_argument, NULL, 'w'},
     {"grace", required_argument, NULL, 'g'},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"no-stats", no_argument, NULL, OPT_NO_STATS},
     {"origin", required_argument, NULL, OPT_ORIGIN},
     {"store-dir", required_argument, NULL, OPT_STORE_DIR},
     {"store-max", required_argument, NULL, OPT_STORE_MAX},
@@ -178,6 +183,9 @@ static void parse_args(int argc, char **argv, struct config *cfg)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
             cfg->use_metrics = 1;
             break;
+        case OPT_NO_STATS:
+            cfg->no_stats = 1;
+            break;
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -188,6 +196,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     }
     if (optind < argc)
         cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
+    if (cfg->no_stats && cfg->use_metrics)
+        cli_fail(PROG, "--metrics shows the stats object: not with --no-stats");
     if (cfg->origin.base_url != NULL && cfg->store_dir == NULL)
         cli_fail(PROG, "--origin needs --store-dir (fetched entries are kept there)");
     cfg->origin.spool_dir = cfg->store_dir; /* bodies without Content-Length */
@@ -386,7 +396,7 @@ int main(int argc, char **argv)
     sc.delay_us = cfg.delay_us;
     snprintf(sc.text, sizeof sc.text, "index=%s grace_ms=%u queue=%s", cfg.index, cfg.grace_ms,
              q.mq_name);
-    rc = stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
+    rc = cfg.no_stats ? 0 : stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
     memset(&opt, 0, sizeof opt);
