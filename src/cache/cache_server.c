@@ -1,5 +1,6 @@
 /* cache_server.c - simplecached's boss (command queue -> work queue) and its workers. */
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* AT_EMPTY_PATH */
 #include "cache_server.h"
 #include "attach_cache.h"
 #include "clock.h"
@@ -9,6 +10,8 @@
 #include "workq.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <mqueue.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -780,13 +783,16 @@ static void check_names(struct cache_server *s, int *last_rc)
 }
 
 /* A reload request: a new index replaces the current one for every later lookup. */
-static void reload_index(struct cache_server *s)
+static int reload_index(struct cache_server *s)
 {
     struct simplecache *fresh = NULL, *old;
+    int rc;
 
-    s->opt.reload_flag[0] = 0;
-    if (s->opt.reload(s->opt.reload_arg, &fresh) < 0)
-        return;
+    if (s->opt.reload_flag != NULL)
+        s->opt.reload_flag[0] = 0;
+    rc = s->opt.reload(s->opt.reload_arg, &fresh);
+    if (rc < 0)
+        return rc;
     pthread_rwlock_wrlock(&s->index_lock);
     old = s->cache;
     s->cache = fresh;
@@ -794,6 +800,99 @@ static void reload_index(struct cache_server *s)
     stats_set(s->stats, STATS_G_STORE_ENTRIES, simplecache_count(fresh));
     stats_set(s->stats, STATS_G_STORE_BYTES, simplecache_bytes(fresh));
     simplecache_free(old); /* no lookup holds it: each held the read lock while using it */
+    return 0;
+}
+
+/* Obeys a control command only from a process whose every uid is ours: a pidfd first, then its
+ * credentials in /proc, then it must still be that process. Returns 1 when it is. */
+static int ctl_sender_ok(const struct cache_server *s, pid_t pid)
+{
+    int pidfd = peer_open(pid), ok;
+
+    if (pidfd < 0)
+        return 0;
+    ok = peer_uids_are(pid, s->uid) == 1 && peer_alive(pidfd) == 1;
+    close(pidfd);
+    return ok;
+}
+
+/* Sends the reply to the sender's reply queue, only when that queue is ours (uid, mode 0600).
+ * Never waits: the sender made room for one message. */
+static void ctl_reply(const struct cache_server *s, const struct cmdq_ctl *ctl, int status,
+                      uint64_t count)
+{
+    struct cmdq_reply r = {.magic = CMDQ_REPLY_MAGIC,
+                           .version = CMDQ_VERSION,
+                           .size = sizeof r,
+                           .status = status,
+                           .op = ctl->op,
+                           .count = count};
+    char name[IPC_NAME_MAX];
+    struct stat st;
+    mqd_t q;
+
+    if (cmdq_reply_name(name, s->uid, (pid_t)ctl->sender_pid) < 0)
+        return;
+    q = mq_open(name, O_WRONLY | O_NONBLOCK);
+    if (q == (mqd_t)-1) {
+        log_warn(errno, "control command of pid %u: cannot open its reply queue '%s'",
+                 ctl->sender_pid, name);
+        return;
+    }
+    if (fstatat((int)q, "", &st, AT_EMPTY_PATH) < 0 || st.st_uid != s->uid ||
+        (st.st_mode & 0777) != 0600)
+        log_warn(0, "control command of pid %u: reply queue '%s' is not ours; no reply",
+                 ctl->sender_pid, name);
+    else if (mq_send(q, (const char *)&r, sizeof r, 0) < 0)
+        log_warn(errno, "control command of pid %u: cannot reply", ctl->sender_pid);
+    mq_close(q);
+}
+
+/* A control command (gfctl): purge, ban or reload, answered on the sender's reply queue. */
+static void handle_ctl(struct cache_server *s, const void *buf, size_t len)
+{
+    struct cmdq_ctl ctl;
+    uint64_t count = 0;
+    int rc = cmdq_ctl_decode(buf, len, &ctl);
+
+    if (rc < 0) {
+        stat_add(&s->st.rejected);
+        stats_add(s->stats, STATS_C_REJECTED, 1);
+        if (ratelimit_allow(&s->rl))
+            log_warn(0, "rejected a %s control command of %zu bytes", reject_reason(rc), len);
+        return;
+    }
+    if (!ctl_sender_ok(s, (pid_t)ctl.sender_pid)) {
+        stat_add(&s->st.rejected);
+        stats_add(s->stats, STATS_C_REJECTED, 1);
+        if (ratelimit_allow(&s->rl))
+            log_warn(0, "ignored a control command of pid %u: not a live process of uid %u",
+                     ctl.sender_pid, (unsigned)s->uid);
+        return;
+    }
+    if (ctl.op == CMDQ_CTL_RELOAD) {
+        rc = s->opt.reload == NULL ? -ENOTSUP : reload_index(s);
+        count = rc == 0 ? simplecache_count(s->cache) : 0;
+        log_info("control: reload requested by pid %u: %s", ctl.sender_pid,
+                 rc == 0 ? "done" : "failed, the index stays as it was");
+    } else {
+        pthread_rwlock_rdlock(&s->index_lock);
+        int pinned =
+            ctl.op == CMDQ_CTL_PURGE && simplecache_contains(s->cache, ctl.path, ctl.path_len);
+        pthread_rwlock_unlock(&s->index_lock);
+        if (pinned)
+            rc = -EPERM;
+        else if (s->opt.store == NULL)
+            rc = -ENOTSUP;
+        else
+            count = store_purge(s->opt.store, ctl.path, ctl.path_len, ctl.op == CMDQ_CTL_BAN);
+        stats_add(s->stats, STATS_C_PURGES, count);
+        log_info("control: %s '%s' by pid %u: %llu entr%s dropped%s",
+                 ctl.op == CMDQ_CTL_BAN ? "ban" : "purge", ctl.path, ctl.sender_pid,
+                 (unsigned long long)count, count == 1 ? "y" : "ies",
+                 pinned ? " (an index entry: pinned)" : "");
+    }
+    ctl_reply(s, &ctl, rc, count);
 }
 
 static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
@@ -805,7 +904,7 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
 
     while (!*stop) {
         if (s->opt.reload_flag != NULL && *s->opt.reload_flag && s->opt.reload != NULL)
-            reload_index(s);
+            (void)reload_index(s);
         if (clock_mono_ms() >= next_sweep) {
             /* Kept attachments of replaced segments and dead proxies would pin their memory. */
             unsigned n = attach_cache_sweep(s->attach);
@@ -824,6 +923,11 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
         if (n < 0) {
             log_err((int)-n, "cannot receive from the command queue");
             clock_sleep_ms(RECEIVE_SLICE_MS); /* do not spin on a persistent error */
+            continue;
+        }
+        if (cmdq_is_ctl(s->rxbuf, (size_t)n)) {
+            stats_add(s->stats, STATS_C_MESSAGES, 1);
+            handle_ctl(s, s->rxbuf, (size_t)n);
             continue;
         }
         if (job == NULL)

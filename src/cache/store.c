@@ -762,3 +762,29 @@ void store_stats(struct store *st, struct store_stats *out)
     *out = st->st;
     pthread_mutex_unlock(&st->lock);
 }
+
+uint64_t store_purge(struct store *st, const char *path, size_t path_len, int prefix)
+{
+    uint64_t n = 0;
+
+    pthread_mutex_lock(&st->lock);
+    if (!prefix) {
+        struct entry *e = entry_find(st, path, path_len, hash_path(path, path_len));
+        if (e != NULL) {
+            entry_drop(st, e, 1);
+            n = 1;
+        }
+    } else {
+        struct entry *e = st->lru_head;
+        while (e != NULL) {
+            struct entry *next = e->next;
+            if (e->path_len >= path_len && memcmp(e->path, path, path_len) == 0) {
+                entry_drop(st, e, 1);
+                n++;
+            }
+            e = next;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return n;
+}

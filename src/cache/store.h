@@ -107,4 +107,10 @@ void fill_done(struct store *st, struct fill *f, int rc);
 
 void store_stats(struct store *st, struct store_stats *out);
 
+/* Drops the complete entry of path (prefix 0), or every complete entry whose path starts with
+ * path (prefix 1), removing their files; requests already reading one keep their open file.
+ * A fill in progress is not touched (its entry appears when it ends). Returns the entries
+ * dropped (0 when none). */
+uint64_t store_purge(struct store *st, const char *path, size_t path_len, int prefix);
+
 #endif

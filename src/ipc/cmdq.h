@@ -53,6 +53,63 @@ int cmdq_request_init(struct cmdq_request *req, pid_t proxy_pid, const char *seg
  * segment of proxy_pid and uid, "//x" and other uids included). */
 int cmdq_request_decode(const void *buf, size_t len, uid_t uid, struct cmdq_request *out);
 
+/* --- control messages (gfctl) ---------------------------------------------------------- */
+
+#define CMDQ_CTL_MAGIC   0x47464354u /* "GFCT" */
+#define CMDQ_REPLY_MAGIC 0x47464350u /* "GFCP" */
+
+enum cmdq_ctl_op {
+    CMDQ_CTL_PURGE = 1,  /* drop the store entry of path */
+    CMDQ_CTL_BAN = 2,    /* drop every store entry whose path starts with path */
+    CMDQ_CTL_RELOAD = 3, /* read the index again (as SIGHUP); path_len 0 */
+};
+
+/* One control command, sent on the command queue like a request. The answer goes to the reply
+ * queue of sender_pid (cmdq_reply_name): no name travels in the message. */
+struct cmdq_ctl {
+    uint32_t magic;               /* CMDQ_CTL_MAGIC */
+    uint16_t version;             /* CMDQ_VERSION */
+    uint16_t size;                /* sizeof(struct cmdq_ctl) */
+    uint32_t op;                  /* enum cmdq_ctl_op */
+    uint32_t sender_pid;          /* who waits for the reply; its credentials are checked */
+    uint32_t path_len;            /* strlen(path): 1..CMDQ_PATH_MAX, 0 for RELOAD */
+    char path[CMDQ_PATH_MAX + 1]; /* NUL-terminated, starts with '/'; all zero for RELOAD */
+    char pad_[3];                 /* explicit tail padding; must be zero */
+};
+_Static_assert(sizeof(struct cmdq_ctl) <= sizeof(struct cmdq_request), "fits the queue");
+_Static_assert(offsetof(struct cmdq_ctl, pad_) + sizeof(((struct cmdq_ctl *)0)->pad_) ==
+                   sizeof(struct cmdq_ctl),
+               "no implicit tail padding");
+
+/* The cache's answer to a control command, on the sender's reply queue. */
+struct cmdq_reply {
+    uint32_t magic;   /* CMDQ_REPLY_MAGIC */
+    uint16_t version; /* CMDQ_VERSION */
+    uint16_t size;    /* sizeof(struct cmdq_reply) */
+    int32_t status;   /* 0, or -errno: -EPERM pinned index path, -ENOENT no such entry,
+                       * -ENOTSUP no store / no index to reload, other: the reload failed */
+    uint32_t op;      /* the command's op */
+    uint64_t count;   /* entries purged, or entries in the index after a reload */
+};
+
+/* The reply queue of process pid of uid: "/getfile-<uid>-<pid>-reply" (IPC_NAME_MAX bytes).
+ * Created by the sender (mode 0600, O_EXCL); the cache writes there only when it is owned by
+ * its own uid. Returns 0 or -EINVAL / -ENAMETOOLONG. */
+int cmdq_reply_name(char *buf, uid_t uid, pid_t pid);
+
+/* Fills *ctl (zeroing every unused byte). path (path_len bytes, no NUL) must start with '/'
+ * for PURGE and BAN, and be empty (NULL, 0) for RELOAD. Returns 0, -EINVAL, or -ENAMETOOLONG. */
+int cmdq_ctl_init(struct cmdq_ctl *ctl, enum cmdq_ctl_op op, pid_t sender_pid, const char *path,
+                  size_t path_len);
+
+/* Validates a received message of len bytes as strictly as cmdq_request_decode: magic, version,
+ * exact size, size field, a known op, sender_pid > 0, a path as for init with a NUL right
+ * after it and zero bytes after that, zero padding. Returns 0 and *out, -EBADMSG or -EPROTO. */
+int cmdq_ctl_decode(const void *buf, size_t len, struct cmdq_ctl *out);
+
+/* 1 when the message's first word is CMDQ_CTL_MAGIC (decode it with cmdq_ctl_decode). */
+int cmdq_is_ctl(const void *buf, size_t len);
+
 /* --- cache side --------------------------------------------------------------------------- */
 
 #define CMDQ_CHECK_MS    1000  /* how often cmdq_server_check / a client re-checks the names */
@@ -145,5 +202,9 @@ void cmdq_client_free(struct cmdq_client *c); /* NULL is a no-op */
  * backoff interval), -ESRCH (the cache died while we waited), -ETIMEDOUT, or -errno. */
 int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int timeout_ms,
                      int *cache_pidfd);
+
+/* As cmdq_client_send for a control command. */
+int cmdq_client_send_ctl(struct cmdq_client *c, const struct cmdq_ctl *ctl, int timeout_ms,
+                         int *cache_pidfd);
 
 #endif

@@ -344,8 +344,8 @@ out:
     return rc;
 }
 
-int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int timeout_ms,
-                     int *cache_pidfd)
+static int send_msg(struct cmdq_client *c, const void *msg, size_t len, int timeout_ms,
+                    int *cache_pidfd)
 {
     int mq = -1, pidfd = -1, rc;
     int64_t deadline;
@@ -363,7 +363,7 @@ int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int 
         struct timespec ts = clock_realtime_in(slice);
         int alive;
 
-        if (mq_timedsend((mqd_t)mq, (const char *)req, sizeof *req, 0, &ts) == 0) {
+        if (mq_timedsend((mqd_t)mq, (const char *)msg, len, 0, &ts) == 0) {
             rc = 0;
             break;
         }
@@ -390,6 +390,18 @@ int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int 
     else
         close(pidfd);
     return rc;
+}
+
+int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int timeout_ms,
+                     int *cache_pidfd)
+{
+    return send_msg(c, req, sizeof *req, timeout_ms, cache_pidfd);
+}
+
+int cmdq_client_send_ctl(struct cmdq_client *c, const struct cmdq_ctl *ctl, int timeout_ms,
+                         int *cache_pidfd)
+{
+    return send_msg(c, ctl, sizeof *ctl, timeout_ms, cache_pidfd);
 }
 
 pid_t cmdq_client_cache_pid(struct cmdq_client *c)

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,6 +77,92 @@ int cmdq_request_decode(const void *buf, size_t len, uid_t uid, struct cmdq_requ
     if (ipc_name_parse(r.seg_name, IPC_KIND_SEGMENT, uid, &seg_pid, NULL) < 0 ||
         seg_pid != (pid_t)r.proxy_pid)
         return -EPERM;
+    *out = r;
+    return 0;
+}
+
+int cmdq_reply_name(char *buf, uid_t uid, pid_t pid)
+{
+    int n;
+
+    if (pid <= 0)
+        return -EINVAL;
+    n = snprintf(buf, IPC_NAME_MAX, "/getfile-%u-%d-reply", (unsigned)uid, (int)pid);
+    return n < 0 ? -EINVAL : n >= IPC_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+static int ctl_path_ok(uint32_t op, const char *path, size_t path_len)
+{
+    if (op == CMDQ_CTL_RELOAD)
+        return path_len == 0;
+    if (op != CMDQ_CTL_PURGE && op != CMDQ_CTL_BAN)
+        return 0;
+    return path_len > 0 && path_len <= CMDQ_PATH_MAX && path[0] == '/';
+}
+
+int cmdq_ctl_init(struct cmdq_ctl *ctl, enum cmdq_ctl_op op, pid_t sender_pid, const char *path,
+                  size_t path_len)
+{
+    memset(ctl, 0, sizeof *ctl);
+    if (sender_pid <= 0)
+        return -EINVAL;
+    if (path_len > CMDQ_PATH_MAX)
+        return -ENAMETOOLONG;
+    if (!ctl_path_ok((uint32_t)op, path, path_len) || (path_len && memchr(path, '\0', path_len)))
+        return -EINVAL;
+    ctl->magic = CMDQ_CTL_MAGIC;
+    ctl->version = CMDQ_VERSION;
+    ctl->size = sizeof *ctl;
+    ctl->op = (uint32_t)op;
+    ctl->sender_pid = (uint32_t)sender_pid;
+    ctl->path_len = (uint32_t)path_len;
+    if (path_len)
+        memcpy(ctl->path, path, path_len);
+    return 0;
+}
+
+int cmdq_is_ctl(const void *buf, size_t len)
+{
+    uint32_t magic;
+
+    if (len < sizeof magic)
+        return 0;
+    memcpy(&magic, buf, sizeof magic);
+    return magic == CMDQ_CTL_MAGIC;
+}
+
+int cmdq_ctl_decode(const void *buf, size_t len, struct cmdq_ctl *out)
+{
+    struct cmdq_ctl r;
+    uint32_t magic;
+    uint16_t version;
+    size_t tail;
+
+    if (len < sizeof magic + sizeof version)
+        return -EBADMSG;
+    memcpy(&magic, buf, sizeof magic);
+    memcpy(&version, (const char *)buf + sizeof magic, sizeof version);
+    if (magic != CMDQ_CTL_MAGIC)
+        return -EBADMSG;
+    if (version != CMDQ_VERSION)
+        return -EPROTO;
+    if (len != sizeof r)
+        return -EBADMSG;
+    memcpy(&r, buf, sizeof r);
+    if (r.size != sizeof r || r.sender_pid == 0 || r.sender_pid > INT_MAX)
+        return -EBADMSG;
+    if (r.path_len > CMDQ_PATH_MAX || !ctl_path_ok(r.op, r.path, r.path_len))
+        return -EBADMSG;
+    /* The path, then nothing but zero bytes: no NUL inside it, nothing hidden after it. */
+    if (strnlen(r.path, r.path_len) != r.path_len)
+        return -EBADMSG;
+    tail = sizeof r.path - r.path_len;
+    for (size_t i = 0; i < tail; i++)
+        if (r.path[r.path_len + i] != '\0')
+            return -EBADMSG;
+    for (size_t i = 0; i < sizeof r.pad_; i++)
+        if (r.pad_[i] != '\0')
+            return -EBADMSG;
     *out = r;
     return 0;
 }

@@ -100,3 +100,28 @@ int peer_alive(int pidfd)
         return -EBADF;
     return 0;
 }
+
+int peer_uids_are(pid_t pid, uid_t uid)
+{
+    char path[40], line[256];
+    unsigned long r, e, sv, fs;
+    int found = 0;
+    FILE *f;
+
+    if (pid <= 0)
+        return -EINVAL;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return errno == ENOENT ? -ESRCH : -errno;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "Uid: %lu %lu %lu %lu", &r, &e, &sv, &fs) == 4) {
+            found = 1;
+            break;
+        }
+    }
+    fclose(f);
+    if (!found)
+        return -EIO;
+    return r == uid && e == uid && sv == uid && fs == uid;
+}

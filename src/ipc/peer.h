@@ -20,4 +20,9 @@ int peer_open_proc(pid_t pid);
  * /proc/<pid>/stat for a peer_open_proc descriptor). */
 int peer_alive(int pidfd);
 
+/* 1 when every uid of process pid (real, effective, saved, filesystem: the Uid line of
+ * /proc/<pid>/status) is uid, 0 when one differs, -errno when it cannot be read (-ESRCH: gone).
+ * Open a pidfd first and check peer_alive after, so a reused pid number is not taken for it. */
+int peer_uids_are(pid_t pid, uid_t uid);
+
 #endif

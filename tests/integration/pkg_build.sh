@@ -6,7 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 : "${PKG_DIR:?PKG_DIR: where the packaging build goes}"
 
-PROGRAMS="gfclient_download gfclient_measure gfmon gfserver_main simplecached webproxy"
+PROGRAMS="gfclient_download gfclient_measure gfctl gfmon gfserver_main simplecached webproxy"
 build=$PKG_DIR/build
 mkdir -p "$PKG_DIR"
 log "configuring and building the deb preset into $build"

@@ -5,7 +5,7 @@
 : "${PKG_DIR:?PKG_DIR: where pkg_build.sh built}"
 : "${GF_VERSION:?GF_VERSION: the project version}"
 PKG_BUILD=$PKG_DIR/build
-PROGRAMS=(gfclient_download gfclient_measure gfmon gfserver_main simplecached webproxy)
+PROGRAMS=(gfclient_download gfclient_measure gfctl gfmon gfserver_main simplecached webproxy)
 EXPECTED_FILES=$SRC_DIR/tests/integration/pkg_files.txt
 [ -x "$PKG_BUILD/bin/webproxy" ] || die "no packaging build in $PKG_BUILD (run integration.pkg_build)"
 
