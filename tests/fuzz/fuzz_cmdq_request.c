@@ -1,5 +1,5 @@
-/* fuzz_cmdq_request.c - libFuzzer harness for cmdq_request_decode: any bytes a queue could
- * deliver; an accepted message must satisfy every promise the cache relies on. */
+/* fuzz_cmdq_request.c - libFuzzer harness for cmdq_request_decode and cmdq_ctl_decode: any bytes a
+ * queue could deliver; an accepted message must satisfy every promise the cache relies on. */
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <limits.h>
@@ -10,6 +10,33 @@
 
 #define FUZZ_UID 1000 /* fixed, so the seeds mean the same for every runner */
 
+/* The same bytes as a control message (gfctl): an accepted one is exactly what the cache
+ * relies on (a known op, a path with nothing after it). */
+static void check_ctl(const uint8_t *data, size_t size)
+{
+    struct cmdq_ctl out;
+    int rc;
+
+    memset(&out, 0xee, sizeof out);
+    rc = cmdq_ctl_decode(data, size, &out);
+    FUZZ_CHECK(rc == 0 || rc == -EBADMSG || rc == -EPROTO);
+    if (rc != 0) {
+        for (size_t i = 0; i < sizeof out; i++)
+            FUZZ_CHECK(((const unsigned char *)&out)[i] == 0xee);
+        return;
+    }
+    FUZZ_CHECK(size == sizeof out && memcmp(&out, data, size) == 0);
+    FUZZ_CHECK(cmdq_is_ctl(data, size));
+    FUZZ_CHECK(out.size == sizeof out && out.sender_pid > 0 && out.sender_pid <= INT_MAX);
+    FUZZ_CHECK(strlen(out.path) == out.path_len);
+    if (out.op == CMDQ_CTL_RELOAD)
+        FUZZ_CHECK(out.path_len == 0);
+    else
+        FUZZ_CHECK((out.op == CMDQ_CTL_PURGE || out.op == CMDQ_CTL_BAN) && out.path[0] == '/');
+    for (size_t i = out.path_len; i < sizeof out.path; i++)
+        FUZZ_CHECK(out.path[i] == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct cmdq_request out;
@@ -18,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t magic = 0;
     int rc, n;
 
+    check_ctl(data, size);
     memset(&out, 0xee, sizeof out);
     rc = cmdq_request_decode(data, size, FUZZ_UID, &out);
     FUZZ_CHECK(rc == 0 || rc == -EBADMSG || rc == -EPROTO || rc == -EPERM);

@@ -360,6 +360,63 @@ static void test_decode_valid(void)
     }
 }
 
+/* Control messages (gfctl): built, decoded, and every malformed variant refused. */
+static void test_ctl_decode(void)
+{
+    struct cmdq_ctl ctl, out, bad;
+    char name[IPC_NAME_MAX];
+
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_BAN, getpid(), "/img/", 5), 0);
+    CHECK(cmdq_is_ctl(&ctl, sizeof ctl));
+    CHECK_EQ(cmdq_ctl_decode(&ctl, sizeof ctl, &out), 0);
+    CHECK_EQ(out.op, CMDQ_CTL_BAN);
+    CHECK_EQ(out.path_len, 5);
+    CHECK_EQ(strcmp(out.path, "/img/"), 0);
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_RELOAD, getpid(), NULL, 0), 0);
+    CHECK_EQ(cmdq_ctl_decode(&ctl, sizeof ctl, &out), 0);
+    /* init refuses what decode would. */
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_PURGE, getpid(), "a", 1), -EINVAL);
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_PURGE, getpid(), NULL, 0), -EINVAL);
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_RELOAD, getpid(), "/a", 2), -EINVAL);
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_PURGE, 0, "/a", 2), -EINVAL);
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_PURGE, getpid(), "/a\0b", 4), -EINVAL);
+    CHECK_EQ(cmdq_ctl_init(&ctl, (enum cmdq_ctl_op)9, getpid(), "/a", 2), -EINVAL);
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_PURGE, getpid(), "/a", CMDQ_PATH_MAX + 1), -ENAMETOOLONG);
+    /* decode: every field checked. */
+    CHECK_EQ(cmdq_ctl_init(&ctl, CMDQ_CTL_PURGE, getpid(), "/a", 2), 0);
+    CHECK_EQ(cmdq_ctl_decode(&ctl, sizeof ctl - 1, &out), -EBADMSG);
+    CHECK_EQ(cmdq_ctl_decode(&ctl, 3, &out), -EBADMSG);
+    bad = ctl, bad.version = 2;
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EPROTO);
+    bad = ctl, bad.magic = CMDQ_MAGIC;
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    CHECK(!cmdq_is_ctl(&bad, sizeof bad));
+    bad = ctl, bad.size--;
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.op = 0;
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.op = CMDQ_CTL_RELOAD; /* with a path */
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.sender_pid = 0;
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.sender_pid = 0x80000000u;
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.path_len = 3; /* longer than the path */
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.path_len = 1; /* shorter: bytes after it */
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.path[0] = 'x';
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.path[100] = 'x'; /* hidden after the NUL */
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    bad = ctl, bad.pad_[2] = 1;
+    CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
+    /* The reply queue's name. */
+    CHECK_EQ(cmdq_reply_name(name, 1000, 42), 0);
+    CHECK_EQ(strcmp(name, "/getfile-1000-42-reply"), 0);
+    CHECK_EQ(cmdq_reply_name(name, 1000, 0), -EINVAL);
+}
+
 static void test_init_rejects(void)
 {
     static char longpath[CMDQ_PATH_MAX + 1];
@@ -1441,6 +1498,7 @@ int main(void)
         T(test_peer),
         T(test_decode_valid),
         T(test_init_rejects),
+        T(test_ctl_decode),
         T(test_decode_rejects),
         T(test_server_roundtrip),
         T(test_single_instance),
