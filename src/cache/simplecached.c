@@ -31,15 +31,19 @@
 static const char usage[] =
     "usage: " PROG " [options]\n"
     "The cache daemon: serves the files of its index to webproxy through a POSIX message\n"
-    "queue and the proxy's shared memory segments. One cache runs per user.\n"
+    "queue and the proxy's shared memory segments. One cache runs per user and instance.\n"
     "  -c, --index INDEX       cache index, one '<request path> <local file>' per line\n"
     "                          (default locals.txt)\n"
     "  -t, --threads THREADS   worker threads, 1..512 (default 4)\n"
     "  -d, --delay DELAY_US    delay added to each lookup in microseconds, 0..2500000\n"
     "                          (default 0)\n"
     "  -l, --log-level LEVEL   log level: err, warn, info, debug (default info)\n"
-    "  -w, --wait WAIT_MS      when another simplecached of this user runs, wait up to this\n"
-    "                          long for it to stop, 0..600000 (default 10000); then exit 3\n"
+    "      --instance NAME     be the cache of instance NAME (1 to 32 of A-Z a-z 0-9 _ -),\n"
+    "                          served to the webproxy of the same --instance only\n"
+    "                          (default: the instance named default)\n"
+    "  -w, --wait WAIT_MS      when another simplecached of this user and instance runs,\n"
+    "                          wait up to this long for it to stop, 0..600000\n"
+    "                          (default 10000); then exit 3\n"
     "  -g, --grace GRACE_MS    on stop, transfers in progress get this long to finish,\n"
     "                          1..600000 (default 3000)\n"
     "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
@@ -68,7 +72,7 @@ struct config {
     int use_metrics;
 };
 
-enum long_opt { OPT_VERSION = 256, OPT_METRICS };
+enum long_opt { OPT_VERSION = 256, OPT_METRICS, OPT_INSTANCE };
 
 static const struct option long_opts[] = {
     {"index", required_argument, NULL, 'c'},
@@ -78,6 +82,7 @@ static const struct option long_opts[] = {
     {"wait", required_argument, NULL, 'w'},
     {"grace", required_argument, NULL, 'g'},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -117,6 +122,11 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             if (metrics_endpoint_parse(optarg, &cfg->metrics, &why) < 0)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
             cfg->use_metrics = 1;
+            break;
+        case OPT_INSTANCE:
+            if (ipc_instance_set(optarg) < 0)
+                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
+                         optarg);
             break;
         case 'h':
             cli_print_help(usage);
@@ -314,8 +324,9 @@ int main(int argc, char **argv)
         goto out_server;
     }
     log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us; "
-             "registry in '%s'",
-             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us, q.rundir);
+             "instance %s, registry in '%s'",
+             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us, ipc_instance(),
+             q.rundir);
     rc = cache_server_run(srv, &stop_requested);
     metrics_server_stop(msrv);
     cache_server_stats(srv, &st);

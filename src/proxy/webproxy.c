@@ -47,6 +47,8 @@ static const char usage[] =
     "                            e.g. http://127.0.0.1:8080/files\n"
     "  -n, --segments SEGMENTS   shared memory segments, 1..1024 (default 8)\n"
     "  -z, --segment-size BYTES  bytes per segment, 512..1073741824 (default 1048576)\n"
+    "  --instance NAME           use the simplecached of instance NAME (1 to 32 of A-Z a-z\n"
+    "                            0-9 _ -) (default: the instance named default)\n"
     GFS_CLI_USAGE
     "  --connect-timeout MS      origin connect timeout (default 5000)\n"
     "  --low-speed-time S        an origin transfer below the low-speed limit for S seconds\n"
@@ -215,6 +217,7 @@ enum long_opt {
     OPT_ACCESS_LOG,
     OPT_HTTP,
     OPT_METRICS,
+    OPT_INSTANCE,
     OPT_VERSION,
 };
 
@@ -235,6 +238,7 @@ static const struct option long_opts[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"http", required_argument, NULL, OPT_HTTP},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -337,6 +341,11 @@ static void parse_args(int argc, char **argv, struct config *c)
             if (metrics_endpoint_parse(optarg, &c->metrics, &why) < 0)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
             c->use_metrics = 1;
+            break;
+        case OPT_INSTANCE:
+            if (ipc_instance_set(optarg) < 0)
+                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
+                         optarg);
             break;
         case 'h':
             cli_print_help(usage);
