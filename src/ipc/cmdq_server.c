@@ -436,14 +436,28 @@ static void expire_old_queues(struct cmdq_server *s)
     s->next_rx = 0;
 }
 
+/* Narrows an object of ours back to mode 0600 (proxies accept nothing else). Returns 0 or
+ * -errno. */
+static int mode_0600(int fd)
+{
+    struct stat st;
+
+    /* fstatat: fd may be a queue (see mq_fstat). */
+    if (fstatat(fd, "", &st, AT_EMPTY_PATH) < 0)
+        return -errno;
+    return (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0 ? -errno : 0;
+}
+
 /* Returns 1 (re-created), 0 (the name is ours) or -errno. */
 static int check_queue(struct cmdq_server *s)
 {
     int rc = queue_name_is(s->mq_name, s->mq);
     mqd_t mq;
 
-    if (rc != 0)
-        return rc < 0 ? rc : 0;
+    if (rc > 0)
+        return mode_0600((int)s->mq);
+    if (rc < 0)
+        return rc;
     if (s->nold == CMDQ_OLD_QUEUES)
         return -EAGAIN;
     mq = create_queue(s);
@@ -466,8 +480,10 @@ static int check_registry(struct cmdq_server *s)
     int rc = file_name_is(dir, s->registry_name, s->registry_fd);
     int fd;
 
-    if (rc != 0)
-        return rc < 0 ? rc : 0;
+    if (rc > 0)
+        return mode_0600(s->registry_fd);
+    if (rc < 0)
+        return rc;
     fd = open_registry(dir, s->registry_name);
     if (fd < 0)
         return fd;

@@ -133,6 +133,18 @@ static int open_explicit(const char *path, uid_t uid)
     return open_under(slash == buf ? "/" : buf, 0, slash + 1, uid);
 }
 
+/* 1 when /run is a directory of root that others cannot write (not so in some containers:
+ * root then takes the last resort like everybody else). */
+static int run_usable(void)
+{
+    int fd = open("/run", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ok = fd >= 0 && ipc_rundir_base_ok(fd, 0);
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 /* rd->path = a + b. Returns 0 or -ENAMETOOLONG. */
 static int set_path(struct ipc_rundir *rd, const char *a, const char *b)
 {
@@ -162,24 +174,26 @@ int ipc_rundir_open(struct ipc_rundir *rd)
             fd = open_explicit(env, uid);
         goto done;
     }
-    if (uid == 0) {
+    if (uid == 0 && run_usable()) {
         rd->source = IPC_RUNDIR_ROOT;
         set_path(rd, "/run/getfile", "");
         fd = open_under("/run", 1, "getfile", uid);
         goto done;
     }
-    if (xdg && xdg[0] == '/' && set_path(rd, xdg, "/getfile") == 0) {
+    if (uid != 0 && xdg && xdg[0] == '/' && set_path(rd, xdg, "/getfile") == 0) {
         rd->source = IPC_RUNDIR_XDG;
         fd = open_under(xdg, 1, "getfile", uid);
         if (fd >= 0)
             goto done;
     }
-    snprintf(base, sizeof base, "/run/user/%u", (unsigned)uid);
-    rd->source = IPC_RUNDIR_RUN_USER;
-    set_path(rd, base, "/getfile");
-    fd = open_under(base, 1, "getfile", uid);
-    if (fd >= 0)
-        goto done;
+    if (uid != 0) {
+        snprintf(base, sizeof base, "/run/user/%u", (unsigned)uid);
+        rd->source = IPC_RUNDIR_RUN_USER;
+        set_path(rd, base, "/getfile");
+        fd = open_under(base, 1, "getfile", uid);
+        if (fd >= 0)
+            goto done;
+    }
     /* Last resort, where another user can take the name first: then refused. */
     rd->source = IPC_RUNDIR_SHM;
     snprintf(leaf, sizeof leaf, "getfile-%u", (unsigned)uid);

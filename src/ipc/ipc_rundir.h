@@ -4,7 +4,7 @@
  *
  * Both daemons resolve it the same way, from the first of these that applies:
  *   1. $GETFILE_RUNTIME_DIR, used as is (created if missing); when it is unusable, an error;
- *   2. euid 0: /run/getfile;
+ *   2. euid 0: /run/getfile (when /run is root's and others cannot write it; else step 5);
  *   3. $XDG_RUNTIME_DIR/getfile, when $XDG_RUNTIME_DIR is absolute and a directory of our uid
  *      that nobody else may write; otherwise skipped;
  *   4. /run/user/<uid>/getfile, under the same condition;

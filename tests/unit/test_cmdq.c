@@ -923,9 +923,19 @@ static void test_check_repairs(void)
     {
         struct stat st;
 
+        char qpath[128];
+
         CHECK_EQ(chmod(RUNDIR, 0777), 0);
         CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
         CHECK(stat(RUNDIR, &st) == 0 && (st.st_mode & 07777) == 0700);
+        /* The same for the registry and the queue, whose proxies accept only 0600. */
+        snprintf(qpath, sizeof qpath, "/dev/mqueue%s", qn);
+        CHECK_EQ(chmod(reg_path(reg), 0644), 0);
+        CHECK_EQ(chmod(qpath, 0666), 0);
+        CHECK_EQ(cmdq_server_check(&s, &fixed), 0);
+        CHECK_EQ(fixed, 0);
+        CHECK(stat(reg_path(reg), &st) == 0 && (st.st_mode & 07777) == 0600);
+        CHECK(stat(qpath, &st) == 0 && (st.st_mode & 07777) == 0600);
     }
 
     /* The queue: a proxy holds it, then its name is removed. */
