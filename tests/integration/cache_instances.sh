@@ -159,9 +159,9 @@ stop_ok "$PB" TERM "blue webproxy"
 stop_ok "$PD" TERM "default webproxy"
 stop_ok "$CB2" TERM "blue simplecached"
 stop_ok "$CD" TERM "default simplecached"
-# The instance's directory stays, empty, like the runtime directory itself.
-check "the blue instance's directory is left empty" \
-    test -z "$(ls -A "$GF_RUNDIR/instance-blue")"
-rmdir "$GF_RUNDIR/instance-blue"
+# The instance's directory stays, empty, like the runtime directory itself (ipc_objects skips
+# it only when empty).
+check "the blue instance's directory is left, empty" \
+    test -d "$GF_RUNDIR/instance-blue" -a -z "$(ls -A "$GF_RUNDIR/instance-blue")"
 assert_no_ipc_left
 finish
