@@ -48,6 +48,8 @@ static const char usage[] =
     "                          1..600000 (default 3000)\n"
     "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
     "                          ADDR is numeric, and a PORT alone listens on 127.0.0.1 only\n"
+    "      --no-stats          publish no live figures (no stats object: gfmon does not see\n"
+    "                          this cache; not with --metrics)\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop cleanly: the cache gives its names up at once (a new\n"
@@ -70,9 +72,10 @@ struct config {
     unsigned grace_ms;
     struct metrics_endpoint metrics;
     int use_metrics;
+    int no_stats; /* --no-stats: no stats object */
 };
 
-enum long_opt { OPT_VERSION = 256, OPT_METRICS, OPT_INSTANCE };
+enum long_opt { OPT_VERSION = 256, OPT_METRICS, OPT_NO_STATS, OPT_INSTANCE };
 
 static const struct option long_opts[] = {
     {"index", required_argument, NULL, 'c'},
@@ -83,6 +86,7 @@ static const struct option long_opts[] = {
     {"grace", required_argument, NULL, 'g'},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"instance", required_argument, NULL, OPT_INSTANCE},
+    {"no-stats", no_argument, NULL, OPT_NO_STATS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -128,6 +132,9 @@ static void parse_args(int argc, char **argv, struct config *cfg)
                 cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
                          optarg);
             break;
+        case OPT_NO_STATS:
+            cfg->no_stats = 1;
+            break;
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -138,6 +145,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     }
     if (optind < argc)
         cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
+    if (cfg->no_stats && cfg->use_metrics)
+        cli_fail(PROG, "--metrics shows the stats object: not with --no-stats");
 }
 
 static void on_index_problem(const char *index, unsigned lineno, const char *req, const char *local,
@@ -301,7 +310,7 @@ int main(int argc, char **argv)
     sc.delay_us = cfg.delay_us;
     snprintf(sc.text, sizeof sc.text, "index=%s grace_ms=%u queue=%s", cfg.index, cfg.grace_ms,
              q.mq_name);
-    rc = stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
+    rc = cfg.no_stats ? 0 : stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
     memset(&opt, 0, sizeof opt);

@@ -63,6 +63,8 @@ static const char usage[] =
     "                            client, path, status, bytes, seconds, cache result\n"
     "  --metrics [ADDR:]PORT     serve Prometheus metrics at http://ADDR:PORT/metrics; ADDR\n"
     "                            is numeric, and a PORT alone listens on 127.0.0.1 only\n"
+    "  --no-stats                publish no live figures (no stats object: gfmon does not\n"
+    "                            see this proxy; not with --metrics)\n"
     "  -h, --help                show this help and exit\n"
     "      --version             show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGUSR1 reopens\n"
@@ -90,6 +92,7 @@ struct config {
     uint16_t http_port;
     struct metrics_endpoint metrics;
     int use_metrics;
+    int no_stats; /* --no-stats: no stats object */
 };
 
 /* Where files come from: one for all server workers. */
@@ -218,6 +221,7 @@ enum long_opt {
     OPT_HTTP,
     OPT_METRICS,
     OPT_INSTANCE,
+    OPT_NO_STATS,
     OPT_VERSION,
 };
 
@@ -239,6 +243,7 @@ static const struct option long_opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"instance", required_argument, NULL, OPT_INSTANCE},
+    {"no-stats", no_argument, NULL, OPT_NO_STATS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -347,6 +352,9 @@ static void parse_args(int argc, char **argv, struct config *c)
                 cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
                          optarg);
             break;
+        case OPT_NO_STATS:
+            c->no_stats = 1;
+            break;
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -361,6 +369,8 @@ static void parse_args(int argc, char **argv, struct config *c)
     }
     if (optind < argc)
         cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
+    if (c->no_stats && c->use_metrics)
+        cli_fail(PROG, "--metrics shows the stats object: not with --no-stats");
     c->use_cache = seen_nz || !c->use_origin;
 }
 
@@ -429,7 +439,7 @@ int main(int argc, char **argv)
     }
     snprintf(sc.text, sizeof sc.text, "mode=%s%s%s", c.use_cache ? "cache" : "",
              c.use_cache && c.use_origin ? "+" : "", c.use_origin ? "origin" : "");
-    rc = stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? c.nsegs : 0, &sc);
+    rc = c.no_stats ? 0 : stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? c.nsegs : 0, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
     if (c.use_cache) {
@@ -502,6 +512,8 @@ int main(int argc, char **argv)
             .max_conns = c.server.max_waiting,
             .handler = handle,
             .handler_arg = &src,
+            .on_done = on_done,
+            .done_arg = &sinks,
         };
         rc = http_front_new(&http, &ho);
         if (rc < 0) {
