@@ -134,7 +134,7 @@ default_objects() {
 }
 before=$(default_objects)
 # The default cache's queue and stats object, each proxy's segments (2 and 3) and stats object.
-check "the live objects: the default cache's and both proxies' (got: $(echo $before))" \
+check "the live objects: the default cache's and both proxies' (got: ${before//$'\n'/ })" \
     test "$(wc -l <<<"$before")" -eq $((1 + 1 + 2 + 1 + 3 + 1))
 kill -KILL "$CB"
 wait "$CB" 2>/dev/null || true
