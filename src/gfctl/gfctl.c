@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "cmdq.h"
+#include "ipc_rundir.h"
 #include "peer.h"
 
 #define PROG           "gfctl"
@@ -31,6 +32,8 @@ static const char usage[] =
     "  reload         read the index again (as SIGHUP does)\n"
     "PATH and PREFIX start with '/' and are at most 4096 bytes.\n"
     "  -t, --timeout MS    longest wait for the cache's answer, 1..600000 (default 5000)\n"
+    "      --instance NAME talk to the simplecached of instance NAME (1 to 32 of A-Z a-z\n"
+    "                      0-9 _ -) (default: the instance named default)\n"
     "  -h, --help          show this help and exit\n"
     "      --version       show the version and exit\n"
     "Only a process of the cache's own uid is obeyed (the cache checks the sender's\n"
@@ -40,10 +43,11 @@ static const char usage[] =
     "or path, 3 when no cache is running.\n";
 /* clang-format on */
 
-enum long_opt { OPT_VERSION = 256 };
+enum long_opt { OPT_VERSION = 256, OPT_INSTANCE };
 
 static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, 't'},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -66,6 +70,11 @@ static void parse_args(int argc, char **argv, struct args *a)
         case 't':
             if (cli_parse_uint(optarg, TIMEOUT_MIN_MS, TIMEOUT_MAX_MS, &a->timeout_ms) < 0)
                 cli_fail_range(PROG, "-t", optarg, TIMEOUT_MIN_MS, TIMEOUT_MAX_MS);
+            break;
+        case OPT_INSTANCE:
+            if (ipc_instance_set(optarg) < 0)
+                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
+                         optarg);
             break;
         case 'h':
             cli_print_help(usage);
@@ -164,7 +173,7 @@ int main(int argc, char **argv)
     struct mq_attr attr = {.mq_maxmsg = 1, .mq_msgsize = sizeof(struct cmdq_reply) + 1};
     struct cmdq_client *client = NULL;
     char rundir[PATH_MAX], rname[IPC_NAME_MAX];
-    struct cmdq_reply reply;
+    struct cmdq_reply reply = {0};
     struct cmdq_ctl ctl;
     int cache_pidfd = -1, rc, status = CLI_EXIT_FAILURE;
     mqd_t rq = (mqd_t)-1;

@@ -99,6 +99,9 @@ ctl 2 reload /x
 ctl 2 -t 0 reload
 ctl 2 purge "/$(head -c 5000 /dev/zero | tr '\0' a)"
 ctl 2 --bogus reload
+ctl 2 --instance "bad/name" reload
+ctl 3 --instance other reload
+said "no cache running"
 ctl 0 --help
 said "Exit status"
 ctl 0 --version

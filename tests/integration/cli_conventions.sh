@@ -57,6 +57,20 @@ for prog in "${PROGS[@]}"; do
     usage_error "$prog" "-t needs a value" -t
     usage_error "$prog" "unexpected argument 'extra'" extra
 done
+# gfctl: a client with commands; the same help, version and usage-error conventions.
+for h in --help -h; do
+    run gfctl "$h"
+    check "gfctl $h: exit 0, usage on stdout (got $RC)" grep -q "^usage: gfctl" "$OUT"
+    check "gfctl $h: documents the exit statuses" grep -q "Exit status" "$OUT"
+done
+run gfctl --version
+check "gfctl --version: 'gfctl (getfile) $VERSION'" test "$(cat "$OUT")" = "gfctl (getfile) $VERSION"
+usage_error gfctl "unknown option --bogus" --bogus reload
+usage_error gfctl "-t: '0' is not a whole number from 1 to" -t 0 reload
+usage_error gfctl "-t needs a value" -t
+usage_error gfctl "missing command"
+usage_error gfctl "unknown command 'extra'" extra
+usage_error gfctl "must start with '/'" purge a
 # Numeric values of other options, short and long.
 usage_error gfserver_main "-p: '70000'" --port 70000
 usage_error gfserver_main "-d: '2500001'" -d 2500001
