@@ -1,4 +1,4 @@
-/* instance_cli.h - the --instance option shared by simplecached, webproxy and gfmon. */
+/* instance_cli.h - the --instance option shared by simplecached, webproxy, gfmon and gfctl. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_INSTANCE_CLI_H
 #define GF_INSTANCE_CLI_H

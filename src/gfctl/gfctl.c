@@ -14,7 +14,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "cmdq.h"
-#include "ipc_rundir.h"
+#include "instance_cli.h"
 #include "peer.h"
 
 #define PROG           "gfctl"
@@ -72,9 +72,7 @@ static void parse_args(int argc, char **argv, struct args *a)
                 cli_fail_range(PROG, "-t", optarg, TIMEOUT_MIN_MS, TIMEOUT_MAX_MS);
             break;
         case OPT_INSTANCE:
-            if (ipc_instance_set(optarg) < 0)
-                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
-                         optarg);
+            instance_cli_option(PROG, optarg);
             break;
         case 'h':
             cli_print_help(usage);
