@@ -153,7 +153,7 @@ PY
 start_nginx() {
     local servers="" i
     for ((i = 1; i <= N; i++)); do
-        servers+="        server 127.0.0.1:$(http_port "$i") max_fails=1 fail_timeout=${INTER}ms;"$'\n'
+        servers+="        server 127.0.0.1:$(http_port "$i") max_fails=1 fail_timeout=$(((INTER + 999) / 1000))s;"$'\n'
     done
     mkdir -p "$DIR/nginx"
     python3 - "$HERE/nginx.conf.in" "$DIR/nginx.conf" "$DIR/nginx" "127.0.0.1:$((BASE + 1))" \

@@ -92,7 +92,7 @@ check "no failed request after node 2 was marked down: $late" test -z "$late"
 n_late=$(awk -v t="$t_down" '$1 > t' "$LOAD" | wc -l)
 check "requests after node 2 was marked down ($n_late)" test "$n_late" -ge 200
 early=$(awk '$4 != "OK"' "$LOAD" | wc -l)
-log "load: $(wc -l <"$LOAD") requests, $early failed, all before node 2 was marked down"
+log "load: $(wc -l <"$LOAD") requests, $early failed (none after node 2 was marked down)"
 
 mark
 check "node 2 down: every path OK" all_ok

@@ -7,6 +7,8 @@
   scale_tool.py placement DIR N SIZES PATHS  from the lines after SIZES (as printed by
                       `sizes`), for each path in the PATHS file: the nodes that served it and
                       how; prints "PATH NODES HITS TOTAL" (NODES comma-separated)
+  scale_tool.py nginx-placement LOG OFFSET BASE PATHS  from nginx's access log after OFFSET:
+                      "PATH NODES" (the node that answered; node I listens on BASE+2*I+1)
   scale_tool.py state SOCKET                 "NAME OPSTATE" per server of backend nodes
                       (2 up, 0 down)
   scale_tool.py get PORT PATHS [--http]      one request per path, prints "PATH STATUS"
@@ -106,6 +108,23 @@ def placement(d, n, size_list, paths_file):
         print(p, ",".join(str(x) for x in sorted(nodes)) or "-", hits, total)
 
 
+def nginx_placement(logf, offset, base, paths_file):
+    paths = read_paths(paths_file)
+    seen = {p: set() for p in paths}
+    with open(logf, "rb") as fh:
+        fh.seek(offset)
+        text = fh.read().decode()
+    for line in text.splitlines():
+        # URI UPSTREAM_ADDR(S) STATUS BYTES; after a failed node, "addr1, addr2".
+        f = line.split(" ")
+        if len(f) < 4 or f[0] not in seen or f[-2] != "200":
+            continue
+        port = int(f[-3].rsplit(":", 1)[1])
+        seen[f[0]].add((port - base - 1) // 2)
+    for p in paths:
+        print(p, ",".join(str(x) for x in sorted(seen[p])) or "-")
+
+
 def state(sock):
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(5)
@@ -161,6 +180,8 @@ def main():
         sizes(a[1], int(a[2]))
     elif cmd == "placement":
         placement(a[1], int(a[2]), a[3].split(), a[4])
+    elif cmd == "nginx-placement":
+        nginx_placement(a[1], int(a[2]), int(a[3]), a[4])
     elif cmd == "state":
         state(a[1])
     elif cmd == "get":
