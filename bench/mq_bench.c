@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 
     rc = shm_seg_create(&seg, 1, 64 * 1024);
     if (rc == 0)
-        rc = cmdq_client_new(&cli);
+        rc = cmdq_client_new(&cli, NULL, 0);
     if (rc < 0) {
         log_err(-rc, "cannot set up the proxy side");
         goto out;

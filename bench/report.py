@@ -18,6 +18,7 @@ SYSTEMS = [  # key, column title
     ("nginx_ka", "nginx keep-alive (wrk)"),
     ("gfserver", "gfserver_main"),
     ("cache", "webproxy cache"),
+    ("cache_nostats", "webproxy cache, --no-stats"),
     ("origin", "webproxy origin"),
     ("curl", "libcurl direct"),
     ("curl_close", "libcurl direct, new connection"),
@@ -38,7 +39,7 @@ FLAT_KB = 4096  # "memory flat": peak RSS may grow at most this much from 10 MiB
 # One colour per system, the same in every panel (gnuplot's default cycle has 8 and repeats).
 COLOURS = {
     "nginx": "#1f78b4", "nginx_copy": "#a6cee3", "nginx_wrk": "#33a02c", "nginx_ka": "#b2df8a",
-    "gfserver": "#6a3d9a", "cache": "#e31a1c", "origin": "#ff7f00", "curl": "#555555",
+    "gfserver": "#6a3d9a", "cache": "#e31a1c", "cache_nostats": "#8b0000", "origin": "#ff7f00", "curl": "#555555",
     "curl_close": "#b15928", "http": "#fb9a99", "http_ka": "#cab2d6", "varnish": "#000000",
     "varnish_ka": "#999999", "nginx_pc": "#fdbf6f", "nginx_pc_ka": "#ffff99",
 }
@@ -156,6 +157,12 @@ def targets(cells, rss, micro):
     r = ratio(cells, "1k", c, "cache", "rps")
     rows.append((f"cache mode, 1 KiB, {c} clients ≥ 0.5× nginx close (req/s)",
                  "–" if r is None else f"{r:.2f}×", verdict(r, 0.5)))
+    # The live figures' cost: cache mode with them against the same pair without them.
+    for wl, name, metric in WORKLOADS:
+        r = ratio(cells, wl, c, "cache", metric, base="cache_nostats")
+        if r is not None:
+            rows.append((f"stats on costs < 2 % of cache mode, {name}, {c} clients "
+                         "(with / without)", f"{r:.3f}×", verdict(r, 0.98)))
     for wl, name, metric in WORKLOADS:
         r = ratio(cells, wl, c, "origin", metric, base="curl")
         rows.append((f"origin mode, {name}, {c} clients ≥ 0.8× libcurl direct",

@@ -22,7 +22,9 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
   --duration S       seconds per sample (default 3)
   --clients LIST     concurrency levels, comma separated (default 1,8,32)
   --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,
-                     curl_close (default: all of these), and the HTTP caches: http, http_ka
+                     curl_close (default: all of these); cache_nostats (cache mode with
+                     --no-stats on both daemons, a second pair: the cost of the live
+                     figures, against cache); and the HTTP caches: http, http_ka
                      (webproxy --http, cache mode), varnish, varnish_ka (Varnish, malloc
                      storage), nginx_pc, nginx_pc_ka (nginx proxy_cache), each in front of
                      the same nginx origin; _ka: wrk keep-alive, else gfload one request per
@@ -84,7 +86,7 @@ IFS=, read -r -a CLIENT_LIST <<<"$CLIENTS"
 IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
 for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
-    nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | origin | curl | curl_close) ;;
+    nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | cache_nostats | origin | curl | curl_close) ;;
     http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
     esac
@@ -290,6 +292,15 @@ if has_system cache || has_system http || has_system http_ka || [ "$RSS" = 1 ]; 
     fi
 fi
 has_system cache && start_gf cache wpcache "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE"
+# The same pair without live figures, in a runtime directory of its own (ipc.md: a second
+# cache of the user would otherwise be refused).
+if has_system cache_nostats && [ -x "$BIN/simplecached" ]; then
+    mkdir -m 0700 "$WORK/rt-nostats"
+    start simplecached_ns /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-nostats" "$BIN/simplecached" \
+        -c locals.txt -t "$THREADS" --no-stats
+    start_gf cache_nostats wpnostats /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-nostats" \
+        "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --no-stats
+fi
 has_system origin && start_gf origin wporigin "$BIN/webproxy" -t "$THREADS" -s "http://127.0.0.1:$NGX_PORT"
 
 # The HTTP caches, each warmed from the same nginx origin (its files are simplecached's too).
@@ -332,7 +343,7 @@ measure() {
         paths=$(tr '\n' ' ' <"$WORK/$wl")
         WRK_PATHS=$paths timeout "$lim" wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s \
             -s "$BENCH_DIR/wrk_report.lua" "http://127.0.0.1:${PORT[$sys]}/" | grep '^wrk ' ;;
-    gfserver | cache | origin)
+    gfserver | cache | cache_nostats | origin)
         timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     curl | curl_close)
         local k=()

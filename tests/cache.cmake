@@ -20,7 +20,12 @@ gf_add_script_test(NAME cache_restart SCRIPT tests/integration/cache_restart.sh 
 gf_add_unit_test(NAME test_attach_cache SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_attach_cache.c
                  LIBS gfcache LABELS tsan)
 
-# Origin mode's gathered sends (src/proxy/handle_with_curl.c); registered here with the other
+# Origin mode's gathered sends (src/origin/origin_fetch.c); registered here with the other
 # performance-work tests so tests/proxy.cmake stays its owner's.
 gf_add_script_test(NAME proxy_origin_gather SCRIPT tests/integration/proxy_origin_gather.sh
   TIMEOUT 120 LABELS tsan)
+
+# Fill on miss from an origin, the store, coalescing (src/cache/store.c, cache_server.c).
+foreach(t fill store coalesce fresh)
+  gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240 LABELS cache)
+endforeach()

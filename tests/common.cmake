@@ -15,5 +15,5 @@ gf_add_script_test(NAME cli_conventions SCRIPT tests/integration/cli_conventions
 # No product library exits: only the programs' gfcli may.
 add_test(NAME lib_no_exit COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/lib_no_exit.sh
   $<TARGET_FILE:gfcommon> $<TARGET_FILE:gfproto> $<TARGET_FILE:gfipc> $<TARGET_FILE:gfproxy>
-  $<TARGET_FILE:gfcache>)
+  $<TARGET_FILE:gfcache> $<TARGET_FILE:gfstats>)
 set_tests_properties(lib_no_exit PROPERTIES TIMEOUT 60)

@@ -19,6 +19,8 @@ gf_add_script_test(NAME proxy_cache_fallback SCRIPT tests/integration/proxy_cach
 # Threads write lines and reopen the log concurrently: worth the TSan build too.
 gf_add_script_test(NAME proxy_access_log SCRIPT tests/integration/proxy_access_log.sh
   TIMEOUT 240 LABELS tsan)
+gf_add_script_test(NAME proxy_origin_retry SCRIPT tests/integration/proxy_origin_retry.sh
+  TIMEOUT 120)
 # The HTTP/1.1 front end (webproxy --http) in cache and origin mode; its threads hand bytes
 # over to libmicrohttpd's: worth the TSan build too.
 gf_add_script_test(NAME http_front SCRIPT tests/integration/http_front.sh TIMEOUT 240 LABELS tsan)

@@ -22,6 +22,8 @@
 #define WARN_PER_SEC     10    /* rate limit of warnings a peer can provoke */
 #define SWEEP_EVERY_MS   1000  /* how often the boss drops stale kept attachments */
 #define QUEUE_POLL_MS    100   /* how often the boss publishes the command queue's depth */
+#define LOOKUP_FILL      100   /* lookup: the body comes from a fill (not a SHM_STATUS_*) */
+#define FILLS_WAIT_MS    30000 /* on stop, the longest wait for fetches to notice */
 
 /* At most WARN_PER_SEC warnings per second; the rest are counted and summarised. */
 struct ratelimit {
@@ -57,9 +59,13 @@ struct cache_server {
     struct stats_region *stats;  /* borrowed; NULL: none */
     atomic_uint next_worker;     /* the stats slot the next worker to start takes */
     int64_t next_depth_ms;       /* the boss's next queue depth poll */
+    uint64_t evictions_seen;     /* store evictions already counted in stats; the boss's */
     struct {
         _Atomic uint64_t served, not_found, errors, aborted, rejected, stale;
-    } st; /* read out by cache_server_stats */
+    } st;                      /* read out by cache_server_stats */
+    unsigned nfilling;         /* fill threads running; guarded by lock */
+    pthread_cond_t fills_done; /* signalled when nfilling drops to 0 (monotonic clock) */
+    atomic_int fills_cancel;   /* the workers are gone: fetches stop now */
 };
 
 static void stat_add(_Atomic uint64_t *field)
@@ -154,12 +160,51 @@ static int lookup_delay(const struct cache_server *s, const struct shm_seg *seg,
     return 0;
 }
 
-/* Looks the path up (after the delay) and decides the RESPONSE. On SHM_STATUS_OK stores the
- * open file in *fd and its length in *len. Returns the status, or -ESRCH/-ECANCELED when the
- * request should be dropped without an answer. */
-static int lookup(struct cache_server *s, const struct cmdq_request *req, const struct shm_seg *seg,
-                  int pidfd, int *fd, uint64_t *len)
+static void start_fill(struct cache_server *s, struct fill *f);
+
+/* A path the index does not name: a kept entry (SHM_STATUS_OK, *fd, *base, *len), or a fill
+ * to read as it grows (LOOKUP_FILL, *fill), started here when none is in progress. */
+static int lookup_store(struct cache_server *s, const struct cmdq_request *req, int *fd,
+                        uint64_t *base, uint64_t *len, struct fill **fill)
 {
+    struct store_hit hit;
+    /* Without an origin the store is only read: a miss is NOT_FOUND. */
+    unsigned max_fills = s->opt.origin != NULL ? s->opt.max_fills : 0;
+    int rc = store_get(s->opt.store, req->path, req->path_len, max_fills, &hit, fill);
+
+    switch (rc) {
+    case STORE_HIT:
+        *fd = hit.fd;
+        *base = hit.offset;
+        *len = hit.length;
+        log_debug("'%s': hit in the store", req->path);
+        return SHM_STATUS_OK;
+    case STORE_JOIN:
+        log_debug("'%s': joined the fill in progress", req->path);
+        return LOOKUP_FILL;
+    case STORE_LEAD:
+        log_debug("'%s': miss; fetching it from the origin", req->path);
+        start_fill(s, *fill);
+        return LOOKUP_FILL;
+    default:
+        if (s->opt.origin == NULL)
+            return SHM_STATUS_NOT_FOUND;
+        if (ratelimit_allow(&s->rl))
+            log_warn(rc == -EBUSY ? 0 : -rc, "'%s': cannot start a fill%s", req->path,
+                     rc == -EBUSY ? ": too many in progress" : "");
+        return SHM_STATUS_ERROR;
+    }
+}
+
+/* Looks the path up (after the delay) and decides the RESPONSE. On SHM_STATUS_OK stores the
+ * open file in *fd, where the body starts in *base and its length in *len; LOOKUP_FILL: the
+ * body comes from *fill. Returns the status, or -ESRCH/-ECANCELED when the request should be
+ * dropped without an answer. */
+static int lookup(struct cache_server *s, const struct cmdq_request *req, const struct shm_seg *seg,
+                  int pidfd, int *fd, uint64_t *base, uint64_t *len, struct fill **fill)
+{
+    int in_index;
+
     int rc = lookup_delay(s, seg, pidfd);
 
     if (rc == -ESRCH)
@@ -168,7 +213,12 @@ static int lookup(struct cache_server *s, const struct cmdq_request *req, const 
         return is_stopping(s) ? SHM_STATUS_ERROR : -ECANCELED;
     pthread_rwlock_rdlock(&s->index_lock);
     rc = simplecache_open(s->cache, req->path, req->path_len, fd, len);
+    in_index = rc != -ENOENT || simplecache_contains(s->cache, req->path, req->path_len);
     pthread_rwlock_unlock(&s->index_lock);
+    *base = 0;
+    /* Index entries are pinned: never fetched, even when their file is missing. */
+    if (rc == -ENOENT && !in_index && s->opt.store != NULL)
+        return lookup_store(s, req, fd, base, len, fill);
     if (rc == -ENOENT)
         return SHM_STATUS_NOT_FOUND;
     if (rc < 0) {
@@ -202,7 +252,7 @@ static int reserve(struct cache_server *s, struct shm_seg *seg, int pidfd, unsig
  * the file cannot be read before anything was promised. Returns 0 when the whole answer was
  * written, or -errno (the transfer was abandoned). */
 static int send_answer(struct cache_server *s, unsigned slot, struct shm_seg *seg, int pidfd,
-                       uint64_t gen, int *statusp, int fd, uint64_t len)
+                       uint64_t gen, int *statusp, int fd, uint64_t base, uint64_t len)
 {
     int status = *statusp;
     unsigned char *payload;
@@ -215,7 +265,7 @@ static int send_answer(struct cache_server *s, unsigned slot, struct shm_seg *se
         return rc;
     if (status == SHM_STATUS_OK) {
         size_t want = len < seg->slot_cap ? (size_t)len : seg->slot_cap;
-        ssize_t got = read_full(fd, payload, want, 0);
+        ssize_t got = read_full(fd, payload, want, base);
         if (got != (ssize_t)want) {
             /* Nothing promised yet: the file shrank or failed, so answer ERROR instead. */
             status = SHM_STATUS_ERROR;
@@ -237,7 +287,7 @@ static int send_answer(struct cache_server *s, unsigned slot, struct shm_seg *se
         if (rc < 0)
             return rc;
         size_t want = len - off < seg->slot_cap ? (size_t)(len - off) : seg->slot_cap;
-        ssize_t got = read_full(fd, payload, want, off);
+        ssize_t got = read_full(fd, payload, want, base + off);
         if (got != (ssize_t)want) {
             /* The file shrank or a read failed after OK was promised. An empty DATA chunk while
              * bytes are still owed tells the proxy to abandon (handle_with_cache.c). */
@@ -249,6 +299,202 @@ static int send_answer(struct cache_server *s, unsigned slot, struct shm_seg *se
             return rc;
         off += (uint64_t)got;
         stats_slot_progress(s->stats, slot, off, len);
+    }
+    return 0;
+}
+
+/* ---- fill on miss ------------------------------------------------------------------------ */
+
+struct fill_job {
+    struct cache_server *s;
+    struct fill *f;
+};
+
+static int job_header(void *arg, enum gf_status st, uint64_t length, const struct origin_meta *meta)
+{
+    return fill_header(((struct fill_job *)arg)->f, st, length, meta);
+}
+
+static int job_data(void *arg, const void *buf, size_t n)
+{
+    return fill_data(((struct fill_job *)arg)->f, buf, n);
+}
+
+/* The fetch goes on when its readers have gone (the next request finds the entry), but not
+ * past the end of the grace period. */
+static int job_cancelled(void *arg)
+{
+    const struct cache_server *s = ((struct fill_job *)arg)->s;
+
+    return atomic_load_explicit(&s->cut, memory_order_acquire) ||
+           atomic_load_explicit(&s->fills_cancel, memory_order_acquire);
+}
+
+static void fill_thread_exit(struct cache_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (--s->nfilling == 0)
+        pthread_cond_broadcast(&s->fills_done);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* One origin fetch into the store: the store allows at most max_fills at once and the pool
+ * holds as many fetchers, so there is always one. */
+static void *fill_main(void *arg)
+{
+    struct fill_job *job = arg;
+    struct cache_server *s = job->s;
+    const struct origin_sink sink = {job_header, job_data, job_cancelled, job};
+    const char *path = fill_path(job->f);
+    struct origin_fetcher *fetcher = origin_pool_take(s->opt.origin);
+    uint64_t requests, connects, retries0, retries1;
+    int rc;
+
+    origin_fetcher_stats(fetcher, &requests, &connects, &retries0);
+    stats_add(s->stats, STATS_C_ORIGIN_FETCHES, 1);
+    rc = origin_fetch(fetcher, path, strlen(path), &sink);
+    origin_fetcher_stats(fetcher, &requests, &connects, &retries1);
+    stats_add(s->stats, STATS_C_RETRIES, retries1 - retries0);
+    origin_pool_give(s->opt.origin, fetcher);
+    if (rc < 0)
+        log_msg(LOGL_INFO, -rc, "fill of '%s' failed", path);
+    fill_done(s->opt.store, job->f, rc);
+    free(job);
+    fill_thread_exit(s);
+    return NULL;
+}
+
+/* Runs the fetch of a new fill in a thread of its own, so that every request for the path,
+ * the one that started it included, reads the entry as it grows. */
+static void start_fill(struct cache_server *s, struct fill *f)
+{
+    struct fill_job *job = malloc(sizeof *job);
+    pthread_attr_t attr;
+    pthread_t t;
+    int err = ENOMEM;
+
+    pthread_mutex_lock(&s->lock);
+    s->nfilling++;
+    pthread_mutex_unlock(&s->lock);
+    if (job != NULL) {
+        job->s = s;
+        job->f = f;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        err = pthread_create(&t, &attr, fill_main, job); /* signals blocked, as in the worker */
+        pthread_attr_destroy(&attr);
+    }
+    if (err != 0) {
+        log_warn(err, "cannot start the fetch of '%s'", fill_path(f));
+        free(job);
+        fill_done(s->opt.store, f, -err);
+        fill_thread_exit(s);
+    }
+}
+
+/* Checks, between waits for a fill, that the transfer is still wanted. Returns 0, -ESRCH (the
+ * proxy died) or -ECANCELED (the proxy cancelled, or the grace period is over). */
+static int still_wanted(struct cache_server *s, const struct shm_seg *seg, int pidfd)
+{
+    if (atomic_load_explicit(&s->cut, memory_order_acquire) ||
+        __atomic_load_n(&seg->hdr->cancel, __ATOMIC_ACQUIRE))
+        return -ECANCELED;
+    if (peer_alive(pidfd) == 0)
+        return -ESRCH;
+    return 0;
+}
+
+/* Waits until the fill has moved past (have_header, have), it ended, or stall_ms passed
+ * without a change. Returns 0 with *fs, or still_wanted's -errno, or -ETIMEDOUT. */
+static int wait_fill(struct cache_server *s, struct fill *f, const struct shm_seg *seg, int pidfd,
+                     int have_header, uint64_t have, struct fill_state *fs)
+{
+    int64_t deadline = clock_mono_ms() + s->opt.stall_ms;
+
+    for (;;) {
+        int rc = still_wanted(s, seg, pidfd);
+        if (rc < 0)
+            return rc;
+        fill_wait(f, have_header, have, SHM_WAIT_SLICE_MS, fs);
+        if (fs->done || (fs->header && (!have_header || fs->written > have)))
+            return 0;
+        if (clock_ms_left(deadline) == 0)
+            return -ETIMEDOUT;
+    }
+}
+
+static int shm_status_of(enum gf_status st)
+{
+    return st == GF_OK               ? SHM_STATUS_OK
+           : st == GF_FILE_NOT_FOUND ? SHM_STATUS_NOT_FOUND
+                                     : SHM_STATUS_ERROR;
+}
+
+/* send_answer for a fill: the RESPONSE once the origin's answer and the first body bytes (or
+ * the end of the fetch) are there, then each chunk as soon as bytes arrive, so the proxy's
+ * client does not wait for the end of the fetch. A fetch that fails before the RESPONSE is
+ * answered ERROR; after it, with an empty DATA chunk (abandon: the client sees a short
+ * transfer), never with wrong bytes (the fetch holds the last byte back until the body is
+ * known good). Returns as send_answer. */
+static int send_fill(struct cache_server *s, unsigned slot, struct shm_seg *seg, int pidfd,
+                     uint64_t gen, int *statusp, struct fill *f, uint64_t *lenp)
+{
+    struct fill_state fs;
+    unsigned char *payload;
+    uint64_t off = 0;
+    uint32_t n = 0;
+    int rc, status;
+
+    rc = wait_fill(s, f, seg, pidfd, 0, 0, &fs);
+    if (rc == 0 && fs.header && fs.status == GF_OK && fs.length > 0)
+        rc = wait_fill(s, f, seg, pidfd, 1, 0, &fs); /* the first bytes */
+    if (rc == -ESRCH || rc == -ECANCELED)
+        return rc;
+    if (rc == -ETIMEDOUT)
+        log_warn(0, "'%s': no answer from the origin within %d ms", fill_path(f), s->opt.stall_ms);
+    status = rc < 0 || (fs.failed && fs.written < fs.length) ? SHM_STATUS_ERROR
+                                                             : shm_status_of(fs.status);
+    rc = reserve(s, seg, pidfd, &payload);
+    if (rc < 0)
+        return rc;
+    if (status == SHM_STATUS_OK) {
+        n = (uint32_t)(fs.written < seg->slot_cap ? fs.written : seg->slot_cap);
+        if (n > 0 && fill_read(f, payload, n, 0) < 0) {
+            status = SHM_STATUS_ERROR;
+            n = 0;
+        }
+    }
+    *statusp = status;
+    *lenp = status == SHM_STATUS_OK ? fs.length : 0;
+    rc = shm_seg_publish(seg, gen, SHM_SLOT_RESPONSE, (enum shm_status)status, *lenp, n);
+    if (rc < 0 || status != SHM_STATUS_OK)
+        return rc;
+    off = n;
+    stats_slot_progress(s->stats, slot, off, fs.length);
+    while (off < fs.length) {
+        rc = reserve(s, seg, pidfd, &payload);
+        if (rc < 0)
+            return rc;
+        if (fs.written <= off)
+            rc = wait_fill(s, f, seg, pidfd, 1, off, &fs);
+        if (rc == 0 && fs.written <= off)
+            rc = -EIO; /* the fetch failed after the RESPONSE */
+        if (rc == 0) {
+            uint64_t avail = fs.written - off;
+            n = (uint32_t)(avail < seg->slot_cap ? avail : seg->slot_cap);
+            if (fill_read(f, payload, n, off) < 0)
+                rc = -EIO;
+        }
+        if (rc < 0) {
+            if (rc != -ESRCH && rc != -ECANCELED)
+                (void)shm_seg_publish(seg, gen, SHM_SLOT_DATA, SHM_STATUS_OK, 0, 0);
+            return rc;
+        }
+        rc = shm_seg_publish(seg, gen, SHM_SLOT_DATA, SHM_STATUS_OK, 0, n);
+        if (rc < 0)
+            return rc;
+        off += n;
+        stats_slot_progress(s->stats, slot, off, fs.length);
     }
     return 0;
 }
@@ -290,7 +536,8 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     struct shm_seg *seg = &lease.seg;
     enum stats_outcome outcome = STATS_CANCELLED;
     int64_t t0 = clock_mono_ns();
-    uint64_t len = 0, gen;
+    uint64_t len = 0, base = 0, gen;
+    struct fill *fill = NULL;
     uint32_t serial = 0;
     int fd = -1, status, rc, drop = 0;
 
@@ -322,16 +569,19 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     }
     (void)ipc_name_parse(req->seg_name, IPC_KIND_SEGMENT, s->uid, NULL, &serial);
     stats_slot_begin(s->stats, slot, (pid_t)req->proxy_pid, serial, req->path, req->path_len);
-    status = lookup(s, req, seg, lease.pidfd, &fd, &len);
+    status = lookup(s, req, seg, lease.pidfd, &fd, &base, &len, &fill);
     if (status < 0) {
         stat_add(&s->st.aborted);
         drop = 1; /* the proxy died or cancelled: it replaces (or never reuses) the segment */
         goto out_done;
     }
-    rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, len);
+    if (status == LOOKUP_FILL)
+        rc = send_fill(s, slot, seg, lease.pidfd, gen, &status, fill, &len);
+    else
+        rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, base, len);
     if (rc == 0 && status == SHM_STATUS_OK) {
         stat_add(&s->st.served);
-        outcome = STATS_HIT;
+        outcome = fill != NULL ? STATS_FILL : STATS_HIT;
     } else if (rc == 0 && status == SHM_STATUS_NOT_FOUND) {
         stat_add(&s->st.not_found);
         outcome = STATS_MISS;
@@ -349,10 +599,12 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     }
 out_done:
     stats_slot_end(s->stats, slot, STATS_SLOT_FREE);
-    note_done(s, outcome, outcome == STATS_HIT ? len : 0, t0);
+    note_done(s, outcome, outcome == STATS_HIT || outcome == STATS_FILL ? len : 0, t0);
 out:
     if (fd >= 0)
         close(fd);
+    if (fill != NULL)
+        fill_put(s->opt.store, fill);
     attach_cache_put(s->attach, &lease, drop);
 }
 
@@ -396,6 +648,8 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
         s->opt.grace_ms = 3000;
     if (s->opt.attach_max == 0)
         s->opt.attach_max = CACHE_ATTACH_DEFAULT;
+    if (s->opt.max_fills == 0)
+        s->opt.max_fills = opt->nthreads;
     s->q = q;
     s->stats = opt->stats;
     s->uid = geteuid(); /* the uid our IPC names carry (as in src/ipc) */
@@ -423,6 +677,7 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->all_done, &ca);
+    pthread_cond_init(&s->fills_done, &ca);
     pthread_condattr_destroy(&ca);
     s->cache = cache;
     stats_set(s->stats, STATS_G_QUEUE_CAP, CMDQ_MAXMSG);
@@ -471,6 +726,15 @@ static void poll_depth(struct cache_server *s)
         if (mq_getattr(s->q->old_mq[i], &a) == 0 && a.mq_curmsgs > 0)
             depth += (uint64_t)a.mq_curmsgs;
     stats_set(s->stats, STATS_G_QUEUE_DEPTH, depth);
+    if (s->opt.store != NULL) {
+        /* The index (only the boss replaces it) and the store's entries together. */
+        struct store_stats ss;
+        store_stats(s->opt.store, &ss);
+        stats_set(s->stats, STATS_G_STORE_ENTRIES, simplecache_count(s->cache) + ss.entries);
+        stats_set(s->stats, STATS_G_STORE_BYTES, simplecache_bytes(s->cache) + ss.bytes);
+        stats_add(s->stats, STATS_C_EVICTIONS, ss.evictions - s->evictions_seen);
+        s->evictions_seen = ss.evictions;
+    }
 }
 
 /* Hands a validated request to the workers, waiting while the queue is full. Returns 0, or -1
@@ -608,6 +872,28 @@ static unsigned wait_workers(struct cache_server *s, int64_t deadline_ms)
     return left;
 }
 
+/* After the workers: fetches nobody reads any more stop (their fills fail, nothing partial is
+ * kept); each notices within a second (libcurl's progress callback). */
+static void wait_fills(struct cache_server *s)
+{
+    int64_t deadline = clock_mono_ms() + FILLS_WAIT_MS;
+
+    atomic_store_explicit(&s->fills_cancel, 1, memory_order_release);
+    pthread_mutex_lock(&s->lock);
+    while (s->nfilling > 0) {
+        int ms = clock_ms_left(deadline);
+        if (ms == 0) {
+            /* They use the server and the store: never free them under a running fetch. */
+            log_warn(0, "%u origin fetch(es) still running; waiting", s->nfilling);
+            deadline = clock_mono_ms() + FILLS_WAIT_MS;
+            continue;
+        }
+        struct timespec ts = clock_mono_in(ms);
+        pthread_cond_timedwait(&s->fills_done, &s->lock, &ts);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
 {
     sigset_t block, old;
@@ -653,6 +939,7 @@ int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
     }
     for (unsigned i = 0; i < s->nstarted; i++)
         pthread_join(s->threads[i], NULL);
+    wait_fills(s);
     struct attach_cache_stats as;
     attach_cache_stats(s->attach, &as);
     log_info("segment attachments: %llu mapped, %llu reused, %llu dropped, %llu not kept",
@@ -682,6 +969,7 @@ void cache_server_free(struct cache_server *s)
     workq_release(&s->wq);
     attach_cache_free(s->attach);
     pthread_cond_destroy(&s->all_done);
+    pthread_cond_destroy(&s->fills_done);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rl.lock);
     pthread_rwlock_destroy(&s->index_lock);

@@ -8,8 +8,10 @@
 #include <stdint.h>
 
 #include "cmdq.h"
+#include "origin_pool.h"
 #include "simplecache.h"
 #include "stats.h"
+#include "store.h"
 
 #define CACHE_THREADS_MAX    512u
 #define CACHE_DELAY_MAX_US   2500000u
@@ -36,6 +38,13 @@ struct cache_server_options {
     volatile sig_atomic_t *reload_flag;
     cache_server_reload_fn reload;
     void *reload_arg;
+    /* Fill on miss: a path that is not in the index is served from the store, or fetched from
+     * the origin into it while every request for it reads the entry as it grows. Both borrowed
+     * (they must outlive the server); NULL: a miss is NOT_FOUND. The pool must hold max_fills
+     * fetchers. */
+    struct store *store;
+    struct origin_pool *origin;
+    unsigned max_fills; /* origin fetches at once; 0 = nthreads */
     /* Live figures (stats.h; borrowed, NULL: none), at least nthreads slots: slot i is worker
      * i's current transfer. Outcomes: served HIT, not found MISS, errors ERROR, aborted, stale
      * and attach failures CANCELLED; messages, rejected, queue depth (every QUEUE_POLL_MS),

@@ -114,6 +114,11 @@ size_t simplecache_count(const struct simplecache *c)
     return pathmap_count(c->map);
 }
 
+int simplecache_contains(const struct simplecache *c, const char *path, size_t path_len)
+{
+    return pathmap_get(c->map, path, path_len) != NULL;
+}
+
 uint64_t simplecache_bytes(const struct simplecache *c)
 {
     return c->bytes;

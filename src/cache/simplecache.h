@@ -26,6 +26,9 @@ int simplecache_load(const char *index, simplecache_warn_fn warn, void *arg,
 
 void simplecache_free(struct simplecache *c); /* NULL is a no-op */
 
+/* Non-zero when the request path (path_len bytes) is in the index, readable or not. */
+int simplecache_contains(const struct simplecache *c, const char *path, size_t path_len);
+
 /* Number of entries in the index. */
 size_t simplecache_count(const struct simplecache *c);
 

@@ -1,6 +1,9 @@
 /* simplecached.c - the cache daemon: serves the files of its index into the proxies' segments. */
 /* SPDX-License-Identifier: MIT */
 #include "cache_server.h"
+#include "origin_cli.h"
+#include "origin_pool.h"
+#include "store.h"
 #include "cli.h"
 #include "clock.h"
 #include "gfs_cli.h"
@@ -13,6 +16,7 @@
 #include "simplecache.h"
 #include "stats.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -21,11 +25,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROG             "simplecached"
-#define WAIT_DEFAULT_MS  10000  /* -w */
-#define WAIT_MAX_MS      600000 /* -w, -g */
-#define WAIT_SLICE_MS    50     /* a waiting start tries again this often */
-#define GRACE_DEFAULT_MS 3000   /* -g */
+#define PROG              "simplecached"
+#define WAIT_DEFAULT_MS   10000  /* -w */
+#define WAIT_MAX_MS       600000 /* -w, -g */
+#define WAIT_SLICE_MS     50     /* a waiting start tries again this often */
+#define GRACE_DEFAULT_MS  3000   /* -g */
+#define STORE_MAX_DEFAULT (1ull << 30)
+#define TTL_MAX_S         315360000u /* --ttl: ten years */
 
 /* clang-format off */
 static const char usage[] =
@@ -42,8 +48,23 @@ static const char usage[] =
     "                          long for it to stop, 0..600000 (default 10000); then exit 3\n"
     "  -g, --grace GRACE_MS    on stop, transfers in progress get this long to finish,\n"
     "                          1..600000 (default 3000)\n"
+    "  --origin BASE_URL       fill on miss: a path not in the index is fetched from\n"
+    "                          BASE_URL + path (http:// or https://) into the store, and\n"
+    "                          served while it arrives; needs --store-dir\n"
+    "  --store-dir DIR         where fetched entries are kept (created if missing; on tmpfs\n"
+    "                          it is a memory cache); found again after a restart\n"
+    "  --store-max BYTES       bound of the store, least recently used entries evicted,\n"
+    "                          4096..2^62 (default 1073741824); a larger body is served,\n"
+    "                          not kept\n"
+    "  --ttl SECONDS           how long an entry whose response said nothing about its\n"
+    "                          freshness stays fresh, 0..315360000 (default 0: forever);\n"
+    "                          Cache-Control s-maxage/max-age and Expires win; no-store,\n"
+    "                          private and no-cache are never kept\n"
+    ORIGIN_RETRY_USAGE
     "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
     "                          ADDR is numeric, and a PORT alone listens on 127.0.0.1 only\n"
+    "      --no-stats          publish no live figures (no stats object: gfmon does not see\n"
+    "                          this cache; not with --metrics)\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop cleanly: the cache gives its names up at once (a new\n"
@@ -60,15 +81,29 @@ static volatile sig_atomic_t stop_requested, reload_requested;
 
 struct config {
     const char *index;
+    const char *store_dir;
+    uint64_t store_max;
+    unsigned ttl_s;
+    struct origin_options origin; /* base_url NULL: no fill */
     unsigned nthreads;
     unsigned delay_us;
     unsigned wait_ms;
     unsigned grace_ms;
     struct metrics_endpoint metrics;
     int use_metrics;
+    int no_stats; /* --no-stats: no stats object */
 };
 
-enum long_opt { OPT_VERSION = 256, OPT_METRICS };
+enum long_opt {
+    OPT_VERSION = 256,
+    OPT_METRICS,
+    OPT_NO_STATS,
+    OPT_ORIGIN,
+    OPT_STORE_DIR,
+    OPT_STORE_MAX,
+    OPT_TTL,
+    OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
+};
 
 static const struct option long_opts[] = {
     {"index", required_argument, NULL, 'c'},
@@ -78,6 +113,12 @@ static const struct option long_opts[] = {
     {"wait", required_argument, NULL, 'w'},
     {"grace", required_argument, NULL, 'g'},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"no-stats", no_argument, NULL, OPT_NO_STATS},
+    {"origin", required_argument, NULL, OPT_ORIGIN},
+    {"store-dir", required_argument, NULL, OPT_STORE_DIR},
+    {"store-max", required_argument, NULL, OPT_STORE_MAX},
+    {"ttl", required_argument, NULL, OPT_TTL},
+    ORIGIN_RETRY_LONGOPTS(OPT_ORIGIN_RETRY_FIRST),
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -85,6 +126,7 @@ static const struct option long_opts[] = {
 
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
+    char base[ORIGIN_BASE_MAX];
     const char *why;
     int c;
 
@@ -113,10 +155,36 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             if (cli_parse_uint(optarg, 1, WAIT_MAX_MS, &cfg->grace_ms) < 0)
                 cli_fail_range(PROG, "-g", optarg, 1, WAIT_MAX_MS);
             break;
+        case OPT_ORIGIN:
+            if (origin_base_parse(optarg, base, sizeof base, &why) < 0)
+                cli_fail(PROG, "--origin: '%s': %s", optarg, why);
+            cfg->origin.base_url = optarg;
+            break;
+        case OPT_STORE_DIR:
+            if (optarg[0] == '\0')
+                cli_fail(PROG, "--store-dir: empty directory name");
+            cfg->store_dir = optarg;
+            break;
+        case OPT_STORE_MAX:
+            if (cli_parse_u64(optarg, 4096, UINT64_MAX >> 2, &cfg->store_max) < 0)
+                cli_fail_range(PROG, "--store-max", optarg, 4096, UINT64_MAX >> 2);
+            break;
+        case OPT_TTL:
+            if (cli_parse_uint(optarg, 0, TTL_MAX_S, &cfg->ttl_s) < 0)
+                cli_fail_range(PROG, "--ttl", optarg, 0, TTL_MAX_S);
+            break;
+        case OPT_ORIGIN_RETRY_FIRST:
+        case OPT_ORIGIN_RETRY_FIRST + 1:
+        case OPT_ORIGIN_RETRY_FIRST + 2:
+            origin_retry_option(&cfg->origin.retry, c - OPT_ORIGIN_RETRY_FIRST, optarg, PROG);
+            break;
         case OPT_METRICS:
             if (metrics_endpoint_parse(optarg, &cfg->metrics, &why) < 0)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
             cfg->use_metrics = 1;
+            break;
+        case OPT_NO_STATS:
+            cfg->no_stats = 1;
             break;
         case 'h':
             cli_print_help(usage);
@@ -128,6 +196,11 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     }
     if (optind < argc)
         cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
+    if (cfg->no_stats && cfg->use_metrics)
+        cli_fail(PROG, "--metrics shows the stats object: not with --no-stats");
+    if (cfg->origin.base_url != NULL && cfg->store_dir == NULL)
+        cli_fail(PROG, "--origin needs --store-dir (fetched entries are kept there)");
+    cfg->origin.spool_dir = cfg->store_dir; /* bodies without Content-Length */
 }
 
 static void on_index_problem(const char *index, unsigned lineno, const char *req, const char *local,
@@ -247,7 +320,12 @@ int main(int argc, char **argv)
                          .nthreads = 4,
                          .delay_us = 0,
                          .wait_ms = WAIT_DEFAULT_MS,
-                         .grace_ms = GRACE_DEFAULT_MS};
+                         .grace_ms = GRACE_DEFAULT_MS,
+                         .store_max = STORE_MAX_DEFAULT,
+                         .origin = {.retry = {.max = ORIGIN_RETRY_DEFAULT}}};
+    struct store *store = NULL;
+    struct origin_pool *origin = NULL;
+    int curl_ready = 0;
     struct cache_server_options opt;
     struct cache_server_stats st;
     struct simplecache *cache = NULL;
@@ -278,6 +356,33 @@ int main(int argc, char **argv)
     if (simplecache_count(cache) == 0)
         log_warn(0, "the cache index '%s' has no entries: every request is a miss", cfg.index);
 
+    if (cfg.store_dir != NULL) {
+        rc = store_open(&store, cfg.store_dir, cfg.store_max, cfg.ttl_s);
+        if (rc < 0) {
+            log_err(-rc, "cannot use the store directory '%s'", cfg.store_dir);
+            goto out_cache;
+        }
+        struct store_stats ss;
+        store_stats(store, &ss);
+        log_info("store '%s': %llu entries, %llu of %llu bytes; %llu partial or damaged "
+                 "file(s) removed",
+                 cfg.store_dir, (unsigned long long)ss.entries, (unsigned long long)ss.bytes,
+                 (unsigned long long)cfg.store_max, (unsigned long long)ss.discarded);
+    }
+    if (cfg.origin.base_url != NULL) {
+        /* Before any thread: curl_global_init is not thread-safe. */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            log_err(0, "cannot initialise libcurl");
+            goto out_cache;
+        }
+        curl_ready = 1;
+        rc = origin_pool_new(&origin, cfg.nthreads, &cfg.origin);
+        if (rc < 0) {
+            log_err(-rc, "cannot set up the origin fetchers");
+            goto out_cache;
+        }
+    }
+
     memset(&q, 0, sizeof q);
     rc = open_waiting(&q, cfg.wait_ms, &holder);
     if (rc < 0) {
@@ -291,7 +396,7 @@ int main(int argc, char **argv)
     sc.delay_us = cfg.delay_us;
     snprintf(sc.text, sizeof sc.text, "index=%s grace_ms=%u queue=%s", cfg.index, cfg.grace_ms,
              q.mq_name);
-    rc = stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
+    rc = cfg.no_stats ? 0 : stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
     memset(&opt, 0, sizeof opt);
@@ -302,6 +407,14 @@ int main(int argc, char **argv)
     opt.reload_flag = &reload_requested;
     opt.reload = reload;
     opt.reload_arg = &cfg;
+    if (origin != NULL) {
+        opt.store = store;
+        opt.origin = origin;
+        opt.max_fills = cfg.nthreads;
+    } else if (store != NULL) {
+        log_info("no --origin: the store is served, nothing is fetched");
+        opt.store = store;
+    }
     size_t count = simplecache_count(cache);
     rc = cache_server_new(&srv, &opt, cache, &q);
     if (rc < 0) {
@@ -324,6 +437,27 @@ int main(int argc, char **argv)
              (unsigned long long)st.served, (unsigned long long)st.not_found,
              (unsigned long long)st.errors, (unsigned long long)st.aborted,
              (unsigned long long)st.rejected, (unsigned long long)st.stale);
+    if (store != NULL) {
+        struct store_stats ss;
+        store_stats(store, &ss);
+        log_info("store: %llu entries, %llu bytes; %llu hits, %llu fills (%llu kept, %llu too "
+                 "big, %llu not to be kept, %llu failed), %llu joined a fill, %llu evicted, "
+                 "%llu expired",
+                 (unsigned long long)ss.entries, (unsigned long long)ss.bytes,
+                 (unsigned long long)ss.hits, (unsigned long long)ss.fills,
+                 (unsigned long long)ss.stored, (unsigned long long)ss.too_big,
+                 (unsigned long long)ss.uncacheable, (unsigned long long)ss.failed,
+                 (unsigned long long)ss.coalesced, (unsigned long long)ss.evictions,
+                 (unsigned long long)ss.expired);
+    }
+    if (origin != NULL) {
+        uint64_t requests, connects, retries;
+        unsigned used;
+        origin_pool_stats(origin, &requests, &connects, &retries, &used);
+        log_info("origin: %llu fetches over %llu connections, %llu retries",
+                 (unsigned long long)requests, (unsigned long long)connects,
+                 (unsigned long long)retries);
+    }
     if (rc == 0)
         status = 0;
 out_server:
@@ -332,6 +466,10 @@ out_queue:
     cmdq_server_close(&q);
     stats_close(stats);
 out_cache:
+    origin_pool_free(origin);
+    store_close(store);
+    if (curl_ready)
+        curl_global_cleanup();
     simplecache_free(cache);
     return status;
 }

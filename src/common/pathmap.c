@@ -259,7 +259,11 @@ const char *pathmap_strerror(int rc)
 const char *pathmap_get(const struct pathmap *m, const char *path, size_t path_len)
 {
     struct pm_entry key = {.req = (char *)(uintptr_t)path, .req_len = path_len};
-    const struct pm_entry *e = bsearch(&key, m->v, m->n, sizeof *m->v, entry_cmp);
+    const struct pm_entry *e;
+
+    if (m->n == 0)
+        return NULL; /* bsearch may not be given a null array */
+    e = bsearch(&key, m->v, m->n, sizeof *m->v, entry_cmp);
 
     return e ? e->local : NULL;
 }

@@ -853,6 +853,11 @@ int gfs_ctx_status(const struct gfs_ctx *ctx)
     return ctx->header_sent ? (int)ctx->status : -1;
 }
 
+const char *gfs_ctx_note(const struct gfs_ctx *ctx)
+{
+    return ctx->note;
+}
+
 int gfs_ctx_header_sent(const struct gfs_ctx *ctx)
 {
     return ctx->header_sent;

@@ -203,4 +203,7 @@ void gfs_ctx_sink_free(struct gfs_ctx *ctx);
 /* The status a sink ctx's handler sent (GF_OK, ...), or -1 before any header. */
 int gfs_ctx_status(const struct gfs_ctx *ctx);
 
+/* The note set with gfs_ctx_set_note, or NULL. */
+const char *gfs_ctx_note(const struct gfs_ctx *ctx);
+
 #endif

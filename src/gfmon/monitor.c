@@ -104,8 +104,11 @@ static int read_daemon(struct mon_daemon *d, pid_t pid)
         d->slots = calloc(d->s.nslots, sizeof *d->slots);
         if (d->slots == NULL)
             rc = -ENOMEM;
+        /* A slot whose writer stopped mid-update (-EAGAIN) stays blank (FREE): the daemon
+         * and its other slots are still shown. */
         for (unsigned i = 0; rc == 0 && i < d->s.nslots; i++)
-            rc = stats_slot_read(r, i, &d->slots[i]);
+            if (stats_slot_read(r, i, &d->slots[i]) < 0)
+                memset(&d->slots[i], 0, sizeof d->slots[i]);
     }
     stats_close(r);
     if (rc < 0) {
@@ -456,10 +459,13 @@ unsigned mon_render(const struct mon_sample *s, unsigned width, unsigned rows, i
         if (d->s.role != STATS_ROLE_PROXY)
             continue;
         emit(&o, 0, "%s", "");
-        emit(&o, 1, "proxy  pid %ld%s  port %u  up %s  %u threads  %u segments x %s  %s",
-             (long)d->pid, d->alive ? "" : " NOT RUNNING", d->s.config.port,
-             duration(u, sizeof u, d->s.uptime_ms), d->s.config.threads, d->s.config.segments,
-             size_bin(b2, sizeof b2, d->s.config.segment_size), d->s.config.text);
+        char segs[64] = "";
+        if (d->s.config.segments > 0)
+            snprintf(segs, sizeof segs, "  %u segments x %s", d->s.config.segments,
+                     size_bin(b2, sizeof b2, d->s.config.segment_size));
+        emit(&o, 1, "proxy  pid %ld%s  port %u  up %s  %u threads%s  %s", (long)d->pid,
+             d->alive ? "" : " NOT RUNNING", d->s.config.port,
+             duration(u, sizeof u, d->s.uptime_ms), d->s.config.threads, segs, d->s.config.text);
         emit(&o, 0, "  Throughput %s/s  %.1f req/s  %.1f msg/s  Active Transfers %llu",
              human(b1, sizeof b1, d->byte_rate, "B"), d->req_rate, d->msg_rate,
              (unsigned long long)d->s.w[STATS_G_ACTIVE]);

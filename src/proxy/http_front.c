@@ -76,12 +76,18 @@ struct job {
     pthread_cond_t moved; /* (L) the reader took every published byte, or gone/failed */
     struct http_front *h;
     struct MHD_Connection *conn;
-    int refs;       /* (L) */
-    int started;    /* the access handler saw the whole header (libmicrohttpd thread) */
-    int fd;         /* the connection's socket (libmicrohttpd's), or -1 */
-    unsigned early; /* the status to answer without a worker (405, 400, ...), or 0 */
-    int counted;    /* counted in h->active */
-    char *target;   /* the raw request target (URI log callback) */
+    int refs;    /* (L) */
+    int started; /* the access handler saw the whole header (libmicrohttpd thread) */
+    int fd;      /* the connection's socket (libmicrohttpd's), or -1 */
+    struct sockaddr_storage peer; /* the client, for on_done */
+    socklen_t peer_len;
+    int64_t start_ns; /* the request line arrived */
+    int ran;          /* a worker ran the handler: gf_status and note are its */
+    int gf_status;    /* what the handler sent (gfs_ctx_status) */
+    const char *note; /* gfs_ctx_note */
+    unsigned early;   /* the status to answer without a worker (405, 400, ...), or 0 */
+    int counted;      /* counted in h->active */
+    char *target;     /* the raw request target (URI log callback) */
     char path[GF_PATH_MAX + 1];
     size_t path_len;
     int head;
@@ -142,6 +148,8 @@ static struct job *job_new(struct http_front *h, const char *target)
     pthread_condattr_destroy(&ca);
     j->h = h;
     j->refs = 1; /* the libmicrohttpd request */
+    j->start_ns = clock_mono_ns();
+    j->gf_status = -1;
     j->fd = -1;
     j->ims = -1;
     return j;
@@ -163,6 +171,18 @@ static void job_unref(struct job *j)
     pthread_mutex_unlock(&j->lock);
     if (!last)
         return;
+    if (j->started && j->h->opt.on_done != NULL) {
+        struct gfs_done d = {
+            .peer = j->peer_len > 0 ? (const struct sockaddr *)&j->peer : NULL,
+            .peer_len = j->peer_len,
+            .path = j->ran ? j->path : NULL,
+            .status = j->gf_status,
+            .sent = j->small_mode && j->answered ? j->body_len : j->out,
+            .duration_ns = clock_mono_ns() - j->start_ns,
+            .note = j->note,
+        };
+        j->h->opt.on_done(&d, j->h->opt.done_arg);
+    }
     if (j->counted)
         atomic_fetch_sub(&j->h->active, 1);
     pthread_cond_destroy(&j->moved);
@@ -502,6 +522,9 @@ static void run_job(struct http_front *h, struct job *j)
         rc = h->opt.handler(ctx, j->path, j->path_len, h->opt.handler_arg);
         if (rc == 0 && gfs_ctx_status(ctx) < 0)
             rc = -EIO; /* returned without answering */
+        j->ran = 1;    /* read by the last unref, after the lock hand-over below */
+        j->gf_status = gfs_ctx_status(ctx);
+        j->note = gfs_ctx_note(ctx);
         gfs_ctx_sink_free(ctx);
     }
     pthread_mutex_lock(&j->lock);
@@ -759,6 +782,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!j->started) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ai != NULL && ai->client_addr != NULL) {
+            j->peer_len = ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                 : sizeof(struct sockaddr_in);
+            memcpy(&j->peer, ai->client_addr, j->peer_len);
+        }
         j->started = 1;
         j->conn = conn;
         j->fd = ci != NULL ? ci->connect_fd : -1;

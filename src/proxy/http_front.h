@@ -5,9 +5,11 @@
  * itself); a request that passes our checks (GET or HEAD, a path GETFILE can name) is queued
  * to our own workers, which run the handler with a sink ctx (gfserver.h): what the handler
  * sends is handed to libmicrohttpd's body callback piece by piece, without a buffer of our
- * own, and the connection is suspended while the handler has nothing for it. The GETFILE
- * statuses map to 200/206/304/416 (OK), 404 (FILE_NOT_FOUND) and 502 (ERROR); a handler that
- * fails before its header gets 504 for -ETIMEDOUT, else 502.
+ * own (bodies up to 64 KiB excepted: gathered, then answered whole), and the connection is
+ * suspended while the handler has nothing for it. The GETFILE statuses map to
+ * 200/206/304/416 (OK), 404 (FILE_NOT_FOUND) and 502 (ERROR); a handler that fails before the
+ * HTTP header went out (which waits for the first body byte) gets 504 for -ETIMEDOUT, 503
+ * when cancelled, else 502.
  *
  * Bounds: a request header must arrive within header_timeout_ms of the accept or of the
  * previous response (else the connection is shut down); an idle connection (no byte either
@@ -38,7 +40,13 @@ struct http_front_options {
     unsigned max_per_client; /* connections per client address; 0 = 64 */
     unsigned max_conns;      /* connections in all; 0 = 1000 */
     gfs_handler_fn handler;  /* called with handler_arg from every worker */
-    void *handler_arg;
+    void *handler_arg; /* Optional: called once per request when both sides are done with it (the
+                        * response ended and the handler returned), from a libmicrohttpd thread or a
+                        * worker; path is NULL for a request answered without a handler (405, 400,
+                        * ...), status the GETFILE status the handler sent (or -1), sent the body
+                        * bytes handed to libmicrohttpd. */
+    gfs_done_fn on_done;
+    void *done_arg;
 };
 
 /* Binds and listens. Copies opt. Returns 0 and *out, or -errno (-EINVAL options,

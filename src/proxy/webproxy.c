@@ -20,6 +20,7 @@
 #include "http_front.h"
 #include "log.h"
 #include "metrics_stats.h"
+#include "origin_cli.h"
 #include "origin_pool.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
@@ -55,12 +56,15 @@ static const char usage[] =
     "  --spool-max BYTES         longest origin body without Content-Length, spooled to a\n"
     "                            temporary file before sending (default 268435456)\n"
     "  --spool-dir DIR           where to spool (default $TMPDIR, else /tmp)\n"
+    ORIGIN_RETRY_USAGE
     "  --cache-wait MS           longest wait for a free segment (default 10000)\n"
     "  --cache-stall MS          longest wait for the cache's next chunk (default 30000)\n"
     "  --access-log FILE         one line per request appended to FILE (- for stderr): time,\n"
     "                            client, path, status, bytes, seconds, cache result\n"
     "  --metrics [ADDR:]PORT     serve Prometheus metrics at http://ADDR:PORT/metrics; ADDR\n"
     "                            is numeric, and a PORT alone listens on 127.0.0.1 only\n"
+    "  --no-stats                publish no live figures (no stats object: gfmon does not\n"
+    "                            see this proxy; not with --metrics)\n"
     "  -h, --help                show this help and exit\n"
     "      --version             show the version and exit\n"
     "Signals: SIGINT/SIGTERM stop (in-flight transfers get the -G grace); SIGUSR1 reopens\n"
@@ -88,6 +92,7 @@ struct config {
     uint16_t http_port;
     struct metrics_endpoint metrics;
     int use_metrics;
+    int no_stats; /* --no-stats: no stats object */
 };
 
 /* Where files come from: one for all server workers. */
@@ -141,7 +146,11 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
      * first, so the connections in use stay warm (origin_pool.h). */
     stats_add(src->stats, STATS_C_ORIGIN_FETCHES, 1);
     struct origin_fetcher *f = origin_pool_take(src->origin);
+    uint64_t requests, connects, retries0, retries1;
+    origin_fetcher_stats(f, &requests, &connects, &retries0);
     rc = handle_with_curl(ctx, path, path_len, f);
+    origin_fetcher_stats(f, &requests, &connects, &retries1);
+    stats_add(src->stats, STATS_C_RETRIES, retries1 - retries0);
     origin_pool_give(src->origin, f);
     gfs_ctx_set_note(ctx, rc == 0 ? ALOG_ORIGIN : ALOG_ERROR);
     return rc;
@@ -215,7 +224,9 @@ enum long_opt {
     OPT_ACCESS_LOG,
     OPT_HTTP,
     OPT_METRICS,
+    OPT_NO_STATS,
     OPT_VERSION,
+    OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
 };
 
 static const struct option long_opts[] = {
@@ -235,6 +246,8 @@ static const struct option long_opts[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"http", required_argument, NULL, OPT_HTTP},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"no-stats", no_argument, NULL, OPT_NO_STATS},
+    ORIGIN_RETRY_LONGOPTS(OPT_ORIGIN_RETRY_FIRST),
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -338,6 +351,9 @@ static void parse_args(int argc, char **argv, struct config *c)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
             c->use_metrics = 1;
             break;
+        case OPT_NO_STATS:
+            c->no_stats = 1;
+            break;
         case 'h':
             cli_print_help(usage);
         case OPT_VERSION:
@@ -345,6 +361,11 @@ static void parse_args(int argc, char **argv, struct config *c)
         case ':':
         case '?':
             cli_fail_getopt(PROG, opt, argv);
+        case OPT_ORIGIN_RETRY_FIRST:
+        case OPT_ORIGIN_RETRY_FIRST + 1:
+        case OPT_ORIGIN_RETRY_FIRST + 2:
+            origin_retry_option(&c->origin.retry, opt - OPT_ORIGIN_RETRY_FIRST, optarg, PROG);
+            break;
         default:
             if (!gfs_cli_option(&c->server, opt, optarg, PROG))
                 cli_fail_getopt(PROG, '?', argv);
@@ -352,6 +373,8 @@ static void parse_args(int argc, char **argv, struct config *c)
     }
     if (optind < argc)
         cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
+    if (c->no_stats && c->use_metrics)
+        cli_fail(PROG, "--metrics shows the stats object: not with --no-stats");
     c->use_cache = seen_nz || !c->use_origin;
 }
 
@@ -364,8 +387,11 @@ static const char *mode_name(const struct config *c)
 
 int main(int argc, char **argv)
 {
-    struct config c = {
-        .port = 10823, .nthreads = 8, .nsegs = DEFAULT_NSEGS, .segsize = DEFAULT_SEGSZ};
+    struct config c = {.port = 10823,
+                       .nthreads = 8,
+                       .nsegs = DEFAULT_NSEGS,
+                       .segsize = DEFAULT_SEGSZ,
+                       .origin = {.retry = {.max = ORIGIN_RETRY_DEFAULT}}};
     struct cache_client *cache = NULL;
     struct gfserver *srv = NULL;
     struct http_front *http = NULL;
@@ -376,7 +402,7 @@ int main(int argc, char **argv)
     struct stats_region *stats = NULL;
     struct done_sinks sinks = {0};
     void **args = NULL;
-    uint64_t requests = 0, connects = 0;
+    uint64_t requests = 0, connects = 0, retries = 0;
     unsigned used = 0;
     int rc, status = CLI_EXIT_FAILURE, curl_ready = 0;
 
@@ -420,7 +446,7 @@ int main(int argc, char **argv)
     }
     snprintf(sc.text, sizeof sc.text, "mode=%s%s%s", c.use_cache ? "cache" : "",
              c.use_cache && c.use_origin ? "+" : "", c.use_origin ? "origin" : "");
-    rc = stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? c.nsegs : 0, &sc);
+    rc = c.no_stats ? 0 : stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? c.nsegs : 0, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
     if (c.use_cache) {
@@ -493,6 +519,8 @@ int main(int argc, char **argv)
             .max_conns = c.server.max_waiting,
             .handler = handle,
             .handler_arg = &src,
+            .on_done = on_done,
+            .done_arg = &sinks,
         };
         rc = http_front_new(&http, &ho);
         if (rc < 0) {
@@ -525,9 +553,10 @@ out:
     metrics_server_stop(msrv); /* before the stats object its page reads */
     gfs_free(srv);
     if (origin != NULL && status == 0) {
-        origin_pool_stats(origin, &requests, &connects, &used);
-        log_info("origin: %llu requests over %llu connections, by %u of %u handles",
-                 (unsigned long long)requests, (unsigned long long)connects, used, c.nthreads);
+        origin_pool_stats(origin, &requests, &connects, &retries, &used);
+        log_info("origin: %llu requests over %llu connections, by %u of %u handles, %llu retries",
+                 (unsigned long long)requests, (unsigned long long)connects, used, c.nthreads,
+                 (unsigned long long)retries);
     }
     origin_pool_free(origin);
     cache_client_free(cache);

@@ -26,16 +26,29 @@ in bytes; the body is gen_body(SIZE).
   /stall/SIZE/AFTER          Content-Length SIZE, sends AFTER bytes, then nothing for 60 s
   /stall-headers             reads the request, never answers (60 s)
   /delay/MS/SIZE             waits MS ms, then answers like /ok/SIZE
+  /flaky/N/SIZE              the first N requests for this exact path answer 503, then like
+                             /ok/SIZE (the count is per path: add a segment for a fresh one)
+  /flaky-reset/N/SIZE        the first N requests for this exact path are reset unanswered
+  /pause/SIZE/AFTER          Content-Length SIZE, sends AFTER bytes, waits (60 s at most) until
+                             the --release file exists, then sends the rest
+  /pause-status/NNN          waits until the --release file exists, then answers status NNN
+  /pause-reset/SIZE/AFTER    like /pause, but once released resets the connection instead
+  /cc/VALUE/SIZE             like /ok/SIZE with "Cache-Control: VALUE" (VALUE percent-decoded)
+  /expires/SECONDS/SIZE      like /ok/SIZE with Expires (now + SECONDS, may be
+                             negative); SECONDS "bad" sends an invalid Expires
   /_stats                    JSON {"connections": accepted TCP connections, "requests": n,
                              "smuggled": extra responses sent by /smuggle}
   anything else              404
 
 Prints "PORT n" on stdout once it listens (--port 0 picks a free port). With --sha256 SIZE
-it prints the sha256 of gen_body(SIZE) and exits."""
+it prints the sha256 of gen_body(SIZE) and exits. With --log FILE every request is appended to
+FILE as one line "MONOTONIC_SECONDS PATH" (PATH percent-decoded; flushed) before it is answered."""
 
 import argparse
 import hashlib
 import json
+from email.utils import formatdate
+import os
 import socket
 import sys
 import threading
@@ -46,6 +59,7 @@ from urllib.parse import unquote, urlsplit
 CHUNK = 1 << 20
 _lock = threading.Lock()
 _stats = {"connections": 0, "requests": 0, "smuggled": 0}
+_seen = {}  # path -> requests so far (/flaky, /flaky-reset)
 
 
 def gen_block(index: int) -> bytes:
@@ -110,9 +124,27 @@ class Handler(BaseHTTPRequestHandler):
         while time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def _wait_release(self):
+        deadline = time.monotonic() + 60
+        while self.server.release and not os.path.exists(self.server.release):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+
+    def _reset(self):
+        self.wfile.flush()
+        # SO_LINGER 0: the close sends a reset, like a crashed origin.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        self.close_connection = True
+
     def do_GET(self):
         with _lock:
             _stats["requests"] += 1
+            nth = _seen.get(self.path, 0)
+            _seen[self.path] = nth + 1
+            if self.server.log:
+                self.server.log.write("%.6f %s\n" % (time.monotonic(), unquote(urlsplit(self.path).path)))
+                self.server.log.flush()
         parts = unquote(urlsplit(self.path).path).split("/")[1:]
         p = "/" + parts[0]
 
@@ -158,10 +190,41 @@ class Handler(BaseHTTPRequestHandler):
         elif p == "/close-mid-body":
             self._head(200, size)
             self.wfile.write(gen_body(size)[: size // 2])
+            self._reset()
+        elif p in ("/flaky", "/flaky-reset"):
+            size = arg(2, 1000)
+            if nth < arg(1, 0) and p == "/flaky":
+                self._simple(503, b"try again\n")
+            elif nth < arg(1, 0):
+                self._reset()
+            else:
+                self._head(200, size)
+                self.wfile.write(gen_body(size))
+        elif p in ("/pause", "/pause-reset"):
+            after = arg(2, 0)
+            body = gen_body(size)
+            self._head(200, size)
+            self.wfile.write(body[:after])
             self.wfile.flush()
-            # SO_LINGER 0: the close sends a reset, like a crashed origin.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-            self.close_connection = True
+            self._wait_release()
+            if p == "/pause-reset":
+                self._reset()
+            else:
+                self.wfile.write(body[after:])
+        elif p == "/cc":
+            size = arg(2, 1000)
+            self._head(200, size, [("Cache-Control", parts[1] if len(parts) > 1 else "")])
+            self.wfile.write(gen_body(size))
+        elif p == "/expires":
+            size = arg(2, 1000)
+            now = time.time()
+            exp = "0" if (len(parts) > 1 and parts[1] == "bad") else formatdate(now + arg(1, 0), usegmt=True)
+            self._head(200, size, [("Expires", exp)])  # send_response adds Date
+            self.wfile.write(gen_body(size))
+        elif p == "/pause-status":
+            self._wait_release()
+            code = arg(1, 500)
+            self._simple(code, b"status %d\n" % code)
         elif p == "/wrong-length-short":
             self._head(200, size)
             self.wfile.write(gen_body(size)[:-1])
@@ -207,6 +270,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--log", help="append one line per request to this file")
+    ap.add_argument("--release", help="the file /pause waits for")
     ap.add_argument("--sha256", type=int, metavar="SIZE",
                     help="print the sha256 of the SIZE-byte generated body and exit")
     args = ap.parse_args()
@@ -217,6 +282,8 @@ def main():
     ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.verbose = args.verbose
+    srv.log = open(args.log, "a") if args.log else None
+    srv.release = args.release
     print("PORT %d" % srv.server_address[1], flush=True)
     try:
         srv.serve_forever(poll_interval=0.1)

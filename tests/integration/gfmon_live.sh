@@ -60,6 +60,11 @@ rc=0
 check "gfmon without a terminal: exit 1 (got $rc)" test $rc -eq 1
 check "gfmon without a terminal: says so" grep -q "not a terminal" "$WORK/cli.out"
 jcheck "nothing running: cache null, no proxies" 'j["cache"] is None and j["proxies"] == []'
+for prog in webproxy simplecached; do
+    rc=0
+    "$BIN_DIR/$prog" --no-stats --metrics 9 >"$WORK/cli.out" 2>&1 || rc=$?
+    check "$prog --no-stats --metrics: exit 2 (got $rc)" test $rc -eq 2
+done
 
 # --- the daemons, idle ------------------------------------------------------------------------
 start_cache CPID -t 2
@@ -166,6 +171,29 @@ check "the next proxy's start swept the killed one's stats object" test ! -e "$(
 jcheck "only the new proxy is listed" "[p['pid'] for p in j['proxies']] == [$P4]"
 expect_get "$PORT4" /small OK
 
+# --- --no-stats: no object, not listed, still serving ---------------------------------------------
+PORT6=$(free_port)
+spawn P6 "$BIN_DIR/webproxy" -p "$PORT6" -t 2 -n 2 -z 4096 --no-stats
+wait_port "$PORT6" 30
+expect_get "$PORT6" /small OK
+check "webproxy --no-stats makes no stats object" \
+    test -z "$(ls -A /dev/shm | grep -E "^getfile-$UIDN-$P6-stats" || true)"
+jcheck "webproxy --no-stats is not listed" "proxy($P6) is None"
+stop_ok "$P6" TERM "webproxy --no-stats"
+
+# --- an origin-mode proxy: no segments; its fetch counted --------------------------------------
+PORT5=$(free_port)
+DEAD=$(free_port) # nothing listens there: the origin cannot be reached
+spawn P5 "$BIN_DIR/webproxy" -p "$PORT5" -t 2 -s "http://127.0.0.1:$DEAD" --connect-timeout 2000
+wait_port "$PORT5" 30
+jcheck "the origin-mode proxy: listed, no segments, mode=origin" \
+    "proxy($P5)['segments'] == [] and proxy($P5)['config']['text'] == 'mode=origin'"
+expect_get "$PORT5" /small ERROR
+wait_for 20 jtrue "proxy($P5)['requests_total'] == 1" || fail "the origin-mode request was not counted"
+jcheck "one origin fetch, counted as an error" \
+    "proxy($P5)['origin_fetches'] == 1 and proxy($P5)['requests']['error'] == 1"
+stop_ok "$P5" TERM "webproxy $P5 (origin mode)"
+
 # --- the cache stops and restarts -----------------------------------------------------------------
 stop_ok "$CPID" TERM simplecached
 check "the cache's stats object is removed" test ! -e "$(stats_obj "$CPID")"
@@ -180,5 +208,10 @@ wait_for 20 jtrue "j['cache']['requests']['hit'] >= 1 and proxy($P4)['requests']
 
 stop_ok "$P4" TERM "webproxy $P4"
 stop_ok "$C2" TERM "simplecached $C2"
+start_cache C3 -t 2 --no-stats
+check "simplecached --no-stats makes no stats object" \
+    test -z "$(ls -A /dev/shm | grep -E "^getfile-$UIDN-$C3-stats" || true)"
+jcheck "simplecached --no-stats is not shown" 'j["cache"] is None'
+stop_ok "$C3" TERM "simplecached --no-stats"
 assert_no_ipc_left
 finish

@@ -15,7 +15,8 @@
         Asks for PATH (Connection: close) with a small receive buffer, reads nothing (or
         BYTES every 0.2 s) for --limit seconds, then reads to the end. Prints "cut RECEIVED"
         (exit 0) when the server closed before the N body bytes, "whole RECEIVED" when they
-        all came, "stuck RECEIVED" when nothing ended the response within 10 s.
+        all came, "stuck RECEIVED" when nothing ended the response within 10 s. --ready FILE:
+        created once the response has begun.
   idle PORT N        Opens N connections that send nothing, then one more: prints "refused" if
                      the server closes the last one within 5 s while the first N stay open."""
 
@@ -117,6 +118,9 @@ def cmd_slowloris(a):
 def cmd_slowread(a):
     s = connect(a.port, rcvbuf=4096)
     s.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % a.path.encode())
+    if a.ready:
+        s.recv(1, socket.MSG_PEEK)  # the response has begun
+        open(a.ready, "w").close()
     got = 0
     start = time.monotonic()
     try:
@@ -191,6 +195,7 @@ def main():
     sr.add_argument("--size", type=int, required=True)
     sr.add_argument("--limit", type=float, default=10)
     sr.add_argument("--trickle", type=int, default=0)
+    sr.add_argument("--ready", help="a file created once the response has begun")
     i = sub.add_parser("idle")
     i.add_argument("port", type=int)
     i.add_argument("n", type=int)

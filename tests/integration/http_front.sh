@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # http_front.sh - webproxy --http: curl and raw clients against the HTTP/1.1 front end in cache
 # mode (a real simplecached) and origin mode (fault_origin.py): bytes, HEAD, keep-alive, the
-# error statuses, ranges, 304, and the bounds (slow header, slow reader, per-client limit),
-# while the GETFILE port keeps serving; SIGTERM leaves nothing behind.
+# error statuses, ranges, 304, the access log, and the bounds (slow header, slow reader,
+# per-client limit), while the GETFILE port keeps serving; SIGTERM leaves nothing behind.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/cache_lib.sh
@@ -23,7 +23,7 @@ HPORT=$(free_port)
 # -H 2000: a header must be complete within 2 s; -S 1000 -R 65536: a reader must take 64 KiB
 # per second of waiting.
 spawn PROXY "$BIN_DIR/webproxy" -p "$GPORT" --http "127.0.0.1:$HPORT" -t 4 -n 4 -z 65536 \
-    -H 2000 -S 1000 -R 65536
+    -H 2000 -S 1000 -R 65536 --access-log "$WORK/access.log"
 wait_port "$GPORT"
 wait_port "$HPORT"
 URL=http://127.0.0.1:$HPORT
@@ -53,6 +53,10 @@ check "keep-alive: both bodies right" \
     test "$(sha_file "$WORK/k1") $(sha_file "$WORK/k2")" = \
     "$(sha_file "$CONTENT/files/small.txt") $(sha_file "$CONTENT/files/big.bin")"
 check "cache miss: 404" test "$(code "$URL/nothing-here")" = 404
+# HTTP requests are in the access log like GETFILE ones (the source's status and result).
+alog_has() { wait_for 10 grep -Eq "$1" "$WORK/access.log"; }
+check "access log: the HTTP hit" alog_has '^[^ ]+ 127\.0\.0\.1:[0-9]+ /small\.txt OK 1000 [0-9.]+ HIT$'
+check "access log: the HTTP miss" alog_has '^[^ ]+ 127\.0\.0\.1:[0-9]+ /nothing-here FILE_NOT_FOUND 0 [0-9.]+ MISS$'
 check "DELETE: 405" test "$(code "$URL/small.txt" -X DELETE)" = 405
 "${CURL[@]}" -D "$WORK/h405" -o /dev/null -X POST -d x "$URL/small.txt" || true
 check "POST: 405 with Allow: GET, HEAD" grep -qi "^Allow: GET, HEAD" "$WORK/h405"
@@ -115,6 +119,25 @@ read -r gst glen _ gsha _ <<<"$OUT"
 check "GETFILE beside HTTP ($OUT)" \
     test "$gst $glen $gsha" = "OK 1000 $(sha_file "$CONTENT/files/small.txt")"
 
+# SIGTERM with a transfer in flight whose client reads nothing (and -S 30000, so only the stop
+# can end it): the grace (-G 1000) passes, the transfer is cut, the proxy exits 0 well before
+# the send timeout.
+GPORT2=$(free_port)
+HPORT2=$(free_port)
+spawn PROXY2 "$BIN_DIR/webproxy" -p "$GPORT2" --http "127.0.0.1:$HPORT2" -t 2 -n 2 -z 65536 \
+    -S 30000 -G 1000
+wait_port "$HPORT2"
+"${HC[@]}" slowread "$HPORT2" /huge.bin --size 16000000 --limit 3 --ready "$WORK/begun" \
+    >"$WORK/sr2" 2>&1 &
+SR2PID=$!
+GF_PIDS+=("$SR2PID")
+check "the transfer in flight has begun" wait_for 20 test -e "$WORK/begun"
+t0=$SECONDS
+stop_ok "$PROXY2" TERM "webproxy with an HTTP transfer in flight"
+check "it stopped within 8 s of SIGTERM (took $((SECONDS - t0)) s)" test $((SECONDS - t0)) -le 8
+wait "$SR2PID" || true
+check "the transfer in flight was cut ($(cat "$WORK/sr2"))" grep -q "^cut" "$WORK/sr2"
+
 # ---- origin mode ----------------------------------------------------------------------------
 OPORT=$(free_port)
 spawn ORIGIN python3 "$FAULT" --port "$OPORT"
@@ -147,6 +170,18 @@ check "origin without validators: If-Modified-Since is no 304" \
     test "$(code "$OURL/ok/1000" -H 'If-Modified-Since: Tue, 01 Dec 2099 10:00:00 GMT')" = 200
 st=$("${HC[@]}" idle "$HOPORT" 3 || true)
 check "-C 3: a fourth connection from one address is refused ($st)" test "$st" = refused
+# Both sources: the cache first, the origin on a miss.
+HBPORT=$(free_port)
+spawn BPROXY "$BIN_DIR/webproxy" -p "$(free_port)" --http "127.0.0.1:$HBPORT" -t 2 -n 2 -z 65536 \
+    -s "http://127.0.0.1:$OPORT"
+wait_port "$HBPORT"
+"${CURL[@]}" -o "$WORK/got" "http://127.0.0.1:$HBPORT/small.txt" || true
+check "both: a cache hit" cmp -s "$WORK/got" "$CONTENT/files/small.txt"
+"${CURL[@]}" -o "$WORK/got" "http://127.0.0.1:$HBPORT/ok/7000" || true
+check "both: a miss from the origin" test "$(sha_file "$WORK/got")" = "$(python3 "$FAULT" --sha256 7000)"
+check "both: at neither, 404" test "$(code "http://127.0.0.1:$HBPORT/status/404")" = 404
+stop_ok "$BPROXY" TERM "webproxy (both sources)"
+
 # The origin gone: 502.
 stop "$ORIGIN" TERM 10 || true
 check "origin down: 502" test "$(code "$OURL/ok/1000")" = 502

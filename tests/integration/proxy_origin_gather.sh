@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# proxy_origin_gather.sh - origin mode gathers the body into 256 KiB sends (handle_with_curl.c):
+# proxy_origin_gather.sh - origin mode gathers the body into 256 KiB sends (origin_fetch.c):
 # bodies of sizes around the buffer's are delivered whole and right; a body that breaks its
 # Content-Length never reaches the client complete, also when the buffer fills exactly at the
 # last byte; bytes gathered before an origin stalls are passed on, not held until the cut.

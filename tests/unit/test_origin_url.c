@@ -1,6 +1,6 @@
 /* test_origin_url.c - origin mode's base URL check, path encoding and dot-segment rule. */
 /* SPDX-License-Identifier: MIT */
-#include "handle_with_curl.h"
+#include "origin_fetch.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -150,7 +150,7 @@ static void test_fetcher_new(void)
 
     CHECK_EQ(origin_fetcher_new(&f, &bad), -EINVAL);
     CHECK_EQ(origin_fetcher_new(&f, &good), 0);
-    origin_fetcher_stats(f, &r, &c);
+    origin_fetcher_stats(f, &r, &c, NULL);
     CHECK_EQ(r, 0);
     CHECK_EQ(c, 0);
     origin_fetcher_free(f);

@@ -362,11 +362,60 @@ static void test_stopped_reader(void)
     stats_close(w);
 }
 
+/* A reader that tries to write through its mapping of the object faults (SIGSEGV in the
+ * reader), and the writer's figures are untouched. */
+static void test_reader_cannot_write(void)
+{
+    struct stats_region *w = NULL;
+    struct stats_snapshot s;
+    char name[IPC_NAME_MAX];
+    int status;
+    pid_t child;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(stats_create(&w, STATS_ROLE_CACHE, 1, NULL), 0);
+    if (w == NULL)
+        return;
+    stats_request_done(w, STATS_HIT, 10, 10);
+    ipc_name_format(name, IPC_KIND_STATS, geteuid(), getpid(), 0);
+    pid_t parent = getpid();
+    child = fork();
+    if (child == 0) {
+        struct stats_region *r;
+        char line[512];
+        unsigned long start = 0;
+        FILE *maps;
+        signal(SIGSEGV, SIG_DFL); /* die of it, whatever a sanitizer installed */
+        if (stats_attach(&r, parent) != 0)
+            _exit(2);
+        /* The reader's own mapping (the writer's, inherited by fork, is the rw-s one). */
+        maps = fopen("/proc/self/maps", "r");
+        while (maps != NULL && fgets(line, sizeof line, maps) != NULL)
+            if (strstr(line, name + 1) != NULL && strstr(line, " r--s ") != NULL)
+                start = strtoul(line, NULL, 16);
+        if (start == 0)
+            _exit(3);
+        *(volatile uint64_t *)(uintptr_t)(start + 512) = 0xdeadbeef; /* must fault */
+        _exit(0);
+    }
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+    CHECK_EQ(stats_snapshot(w, &s), 0);
+    CHECK_EQ(s.w[STATS_HIT], 1);
+    CHECK_EQ(s.w[STATS_C_BYTES], 10);
+    stats_close(w);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
-        T(test_names),         T(test_create_attach_close), T(test_sweep_and_refusals),
-        T(test_name_squatted), T(test_seqlock_concurrent),  T(test_stopped_reader),
+        T(test_names),
+        T(test_create_attach_close),
+        T(test_sweep_and_refusals),
+        T(test_name_squatted),
+        T(test_seqlock_concurrent),
+        T(test_stopped_reader),
+        T(test_reader_cannot_write),
     };
 
     isolate_rc = ipc_test_isolate_or_skip();

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "handle_with_curl.h"
+#include "origin_fetch.h"
 
 struct origin_pool;
 
@@ -31,9 +31,10 @@ struct origin_fetcher *origin_pool_take(struct origin_pool *p);
 /* Gives f back (it becomes the next one taken). Thread-safe. */
 void origin_pool_give(struct origin_pool *p, struct origin_fetcher *f);
 
-/* Requests served and origin connections opened, summed over the fetchers; and how many
- * fetchers were ever used (at most n). Call when no fetcher is taken. */
+/* Requests served, origin connections opened and retries made (retries may be NULL), summed
+ * over the fetchers; and how many fetchers were ever used (at most n). Call when no fetcher is
+ * taken. */
 void origin_pool_stats(const struct origin_pool *p, uint64_t *requests, uint64_t *connects,
-                       unsigned *used);
+                       uint64_t *retries, unsigned *used);
 
 #endif

@@ -91,15 +91,19 @@ void origin_pool_give(struct origin_pool *p, struct origin_fetcher *f)
 }
 
 void origin_pool_stats(const struct origin_pool *p, uint64_t *requests, uint64_t *connects,
-                       unsigned *used)
+                       uint64_t *retries, unsigned *used)
 {
     *requests = *connects = 0;
+    if (retries != NULL)
+        *retries = 0;
     for (unsigned i = 0; i < p->n; i++) {
-        uint64_t r, c;
+        uint64_t r, c, t;
 
-        origin_fetcher_stats(p->all[i], &r, &c);
+        origin_fetcher_stats(p->all[i], &r, &c, &t);
         *requests += r;
         *connects += c;
+        if (retries != NULL)
+            *retries += t;
     }
     *used = p->max_taken;
 }

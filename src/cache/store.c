@@ -1,0 +1,764 @@
+/* store.c - entries filled from the origin, kept as files; LRU bound; fills read as they grow. */
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* O_CLOEXEC with openat, dirfd */
+#include "store.h"
+#include "clock.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAGIC        "GFSTORE2"
+#define ENTRY_PREFIX "e-"
+#define TMP_PREFIX   ".tmp-"
+#define NAME_CAP     64
+#define NBUCKETS     4096u /* hash buckets of the entry table (chained) */
+
+struct entry {
+    char *path; /* NUL-terminated, path_len bytes */
+    size_t path_len;
+    uint64_t hash;
+    uint64_t size;             /* the file's bytes */
+    uint64_t expires_ms;       /* Unix ms after which it is stale; 0: never */
+    struct entry *hnext;       /* bucket chain */
+    struct entry *prev, *next; /* LRU list: head is the least recently used */
+};
+
+struct fill {
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* monotonic clock */
+    char *path;
+    size_t path_len;
+    uint64_t hash;
+    char tmp[NAME_CAP]; /* temporary name in the store directory */
+    int fd;             /* the temporary file, read and written with pread/pwrite */
+    uint64_t offset;    /* header + path: where the body starts */
+    unsigned refs;      /* guarded by the store's lock */
+    struct fill *next;  /* the store's fills in progress; guarded by the store's lock */
+    /* guarded by lock: */
+    int header, failed, done;
+    int keep;            /* the origin allows keeping it */
+    uint64_t expires_ms; /* as the entry's */
+    enum gf_status status;
+    uint64_t length, written;
+};
+
+struct store {
+    pthread_mutex_t lock; /* guards everything below */
+    int dirfd;
+    char *dir;
+    uint64_t max_bytes;
+    uint64_t ttl_ms; /* freshness of responses that say nothing; 0: forever */
+    struct entry *buckets[NBUCKETS];
+    struct entry *lru_head, *lru_tail;
+    struct fill *fills; /* in progress */
+    unsigned nfills;
+    unsigned serial; /* temporary names */
+    struct store_stats st;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts); /* expiry times survive a restart: wall clock */
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t hash_path(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void entry_name(char *out, uint64_t hash)
+{
+    snprintf(out, NAME_CAP, ENTRY_PREFIX "%016llx", (unsigned long long)hash);
+}
+
+static void lru_unlink(struct store *st, struct entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        st->lru_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        st->lru_tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push(struct store *st, struct entry *e) /* as the most recently used */
+{
+    e->prev = st->lru_tail;
+    e->next = NULL;
+    if (st->lru_tail)
+        st->lru_tail->next = e;
+    else
+        st->lru_head = e;
+    st->lru_tail = e;
+}
+
+/* The entry whose file name this hash gives (one at most: a later path with the same hash
+ * replaces it). */
+static struct entry **bucket_slot(struct store *st, uint64_t hash)
+{
+    struct entry **pp = &st->buckets[hash % NBUCKETS];
+
+    while (*pp != NULL && (*pp)->hash != hash)
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+/* Forgets e (and unlinks its file when unlink_file). */
+static void entry_drop(struct store *st, struct entry *e, int unlink_file)
+{
+    struct entry **pp = bucket_slot(st, e->hash);
+    char name[NAME_CAP];
+
+    if (*pp == e)
+        *pp = e->hnext;
+    lru_unlink(st, e);
+    st->st.entries--;
+    st->st.bytes -= e->size;
+    if (unlink_file) {
+        entry_name(name, e->hash);
+        if (unlinkat(st->dirfd, name, 0) < 0 && errno != ENOENT)
+            log_warn(errno, "store: cannot remove '%s/%s'", st->dir, name);
+    }
+    free(e->path);
+    free(e);
+}
+
+/* Evicts the least recently used entries until need more bytes fit under the bound. */
+static void evict_for(struct store *st, uint64_t need)
+{
+    while (st->lru_head != NULL && st->st.bytes + need > st->max_bytes) {
+        struct entry *e = st->lru_head;
+        log_info("store: evicted '%s' (%llu bytes, least recently used)", e->path,
+                 (unsigned long long)e->size);
+        st->st.evictions++;
+        entry_drop(st, e, 1);
+    }
+}
+
+/* Adds an entry as the most recently used, replacing one of the same hash. */
+static int entry_add(struct store *st, const char *path, size_t path_len, uint64_t hash,
+                     uint64_t size, uint64_t expires_ms)
+{
+    struct entry **pp = bucket_slot(st, hash);
+    struct entry *e;
+
+    if (*pp != NULL)
+        entry_drop(st, *pp, 0); /* its file was just replaced by the rename */
+    e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return -ENOMEM;
+    e->path = strndup(path, path_len);
+    if (e->path == NULL) {
+        free(e);
+        return -ENOMEM;
+    }
+    e->path_len = path_len;
+    e->hash = hash;
+    e->size = size;
+    e->expires_ms = expires_ms;
+    pp = bucket_slot(st, hash);
+    e->hnext = *pp;
+    *pp = e;
+    lru_push(st, e);
+    st->st.entries++;
+    st->st.bytes += size;
+    return 0;
+}
+
+static struct entry *entry_find(struct store *st, const char *path, size_t path_len, uint64_t hash)
+{
+    struct entry *e = *bucket_slot(st, hash);
+
+    if (e != NULL && e->path_len == path_len && memcmp(e->path, path, path_len) == 0)
+        return e;
+    return NULL;
+}
+
+/* ---- the header ------------------------------------------------------------------------ */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const unsigned char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    unsigned char *p = buf;
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* Reads and checks an entry file's header: the magic, a path of GF_PATH_MAX bytes at most that
+ * hashes to hash, and a file size of exactly header + path + body. Stores the path (malloc'ed)
+ * and the body's length. Returns 0 or -EBADMSG (damaged), -errno. */
+static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uint64_t *body,
+                       uint64_t *expires_ms)
+{
+    unsigned char h[STORE_HEADER_SIZE];
+    struct stat sb;
+    uint64_t plen, blen;
+    char *p;
+
+    if (fstat(fd, &sb) < 0)
+        return -errno;
+    if (pread_full(fd, h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h, MAGIC, 8) != 0)
+        return -EBADMSG;
+    plen = get_u64(h + 8, 4);
+    blen = get_u64(h + 16, 8);
+    if (plen == 0 || plen > GF_PATH_MAX || blen > UINT64_MAX / 2 ||
+        (uint64_t)sb.st_size != STORE_HEADER_SIZE + plen + blen)
+        return -EBADMSG;
+    p = malloc(plen + 1);
+    if (p == NULL)
+        return -ENOMEM;
+    if (pread_full(fd, p, plen, STORE_HEADER_SIZE) != (ssize_t)plen || p[0] != '/' ||
+        memchr(p, '\0', plen) != NULL || hash_path(p, plen) != hash) {
+        free(p);
+        return -EBADMSG;
+    }
+    p[plen] = '\0';
+    *path = p;
+    *path_len = plen;
+    *body = blen;
+    *expires_ms = get_u64(h + 24, 8);
+    return 0;
+}
+
+/* ---- open: find the entries again -------------------------------------------------------- */
+
+struct found {
+    char *path;
+    size_t path_len;
+    uint64_t hash, size, expires_ms;
+    struct timespec mtime;
+};
+
+static int found_cmp(const void *a, const void *b)
+{
+    const struct found *x = a, *y = b;
+
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return 0;
+}
+
+static void discard(struct store *st, const char *name, const char *why)
+{
+    log_warn(0, "store: removed '%s/%s': %s", st->dir, name, why);
+    if (unlinkat(st->dirfd, name, 0) < 0 && errno != ENOENT)
+        log_warn(errno, "store: cannot remove '%s/%s'", st->dir, name);
+    st->st.discarded++;
+}
+
+/* Checks one directory entry; a good entry file is appended to *found. */
+static int scan_one(struct store *st, const char *name, struct found **found, size_t *n,
+                    size_t *cap)
+{
+    unsigned long long hash;
+    char canon[NAME_CAP];
+    struct stat sb;
+    int fd, rc;
+
+    if (strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
+        discard(st, name, "a fill that did not complete (partial entry)");
+        return 0;
+    }
+    if (strncmp(name, ENTRY_PREFIX, strlen(ENTRY_PREFIX)) != 0 ||
+        sscanf(name + strlen(ENTRY_PREFIX), "%16llx", &hash) != 1)
+        return 0; /* not ours: left alone */
+    entry_name(canon, hash);
+    if (strcmp(canon, name) != 0)
+        return 0;
+    fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        discard(st, name, strerror(errno));
+        return 0;
+    }
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        discard(st, name, "not a regular file");
+        return 0;
+    }
+    if (*n == *cap) {
+        size_t ncap = *cap ? 2 * *cap : 64;
+        struct found *nf = realloc(*found, ncap * sizeof *nf);
+        if (nf == NULL) {
+            close(fd);
+            return -ENOMEM;
+        }
+        *found = nf;
+        *cap = ncap;
+    }
+    struct found *f = &(*found)[*n];
+    uint64_t body = 0;
+    rc = header_read(fd, hash, &f->path, &f->path_len, &body, &f->expires_ms);
+    close(fd);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0) {
+        discard(st, name, "damaged (bad header, or size not matching it)");
+        return 0;
+    }
+    f->hash = hash;
+    f->size = (uint64_t)sb.st_size;
+    f->mtime = sb.st_mtim;
+    (*n)++;
+    return 0;
+}
+
+static int scan(struct store *st)
+{
+    struct found *found = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    int rc = 0, fd = dup(st->dirfd);
+    DIR *d;
+
+    if (fd < 0)
+        return -errno;
+    d = fdopendir(fd);
+    if (d == NULL) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    while (rc == 0 && (de = readdir(d)) != NULL)
+        rc = scan_one(st, de->d_name, &found, &n, &cap);
+    closedir(d);
+    if (rc == 0) {
+        if (n > 1)
+            qsort(found, n, sizeof *found, found_cmp);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = entry_add(st, found[i].path, found[i].path_len, found[i].hash, found[i].size,
+                           found[i].expires_ms);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(found[i].path);
+    free(found);
+    if (rc == 0)
+        evict_for(st, 0); /* the bound may be lower than last time */
+    return rc;
+}
+
+int store_open(struct store **out, const char *dir, uint64_t max_bytes, unsigned ttl_s)
+{
+    struct store *st;
+    int rc;
+
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return -ENOMEM;
+    st->dir = strdup(dir);
+    st->max_bytes = max_bytes;
+    st->ttl_ms = (uint64_t)ttl_s * 1000u;
+    st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (st->dirfd < 0 || st->dir == NULL) {
+        rc = st->dir == NULL ? -ENOMEM : -errno;
+        goto err;
+    }
+    if (faccessat(st->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+        rc = -errno;
+        goto err;
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    rc = scan(st);
+    if (rc < 0) {
+        store_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+err:
+    if (st->dirfd >= 0)
+        close(st->dirfd);
+    free(st->dir);
+    free(st);
+    return rc;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    while (st->lru_head != NULL)
+        entry_drop(st, st->lru_head, 0);
+    pthread_mutex_destroy(&st->lock);
+    close(st->dirfd);
+    free(st->dir);
+    free(st);
+}
+
+/* ---- lookups and fills ------------------------------------------------------------------- */
+
+/* Opens e's file for a request. Returns 0, or -errno (the file went away or was damaged
+ * under us: the caller drops the entry). */
+static int entry_open(struct store *st, struct entry *e, struct store_hit *hit)
+{
+    char name[NAME_CAP];
+    struct stat sb;
+    int fd;
+
+    entry_name(name, e->hash);
+    fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != e->size) {
+        close(fd);
+        return -EBADMSG;
+    }
+    hit->fd = fd;
+    hit->offset = STORE_HEADER_SIZE + e->path_len;
+    hit->length = e->size - hit->offset;
+    return 0;
+}
+
+static struct fill *fill_new(struct store *st, const char *path, size_t path_len, uint64_t hash,
+                             int *err)
+{
+    struct fill *f = calloc(1, sizeof *f);
+    pthread_condattr_t ca;
+
+    *err = -ENOMEM;
+    if (f == NULL)
+        return NULL;
+    f->path = strndup(path, path_len);
+    if (f->path == NULL) {
+        free(f);
+        return NULL;
+    }
+    f->path_len = path_len;
+    f->hash = hash;
+    f->offset = STORE_HEADER_SIZE + path_len;
+    snprintf(f->tmp, sizeof f->tmp, TMP_PREFIX "%016llx-%ld-%u", (unsigned long long)hash,
+             (long)getpid(), ++st->serial);
+    f->fd = openat(st->dirfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f->fd < 0) {
+        *err = -errno;
+        free(f->path);
+        free(f);
+        return NULL;
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->changed, &ca);
+    pthread_condattr_destroy(&ca);
+    return f;
+}
+
+int store_get(struct store *st, const char *path, size_t path_len, unsigned max_fills,
+              struct store_hit *hit, struct fill **fill)
+{
+    uint64_t hash = hash_path(path, path_len);
+    struct entry *e;
+    struct fill *f;
+    int rc;
+
+    pthread_mutex_lock(&st->lock);
+    e = entry_find(st, path, path_len, hash);
+    if (e != NULL && e->expires_ms != 0 && now_ms() >= e->expires_ms) {
+        log_debug("store: '%s' expired; fetching it again", e->path);
+        st->st.expired++;
+        entry_drop(st, e, 1);
+        e = NULL;
+    }
+    if (e != NULL) {
+        rc = entry_open(st, e, hit);
+        if (rc == 0) {
+            lru_unlink(st, e);
+            lru_push(st, e);
+            st->st.hits++;
+            pthread_mutex_unlock(&st->lock);
+            return STORE_HIT;
+        }
+        log_warn(rc == -EBADMSG ? 0 : -rc, "store: the entry of '%s' is %s; fetching it again",
+                 e->path, rc == -EBADMSG ? "damaged" : "gone");
+        entry_drop(st, e, rc == -EBADMSG);
+    }
+    for (f = st->fills; f != NULL; f = f->next) {
+        if (f->hash == hash && f->path_len == path_len && memcmp(f->path, path, path_len) == 0) {
+            f->refs++;
+            st->st.coalesced++;
+            pthread_mutex_unlock(&st->lock);
+            *fill = f;
+            return STORE_JOIN;
+        }
+    }
+    if (st->nfills >= max_fills) {
+        pthread_mutex_unlock(&st->lock);
+        return -EBUSY;
+    }
+    f = fill_new(st, path, path_len, hash, &rc);
+    if (f == NULL) {
+        pthread_mutex_unlock(&st->lock);
+        return rc;
+    }
+    f->expires_ms = st->ttl_ms; /* turned into a time by fill_header */
+    f->refs = 2;                /* the caller's and the fetch's */
+    f->next = st->fills;
+    st->fills = f;
+    st->nfills++;
+    st->st.fills++;
+    pthread_mutex_unlock(&st->lock);
+    *fill = f;
+    return STORE_LEAD;
+}
+
+void fill_wait(struct fill *f, int have_header, uint64_t have, int ms, struct fill_state *out)
+{
+    struct timespec ts = clock_mono_in(ms);
+
+    pthread_mutex_lock(&f->lock);
+    while (!f->done && (!f->header || (have_header && f->written <= have)))
+        if (pthread_cond_timedwait(&f->changed, &f->lock, &ts) == ETIMEDOUT)
+            break;
+    out->header = f->header;
+    out->status = f->status;
+    out->length = f->length;
+    out->written = f->written;
+    out->failed = f->failed;
+    out->done = f->done;
+    pthread_mutex_unlock(&f->lock);
+}
+
+ssize_t fill_read(struct fill *f, void *buf, size_t n, uint64_t off)
+{
+    ssize_t got = pread_full(f->fd, buf, n, f->offset + off);
+
+    return got >= 0 && (size_t)got != n ? -EIO : got;
+}
+
+const char *fill_path(const struct fill *f)
+{
+    return f->path;
+}
+
+static void fill_free(struct fill *f)
+{
+    close(f->fd);
+    pthread_cond_destroy(&f->changed);
+    pthread_mutex_destroy(&f->lock);
+    free(f->path);
+    free(f);
+}
+
+void fill_put(struct store *st, struct fill *f)
+{
+    unsigned left;
+
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&st->lock);
+    left = --f->refs;
+    pthread_mutex_unlock(&st->lock);
+    if (left == 0)
+        fill_free(f);
+}
+
+int fill_header(struct fill *f, enum gf_status status, uint64_t length,
+                const struct origin_meta *meta)
+{
+    unsigned char h[STORE_HEADER_SIZE];
+    uint64_t ttl_ms = f->expires_ms;
+    int rc = 0;
+
+    /* Kept unless the origin forbids it or makes it stale at once; fresh for what it said,
+     * else for --ttl (0: forever). */
+    f->keep = !meta->no_store && meta->max_age != 0;
+    if (meta->max_age > 0)
+        f->expires_ms = now_ms() + (uint64_t)meta->max_age * 1000u;
+    else
+        f->expires_ms = ttl_ms ? now_ms() + ttl_ms : 0;
+    if (status == GF_OK) {
+        memcpy(h, MAGIC, 8);
+        put_u32(h + 8, (uint32_t)f->path_len);
+        put_u32(h + 12, 0);
+        put_u64(h + 16, length);
+        put_u64(h + 24, f->expires_ms);
+        rc = pwrite_full(f->fd, h, sizeof h, 0);
+        if (rc == 0)
+            rc = pwrite_full(f->fd, f->path, f->path_len, STORE_HEADER_SIZE);
+        if (rc < 0)
+            return rc;
+    }
+    pthread_mutex_lock(&f->lock);
+    f->header = 1;
+    f->status = status;
+    f->length = status == GF_OK ? length : 0;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+int fill_data(struct fill *f, const void *buf, size_t n)
+{
+    uint64_t at;
+    int rc;
+
+    pthread_mutex_lock(&f->lock);
+    at = f->written; /* only the fetch writes: stable while it runs */
+    pthread_mutex_unlock(&f->lock);
+    rc = pwrite_full(f->fd, buf, n, f->offset + at);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&f->lock);
+    f->written += n;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+/* Makes the complete, fsync'ed temporary file the entry: evict, rename. Called with the
+ * store's lock held. Returns 0 or -errno. */
+static int commit(struct store *st, struct fill *f, uint64_t size)
+{
+    char name[NAME_CAP];
+    int rc;
+
+    evict_for(st, size);
+    entry_name(name, f->hash);
+    if (renameat(st->dirfd, f->tmp, st->dirfd, name) < 0)
+        return -errno;
+    rc = entry_add(st, f->path, f->path_len, f->hash, size, f->expires_ms);
+    if (rc < 0) {
+        unlinkat(st->dirfd, name, 0);
+        return rc;
+    }
+    return 0;
+}
+
+void fill_done(struct store *st, struct fill *f, int rc)
+{
+    struct fill **pp;
+    uint64_t size;
+    int ok, keep = 0, sync_failed = 0;
+
+    pthread_mutex_lock(&f->lock);
+    ok = rc == 0 && f->header && f->status == GF_OK && f->written == f->length;
+    size = f->offset + f->length;
+    pthread_mutex_unlock(&f->lock);
+
+    /* Before the rename, outside the lock: a rename that survives a crash names a complete
+     * file. (max_bytes never changes.) */
+    if (ok && f->keep && size <= st->max_bytes && fsync(f->fd) < 0) {
+        log_warn(errno, "store: cannot keep '%s': fsync failed", f->path);
+        sync_failed = 1;
+    }
+    pthread_mutex_lock(&st->lock);
+    for (pp = &st->fills; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    st->nfills--;
+    if (ok && !f->keep) {
+        st->st.uncacheable++;
+        log_info("store: '%s': the origin forbids keeping it (no-store, private, no-cache or "
+                 "no freshness): served, not kept",
+                 f->path);
+    } else if (ok && size > st->max_bytes) {
+        st->st.too_big++;
+        log_info("store: '%s' (%llu bytes) is larger than the store's bound: served, not kept",
+                 f->path, (unsigned long long)size);
+    } else if (ok && !sync_failed) {
+        int crc = commit(st, f, size);
+        keep = crc == 0;
+        if (keep)
+            st->st.stored++;
+        else
+            log_warn(-crc, "store: cannot keep '%s'", f->path);
+    } else {
+        st->st.failed += rc < 0 || !f->header || f->status == GF_OK;
+    }
+    if (!keep && unlinkat(st->dirfd, f->tmp, 0) < 0 && errno != ENOENT)
+        log_warn(errno, "store: cannot remove '%s/%s'", st->dir, f->tmp);
+    pthread_mutex_unlock(&st->lock);
+
+    pthread_mutex_lock(&f->lock);
+    f->failed = !ok;
+    f->done = 1;
+    if (!f->header) { /* nothing was answered: readers answer ERROR */
+        f->header = 1;
+        f->status = GF_ERROR;
+    }
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+    fill_put(st, f);
+}
+
+void store_stats(struct store *st, struct store_stats *out)
+{
+    pthread_mutex_lock(&st->lock);
+    *out = st->st;
+    pthread_mutex_unlock(&st->lock);
+}

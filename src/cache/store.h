@@ -1,0 +1,110 @@
+/* store.h - simplecached's store: entries filled from the origin, kept as files in a directory,
+ * bounded in bytes with least-recently-used eviction, and the fills in progress, which any
+ * number of requests read while they grow (docs/cache.md, "The store").
+ *
+ * An entry is one file, "e-" and 16 hex digits of a hash of its request path, holding a
+ * 32-byte header (magic "GFSTORE2", the path's length, the body's length, when it goes stale),
+ * the path, then the body. A stale entry is fetched again (no revalidation yet). A fill writes to
+ * ".tmp-..." in the same directory and renames it when the body is complete and fsync'ed, so a file
+ * with an entry's name is always complete; at open, temporary files (fills cut by a crash or a
+ * kill) are removed and entries whose size does not match their header are removed too. All
+ * functions are thread-safe. */
+/* SPDX-License-Identifier: MIT */
+#ifndef GF_STORE_H
+#define GF_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gf_proto.h"
+#include "origin_fetch.h"
+
+#define STORE_HEADER_SIZE 32u
+
+struct store;
+struct fill;
+
+/* Counters for logs and tests; approximately current while the store is used. */
+struct store_stats {
+    uint64_t entries;     /* complete entries kept */
+    uint64_t bytes;       /* their files' bytes (header + path + body) */
+    uint64_t hits;        /* requests answered from a kept entry */
+    uint64_t fills;       /* fills started (origin fetches) */
+    uint64_t coalesced;   /* requests that joined a fill in progress */
+    uint64_t stored;      /* fills kept as entries */
+    uint64_t too_big;     /* fills streamed through but not kept (larger than the bound) */
+    uint64_t uncacheable; /* fills not kept: no-store, private, no-cache, no freshness */
+    uint64_t expired;     /* entries found stale at a lookup, and fetched again */
+    uint64_t failed;      /* fills that failed */
+    uint64_t evictions;   /* entries dropped to stay under the bound */
+    uint64_t discarded;   /* files found at open that were partial or damaged, and removed */
+};
+
+/* Opens (creating it, mode 0700, if missing) the store in dir, bounded by max_bytes of entry
+ * files, keeping responses that say nothing about their freshness for ttl_s seconds (0:
+ * forever), and loads the entries found there, the least recently modified first in line for
+ * eviction; removes temporary and damaged files (counted in discarded, each logged). Returns 0
+ * and *out, or -errno (-ENOTDIR, -EACCES, ...: the directory cannot be used). */
+int store_open(struct store **out, const char *dir, uint64_t max_bytes, unsigned ttl_s);
+
+/* Frees the store (entries stay on disk). Every fill must have been put. NULL is a no-op. */
+void store_close(struct store *st);
+
+/* A request's view of an entry it reads. */
+struct store_hit {
+    int fd;          /* the entry's file, opened for this request (the caller closes it) */
+    uint64_t offset; /* where the body starts in it */
+    uint64_t length; /* the body's length */
+};
+
+enum store_result {
+    STORE_HIT,  /* *hit is set: a complete entry (now the most recently used) */
+    STORE_JOIN, /* *fill is set: a fill of this path is in progress; read it as it grows */
+    STORE_LEAD, /* *fill is set: a new fill; the caller must run its fetch (fill_sink) */
+};
+
+/* Looks path up: a complete entry, a fill in progress, or a new fill when max_fills are not
+ * already in progress. A fill returned holds a reference for the caller (fill_put); a
+ * STORE_LEAD fill holds one more, for its fetch (fill_done). Returns the result, -EBUSY (too
+ * many fills), or -errno (a new fill's temporary file cannot be created: -ENOSPC, -EACCES...). */
+int store_get(struct store *st, const char *path, size_t path_len, unsigned max_fills,
+              struct store_hit *hit, struct fill **fill);
+
+/* What a reader knows of a fill. */
+struct fill_state {
+    int header;            /* the answer's status is known */
+    enum gf_status status; /* GF_OK, GF_FILE_NOT_FOUND, GF_ERROR */
+    uint64_t length;       /* GF_OK: the body's length */
+    uint64_t written;      /* body bytes readable so far */
+    int failed;            /* the fetch failed: the body will never be complete */
+    int done;              /* the fetch ended (failed or not) */
+};
+
+/* Waits at most ms (>= 0) for the fill to change from what the caller has seen (have_header:
+ * it knew the status; have: the body bytes it knew of), then takes a snapshot. */
+void fill_wait(struct fill *f, int have_header, uint64_t have, int ms, struct fill_state *out);
+
+/* Reads body bytes [off, off + n) that fill_wait reported as written. Returns n or -errno. */
+ssize_t fill_read(struct fill *f, void *buf, size_t n, uint64_t off);
+
+/* The path being filled (NUL-terminated). */
+const char *fill_path(const struct fill *f);
+
+/* Drops a reference; the last one frees the fill. NULL is a no-op. */
+void fill_put(struct store *st, struct fill *f);
+
+/* The fetch's side, for origin_fetch's sink (origin_fetch.h): the answer's header, then the
+ * body in order. Each returns 0 or -errno (a write failure: the fetch must stop). */
+int fill_header(struct fill *f, enum gf_status st, uint64_t length, const struct origin_meta *meta);
+int fill_data(struct fill *f, const void *buf, size_t n);
+
+/* Ends the fetch: rc 0 with a complete OK body makes it an entry (fsync, rename, evicting the
+ * least recently used entries to stay under the bound) unless it is larger than the bound;
+ * a body the origin does not let us keep (meta of fill_header) is served, not kept;
+ * anything else fails the fill (readers see failed; the temporary file is removed). The next
+ * store_get of the path finds the entry, or starts a new fill. Drops the fetch's reference. */
+void fill_done(struct store *st, struct fill *f, int rc);
+
+void store_stats(struct store *st, struct store_stats *out);
+
+#endif
