@@ -22,6 +22,9 @@ Options (before the command):
   -i, --inter MS       HAProxy health-check interval (default 1000); a node is taken out
                        after 2 failed checks and back in after 2 good ones
       --nginx          also start nginx balancing the nodes' HTTP front ends
+      --origin URL     each cache fills on miss from URL into its own store,
+                       DIR/nodeI/store (simplecached --origin --store-dir): the
+                       index may then be empty
   -B, --bin DIR        where simplecached and webproxy are (default: from PATH)
 Each node's access log is DIR/nodeI/access.log; HAProxy's log (path and node of every
 connection) is DIR/haproxy.log.
@@ -32,6 +35,7 @@ DIR=./scale-out
 BASE=20000
 INTER=1000
 NGINX=0
+ORIGIN=
 BIN=
 HERE=$(cd "$(dirname "$0")" && pwd)
 
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
     -b | --base) BASE=$2; shift 2 ;;
     -i | --inter) INTER=$2; shift 2 ;;
     --nginx) NGINX=1; shift ;;
+    --origin) ORIGIN=$2; shift 2 ;;
     -B | --bin) BIN=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) usage >&2; exit 2 ;;
@@ -99,12 +104,13 @@ gf_port() { echo $((BASE + 2 * $1)); }
 http_port() { echo $((BASE + 2 * $1 + 1)); }
 
 start_node() {
-    local i=$1 d="$DIR/node$1" pid
+    local i=$1 d="$DIR/node$1" pid fill=()
     mkdir -p "$d/run"
     chmod 700 "$d/run"
+    [ -n "$ORIGIN" ] && fill=(--origin "$ORIGIN" --store-dir "$d/store")
     # Each pair has its own runtime directory: its own registry and one-cache lock.
     (cd "$(dirname "$INDEX")" && GETFILE_RUNTIME_DIR="$d/run" \
-        exec "$BIN/simplecached" -c "$(basename "$INDEX")" -t 2 -g 2000) \
+        exec "$BIN/simplecached" -c "$(basename "$INDEX")" -t 2 -g 2000 "${fill[@]}") \
         >>"$d/cache.log" 2>&1 &
     pid=$!
     echo "$pid" >"$d/cache.pid"
@@ -190,7 +196,7 @@ start)
     mkdir -p "$DIR"
     DIR=$(realpath -- "$DIR")
     {
-        declare -p N INDEX BIN BASE INTER NGINX PROXY_ARGS | sed "s/^declare /declare -g /"
+        declare -p N INDEX BIN BASE INTER NGINX ORIGIN PROXY_ARGS | sed "s/^declare /declare -g /"
         echo "DIR=$(printf '%q' "$DIR")"
     } >"$DIR/conf"
     # Whatever fails half-way, nothing is left running.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# scale_haproxy.sh - deploy/scale_out.sh: three nodes (simplecached + webproxy, each pair with
-# its own runtime directory) behind HAProxy hashing the GETFILE path. The nodes' access logs
-# prove the placement: each path served by exactly one node, every request a HIT after
-# warm-up; a node stopped under load moves only its own paths, and no client request started
-# after HAProxy has marked it down fails; restarted, it takes exactly its paths back. Nothing
-# is left running or in /dev/shm and /dev/mqueue.
+# scale_haproxy.sh - deploy/scale_out.sh: three nodes (simplecached filling on miss from one
+# HTTP origin into its own store, and webproxy; each pair with its own runtime directory) behind
+# HAProxy hashing the GETFILE path. The nodes' access logs prove the placement: each path
+# served by exactly one node, every request a HIT after warm-up, and the origin's log shows
+# one fetch per path in all; a node stopped under load moves only its own paths (fetched once
+# more each, by their new nodes), and no client request started after HAProxy has marked it
+# down fails; restarted, it takes exactly its paths back, from its store. Nothing is left
+# running or in /dev/shm and /dev/mqueue.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/cache_lib.sh
@@ -24,6 +26,18 @@ for i in $(seq 1 40); do
     echo "/f$i.bin" >>"$PATHS"
 done
 
+# The origin: the files over HTTP; each request it gets is a line of its log. The caches start
+# with an empty index: everything they serve they fetched.
+OPORT=$(free_port)
+spawn ORIGIN python3 -m http.server --bind 127.0.0.1 --directory "$CONTENT/files" "$OPORT"
+wait_port "$OPORT"
+OLOG=$(logfile_of "$ORIGIN")
+fetches() { grep -c '"GET /f' "$OLOG" || true; }
+mkdir -p "$WORK/idx"
+# HAProxy's check path is in the index: checks never reach the origin.
+echo ok >"$WORK/idx/health"
+echo "/.getfile-health health" >"$WORK/idx/locals.txt"
+
 # BASE..BASE+2N+1 free.
 BASE=$(python3 -c '
 import random, socket
@@ -38,7 +52,8 @@ for _ in range(200):
         pass
 ')
 check "scale_out.sh starts $N nodes and HAProxy" \
-    "$SCALE" -d "$ST" -b "$BASE" -i 300 -B "$BIN_DIR" start "$N" "$CONTENT/locals.txt"
+    "$SCALE" -d "$ST" -b "$BASE" -i 300 --origin "http://127.0.0.1:$OPORT" -B "$BIN_DIR" \
+    start "$N" "$WORK/idx/locals.txt"
 [ -f "$ST/conf" ] || die "no deployment"
 
 # up_states "S1 S2 S3": HAProxy's operational state of node1..N (2 up, 0 down).
@@ -60,8 +75,10 @@ logged() { [ -z "$(placement | awk -v c="$1" '$4 != c')" ]; }
 
 # ---- placement: after a warm-up, three rounds; each path on one node, every request a HIT
 check "warm-up: every path OK" all_ok
+check "warm-up: one origin fetch per path (got $(fetches))" test "$(fetches)" -eq 40
 mark
 for r in 1 2 3; do check "round $r: every path OK" all_ok; done
+check "after warm-up: no origin fetch (got $(fetches))" test "$(fetches)" -eq 40
 check "three access-log lines per path" wait_for 10 logged 3
 placement >"$WORK/p0"
 check "each path served by exactly one node: $(awk '$2 ~ /,/' "$WORK/p0" | xargs)" \
@@ -102,6 +119,14 @@ moved_wrong=$(join <(sort "$WORK/p0") <(sort "$WORK/p1") | awk '$2 != 2 && $2 !=
 check "the paths of nodes 1 and 3 stay where they were: $moved_wrong" test -z "$moved_wrong"
 gone=$(join <(sort "$WORK/p0") <(sort "$WORK/p1") | awk '$2 == 2 && ($5 == 2 || $5 ~ /,/ || $5 == "-")')
 check "node 2's paths each moved to one other node: $gone" test -z "$gone"
+# Fetches per path since the warm-up: node 2's paths again (once by their new node; a request
+# redispatched while node 2 was going down may have filled a second node), no other path.
+grep -o '"GET /f[0-9]*\.bin' "$OLOG" | cut -c6- | sort | uniq -c | awk '{print $2, $1}' >"$WORK/fetched"
+refetched=$(join "$WORK/fetched" <(sort "$WORK/p0") | awk '$2 > 1 && $3 != 2 {print $1}' | xargs)
+check "no path of nodes 1 and 3 fetched again: $refetched" test -z "$refetched"
+notfetched=$(join "$WORK/fetched" <(sort "$WORK/p0") | awk '$2 == 1 && $3 == 2 {print $1}' | xargs)
+check "every path of node 2 fetched again by its new node: $notfetched" test -z "$notfetched"
+after_stop=$(fetches)
 
 # ---- node 2 back: it takes exactly its paths back
 check "start-node 2" "$SCALE" -d "$ST" start-node 2
@@ -112,6 +137,10 @@ check "one access-log line per path" wait_for 10 logged 1
 placement >"$WORK/p2"
 check "the placement is the one before the stop" \
     test "$(awk '{print $1, $2}' "$WORK/p0")" = "$(awk '{print $1, $2}' "$WORK/p2")"
+check "node 2 serves its paths from its store: no origin fetch (got $(fetches))" \
+    test "$(fetches)" -eq "$after_stop"
+hits=$(awk '{h += $3; t += $4} END {print h "/" t}' "$WORK/p2")
+check "node 2 back: every request a HIT (got $hits)" test "$hits" = "40/40"
 
 # ---- stop: every process of the deployment gone, nothing left
 pids=$(cat "$ST"/*.pid "$ST"/node*/*.pid)
