@@ -137,7 +137,7 @@ stop_node() {
 start_haproxy() {
     local servers="" i
     for ((i = 1; i <= N; i++)); do
-        servers+="    server node$i 127.0.0.1:$(gf_port "$i") check"$'\n'
+        servers+="    server node$i 127.0.0.1:$(gf_port "$i") id $i check"$'\n'
     done
     python3 - "$HERE/haproxy.cfg.in" "$DIR/haproxy.cfg" "$DIR/haproxy.sock" \
         "127.0.0.1:$BASE" "${INTER}ms" "$servers" <<'PY'
