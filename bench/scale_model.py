@@ -7,12 +7,14 @@
 # its cache in use: mean and max over nodes) and the share of paths a node's loss moves.
 # SPDX-License-Identifier: MIT
 """Usage: scale_model.py [--nodes 1,2,4,8] [--files 1000,10000,100000] [--cache-mib 64]
-                      [--size-kib 64] [--zipf 0.8] [--requests 200000] [--seed 1]"""
+                      [--size-kib 64] [--zipf 0.8] [--requests 200000] [--seed 1]
+       scale_model.py --selftest   checks the model's claims on a small run (exit 1 if not)"""
 
 import argparse
 import bisect
 import hashlib
 import random
+import sys
 from collections import OrderedDict
 
 
@@ -76,7 +78,31 @@ def run(n, w, cache, size, s, requests, seed):
     return hits / (hits + misses), 1000 * misses / (hits + misses), sum(used) / n, max(used), moved
 
 
+def selftest():
+    mib, kib = 2**20, 2**10
+    bad = []
+    # A working set that fits one node: all hits after warm-up, memory per node about W/N.
+    for n in (1, 2, 4):
+        hr, org, avg, mx, mv = run(n, 500, 64 * mib, 64 * kib, 0.8, 20000, 1)
+        if hr != 1.0 or org != 0:
+            bad.append("fitting set, %d nodes: hit ratio %.3f" % (n, hr))
+        if abs(avg - 500 * 64 * kib / n) > 0.05 * 500 * 64 * kib / n:
+            bad.append("fitting set, %d nodes: %.1f MiB per node" % (n, avg / mib))
+        if n > 1 and abs(mv - 1 / n) > 0.1:
+            bad.append("%d nodes: a node's loss moves %.2f of the paths, not about 1/N" % (n, mv))
+    # A set larger than one node: more nodes, more hits.
+    hrs = [run(n, 5000, 32 * mib, 64 * kib, 0.8, 40000, 1)[0] for n in (1, 2, 4, 8)]
+    if hrs != sorted(hrs) or hrs[-1] <= hrs[0]:
+        bad.append("hit ratio does not grow with the nodes: %s" % hrs)
+    for b in bad:
+        print("scale_model selftest: FAIL:", b)
+    print("scale_model selftest:", "ok" if not bad else "%d failed" % len(bad))
+    return 1 if bad else 0
+
+
 def main():
+    if sys.argv[1:] == ["--selftest"]:
+        sys.exit(selftest())
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--nodes", default="1,2,4,8")
     ap.add_argument("--files", default="1000,10000,100000")

@@ -12,7 +12,7 @@ usage() {
 usage: scale_out.sh [options] start N INDEX [-- WEBPROXY_OPTION...]
        scale_out.sh [options] stop | stop-node I | start-node I | status
 Starts N nodes on 127.0.0.1, each a simplecached serving INDEX (run in INDEX's directory)
-and a webproxy in front of it with its own runtime directory, plus the balancers:
+and a webproxy in front of it, instance nodeI (--instance), plus the balancers:
   HAProxy (GETFILE) on BASE          node I's GETFILE port: BASE + 2*I
   nginx   (HTTP)    on BASE + 1      node I's HTTP port:    BASE + 2*I + 1 (with --nginx)
 Options (before the command):
@@ -105,12 +105,11 @@ http_port() { echo $((BASE + 2 * $1 + 1)); }
 
 start_node() {
     local i=$1 d="$DIR/node$1" pid fill=()
-    mkdir -p "$d/run"
-    chmod 700 "$d/run"
+    mkdir -p "$d"
     [ -n "$ORIGIN" ] && fill=(--origin "$ORIGIN" --store-dir "$d/store")
-    # Each pair has its own runtime directory: its own registry and one-cache lock.
-    (cd "$(dirname "$INDEX")" && GETFILE_RUNTIME_DIR="$d/run" \
-        exec "$BIN/simplecached" -c "$(basename "$INDEX")" -t 2 -g 2000 "${fill[@]}") \
+    # Each pair is its own instance: its own registry and one-cache lock (docs/ipc.md).
+    (cd "$(dirname "$INDEX")" && exec "$BIN/simplecached" --instance "node$i" \
+        -c "$(basename "$INDEX")" -t 2 -g 2000 "${fill[@]}") \
         >>"$d/cache.log" 2>&1 &
     pid=$!
     echo "$pid" >"$d/cache.pid"
@@ -118,7 +117,7 @@ start_node() {
         die "node $i: simplecached did not start (see $d/cache.log)"
     local http=()
     [ "$NGINX" = 1 ] && http=(--http "127.0.0.1:$(http_port "$i")")
-    GETFILE_RUNTIME_DIR="$d/run" "$BIN/webproxy" -p "$(gf_port "$i")" "${http[@]}" -t 4 -n 4 \
+    "$BIN/webproxy" --instance "node$i" -p "$(gf_port "$i")" "${http[@]}" -t 4 -n 4 \
         -z 65536 -G 2000 --access-log "$d/access.log" "${PROXY_ARGS[@]}" \
         >>"$d/proxy.log" 2>&1 &
     pid=$!

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scale_haproxy.sh - deploy/scale_out.sh: three nodes (simplecached filling on miss from one
-# HTTP origin into its own store, and webproxy; each pair with its own runtime directory) behind
+# HTTP origin into its own store, and webproxy; each pair its own --instance) behind
 # HAProxy hashing the GETFILE path. The nodes' access logs prove the placement: each path
 # served by exactly one node, every request a HIT after warm-up, and the origin's log shows
 # one fetch per path in all; a node stopped under load moves only its own paths (fetched once
