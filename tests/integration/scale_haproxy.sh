@@ -108,6 +108,7 @@ late=$(awk -v t="$t_down" '$1 > t && $4 != "OK"' "$LOAD" | head -5)
 check "no failed request after node 2 was marked down: $late" test -z "$late"
 n_late=$(awk -v t="$t_down" '$1 > t' "$LOAD" | wc -l)
 check "requests after node 2 was marked down ($n_late)" test "$n_late" -ge 200
+awk '$4 != "OK" {print "  failed:", $0}' "$LOAD" | head -5
 early=$(awk '$4 != "OK"' "$LOAD" | wc -l)
 log "load: $(wc -l <"$LOAD") requests, $early failed (none after node 2 was marked down)"
 

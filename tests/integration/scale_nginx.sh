@@ -77,6 +77,7 @@ check "the load client ends" wait_for 30 eval "! proc_alive $LOADER"
 stop "$LOADER" TERM 5 || true
 late=$(awk -v t="$t_down" '$1 > t && $4 != "OK"' "$LOAD" | head -5)
 check "no failed request after node 2 stopped: $late" test -z "$late"
+awk '$4 != "OK" {print "  failed:", $0}' "$LOAD" | head -5
 log "load: $(wc -l <"$LOAD") requests, $(awk '$4 != "OK"' "$LOAD" | wc -l) failed"
 
 mark
