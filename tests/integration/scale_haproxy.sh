@@ -18,7 +18,9 @@ ST=$WORK/scale
 N=3
 # The deployment's processes are not children of this shell: stop them through the script
 # (by the PIDs it recorded) before lib.sh's cleanup.
-trap 'r=$?; [ -f "$ST/conf" ] && "$SCALE" -d "$ST" stop >/dev/null 2>&1; (exit $r); cleanup' EXIT
+# No errexit in the trap: a failing command there (or the (exit $r) that hands the status on)
+# would end it before lib.sh's cleanup, leaving our processes and $WORK behind.
+trap 'r=$?; set +e; [ -f "$ST/conf" ] && "$SCALE" -d "$ST" stop >/dev/null 2>&1; (exit $r); cleanup' EXIT
 
 PATHS=$WORK/paths
 for i in $(seq 1 40); do

@@ -14,7 +14,9 @@ SCALE=$SRC_DIR/deploy/scale_out.sh
 TOOL=(python3 "$SRC_DIR/tests/integration/scale_tool.py")
 ST=$WORK/scale
 N=3
-trap 'r=$?; [ -f "$ST/conf" ] && "$SCALE" -d "$ST" stop >/dev/null 2>&1; (exit $r); cleanup' EXIT
+# No errexit in the trap: a failing command there (or the (exit $r) that hands the status on)
+# would end it before lib.sh's cleanup, leaving our processes and $WORK behind.
+trap 'r=$?; set +e; [ -f "$ST/conf" ] && "$SCALE" -d "$ST" stop >/dev/null 2>&1; (exit $r); cleanup' EXIT
 
 PATHS=$WORK/paths
 for i in $(seq 1 40); do
