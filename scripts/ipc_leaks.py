@@ -3,7 +3,7 @@
 lines of `ls -l /dev/shm`, `ls -l /dev/mqueue` and `ipcs` that show it) and a hint at the likely
 cause, read from the object's name (docs/ipc.md: the registry getfile-<uid>-cache in the runtime
 directory, /getfile-<uid>-<pid>-cmd[<serial>], /getfile-<uid>-<pid>-seg<serial>,
-/getfile-<uid>-<pid>-stats[<serial>]) and from whether its owner process still runs. Runtime
+/getfile-<uid>-<pid>-stats[<serial>], /getfile-<uid>-<pid>-reply[<serial>]) and from whether its owner process still runs. Runtime
 directories looked in: /run/getfile, /run/user/<uid>/getfile, /dev/shm/getfile-<uid> and
 $GETFILE_RUNTIME_DIR, and their instance-NAME subdirectories (other instances' registries); the
 directories themselves are kept on purpose.
@@ -21,7 +21,8 @@ import sys
 
 NAME = re.compile(r"^getfile-(?P<uid>0|[1-9][0-9]{0,9})-(?:(?P<cache>cache)|"
                   r"(?P<pid>[1-9][0-9]{0,9})-(?:(?P<cmd>cmd)(?:[1-9][0-9]{0,9})?|"
-                  r"(?P<stats>stats)(?:[1-9][0-9]{0,9})?|seg(?P<serial>0|[1-9][0-9]{0,9})))$")
+                  r"(?P<stats>stats)(?:[1-9][0-9]{0,9})?|(?P<reply>reply)(?:[1-9][0-9]{0,9})?|"
+                  r"seg(?P<serial>0|[1-9][0-9]{0,9})))$")
 INSTANCE_DIR = re.compile(r"^instance-[A-Za-z0-9_-]{1,32}$")  # another instance's directory
 RUNDIR = re.compile(r"^getfile-(0|[1-9][0-9]{0,9})$")  # /dev/shm's last-resort runtime dirs
 
@@ -58,12 +59,14 @@ def hint(m, where):
         kind = "command queue of the cache process"
     elif m["stats"]:
         kind = "stats object (live figures) of the daemon process"
+    elif m["reply"]:
+        kind = "reply queue of the gfctl process"
     else:
         kind = f"data segment {m['serial']} of the proxy process"
     if alive:
         return (f"{kind} {pid}, which is {alive}: a test did not stop the process it started "
                 "(its trap or stop path), so the object is in use, not leaked yet")
-    sweeper = "the next simplecached start" if m["cmd"] else \
+    sweeper = "the next simplecached start" if m["cmd"] or m["reply"] else \
         "the next simplecached or webproxy start" if m["stats"] else "the next webproxy start"
     return (f"{kind} {pid}, which has exited without removing it (killed with SIGKILL, "
             f"crashed, or its stop path skipped the unlink); {sweeper} of uid {m['uid']} "

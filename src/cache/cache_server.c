@@ -831,7 +831,7 @@ static void ctl_reply(const struct cache_server *s, const struct cmdq_ctl *ctl, 
     struct stat st;
     mqd_t q;
 
-    if (cmdq_reply_name(name, s->uid, (pid_t)ctl->sender_pid) < 0)
+    if (cmdq_reply_name(name, s->uid, (pid_t)ctl->sender_pid, ctl->reply_serial) < 0)
         return;
     q = mq_open(name, O_WRONLY | O_NONBLOCK);
     if (q == (mqd_t)-1) {

@@ -15,12 +15,14 @@
 #include "clock.h"
 #include "cmdq.h"
 #include "instance_cli.h"
+#include "ipc_names.h"
 #include "peer.h"
 
-#define PROG           "gfctl"
-#define TIMEOUT_MIN_MS 1u
-#define TIMEOUT_MAX_MS 600000u
-#define WAIT_SLICE_MS  50
+#define PROG             "gfctl"
+#define TIMEOUT_MIN_MS   1u
+#define TIMEOUT_MAX_MS   600000u
+#define WAIT_SLICE_MS    50
+#define REPLY_NAME_TRIES 16u /* names tried for the reply queue (the first one plain) */
 
 /* clang-format off */
 static const char usage[] =
@@ -186,12 +188,24 @@ int main(int argc, char **argv)
                 strerror(-rc));
         return CLI_EXIT_CANNOT_START;
     }
-    /* Our reply queue, before the command can be answered. Ours alone: O_EXCL, mode 0600. */
-    rc = cmdq_reply_name(rname, geteuid(), getpid());
-    if (rc == 0) {
+    /* Our reply queue, before the command can be answered. Ours alone: O_EXCL, mode 0600; a name
+     * someone else took first is never opened: another random serial is (ipc_names.h). */
+    for (unsigned tries = 0; tries < REPLY_NAME_TRIES; tries++) {
+        uint32_t serial = 0;
+
+        if (tries > 0 && (rc = ipc_random_serial(&serial)) < 0)
+            break;
+        rc = cmdq_reply_name(rname, geteuid(), getpid(), serial);
+        if (rc < 0)
+            break;
         rq = mq_open(rname, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attr);
-        if (rq == (mqd_t)-1)
-            rc = -errno;
+        if (rq != (mqd_t)-1) {
+            ctl.reply_serial = serial;
+            break;
+        }
+        rc = -errno;
+        if (rc != -EEXIST)
+            break;
     }
     if (rc < 0) {
         fprintf(stderr, PROG ": cannot create the reply queue '%s': %s\n", rname, strerror(-rc));

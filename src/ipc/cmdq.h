@@ -66,13 +66,14 @@ enum cmdq_ctl_op {
 };
 
 /* One control command, sent on the command queue like a request. The answer goes to the reply
- * queue of sender_pid (cmdq_reply_name): no name travels in the message. */
+ * queue of sender_pid and reply_serial (cmdq_reply_name): no name travels in the message. */
 struct cmdq_ctl {
     uint32_t magic;               /* CMDQ_CTL_MAGIC */
     uint16_t version;             /* CMDQ_VERSION */
     uint16_t size;                /* sizeof(struct cmdq_ctl) */
     uint32_t op;                  /* enum cmdq_ctl_op */
     uint32_t sender_pid;          /* who waits for the reply; its credentials are checked */
+    uint32_t reply_serial;        /* its reply queue's serial (0: the plain "-reply" name) */
     uint32_t path_len;            /* strlen(path): 1..CMDQ_PATH_MAX, 0 for RELOAD */
     char path[CMDQ_PATH_MAX + 1]; /* NUL-terminated, starts with '/'; all zero for RELOAD */
     char pad_[3];                 /* explicit tail padding; must be zero */
@@ -93,10 +94,12 @@ struct cmdq_reply {
     uint64_t count;   /* entries purged, or entries in the index after a reload */
 };
 
-/* The reply queue of process pid of uid: "/getfile-<uid>-<pid>-reply" (IPC_NAME_MAX bytes).
- * Created by the sender (mode 0600, O_EXCL); the cache writes there only when it is owned by
- * its own uid. Returns 0 or -EINVAL / -ENAMETOOLONG. */
-int cmdq_reply_name(char *buf, uid_t uid, pid_t pid);
+/* The reply queue of process pid of uid: "/getfile-<uid>-<pid>-reply[<serial>]" (IPC_KIND_REPLY,
+ * IPC_NAME_MAX bytes). Created by the sender (mode 0600, O_EXCL; on EEXIST, another user took
+ * the name first: a new random serial); the cache writes there only when it is owned by its own
+ * uid; a sender killed before it removed it is swept at the cache's next start. Returns 0 or
+ * -EINVAL / -ENAMETOOLONG. */
+int cmdq_reply_name(char *buf, uid_t uid, pid_t pid, uint32_t serial);
 
 /* Fills *ctl (zeroing every unused byte). path (path_len bytes, no NUL) must start with '/'
  * for PURGE and BAN, and be empty (NULL, 0) for RELOAD. Returns 0, -EINVAL, or -ENAMETOOLONG. */

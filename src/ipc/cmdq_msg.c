@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipc_names.h"
 #include "shm_chan.h"
 
 int cmdq_request_init(struct cmdq_request *req, pid_t proxy_pid, const char *seg_name,
@@ -81,14 +82,9 @@ int cmdq_request_decode(const void *buf, size_t len, uid_t uid, struct cmdq_requ
     return 0;
 }
 
-int cmdq_reply_name(char *buf, uid_t uid, pid_t pid)
+int cmdq_reply_name(char *buf, uid_t uid, pid_t pid, uint32_t serial)
 {
-    int n;
-
-    if (pid <= 0)
-        return -EINVAL;
-    n = snprintf(buf, IPC_NAME_MAX, "/getfile-%u-%d-reply", (unsigned)uid, (int)pid);
-    return n < 0 ? -EINVAL : n >= IPC_NAME_MAX ? -ENAMETOOLONG : 0;
+    return ipc_name_format(buf, IPC_KIND_REPLY, uid, pid, serial);
 }
 
 static int ctl_path_ok(uint32_t op, const char *path, size_t path_len)

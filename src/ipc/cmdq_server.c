@@ -330,7 +330,8 @@ int cmdq_server_open(struct cmdq_server *s, pid_t *holder)
         goto err_instance;
     }
     /* Only the lock holder may sweep: no other cache can be creating a queue now. */
-    (void)ipc_sweep_dead(uid, (1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT));
+    (void)ipc_sweep_dead(uid,
+                         (1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT) | (1u << IPC_KIND_REPLY));
     unlink_previous_queue(fd, uid);
     mq = create_queue(s);
     if (mq == (mqd_t)-1) {

@@ -21,6 +21,21 @@
 #define SHM_DIR       "/dev/shm"
 #define MQUEUE_MAGIC_ 0x19800202 /* statfs f_type of the mqueue filesystem */
 
+/* The word after the pid of the kinds whose serial is optional. */
+static const char *kind_suffix(enum ipc_kind kind)
+{
+    switch (kind) {
+    case IPC_KIND_CMDQ:
+        return "cmd";
+    case IPC_KIND_STATS:
+        return "stats";
+    case IPC_KIND_REPLY:
+        return "reply";
+    default:
+        return NULL;
+    }
+}
+
 int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_t serial)
 {
     int n;
@@ -30,28 +45,23 @@ int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_
         n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-cache", (unsigned)uid);
         break;
     case IPC_KIND_CMDQ:
+    case IPC_KIND_STATS:
+    case IPC_KIND_REPLY:
+        /* The suffix alone is serial 0; a serial, when there is one, follows it. */
         if (pid <= 0)
             return -EINVAL;
         if (serial == 0)
-            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-cmd", (unsigned)uid, (int)pid);
+            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-%s", (unsigned)uid, (int)pid,
+                         kind_suffix(kind));
         else
-            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-cmd%u", (unsigned)uid, (int)pid,
-                         (unsigned)serial);
+            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-%s%u", (unsigned)uid, (int)pid,
+                         kind_suffix(kind), (unsigned)serial);
         break;
     case IPC_KIND_SEGMENT:
         if (pid <= 0)
             return -EINVAL;
         n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-seg%u", (unsigned)uid, (int)pid,
                      (unsigned)serial);
-        break;
-    case IPC_KIND_STATS:
-        if (pid <= 0)
-            return -EINVAL;
-        if (serial == 0)
-            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-stats", (unsigned)uid, (int)pid);
-        else
-            n = snprintf(buf, IPC_NAME_MAX, NAME_PREFIX "%u-%d-stats%u", (unsigned)uid, (int)pid,
-                         (unsigned)serial);
         break;
     default:
         return -EINVAL;
@@ -112,25 +122,21 @@ int ipc_name_parse(const char *name, enum ipc_kind kind, uid_t uid, pid_t *pid, 
     case IPC_KIND_CMDQ:
     case IPC_KIND_SEGMENT:
     case IPC_KIND_STATS:
+    case IPC_KIND_REPLY:
         if (parse_decimal(&p, &pid_v) < 0 || pid_v == 0 || pid_v > INT_MAX)
             return -EINVAL;
-        if (kind == IPC_KIND_CMDQ) {
-            /* "-cmd" alone is serial 0; a serial after it is 1 or more. */
-            if (parse_literal(&p, "-cmd") < 0)
-                return -EINVAL;
-            if (*p != '\0' &&
-                (parse_decimal(&p, &serial_v) < 0 || serial_v == 0 || serial_v > UINT32_MAX))
-                return -EINVAL;
-        } else if (kind == IPC_KIND_STATS) {
-            /* "-stats" alone is serial 0; a serial after it is 1 or more. */
-            if (parse_literal(&p, "-stats") < 0)
-                return -EINVAL;
-            if (*p != '\0' &&
-                (parse_decimal(&p, &serial_v) < 0 || serial_v == 0 || serial_v > UINT32_MAX))
+        if (parse_literal(&p, "-") < 0)
+            return -EINVAL;
+        if (kind == IPC_KIND_SEGMENT) {
+            if (parse_literal(&p, "seg") < 0 || parse_decimal(&p, &serial_v) < 0 ||
+                serial_v > UINT32_MAX)
                 return -EINVAL;
         } else {
-            if (parse_literal(&p, "-seg") < 0 || parse_decimal(&p, &serial_v) < 0 ||
-                serial_v > UINT32_MAX)
+            /* The suffix alone is serial 0; a serial after it is 1 or more. */
+            if (parse_literal(&p, kind_suffix(kind)) < 0)
+                return -EINVAL;
+            if (*p != '\0' &&
+                (parse_decimal(&p, &serial_v) < 0 || serial_v == 0 || serial_v > UINT32_MAX))
                 return -EINVAL;
         }
         break;
@@ -169,6 +175,12 @@ static int pid_is_dead(pid_t pid)
 }
 
 /* Removes the dead owners' objects of one kind listed in dir. Returns the count or -errno. */
+/* Kinds that are message queues (in /dev/mqueue), not shared memory objects. */
+static int is_queue(enum ipc_kind kind)
+{
+    return kind == IPC_KIND_CMDQ || kind == IPC_KIND_REPLY;
+}
+
 static int sweep_dir(const char *dir, enum ipc_kind kind, uid_t uid)
 {
     char name[IPC_NAME_MAX];
@@ -197,7 +209,7 @@ static int sweep_dir(const char *dir, enum ipc_kind kind, uid_t uid)
             continue;
         if (!pid_is_dead(pid))
             continue;
-        if ((kind == IPC_KIND_CMDQ ? mq_unlink(name) : shm_unlink(name)) == 0)
+        if ((is_queue(kind) ? mq_unlink(name) : shm_unlink(name)) == 0)
             removed++;
         /* ENOENT: another sweeper was first. Anything else: leave it, keep going. */
     }
@@ -209,7 +221,8 @@ int ipc_sweep_dead(uid_t uid, unsigned kinds)
 {
     int removed = 0, rc;
 
-    if (kinds & ~((1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT) | (1u << IPC_KIND_STATS)))
+    if (kinds & ~((1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT) | (1u << IPC_KIND_STATS) |
+                  (1u << IPC_KIND_REPLY)))
         return -EINVAL;
     for (enum ipc_kind k = IPC_KIND_SEGMENT; k <= IPC_KIND_STATS; k++) {
         if (!(kinds & (1u << k)))
@@ -220,8 +233,10 @@ int ipc_sweep_dead(uid_t uid, unsigned kinds)
         removed += rc;
     }
     /* Queues are only listable where the mqueue filesystem is mounted; skip them if not. */
-    if ((kinds & (1u << IPC_KIND_CMDQ)) && ipc_mqueue_listable()) {
-        rc = sweep_dir(MQUEUE_DIR, IPC_KIND_CMDQ, uid);
+    for (enum ipc_kind k = IPC_KIND_CMDQ; k <= IPC_KIND_REPLY; k++) {
+        if (!is_queue(k) || !(kinds & (1u << k)) || !ipc_mqueue_listable())
+            continue;
+        rc = sweep_dir(MQUEUE_DIR, k, uid);
         if (rc < 0)
             return rc;
         removed += rc;

@@ -9,6 +9,8 @@
  *   /getfile-<uid>-<pid>-seg<serial>  data segment <serial> of the proxy process <pid>
  *   /getfile-<uid>-<pid>-stats        live figures of the daemon <pid> (src/stats/stats.h)
  *   /getfile-<uid>-<pid>-stats<serial>  the same, when the plain name was taken (serial >= 1)
+ *   /getfile-<uid>-<pid>-reply        reply queue of the gfctl process <pid> (serial 0)
+ *   /getfile-<uid>-<pid>-reply<serial>  the same, when the plain name was taken (serial >= 1)
  *
  * <uid>, <pid> and <serial> are plain decimal without leading zeros (1..10 digits; a pid is at
  * least 1, a uid or serial may be 0), nothing after them. The owner's
@@ -29,10 +31,17 @@
 
 #define IPC_NAME_MAX 64 /* bytes of any of our names, NUL included */
 
-enum ipc_kind { IPC_KIND_REGISTRY, IPC_KIND_CMDQ, IPC_KIND_SEGMENT, IPC_KIND_STATS };
+enum ipc_kind {
+    IPC_KIND_REGISTRY,
+    IPC_KIND_CMDQ,
+    IPC_KIND_SEGMENT,
+    IPC_KIND_STATS,
+    IPC_KIND_REPLY
+};
 
 /* Formats a name into buf (IPC_NAME_MAX bytes). pid/serial are ignored where the kind has none
- * (a queue's or stats object's serial 0 gives the plain "-cmd" or "-stats" name).
+ * (a queue's, stats object's or reply queue's serial 0 gives the plain "-cmd", "-stats" or
+ * "-reply" name).
  * Returns 0, -EINVAL (pid <= 0 for a kind with a pid, unknown kind) or -ENAMETOOLONG. */
 int ipc_name_format(char *buf, enum ipc_kind kind, uid_t uid, pid_t pid, uint32_t serial);
 
@@ -46,7 +55,7 @@ int ipc_random_serial(uint32_t *out);
 
 /* Removes the segments, stats objects and queues of this uid whose owner pid no longer exists
  * (kill(pid, 0) fails with ESRCH), and returns how many were removed, or -errno. kinds is a bit
- * mask of (1 << IPC_KIND_CMDQ) | (1 << IPC_KIND_SEGMENT) | (1 << IPC_KIND_STATS). Only names that
+ * mask of IPC_KIND_CMDQ, _SEGMENT, _STATS and _REPLY bits (1 << kind). Only names that
  * parse strictly for uid and objects whose owner (st_uid) is uid are touched; the registry never
  * is. Segments and stats objects are listed in /dev/shm; queues only in /dev/mqueue, so they are
  * skipped (silently, see ipc_mqueue_listable) where the mqueue filesystem is not mounted. A dead

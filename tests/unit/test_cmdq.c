@@ -412,9 +412,11 @@ static void test_ctl_decode(void)
     bad = ctl, bad.pad_[2] = 1;
     CHECK_EQ(cmdq_ctl_decode(&bad, sizeof bad, &out), -EBADMSG);
     /* The reply queue's name. */
-    CHECK_EQ(cmdq_reply_name(name, 1000, 42), 0);
+    CHECK_EQ(cmdq_reply_name(name, 1000, 42, 0), 0);
     CHECK_EQ(strcmp(name, "/getfile-1000-42-reply"), 0);
-    CHECK_EQ(cmdq_reply_name(name, 1000, 0), -EINVAL);
+    CHECK_EQ(cmdq_reply_name(name, 1000, 42, 7), 0);
+    CHECK_EQ(strcmp(name, "/getfile-1000-42-reply7"), 0);
+    CHECK_EQ(cmdq_reply_name(name, 1000, 0, 0), -EINVAL);
 }
 
 static void test_init_rejects(void)

@@ -32,6 +32,10 @@ static void test_format(void)
     CHECK(strcmp(buf, "/getfile-4294967294-2147483647-cmd4294967295") == 0);
     CHECK_EQ(ipc_name_format(buf, IPC_KIND_SEGMENT, 1000, 42, 0), 0);
     CHECK(strcmp(buf, "/getfile-1000-42-seg0") == 0);
+    CHECK_EQ(ipc_name_format(buf, IPC_KIND_REPLY, 1000, 42, 0), 0);
+    CHECK(strcmp(buf, "/getfile-1000-42-reply") == 0);
+    CHECK_EQ(ipc_name_format(buf, IPC_KIND_REPLY, 1000, 42, 9), 0);
+    CHECK(strcmp(buf, "/getfile-1000-42-reply9") == 0);
     /* The longest name of all still fits. */
     CHECK_EQ(ipc_name_format(buf, IPC_KIND_SEGMENT, 4294967294u, INT_MAX, UINT32_MAX), 0);
     CHECK(strcmp(buf, "/getfile-4294967294-2147483647-seg4294967295") == 0);
@@ -233,6 +237,29 @@ static void test_sweep(void)
     CHECK(!mq_exists(q_dead) && mq_exists(q_live));
     CHECK_EQ(ipc_sweep_dead(uid, both), 0);
     CHECK_EQ(ipc_sweep_dead(uid, 1u << IPC_KIND_REGISTRY), -EINVAL);
+    /* Reply queues (gfctl): a dead sender's goes, with or without a serial; a live one's and a
+     * command queue stay when only replies are swept. */
+    {
+        char r_dead[IPC_NAME_MAX], r_dead_serial[IPC_NAME_MAX], r_live[IPC_NAME_MAX];
+        pid_t rp = -1;
+        uint32_t rs = 0;
+
+        ipc_name_format(r_dead, IPC_KIND_REPLY, uid, dead, 0);
+        ipc_name_format(r_dead_serial, IPC_KIND_REPLY, uid, dead, 77);
+        ipc_name_format(r_live, IPC_KIND_REPLY, uid, self, 0);
+        CHECK_EQ(ipc_name_parse(r_dead_serial, IPC_KIND_REPLY, uid, &rp, &rs), 0);
+        CHECK(rp == dead && rs == 77);
+        CHECK_EQ(ipc_name_parse(r_dead, IPC_KIND_CMDQ, uid, NULL, NULL), -EINVAL);
+        CHECK_EQ(mq_make(r_dead), 0);
+        CHECK_EQ(mq_make(r_dead_serial), 0);
+        CHECK_EQ(mq_make(r_live), 0);
+        CHECK_EQ(mq_make(q_dead), 0);
+        CHECK_EQ(ipc_sweep_dead(uid, 1u << IPC_KIND_REPLY), 2);
+        CHECK(!mq_exists(r_dead) && !mq_exists(r_dead_serial) && mq_exists(r_live));
+        CHECK(mq_exists(q_dead));
+        CHECK_EQ(ipc_sweep_dead(uid, both), 1);
+        mq_unlink(r_live);
+    }
 
     /* Without the mqueue mount queues are skipped, not an error. */
     CHECK_EQ(mq_make(q_dead), 0);
