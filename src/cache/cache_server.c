@@ -352,7 +352,13 @@ static void *fill_main(void *arg)
 
     origin_fetcher_stats(fetcher, &requests, &connects, &retries0);
     stats_add(s->stats, STATS_C_ORIGIN_FETCHES, 1);
-    rc = origin_fetch(fetcher, path, strlen(path), &sink);
+    struct origin_cond cond = {NULL, NULL};
+    int conditional = fill_validators(job->f, &cond.etag, &cond.last_modified);
+    rc = origin_fetch_cond(fetcher, path, strlen(path), conditional ? &cond : NULL, &sink);
+    if (fill_revalidated(job->f)) {
+        stats_add(s->stats, STATS_C_NOT_MODIFIED, 1);
+        log_info("'%s': revalidated (304 Not Modified)", path);
+    }
     origin_fetcher_stats(fetcher, &requests, &connects, &retries1);
     stats_add(s->stats, STATS_C_RETRIES, retries1 - retries0);
     origin_pool_give(s->opt.origin, fetcher);
