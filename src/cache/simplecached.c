@@ -59,7 +59,9 @@ static const char usage[] =
     "  --ttl SECONDS           how long an entry whose response said nothing about its\n"
     "                          freshness stays fresh, 0..315360000 (default 0: forever);\n"
     "                          Cache-Control s-maxage/max-age and Expires win; no-store,\n"
-    "                          private and no-cache are never kept\n"
+    "                          private and no-cache are never kept; a stale entry with an\n"
+    "                          ETag or Last-Modified is revalidated (If-None-Match,\n"
+    "                          If-Modified-Since): a 304 refreshes it without a body\n"
     ORIGIN_RETRY_USAGE
     "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
     "                          ADDR is numeric, and a PORT alone listens on 127.0.0.1 only\n"
