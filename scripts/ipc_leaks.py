@@ -5,7 +5,8 @@ cause, read from the object's name (docs/ipc.md: the registry getfile-<uid>-cach
 directory, /getfile-<uid>-<pid>-cmd[<serial>], /getfile-<uid>-<pid>-seg<serial>,
 /getfile-<uid>-<pid>-stats[<serial>]) and from whether its owner process still runs. Runtime
 directories looked in: /run/getfile, /run/user/<uid>/getfile, /dev/shm/getfile-<uid> and
-$GETFILE_RUNTIME_DIR; the directories themselves are kept on purpose.
+$GETFILE_RUNTIME_DIR, and their instance-NAME subdirectories (other instances' registries); the
+directories themselves are kept on purpose.
 
   ipc_leaks.py [--all-users] [--quiet]
 
@@ -21,6 +22,7 @@ import sys
 NAME = re.compile(r"^getfile-(?P<uid>0|[1-9][0-9]{0,9})-(?:(?P<cache>cache)|"
                   r"(?P<pid>[1-9][0-9]{0,9})-(?:(?P<cmd>cmd)(?:[1-9][0-9]{0,9})?|"
                   r"(?P<stats>stats)(?:[1-9][0-9]{0,9})?|seg(?P<serial>0|[1-9][0-9]{0,9})))$")
+INSTANCE_DIR = re.compile(r"^instance-[A-Za-z0-9_-]{1,32}$")  # another instance's directory
 RUNDIR = re.compile(r"^getfile-(0|[1-9][0-9]{0,9})$")  # /dev/shm's last-resort runtime dirs
 
 
@@ -111,6 +113,13 @@ def main():
         pass
     if os.environ.get("GETFILE_RUNTIME_DIR"):
         dirs.append(os.environ["GETFILE_RUNTIME_DIR"])
+    # Other instances' registries are in instance-NAME under each runtime directory (docs/ipc.md).
+    for directory in list(dirs[2:]):
+        try:
+            dirs += [os.path.join(directory, d) for d in sorted(os.listdir(directory))
+                     if INSTANCE_DIR.match(d) and os.path.isdir(os.path.join(directory, d))]
+        except OSError:
+            pass
     for directory in dirs:
         try:
             names = sorted(os.listdir(directory))

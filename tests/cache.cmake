@@ -9,7 +9,7 @@ add_executable(cmdq_craft ${PROJECT_SOURCE_DIR}/tests/unit/cmdq_craft.c)
 target_include_directories(cmdq_craft PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(cmdq_craft PRIVATE gfipc)
 
-foreach(t basic start_order signals reuse delay sweep kill craft reload)
+foreach(t basic start_order signals reuse delay sweep kill craft reload instances)
   gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 180 LABELS cache tsan)
 endforeach()
 # A stop followed at once by a start: retiring names, the waiting start, 50 cycles.

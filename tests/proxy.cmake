@@ -6,7 +6,7 @@ gf_add_script_test(NAME proxy_args SCRIPT tests/integration/proxy_args.sh TIMEOU
 gf_add_script_test(NAME proxy_origin_files SCRIPT tests/integration/proxy_origin_files.sh
   TIMEOUT 240)
 gf_add_script_test(NAME proxy_origin_faults SCRIPT tests/integration/proxy_origin_faults.sh
-  TIMEOUT 180)
+  TIMEOUT 240)
 gf_add_script_test(NAME proxy_origin_parallel SCRIPT tests/integration/proxy_origin_parallel.sh
   TIMEOUT 120)
 gf_add_script_test(NAME proxy_origin_keepalive SCRIPT tests/integration/proxy_origin_keepalive.sh

@@ -37,15 +37,19 @@
 static const char usage[] =
     "usage: " PROG " [options]\n"
     "The cache daemon: serves the files of its index to webproxy through a POSIX message\n"
-    "queue and the proxy's shared memory segments. One cache runs per user.\n"
+    "queue and the proxy's shared memory segments. One cache runs per user and instance.\n"
     "  -c, --index INDEX       cache index, one '<request path> <local file>' per line\n"
     "                          (default locals.txt)\n"
     "  -t, --threads THREADS   worker threads, 1..512 (default 4)\n"
     "  -d, --delay DELAY_US    delay added to each lookup in microseconds, 0..2500000\n"
     "                          (default 0)\n"
     "  -l, --log-level LEVEL   log level: err, warn, info, debug (default info)\n"
-    "  -w, --wait WAIT_MS      when another simplecached of this user runs, wait up to this\n"
-    "                          long for it to stop, 0..600000 (default 10000); then exit 3\n"
+    "      --instance NAME     be the cache of instance NAME (1 to 32 of A-Z a-z 0-9 _ -),\n"
+    "                          served to the webproxy of the same --instance only\n"
+    "                          (default: the instance named default)\n"
+    "  -w, --wait WAIT_MS      when another simplecached of this user and instance runs,\n"
+    "                          wait up to this long for it to stop, 0..600000\n"
+    "                          (default 10000); then exit 3\n"
     "  -g, --grace GRACE_MS    on stop, transfers in progress get this long to finish,\n"
     "                          1..600000 (default 3000)\n"
     "  --origin BASE_URL       fill on miss: a path not in the index is fetched from\n"
@@ -104,6 +108,7 @@ enum long_opt {
     OPT_STORE_DIR,
     OPT_STORE_MAX,
     OPT_TTL,
+    OPT_INSTANCE,
     OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
 };
 
@@ -115,6 +120,7 @@ static const struct option long_opts[] = {
     {"wait", required_argument, NULL, 'w'},
     {"grace", required_argument, NULL, 'g'},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
     {"no-stats", no_argument, NULL, OPT_NO_STATS},
     {"origin", required_argument, NULL, OPT_ORIGIN},
     {"store-dir", required_argument, NULL, OPT_STORE_DIR},
@@ -184,6 +190,11 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             if (metrics_endpoint_parse(optarg, &cfg->metrics, &why) < 0)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
             cfg->use_metrics = 1;
+            break;
+        case OPT_INSTANCE:
+            if (ipc_instance_set(optarg) < 0)
+                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
+                         optarg);
             break;
         case OPT_NO_STATS:
             cfg->no_stats = 1;
@@ -429,8 +440,9 @@ int main(int argc, char **argv)
         goto out_server;
     }
     log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us; "
-             "registry in '%s'",
-             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us, q.rundir);
+             "instance %s, registry in '%s'",
+             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us, ipc_instance(),
+             q.rundir);
     rc = cache_server_run(srv, &stop_requested);
     metrics_server_stop(msrv);
     cache_server_stats(srv, &st);

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "ipc_rundir.h"
 #include "monitor.h"
 #include "signals.h"
 
@@ -26,14 +27,18 @@
 /* clang-format off */
 static const char usage[] =
     "usage: " PROG " [options]\n"
-    "Shows the live figures of simplecached and of every webproxy of this user, read from\n"
-    "their stats objects in /dev/shm (read-only: a monitor can never slow or stop a daemon):\n"
+    "Shows the live figures of simplecached and of every webproxy of this user and instance,\n"
+    "read from their stats objects in /dev/shm (read-only: a monitor can never slow or stop\n"
+    "a daemon):\n"
     "the command queue's depth and message rate, each segment's state (FREE, IN_USE,\n"
     "ABANDONED), worker and progress, throughput, active transfers, requests by outcome and\n"
     "the hit ratio. Daemons that start or stop are picked up at the next refresh.\n"
     "  -i, --interval MS   refresh interval, 100..60000 (default 1000)\n"
+    "      --instance NAME show the daemons of instance NAME only (1 to 32 of A-Z a-z 0-9\n"
+    "                      _ -); without it, those of the instance named default only\n"
     "      --once          print one plain-text snapshot and exit\n"
-    "      --json          print one JSON object and exit: {\"cache\": {...} or null,\n"
+    "      --json          print one JSON object and exit: {\"instance\": NAME,\n"
+    "                      \"cache\": {...} or null,\n"
     "                      \"proxies\": [{\"pid\": ..., \"segments\": [{\"state\": ...}, ...]}, ...]}\n"
     "  -h, --help          show this help and exit\n"
     "      --version       show the version and exit\n"
@@ -46,12 +51,16 @@ static const char usage[] =
 static volatile sig_atomic_t stop_requested;
 
 enum mode { MODE_SCREEN, MODE_ONCE, MODE_JSON };
-enum long_opt { OPT_ONCE = 256, OPT_JSON, OPT_VERSION };
+enum long_opt { OPT_ONCE = 256, OPT_JSON, OPT_VERSION, OPT_INSTANCE };
 
 static const struct option long_opts[] = {
-    {"interval", required_argument, NULL, 'i'},  {"once", no_argument, NULL, OPT_ONCE},
-    {"json", no_argument, NULL, OPT_JSON},       {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION}, {NULL, 0, NULL, 0},
+    {"interval", required_argument, NULL, 'i'},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
+    {NULL, 0, NULL, 0},
 };
 
 static void parse_args(int argc, char **argv, enum mode *mode, unsigned *interval_ms)
@@ -74,6 +83,11 @@ static void parse_args(int argc, char **argv, enum mode *mode, unsigned *interva
             if (*mode == MODE_ONCE)
                 cli_fail(PROG, "--once and --json exclude each other");
             *mode = MODE_JSON;
+            break;
+        case OPT_INSTANCE:
+            if (ipc_instance_set(optarg) < 0)
+                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
+                         optarg);
             break;
         case 'h':
             cli_print_help(usage);

@@ -100,6 +100,8 @@ static int read_daemon(struct mon_daemon *d, pid_t pid)
     if (rc < 0)
         return rc;
     rc = stats_snapshot(r, &d->s);
+    if (rc == 0 && strcmp(d->s.instance, ipc_instance()) != 0)
+        rc = -ESRCH; /* another instance's */
     if (rc == 0 && d->s.nslots > 0) {
         d->slots = calloc(d->s.nslots, sizeof *d->slots);
         if (d->slots == NULL)
@@ -422,7 +424,8 @@ unsigned mon_render(const struct mon_sample *s, unsigned width, unsigned rows, i
         slot_budget = rows > fixed ? rows - fixed : 0;
         all = slots_all <= slot_budget;
     }
-    emit(&o, 1, "gfmon: getfile live figures, uid %ld   %s   (q quits)", (long)geteuid(), t);
+    emit(&o, 1, "gfmon: getfile live figures, uid %ld, instance %s   %s   (q quits)",
+         (long)geteuid(), ipc_instance(), t);
     emit(&o, 0, "%s", "");
     if (c == NULL) {
         emit(&o, 1, "cache: not running");
@@ -573,8 +576,9 @@ int mon_json(const struct mon_sample *s, FILE *f)
 {
     unsigned first = 1;
 
-    fprintf(f, "{\"time_unix_ms\": %lld, \"uid\": %ld, \"cache\": ", (long long)s->unix_ms,
-            (long)geteuid());
+    /* An instance name needs no JSON escaping: [A-Za-z0-9_-] only. */
+    fprintf(f, "{\"time_unix_ms\": %lld, \"uid\": %ld, \"instance\": \"%s\", \"cache\": ",
+            (long long)s->unix_ms, (long)geteuid(), ipc_instance());
     if (s->cache >= 0)
         json_daemon(f, &s->d[s->cache]);
     else

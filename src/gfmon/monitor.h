@@ -42,10 +42,11 @@ struct mon_sample {
     unsigned nevents;
 };
 
-/* Takes a sample of every stats object of this euid. prev (may be NULL) is the previous sample:
- * rates are computed against it and its events carried over, with a "started"/"stopped" event
- * for each daemon that appeared or went. Returns 0, or -errno when /dev/shm cannot be read.
- * Free with mon_sample_release. */
+/* Takes a sample of every stats object of this euid and of this process's instance
+ * (ipc_instance: the default instance unless gfmon --instance); other instances' are skipped. prev
+ * (may be NULL) is the previous sample: rates are computed against it and its events carried over,
+ * with a "started"/"stopped" event for each daemon that appeared or went. Returns 0, or -errno when
+ * /dev/shm cannot be read. Free with mon_sample_release. */
 int mon_sample_take(struct mon_sample *out, const struct mon_sample *prev);
 void mon_sample_release(struct mon_sample *s);
 
@@ -57,8 +58,8 @@ unsigned mon_render(const struct mon_sample *s, unsigned width, unsigned rows, i
                     mon_line_fn line, void *arg);
 
 /* Writes the sample as one JSON object and a newline:
- *   {"time_unix_ms": T, "uid": U, "cache": {...} or null, "proxies": [{...}, ...]}
- * Each daemon: pid, alive, uptime_ms, config, requests {hit, miss, ...}, bytes, messages,
+ *   {"time_unix_ms": T, "uid": U, "instance": "NAME", "cache": {...} or null, "proxies": [{...},
+ * ...]} Each daemon: pid, alive, uptime_ms, config, requests {hit, miss, ...}, bytes, messages,
  * queue {depth, capacity} (cache), store {entries, bytes} (cache), the other counters, active,
  * hit_ratio, latency_us {bounds, buckets, sum, count}, and its slots ("segments" of a proxy,
  * "workers" of the cache), each {state, ...}. Returns 0 or -EIO. */

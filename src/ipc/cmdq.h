@@ -1,5 +1,6 @@
 /* cmdq.h - the command channel: a POSIX message queue owned by the cache, on which proxies ask
- * for files. Messages are fixed-size, versioned structs with explicit widths. One cache per uid;
+ * for files. Messages are fixed-size, versioned structs with explicit widths. One cache per uid
+ * and instance (ipc_rundir.h: the instance selects the directory of the registry and lock);
  * proxies find it through its registry and notice through a pidfd when it dies or restarts.
  * How discovery, locking and repair work, and what each failure looks like: docs/ipc.md. */
 /* SPDX-License-Identifier: MIT */
@@ -75,8 +76,8 @@ struct cmdq_server {
     int rundir_failed;                /* open failed on the runtime directory (named rundir) */
 };
 
-/* Becomes the uid's one cache: takes the single-instance lock, sweeps queues and segments of
- * dead owners, creates the queue (mode 0600, CMDQ_MAXMSG messages of sizeof(struct
+/* Becomes the one cache of the uid and instance: takes the single-instance lock, sweeps queues and
+ * segments of dead owners, creates the queue (mode 0600, CMDQ_MAXMSG messages of sizeof(struct
  * cmdq_request)) and publishes the pid in the registry. A process runs at most one server and
  * then no cmdq_client (a close() of the registry in this process would drop its lock). The
  * lock is inherited by fork: a child that outlives the cache keeps other caches out. Returns 0;

@@ -50,7 +50,10 @@ int ipc_random_serial(uint32_t *out);
  * parse strictly for uid and objects whose owner (st_uid) is uid are touched; the registry never
  * is. Segments and stats objects are listed in /dev/shm; queues only in /dev/mqueue, so they are
  * skipped (silently, see ipc_mqueue_listable) where the mqueue filesystem is not mounted. A dead
- * owner whose pid was reused by a live process keeps its objects until that pid is free again. Call
+ * owner whose pid was reused by a live process keeps its objects until that pid is free again.
+ * Names carry no instance (ipc_rundir.h): a dead owner's objects are removed whatever its
+ * instance, a live owner's never, so instances can neither lose live objects to each other's
+ * sweep nor keep a crashed one's. Call
  * it only while holding the cache's single-instance lock (for queues) or at proxy start (for
  * segments). */
 int ipc_sweep_dead(uid_t uid, unsigned kinds);

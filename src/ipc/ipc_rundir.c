@@ -11,6 +11,39 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define INSTANCE_PREFIX "instance-"
+
+static char instance_name[IPC_INSTANCE_MAX + 1] = IPC_INSTANCE_DEFAULT;
+
+int ipc_instance_valid(const char *name)
+{
+    size_t n;
+
+    if (name == NULL)
+        return -EINVAL;
+    for (n = 0; name[n] != '\0'; n++) {
+        char ch = name[n];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_' || ch == '-';
+        if (!ok || n >= IPC_INSTANCE_MAX)
+            return -EINVAL;
+    }
+    return n > 0 ? 0 : -EINVAL;
+}
+
+int ipc_instance_set(const char *name)
+{
+    if (ipc_instance_valid(name) < 0)
+        return -EINVAL;
+    strcpy(instance_name, name); /* valid: at most IPC_INSTANCE_MAX bytes */
+    return 0;
+}
+
+const char *ipc_instance(void)
+{
+    return instance_name;
+}
+
 int ipc_rundir_base_ok(int fd, uid_t uid)
 {
     struct stat st;
@@ -169,6 +202,23 @@ int ipc_rundir_open(struct ipc_rundir *rd)
 done:
     if (fd < 0)
         return fd;
+    if (strcmp(instance_name, IPC_INSTANCE_DEFAULT) != 0) {
+        char sub[sizeof INSTANCE_PREFIX + IPC_INSTANCE_MAX];
+        size_t len = strlen(rd->path);
+        int sfd;
+
+        snprintf(sub, sizeof sub, INSTANCE_PREFIX "%s", instance_name);
+        if (len + 1 + strlen(sub) >= sizeof rd->path) {
+            close(fd);
+            return -ENAMETOOLONG;
+        }
+        snprintf(rd->path + len, sizeof rd->path - len, "/%s", sub);
+        sfd = ipc_rundir_open_at(fd, sub, uid);
+        close(fd);
+        if (sfd < 0)
+            return sfd;
+        fd = sfd;
+    }
     rd->fd = fd;
     return 0;
 }

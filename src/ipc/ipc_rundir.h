@@ -11,7 +11,14 @@
  *   5. /dev/shm/getfile-<uid> (last resort): another user can create that name first, and then
  *      both daemons refuse to start (-EPERM) instead of using it.
  * The directory itself (the last component) must be a real directory (not a symlink) of our uid;
- * created with mode 0700, and chmod'ed back to 0700 when it is ours with a wider mode. */
+ * created with mode 0700, and chmod'ed back to 0700 when it is ours with a wider mode.
+ *
+ * Instances: the process's instance (ipc_instance_set, "default" unless --instance) selects the
+ * directory used. The default instance uses the runtime directory itself, as it always did;
+ * another instance NAME uses its subdirectory "instance-NAME" (created and checked the same
+ * way), so each instance has its own registry and instance lock. Queues, segments and stats
+ * objects keep their names (their owner's pid keeps them apart); the instance is recorded in
+ * each stats object (stats.h) for gfmon. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_IPC_RUNDIR_H
 #define GF_IPC_RUNDIR_H
@@ -51,5 +58,22 @@ int ipc_rundir_open_at(int parent_fd, const char *dir_name, uid_t uid);
 int ipc_rundir_base_ok(int fd, uid_t uid);
 
 void ipc_rundir_close(struct ipc_rundir *rd);
+
+#define IPC_INSTANCE_DEFAULT "default"
+#define IPC_INSTANCE_MAX     32 /* characters of an instance name, NUL excluded */
+
+/* 0 when name is a valid instance name: 1..IPC_INSTANCE_MAX characters of [A-Za-z0-9_-];
+ * else -EINVAL (NULL, empty, too long, any other byte: '/', '.', space, ...). */
+int ipc_instance_valid(const char *name);
+
+/* Sets this process's instance (copied). Call once in main, before any thread and before any
+ * ipc_rundir_open. Returns 0 or -EINVAL (not valid, as above); on error nothing changes. */
+int ipc_instance_set(const char *name);
+
+/* The message of a program refusing an instance name (then exit 2). */
+#define IPC_INSTANCE_RULE "1 to 32 characters of A-Z a-z 0-9 _ -"
+
+/* This process's instance: IPC_INSTANCE_DEFAULT unless ipc_instance_set said otherwise. */
+const char *ipc_instance(void);
 
 #endif

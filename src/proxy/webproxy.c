@@ -48,6 +48,8 @@ static const char usage[] =
     "                            e.g. http://127.0.0.1:8080/files\n"
     "  -n, --segments SEGMENTS   shared memory segments, 1..1024 (default 8)\n"
     "  -z, --segment-size BYTES  bytes per segment, 512..1073741824 (default 1048576)\n"
+    "  --instance NAME           use the simplecached of instance NAME (1 to 32 of A-Z a-z\n"
+    "                            0-9 _ -) (default: the instance named default)\n"
     GFS_CLI_USAGE
     "  --connect-timeout MS      origin connect timeout (default 5000)\n"
     "  --low-speed-time S        an origin transfer below the low-speed limit for S seconds\n"
@@ -224,6 +226,7 @@ enum long_opt {
     OPT_ACCESS_LOG,
     OPT_HTTP,
     OPT_METRICS,
+    OPT_INSTANCE,
     OPT_NO_STATS,
     OPT_VERSION,
     OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
@@ -246,6 +249,7 @@ static const struct option long_opts[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"http", required_argument, NULL, OPT_HTTP},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
     {"no-stats", no_argument, NULL, OPT_NO_STATS},
     ORIGIN_RETRY_LONGOPTS(OPT_ORIGIN_RETRY_FIRST),
     {"help", no_argument, NULL, 'h'},
@@ -350,6 +354,11 @@ static void parse_args(int argc, char **argv, struct config *c)
             if (metrics_endpoint_parse(optarg, &c->metrics, &why) < 0)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
             c->use_metrics = 1;
+            break;
+        case OPT_INSTANCE:
+            if (ipc_instance_set(optarg) < 0)
+                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
+                         optarg);
             break;
         case OPT_NO_STATS:
             c->no_stats = 1;

@@ -143,6 +143,7 @@ static void fill_header(struct stats_shm_hdr *h, enum stats_role role, unsigned 
     h->global_off = sizeof(struct stats_shm_hdr);
     h->slots_off = h->global_off + global_bytes();
     h->slot_stride = slot_bytes();
+    strncpy(h->instance, ipc_instance(), sizeof h->instance - 1); /* zero-padded */
     if (cfg != NULL) {
         h->cfg_threads = cfg->threads;
         h->cfg_segments = cfg->segments;
@@ -531,6 +532,7 @@ int stats_attach(struct stats_region **out, pid_t pid)
         return rc;
     }
     r->h.cfg_text[sizeof r->h.cfg_text - 1] = '\0';
+    r->h.instance[sizeof r->h.instance - 1] = '\0';
     r->gblock = (uint64_t *)(void *)((unsigned char *)mem + r->h.global_off);
     r->slots = (unsigned char *)mem + r->h.slots_off;
     *out = r;
@@ -600,6 +602,8 @@ int stats_snapshot(const struct stats_region *r, struct stats_snapshot *out)
     out->config.delay_us = h->cfg_delay_us;
     memcpy(out->config.text, h->cfg_text, sizeof out->config.text);
     out->config.text[sizeof out->config.text - 1] = '\0';
+    memcpy(out->instance, h->instance, sizeof out->instance - 1);
+    out->instance[sizeof out->instance - 1] = '\0';
     return 0;
 }
 

@@ -11,6 +11,7 @@
  * Layout (fixed-width words, native byte order; STATS_VERSION changes with any of it):
  *
  *   struct stats_shm_hdr   written once before magic is published (release): role, pid, uid,
+ *                          instance (ipc_rundir.h),
  *                          start time, configuration, nslots, and the offsets below
  *   global block           u64 seq, then STATS_GLOBAL_WORDS u64 words: counters, gauges, latency
  *                          histogram (enum stats_word gives each word's index)
@@ -39,8 +40,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ipc_rundir.h"
+
 #define STATS_MAGIC           0x47465354u /* "GFST" */
-#define STATS_VERSION         2u
+#define STATS_VERSION         3u
 #define STATS_CREATE_ATTEMPTS 16    /* names tried by stats_create before it gives -EEXIST */
 #define STATS_SLOTS_MAX       1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
 #define STATS_PATH_WORDS      16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
@@ -146,7 +149,9 @@ struct stats_shm_hdr {
     uint64_t cfg_segment_size;
     uint32_t cfg_port, cfg_delay_us;
     char cfg_text[STATS_CONFIG_MAX];
+    char instance[40]; /* the daemon's instance (ipc_instance), NUL-terminated */
 };
+_Static_assert(IPC_INSTANCE_MAX < 40, "instance field holds a name and its NUL");
 
 /* The words of one slot record after its seq. */
 enum stats_slot_word {
@@ -170,9 +175,10 @@ struct stats_snapshot {
     uint64_t start_unix_ms;
     uint64_t uptime_ms; /* at the time of the snapshot */
     struct stats_config config;
-    uint64_t w[STATS_GLOBAL_WORDS]; /* indexed by stats_outcome, stats_counter, stats_gauge,
-                                     * stats_word: e.g. w[STATS_HIT], w[STATS_G_QUEUE_DEPTH],
-                                     * w[STATS_W_LAT_BUCKET + i] (not cumulative) */
+    char instance[IPC_INSTANCE_MAX + 1]; /* the daemon's instance */
+    uint64_t w[STATS_GLOBAL_WORDS];      /* indexed by stats_outcome, stats_counter, stats_gauge,
+                                          * stats_word: e.g. w[STATS_HIT], w[STATS_G_QUEUE_DEPTH],
+                                          * w[STATS_W_LAT_BUCKET + i] (not cumulative) */
 };
 
 /* A consistent copy of one slot record. */
@@ -191,9 +197,9 @@ struct stats_region; /* a daemon's own object (writer), or a read-only view of o
 /* --- writer (the daemon) ------------------------------------------------------------------- */
 
 /* Sweeps the stats objects of dead daemons of this uid (ipc_sweep_dead), then creates this
- * process's object for role with nslots (0..STATS_SLOTS_MAX) slot records, all FREE, and the
- * configuration cfg (may be NULL). Returns 0 and *out, or -errno (-EEXIST: this pid already has
- * one; -EINVAL); on failure nothing is left. */
+ * process's object for role with nslots (0..STATS_SLOTS_MAX) slot records, all FREE, the
+ * configuration cfg (may be NULL) and this process's instance (ipc_instance). Returns 0 and *out,
+ * or -errno (-EEXIST: this pid already has one; -EINVAL); on failure nothing is left. */
 int stats_create(struct stats_region **out, enum stats_role role, unsigned nslots,
                  const struct stats_config *cfg);
 

@@ -199,10 +199,13 @@ GF_RUNDIR=/run/getfile
 
 # ipc_objects: our IPC objects in this namespace (everything here is ours), one per line:
 # names in /dev/shm and /dev/mqueue, and what is in the runtime directories (root's, and the
-# last resort /dev/shm/getfile-<uid> of users without one, which itself stays, like /run/user).
+# last resort /dev/shm/getfile-<uid> of users without one, which itself stays, like /run/user;
+# and an instance's empty directory instance-NAME in a runtime directory, which stays too).
 ipc_objects() {
     find /dev/shm /dev/mqueue "$GF_RUNDIR" -mindepth 1 \
-        ! \( -type d -regex '/dev/shm/getfile-[0-9]+' \) -printf '%P\n' 2>/dev/null || true
+        ! \( -type d -regex '/dev/shm/getfile-[0-9]+' \) \
+        ! \( -type d -empty -regex '.*/instance-[A-Za-z0-9_-]+' \) -printf '%P\n' 2>/dev/null ||
+        true
 }
 
 # assert_no_ipc_left: the closing check of every test that starts an IPC peer.

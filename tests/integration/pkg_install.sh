@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pkg_install.sh - `cmake --install` of the release build into a DESTDIR installs exactly the
-# five programs, their man pages, the two systemd units, the example index with its files and
+# five programs, their man pages, the systemd units (two, and their instance templates), the
+# example index with its files and
 # the docs (pkg_files.txt), nothing else (no test program); the man pages render, the units
 # verify, the index names installed files, and the installed programs run and serve.
 source "$(dirname "$0")/lib.sh"

@@ -44,7 +44,7 @@ check_man() {
     done
 }
 
-# check_units ROOT: both units run the installed daemon as the same user (the IPC names carry
+# check_units ROOT: the units (and the templates simplecached@ and webproxy@) run the installed daemon as the same user (the IPC names carry
 # the uid) with the same private runtime directory, share the host's /dev/shm and mqueue (no
 # PrivateIPC=, PrivateDevices=), order
 # nothing on each other, and pass systemd-analyze verify (ExecStart pointed into ROOT, man
@@ -52,7 +52,8 @@ check_man() {
 check_units() {
     local root=$1 unitdir=$1/usr/lib/systemd/system
     check "units: same user, shared IPC, installed programs" \
-        python3 - "$root" "$unitdir/simplecached.service" "$unitdir/webproxy.service" <<'PY'
+        python3 - "$root" "$unitdir/simplecached.service" "$unitdir/webproxy.service" \
+        "$unitdir/simplecached@.service" "$unitdir/webproxy@.service" <<'PY'
 import os, shlex, sys
 root, paths = sys.argv[1], sys.argv[2:]
 ok = True
@@ -76,7 +77,13 @@ for path in paths:
 users = set()
 for name, keys in units.items():
     get = lambda s, k: keys.get((s, k), [None])[-1]
-    prog = name.removesuffix(".service")
+    prog = name.removesuffix(".service").removesuffix("@")
+    if name.endswith("@.service"):
+        # A template: instance %i of the daemon, with its own options file (docs/ipc.md).
+        if shlex.split(get("Service", "ExecStart") or "")[1:3] != ["--instance", "%i"]:
+            bad(f"{name}: ExecStart does not pass --instance %i first")
+        if get("Service", "EnvironmentFile") != "/etc/default/getfile-%i":
+            bad(f"{name}: EnvironmentFile= is not /etc/default/getfile-%i")
     argv0 = shlex.split(get("Service", "ExecStart") or "")[0:1]
     if argv0 != ["/usr/bin/" + prog]:
         bad(f"{name}: ExecStart runs {argv0}, not /usr/bin/{prog}")
@@ -107,7 +114,7 @@ sys.exit(0 if ok else 1)
 PY
     if command -v systemd-analyze >/dev/null; then
         mkdir -p "$WORK/units"
-        for u in simplecached webproxy; do
+        for u in simplecached webproxy simplecached@ webproxy@; do
             sed "s|=/usr/bin/|=$root/usr/bin/|" "$unitdir/$u.service" >"$WORK/units/$u.service"
         done
         check "systemd-analyze verify: no error, no warning" bash -c \

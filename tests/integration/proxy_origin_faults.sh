@@ -34,8 +34,9 @@ OPORT=$(free_port)
 spawn ORIGIN python3 "$FAULT" --port "$OPORT"
 wait_port "$OPORT"
 PPORT=$(free_port)
+# No retries: each fault is mapped once (proxy_origin_retry tests the retries).
 spawn PROXY "$BIN_DIR/webproxy" -p "$PPORT" -t 4 -s "http://127.0.0.1:$OPORT" \
-    --low-speed-time 1 --spool-max 3000000 --spool-dir "$SPOOL" -G 1000
+    --low-speed-time 1 --spool-max 3000000 --spool-dir "$SPOOL" -G 1000 --origin-retries 0
 wait_port "$PPORT"
 
 # Status mapping (exit 0 = complete OK, 3 = FILE_NOT_FOUND, 4 = ERROR, 1 = failed transfer).

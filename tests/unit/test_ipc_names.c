@@ -462,11 +462,72 @@ static void test_rundir(void)
     CHECK_EQ(ipc_test_count("/dev/shm", "getfile-"), 0);
 }
 
+static void test_instance_names(void)
+{
+    static const char *const good[] = {
+        "default", "a", "Z",        "0",
+        "_",       "-", "blue-2_B", "abcdefghijklmnopqrstuvwxyz012345"};               /* 32 */
+    static const char *const bad[] = {"",         "abcdefghijklmnopqrstuvwxyz0123456", /* 33 */
+                                      "a/b",      "..",
+                                      ".",        "a.b",
+                                      "a b",      "a\tb",
+                                      "\xc3\xa9", "a:b",
+                                      "a*",       "a\nb"};
+
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        CHECK_EQ(ipc_instance_valid(good[i]), 0);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(ipc_instance_valid(bad[i]), -EINVAL);
+        CHECK_EQ(ipc_instance_set(bad[i]), -EINVAL);
+    }
+    CHECK_EQ(ipc_instance_valid(NULL), -EINVAL);
+    CHECK(strcmp(ipc_instance(), IPC_INSTANCE_DEFAULT) == 0); /* refusals changed nothing */
+    CHECK_EQ(ipc_instance_set("blue"), 0);
+    CHECK(strcmp(ipc_instance(), "blue") == 0);
+    CHECK_EQ(ipc_instance_set("a/b"), -EINVAL);
+    CHECK(strcmp(ipc_instance(), "blue") == 0);
+    CHECK_EQ(ipc_instance_set(IPC_INSTANCE_DEFAULT), 0);
+}
+
+/* The default instance uses the runtime directory itself; another its subdirectory, created
+ * 0700 and checked like the directory (a symlink or another owner's refused). */
+static void test_instance_rundir(void)
+{
+    struct stat st;
+
+    CHECK_EQ(isolate_rc, 0);
+    if (geteuid() != 0) {
+        fprintf(stderr, "    (skipped: needs root for /run/getfile)\n");
+        return;
+    }
+    unsetenv(IPC_RUNDIR_ENV);
+    unsetenv("XDG_RUNTIME_DIR");
+    CHECK(rundir_is("/run/getfile", IPC_RUNDIR_ROOT));
+    CHECK_EQ(ipc_instance_set("blue"), 0);
+    CHECK(rundir_is("/run/getfile/instance-blue", IPC_RUNDIR_ROOT));
+    CHECK(stat("/run/getfile/instance-blue", &st) == 0 && S_ISDIR(st.st_mode) &&
+          (st.st_mode & 07777) == 0700 && st.st_uid == 0);
+    CHECK_EQ(symlink("/tmp", "/run/getfile/instance-link"), 0);
+    CHECK_EQ(ipc_instance_set("link"), 0);
+    CHECK(rundir_fails(-ELOOP, "/run/getfile/instance-link"));
+    CHECK_EQ(mkdir("/run/getfile/instance-theirs", 0700), 0);
+    CHECK_EQ(chown("/run/getfile/instance-theirs", SQUATTER, SQUATTER), 0);
+    CHECK_EQ(ipc_instance_set("theirs"), 0);
+    CHECK(rundir_fails(-EPERM, "/run/getfile/instance-theirs"));
+    CHECK_EQ(ipc_instance_set(IPC_INSTANCE_DEFAULT), 0);
+    CHECK(rundir_is("/run/getfile", IPC_RUNDIR_ROOT));
+    CHECK_EQ(rmdir("/run/getfile/instance-blue"), 0);
+    CHECK_EQ(unlink("/run/getfile/instance-link"), 0);
+    CHECK_EQ(rmdir("/run/getfile/instance-theirs"), 0);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
-        T(test_format), T(test_parse_roundtrip), T(test_parse_rejects),
-        T(test_sweep),  T(test_random_serial),   T(test_rundir),
+        T(test_format),         T(test_parse_roundtrip), T(test_parse_rejects),
+        T(test_sweep),          T(test_random_serial),   T(test_rundir),
+        T(test_instance_names), T(test_instance_rundir),
     };
 
     isolate_rc = ipc_test_isolate_or_skip();

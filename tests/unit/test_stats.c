@@ -91,6 +91,7 @@ static void test_create_attach_close(void)
     CHECK_EQ(s.config.threads, 3);
     CHECK_EQ(s.config.port, 1234);
     CHECK(strcmp(s.config.text, "mode=test") == 0);
+    CHECK(strcmp(s.instance, IPC_INSTANCE_DEFAULT) == 0);
     CHECK_EQ(s.w[STATS_HIT], 1);
     CHECK_EQ(s.w[STATS_MISS], 1);
     CHECK_EQ(s.w[STATS_ORIGIN], 1);
@@ -129,6 +130,29 @@ out:
     stats_request_done(NULL, STATS_HIT, 1, 1); /* stats off: no-ops */
     stats_slot_begin(NULL, 0, 1, 1, "/x", 2);
     stats_close(NULL);
+}
+
+/* The object records the creator's instance (ipc_instance), which gfmon filters on. */
+static void test_instance(void)
+{
+    struct stats_region *w = NULL, *r = NULL;
+    struct stats_snapshot s;
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(ipc_instance_set("blue-2_B"), 0);
+    CHECK_EQ(stats_create(&w, STATS_ROLE_CACHE, 0, NULL), 0);
+    CHECK_EQ(ipc_instance_set(IPC_INSTANCE_DEFAULT), 0); /* published once, at creation */
+    if (w == NULL)
+        return;
+    CHECK_EQ(stats_attach(&r, getpid()), 0);
+    if (r != NULL) {
+        CHECK_EQ(stats_snapshot(r, &s), 0);
+        CHECK(strcmp(s.instance, "blue-2_B") == 0);
+        stats_close(r);
+    }
+    CHECK_EQ(stats_snapshot(w, &s), 0);
+    CHECK(strcmp(s.instance, "blue-2_B") == 0);
+    stats_close(w);
 }
 
 /* A killed daemon's object is swept by the next stats_create of the uid; a foreign or
@@ -409,13 +433,10 @@ static void test_reader_cannot_write(void)
 int main(void)
 {
     static const struct test_case cases[] = {
-        T(test_names),
-        T(test_create_attach_close),
-        T(test_sweep_and_refusals),
-        T(test_name_squatted),
-        T(test_seqlock_concurrent),
-        T(test_stopped_reader),
-        T(test_reader_cannot_write),
+        T(test_names),          T(test_create_attach_close),
+        T(test_instance),       T(test_sweep_and_refusals),
+        T(test_name_squatted),  T(test_seqlock_concurrent),
+        T(test_stopped_reader), T(test_reader_cannot_write),
     };
 
     isolate_rc = ipc_test_isolate_or_skip();
