@@ -587,7 +587,9 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
         rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, base, len);
     if (rc == 0 && status == SHM_STATUS_OK) {
         stat_add(&s->st.served);
-        outcome = fill != NULL ? STATS_FILL : STATS_HIT;
+        outcome = fill == NULL ? STATS_HIT : fill_stale(fill) ? STATS_STALE : STATS_FILL;
+        if (outcome == STATS_STALE)
+            log_info("'%s': served stale (the origin fails; --stale-if-error)", req->path);
     } else if (rc == 0 && status == SHM_STATUS_NOT_FOUND) {
         stat_add(&s->st.not_found);
         outcome = STATS_MISS;
@@ -605,7 +607,9 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     }
 out_done:
     stats_slot_end(s->stats, slot, STATS_SLOT_FREE);
-    note_done(s, outcome, outcome == STATS_HIT || outcome == STATS_FILL ? len : 0, t0);
+    note_done(s, outcome,
+              outcome == STATS_HIT || outcome == STATS_FILL || outcome == STATS_STALE ? len : 0,
+              t0);
 out:
     if (fd >= 0)
         close(fd);

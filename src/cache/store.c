@@ -57,7 +57,11 @@ struct fill {
      * 304 copies that body into this fill. */
     char *old_etag, *old_lastmod;
     uint64_t old_offset, old_length;
-    int revalidated; /* answered 304 */
+    uint64_t old_expires_ms; /* when the old entry went stale */
+    int has_old;             /* a stale entry stands behind this fill */
+    int revalidated;         /* answered 304 */
+    int stale;               /* the origin failed: the old entry was served (stale-if-error) */
+    uint64_t stale_ms;       /* the store's window */
     enum gf_status status;
     uint64_t length, written;
 };
@@ -67,7 +71,8 @@ struct store {
     int dirfd;
     char *dir;
     uint64_t max_bytes;
-    uint64_t ttl_ms; /* freshness of responses that say nothing; 0: forever */
+    uint64_t ttl_ms;   /* freshness of responses that say nothing; 0: forever */
+    uint64_t stale_ms; /* --stale-if-error window; 0: none */
     struct entry *buckets[NBUCKETS];
     struct entry *lru_head, *lru_tail;
     struct fill *fills; /* in progress */
@@ -581,7 +586,7 @@ int store_get(struct store *st, const char *path, size_t path_len, unsigned max_
     pthread_mutex_lock(&st->lock);
     e = entry_find(st, path, path_len, hash);
     if (e != NULL && e->expires_ms != 0 && now_ms() >= e->expires_ms) {
-        if (e->etag != NULL || e->lastmod != NULL) {
+        if (e->etag != NULL || e->lastmod != NULL || st->stale_ms > 0) {
             old = e; /* kept until the revalidation replaces it */
         } else {
             log_debug("store: '%s' expired; fetching it again", e->path);
@@ -622,8 +627,12 @@ int store_get(struct store *st, const char *path, size_t path_len, unsigned max_
         return rc;
     }
     f->expires_ms = st->ttl_ms; /* turned into a time by fill_header */
+    f->stale_ms = st->stale_ms;
     if (old != NULL) {
-        log_debug("store: '%s' expired; revalidating it", old->path);
+        log_debug("store: '%s' expired; %s", old->path,
+                  old->etag || old->lastmod ? "revalidating it" : "fetching it again");
+        f->has_old = 1;
+        f->old_expires_ms = old->expires_ms;
         st->st.expired++;
         f->old_etag = old->etag != NULL ? strdup(old->etag) : NULL;
         f->old_lastmod = old->lastmod != NULL ? strdup(old->lastmod) : NULL;
@@ -681,6 +690,24 @@ int fill_revalidated(const struct fill *f)
     return f->revalidated;
 }
 
+int fill_stale(const struct fill *f)
+{
+    return f->stale;
+}
+
+void store_set_stale_if_error(struct store *st, unsigned seconds)
+{
+    pthread_mutex_lock(&st->lock);
+    st->stale_ms = (uint64_t)seconds * 1000u;
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* The origin failed: may the stale entry behind the fill be served instead? */
+static int stale_usable(const struct fill *f)
+{
+    return f->has_old && f->stale_ms > 0 && now_ms() < f->old_expires_ms + f->stale_ms;
+}
+
 static void fill_free(struct fill *f)
 {
     close(f->fd);
@@ -707,7 +734,7 @@ void fill_put(struct store *st, struct fill *f)
         fill_free(f);
 }
 
-static int fill_not_modified(struct fill *f, const struct origin_meta *meta);
+static int fill_copy_old(struct fill *f, const struct origin_meta *meta, int stale);
 
 int fill_header(struct fill *f, enum gf_status status, uint64_t length,
                 const struct origin_meta *meta)
@@ -717,7 +744,12 @@ int fill_header(struct fill *f, enum gf_status status, uint64_t length,
     int rc = 0;
 
     if (meta->not_modified) /* only a revalidation asks a conditional question */
-        return fill_not_modified(f, meta);
+        return fill_copy_old(f, meta, 0);
+    if (status == GF_ERROR && !f->stale && stale_usable(f)) {
+        const struct origin_meta none = {.max_age = 0};
+        log_warn(0, "store: the origin failed for '%s'; serving the stale entry", f->path);
+        return fill_copy_old(f, &none, 1);
+    }
     /* Kept unless the origin forbids it or makes it stale at once; fresh for what it said,
      * else for --ttl (0: forever). */
     f->keep = !meta->no_store && meta->max_age != 0;
@@ -772,8 +804,9 @@ int fill_data(struct fill *f, const void *buf, size_t n)
 }
 
 /* A 304 to a revalidation: the kept body, copied from the old entry's file into this fill,
- * with the freshness and validators the 304 gave (else the old ones, and --ttl). */
-static int fill_not_modified(struct fill *f, const struct origin_meta *meta)
+ * with the freshness and validators the 304 gave (else the old ones, and --ttl). stale: the
+ * origin failed; the old body is served (meta says not to keep the copy: the entry stays). */
+static int fill_copy_old(struct fill *f, const struct origin_meta *meta, int stale)
 {
     struct origin_meta m = *meta;
     unsigned char buf[65536];
@@ -781,7 +814,7 @@ static int fill_not_modified(struct fill *f, const struct origin_meta *meta)
     uint64_t off = 0;
     int fd, rc;
 
-    if (f->old_etag == NULL && f->old_lastmod == NULL)
+    if (!stale && f->old_etag == NULL && f->old_lastmod == NULL)
         return -EPROTO; /* a 304 to a question not asked */
     entry_name(name, f->hash);
     fd = openat(f->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -797,7 +830,8 @@ static int fill_not_modified(struct fill *f, const struct origin_meta *meta)
         m.etag = f->old_etag;
     if (m.last_modified == NULL)
         m.last_modified = f->old_lastmod;
-    f->revalidated = 1;
+    f->revalidated = !stale;
+    f->stale = stale;
     rc = fill_header(f, GF_OK, f->old_length, &m);
     while (rc == 0 && off < f->old_length) {
         size_t want = f->old_length - off < sizeof buf ? (size_t)(f->old_length - off) : sizeof buf;
@@ -836,8 +870,17 @@ void fill_done(struct store *st, struct fill *f, int rc)
 {
     struct fill **pp;
     uint64_t size;
-    int ok, keep = 0, sync_failed = 0;
+    int ok, keep = 0, sync_failed = 0, header;
 
+    pthread_mutex_lock(&f->lock);
+    header = f->header;
+    pthread_mutex_unlock(&f->lock);
+    if (rc < 0 && !header && rc != -ECANCELED && stale_usable(f)) { /* no answer at all */
+        const struct origin_meta none = {.max_age = 0};
+        log_warn(-rc, "store: the origin failed for '%s'; serving the stale entry", f->path);
+        if (fill_copy_old(f, &none, 1) == 0)
+            rc = 0;
+    }
     pthread_mutex_lock(&f->lock);
     ok = rc == 0 && f->header && f->status == GF_OK && f->written == f->length;
     size = f->offset + f->length;
@@ -868,7 +911,9 @@ void fill_done(struct store *st, struct fill *f, int rc)
         }
     }
     st->nfills--;
-    if (ok && !f->keep) {
+    if (ok && f->stale) {
+        st->st.stale++;
+    } else if (ok && !f->keep) {
         st->st.uncacheable++;
         log_info("store: '%s': the origin forbids keeping it (no-store, private, no-cache or "
                  "no freshness): served, not kept",

@@ -41,6 +41,7 @@ struct store_stats {
     uint64_t uncacheable; /* fills not kept: no-store, private, no-cache, no freshness */
     uint64_t expired;     /* entries found stale at a lookup, and fetched again or revalidated */
     uint64_t failed;      /* fills that failed */
+    uint64_t stale;       /* fills that served a stale entry because the origin failed */
     uint64_t evictions;   /* entries dropped to stay under the bound */
     uint64_t discarded;   /* files found at open that were partial or damaged, and removed */
 };
@@ -102,6 +103,15 @@ int fill_validators(const struct fill *f, const char **etag, const char **last_m
 /* Non-zero once the origin answered the fill's revalidation with 304 (the kept body is copied
  * into the fill, fresh again). */
 int fill_revalidated(const struct fill *f);
+
+/* Non-zero when the origin failed and the fill serves the stale entry behind it instead
+ * (store_set_stale_if_error): set before its header is known to readers. */
+int fill_stale(const struct fill *f);
+
+/* --stale-if-error: while the origin fails (no answer after the retries, or a 5xx), a stale
+ * entry at most seconds past its expiry is served instead of ERROR (not kept again: it stays
+ * stale, and the next request asks the origin again). 0 (the default): never. */
+void store_set_stale_if_error(struct store *st, unsigned seconds);
 
 /* Drops a reference; the last one frees the fill. NULL is a no-op. */
 void fill_put(struct store *st, struct fill *f);
