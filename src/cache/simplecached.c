@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "gfs_cli.h"
+#include "instance_cli.h"
 #include "cmdq.h"
 #include "log.h"
 #include "metrics_stats.h"
@@ -203,9 +204,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
             cfg->use_metrics = 1;
             break;
         case OPT_INSTANCE:
-            if (ipc_instance_set(optarg) < 0)
-                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
-                         optarg);
+            instance_cli_option(PROG, optarg);
             break;
         case OPT_NO_STATS:
             cfg->no_stats = 1;

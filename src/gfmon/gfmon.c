@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "instance_cli.h"
 #include "ipc_rundir.h"
 #include "monitor.h"
 #include "signals.h"
@@ -85,9 +86,7 @@ static void parse_args(int argc, char **argv, enum mode *mode, unsigned *interva
             *mode = MODE_JSON;
             break;
         case OPT_INSTANCE:
-            if (ipc_instance_set(optarg) < 0)
-                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
-                         optarg);
+            instance_cli_option(PROG, optarg);
             break;
         case 'h':
             cli_print_help(usage);

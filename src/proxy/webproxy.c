@@ -18,6 +18,7 @@
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
 #include "http_front.h"
+#include "instance_cli.h"
 #include "log.h"
 #include "metrics_stats.h"
 #include "origin_cli.h"
@@ -356,9 +357,7 @@ static void parse_args(int argc, char **argv, struct config *c)
             c->use_metrics = 1;
             break;
         case OPT_INSTANCE:
-            if (ipc_instance_set(optarg) < 0)
-                cli_fail(PROG, "--instance: '%s': not an instance name (" IPC_INSTANCE_RULE ")",
-                         optarg);
+            instance_cli_option(PROG, optarg);
             break;
         case OPT_NO_STATS:
             c->no_stats = 1;
