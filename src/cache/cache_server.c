@@ -355,7 +355,13 @@ static void *fill_main(void *arg)
 
     origin_fetcher_stats(fetcher, &requests, &connects, &retries0);
     stats_add(s->stats, STATS_C_ORIGIN_FETCHES, 1);
-    rc = origin_fetch(fetcher, path, strlen(path), &sink);
+    struct origin_cond cond = {NULL, NULL};
+    int conditional = fill_validators(job->f, &cond.etag, &cond.last_modified);
+    rc = origin_fetch_cond(fetcher, path, strlen(path), conditional ? &cond : NULL, &sink);
+    if (fill_revalidated(job->f)) {
+        stats_add(s->stats, STATS_C_NOT_MODIFIED, 1);
+        log_info("'%s': revalidated (304 Not Modified)", path);
+    }
     origin_fetcher_stats(fetcher, &requests, &connects, &retries1);
     stats_add(s->stats, STATS_C_RETRIES, retries1 - retries0);
     origin_pool_give(s->opt.origin, fetcher);
@@ -584,7 +590,9 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
         rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, base, len);
     if (rc == 0 && status == SHM_STATUS_OK) {
         stat_add(&s->st.served);
-        outcome = fill != NULL ? STATS_FILL : STATS_HIT;
+        outcome = fill == NULL ? STATS_HIT : fill_stale(fill) ? STATS_STALE : STATS_FILL;
+        if (outcome == STATS_STALE)
+            log_info("'%s': served stale (the origin fails; --stale-if-error)", req->path);
     } else if (rc == 0 && status == SHM_STATUS_NOT_FOUND) {
         stat_add(&s->st.not_found);
         outcome = STATS_MISS;
@@ -602,7 +610,9 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     }
 out_done:
     stats_slot_end(s->stats, slot, STATS_SLOT_FREE);
-    note_done(s, outcome, outcome == STATS_HIT || outcome == STATS_FILL ? len : 0, t0);
+    note_done(s, outcome,
+              outcome == STATS_HIT || outcome == STATS_FILL || outcome == STATS_STALE ? len : 0,
+              t0);
 out:
     if (fd >= 0)
         close(fd);

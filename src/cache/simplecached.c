@@ -64,7 +64,13 @@ static const char usage[] =
     "  --ttl SECONDS           how long an entry whose response said nothing about its\n"
     "                          freshness stays fresh, 0..315360000 (default 0: forever);\n"
     "                          Cache-Control s-maxage/max-age and Expires win; no-store,\n"
-    "                          private and no-cache are never kept\n"
+    "                          private and no-cache are never kept; a stale entry with an\n"
+    "                          ETag or Last-Modified is revalidated (If-None-Match,\n"
+    "                          If-Modified-Since): a 304 refreshes it without a body\n"
+    "  --stale-if-error SECONDS\n"
+    "                          while the origin fails (no answer after the retries, or a\n"
+    "                          5xx), serve a stale entry at most this long past its\n"
+    "                          expiry, logged as stale, 0..315360000 (default 0: never)\n"
     ORIGIN_RETRY_USAGE
     "      --metrics [ADDR:]PORT  serve Prometheus metrics at http://ADDR:PORT/metrics;\n"
     "                          ADDR is numeric, and a PORT alone listens on 127.0.0.1 only\n"
@@ -89,6 +95,7 @@ struct config {
     const char *store_dir;
     uint64_t store_max;
     unsigned ttl_s;
+    unsigned stale_s;             /* --stale-if-error */
     struct origin_options origin; /* base_url NULL: no fill */
     unsigned nthreads;
     unsigned delay_us;
@@ -107,6 +114,7 @@ enum long_opt {
     OPT_STORE_DIR,
     OPT_STORE_MAX,
     OPT_TTL,
+    OPT_STALE_IF_ERROR,
     OPT_INSTANCE,
     OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
 };
@@ -125,6 +133,7 @@ static const struct option long_opts[] = {
     {"store-dir", required_argument, NULL, OPT_STORE_DIR},
     {"store-max", required_argument, NULL, OPT_STORE_MAX},
     {"ttl", required_argument, NULL, OPT_TTL},
+    {"stale-if-error", required_argument, NULL, OPT_STALE_IF_ERROR},
     ORIGIN_RETRY_LONGOPTS(OPT_ORIGIN_RETRY_FIRST),
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -175,6 +184,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
         case OPT_STORE_MAX:
             if (cli_parse_u64(optarg, 4096, UINT64_MAX >> 2, &cfg->store_max) < 0)
                 cli_fail_range(PROG, "--store-max", optarg, 4096, UINT64_MAX >> 2);
+            break;
+        case OPT_STALE_IF_ERROR:
+            if (cli_parse_uint(optarg, 0, TTL_MAX_S, &cfg->stale_s) < 0)
+                cli_fail_range(PROG, "--stale-if-error", optarg, 0, TTL_MAX_S);
             break;
         case OPT_TTL:
             if (cli_parse_uint(optarg, 0, TTL_MAX_S, &cfg->ttl_s) < 0)
@@ -368,6 +381,8 @@ int main(int argc, char **argv)
 
     if (cfg.store_dir != NULL) {
         rc = store_open(&store, cfg.store_dir, cfg.store_max, cfg.ttl_s);
+        if (rc == 0)
+            store_set_stale_if_error(store, cfg.stale_s);
         if (rc < 0) {
             log_err(-rc, "cannot use the store directory '%s'", cfg.store_dir);
             goto out_cache;

@@ -16,7 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAGIC        "GFSTORE2"
+#define MAGIC        "GFSTORE3"
+#define MAGIC_OLD    "GFSTORE" /* any earlier version: discarded at open */
+#define VALID_MAX    128u      /* longest ETag or Last-Modified kept (origin_fetch passes less) */
 #define ENTRY_PREFIX "e-"
 #define TMP_PREFIX   ".tmp-"
 #define NAME_CAP     64
@@ -28,6 +30,8 @@ struct entry {
     uint64_t hash;
     uint64_t size;             /* the file's bytes */
     uint64_t expires_ms;       /* Unix ms after which it is stale; 0: never */
+    char *etag, *lastmod;      /* the origin's validators, or NULL */
+    uint64_t vlen;             /* bytes of validators after the body in the file */
     struct entry *hnext;       /* bucket chain */
     struct entry *prev, *next; /* LRU list: head is the least recently used */
 };
@@ -40,13 +44,24 @@ struct fill {
     uint64_t hash;
     char tmp[NAME_CAP]; /* temporary name in the store directory */
     int fd;             /* the temporary file, read and written with pread/pwrite */
+    int dirfd;          /* the store's directory (borrowed) */
     uint64_t offset;    /* header + path: where the body starts */
     unsigned refs;      /* guarded by the store's lock */
     struct fill *next;  /* the store's fills in progress; guarded by the store's lock */
     /* guarded by lock: */
     int header, failed, done;
-    int keep;            /* the origin allows keeping it */
-    uint64_t expires_ms; /* as the entry's */
+    int keep;             /* the origin allows keeping it */
+    uint64_t expires_ms;  /* as the entry's */
+    char *etag, *lastmod; /* the response's validators (kept after the body), or NULL */
+    /* A revalidation of an expired entry: its validators (sent with the fetch) and body; a
+     * 304 copies that body into this fill. */
+    char *old_etag, *old_lastmod;
+    uint64_t old_offset, old_length;
+    uint64_t old_expires_ms; /* when the old entry went stale */
+    int has_old;             /* a stale entry stands behind this fill */
+    int revalidated;         /* answered 304 */
+    int stale;               /* the origin failed: the old entry was served (stale-if-error) */
+    uint64_t stale_ms;       /* the store's window */
     enum gf_status status;
     uint64_t length, written;
 };
@@ -56,7 +71,8 @@ struct store {
     int dirfd;
     char *dir;
     uint64_t max_bytes;
-    uint64_t ttl_ms; /* freshness of responses that say nothing; 0: forever */
+    uint64_t ttl_ms;   /* freshness of responses that say nothing; 0: forever */
+    uint64_t stale_ms; /* --stale-if-error window; 0: none */
     struct entry *buckets[NBUCKETS];
     struct entry *lru_head, *lru_tail;
     struct fill *fills; /* in progress */
@@ -141,6 +157,8 @@ static void entry_drop(struct store *st, struct entry *e, int unlink_file)
             log_warn(errno, "store: cannot remove '%s/%s'", st->dir, name);
     }
     free(e->path);
+    free(e->etag);
+    free(e->lastmod);
     free(e);
 }
 
@@ -158,7 +176,7 @@ static void evict_for(struct store *st, uint64_t need)
 
 /* Adds an entry as the most recently used, replacing one of the same hash. */
 static int entry_add(struct store *st, const char *path, size_t path_len, uint64_t hash,
-                     uint64_t size, uint64_t expires_ms)
+                     uint64_t size, uint64_t expires_ms, const char *etag, const char *lastmod)
 {
     struct entry **pp = bucket_slot(st, hash);
     struct entry *e;
@@ -173,6 +191,9 @@ static int entry_add(struct store *st, const char *path, size_t path_len, uint64
         free(e);
         return -ENOMEM;
     }
+    e->etag = etag != NULL ? strdup(etag) : NULL;
+    e->lastmod = lastmod != NULL ? strdup(lastmod) : NULL; /* NULL on ENOMEM: no validator */
+    e->vlen = (etag ? strlen(etag) : 0) + (lastmod ? strlen(lastmod) : 0);
     e->path_len = path_len;
     e->hash = hash;
     e->size = size;
@@ -207,6 +228,12 @@ static void put_u64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u16(unsigned char *p, size_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
 }
 
 static uint64_t get_u64(const unsigned char *p, int n)
@@ -256,22 +283,43 @@ static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
 /* Reads and checks an entry file's header: the magic, a path of GF_PATH_MAX bytes at most that
  * hashes to hash, and a file size of exactly header + path + body. Stores the path (malloc'ed)
  * and the body's length. Returns 0 or -EBADMSG (damaged), -errno. */
+static char *read_validator(int fd, uint64_t off, uint64_t len)
+{
+    char *v;
+
+    if (len == 0)
+        return NULL;
+    v = malloc(len + 1);
+    if (v == NULL)
+        return NULL;
+    if (pread_full(fd, v, len, off) != (ssize_t)len || memchr(v, '\0', len) != NULL) {
+        free(v);
+        return NULL;
+    }
+    v[len] = '\0';
+    return v;
+}
+
 static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uint64_t *body,
-                       uint64_t *expires_ms)
+                       uint64_t *expires_ms, char **etag, char **lastmod)
 {
     unsigned char h[STORE_HEADER_SIZE];
     struct stat sb;
-    uint64_t plen, blen;
+    uint64_t plen, blen, elen, llen;
     char *p;
 
     if (fstat(fd, &sb) < 0)
         return -errno;
-    if (pread_full(fd, h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h, MAGIC, 8) != 0)
+    if (pread_full(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
         return -EBADMSG;
+    if (memcmp(h, MAGIC, 8) != 0)
+        return memcmp(h, MAGIC_OLD, 7) == 0 ? -EPROTO : -EBADMSG;
     plen = get_u64(h + 8, 4);
+    elen = get_u64(h + 12, 2);
+    llen = get_u64(h + 14, 2);
     blen = get_u64(h + 16, 8);
-    if (plen == 0 || plen > GF_PATH_MAX || blen > UINT64_MAX / 2 ||
-        (uint64_t)sb.st_size != STORE_HEADER_SIZE + plen + blen)
+    if (plen == 0 || plen > GF_PATH_MAX || blen > UINT64_MAX / 2 || elen >= VALID_MAX ||
+        llen >= VALID_MAX || (uint64_t)sb.st_size != STORE_HEADER_SIZE + plen + blen + elen + llen)
         return -EBADMSG;
     p = malloc(plen + 1);
     if (p == NULL)
@@ -286,6 +334,8 @@ static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uin
     *path_len = plen;
     *body = blen;
     *expires_ms = get_u64(h + 24, 8);
+    *etag = read_validator(fd, STORE_HEADER_SIZE + plen + blen, elen);
+    *lastmod = read_validator(fd, STORE_HEADER_SIZE + plen + blen + elen, llen);
     return 0;
 }
 
@@ -295,6 +345,7 @@ struct found {
     char *path;
     size_t path_len;
     uint64_t hash, size, expires_ms;
+    char *etag, *lastmod;
     struct timespec mtime;
 };
 
@@ -358,10 +409,15 @@ static int scan_one(struct store *st, const char *name, struct found **found, si
     }
     struct found *f = &(*found)[*n];
     uint64_t body = 0;
-    rc = header_read(fd, hash, &f->path, &f->path_len, &body, &f->expires_ms);
+    rc =
+        header_read(fd, hash, &f->path, &f->path_len, &body, &f->expires_ms, &f->etag, &f->lastmod);
     close(fd);
     if (rc == -ENOMEM)
         return rc;
+    if (rc == -EPROTO) {
+        discard(st, name, "an entry of an older format");
+        return 0;
+    }
     if (rc < 0) {
         discard(st, name, "damaged (bad header, or size not matching it)");
         return 0;
@@ -397,10 +453,13 @@ static int scan(struct store *st)
             qsort(found, n, sizeof *found, found_cmp);
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = entry_add(st, found[i].path, found[i].path_len, found[i].hash, found[i].size,
-                           found[i].expires_ms);
+                           found[i].expires_ms, found[i].etag, found[i].lastmod);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(found[i].path);
+        free(found[i].etag);
+        free(found[i].lastmod);
+    }
     free(found);
     if (rc == 0)
         evict_for(st, 0); /* the bound may be lower than last time */
@@ -477,7 +536,7 @@ static int entry_open(struct store *st, struct entry *e, struct store_hit *hit)
     }
     hit->fd = fd;
     hit->offset = STORE_HEADER_SIZE + e->path_len;
-    hit->length = e->size - hit->offset;
+    hit->length = e->size - hit->offset - e->vlen;
     return 0;
 }
 
@@ -498,6 +557,7 @@ static struct fill *fill_new(struct store *st, const char *path, size_t path_len
     f->path_len = path_len;
     f->hash = hash;
     f->offset = STORE_HEADER_SIZE + path_len;
+    f->dirfd = st->dirfd;
     snprintf(f->tmp, sizeof f->tmp, TMP_PREFIX "%016llx-%ld-%u", (unsigned long long)hash,
              (long)getpid(), ++st->serial);
     f->fd = openat(st->dirfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -519,16 +579,20 @@ int store_get(struct store *st, const char *path, size_t path_len, unsigned max_
               struct store_hit *hit, struct fill **fill)
 {
     uint64_t hash = hash_path(path, path_len);
-    struct entry *e;
+    struct entry *e, *old = NULL;
     struct fill *f;
     int rc;
 
     pthread_mutex_lock(&st->lock);
     e = entry_find(st, path, path_len, hash);
     if (e != NULL && e->expires_ms != 0 && now_ms() >= e->expires_ms) {
-        log_debug("store: '%s' expired; fetching it again", e->path);
-        st->st.expired++;
-        entry_drop(st, e, 1);
+        if (e->etag != NULL || e->lastmod != NULL || st->stale_ms > 0) {
+            old = e; /* kept until the revalidation replaces it */
+        } else {
+            log_debug("store: '%s' expired; fetching it again", e->path);
+            st->st.expired++;
+            entry_drop(st, e, 1);
+        }
         e = NULL;
     }
     if (e != NULL) {
@@ -563,7 +627,19 @@ int store_get(struct store *st, const char *path, size_t path_len, unsigned max_
         return rc;
     }
     f->expires_ms = st->ttl_ms; /* turned into a time by fill_header */
-    f->refs = 2;                /* the caller's and the fetch's */
+    f->stale_ms = st->stale_ms;
+    if (old != NULL) {
+        log_debug("store: '%s' expired; %s", old->path,
+                  old->etag || old->lastmod ? "revalidating it" : "fetching it again");
+        f->has_old = 1;
+        f->old_expires_ms = old->expires_ms;
+        st->st.expired++;
+        f->old_etag = old->etag != NULL ? strdup(old->etag) : NULL;
+        f->old_lastmod = old->lastmod != NULL ? strdup(old->lastmod) : NULL;
+        f->old_offset = STORE_HEADER_SIZE + old->path_len;
+        f->old_length = old->size - f->old_offset - old->vlen;
+    }
+    f->refs = 2; /* the caller's and the fetch's */
     f->next = st->fills;
     st->fills = f;
     st->nfills++;
@@ -602,12 +678,46 @@ const char *fill_path(const struct fill *f)
     return f->path;
 }
 
+int fill_validators(const struct fill *f, const char **etag, const char **last_modified)
+{
+    *etag = f->old_etag;
+    *last_modified = f->old_lastmod;
+    return f->old_etag != NULL || f->old_lastmod != NULL;
+}
+
+int fill_revalidated(const struct fill *f)
+{
+    return f->revalidated;
+}
+
+int fill_stale(const struct fill *f)
+{
+    return f->stale;
+}
+
+void store_set_stale_if_error(struct store *st, unsigned seconds)
+{
+    pthread_mutex_lock(&st->lock);
+    st->stale_ms = (uint64_t)seconds * 1000u;
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* The origin failed: may the stale entry behind the fill be served instead? */
+static int stale_usable(const struct fill *f)
+{
+    return f->has_old && f->stale_ms > 0 && now_ms() < f->old_expires_ms + f->stale_ms;
+}
+
 static void fill_free(struct fill *f)
 {
     close(f->fd);
     pthread_cond_destroy(&f->changed);
     pthread_mutex_destroy(&f->lock);
     free(f->path);
+    free(f->etag);
+    free(f->lastmod);
+    free(f->old_etag);
+    free(f->old_lastmod);
     free(f);
 }
 
@@ -624,6 +734,8 @@ void fill_put(struct store *st, struct fill *f)
         fill_free(f);
 }
 
+static int fill_copy_old(struct fill *f, const struct origin_meta *meta, int stale);
+
 int fill_header(struct fill *f, enum gf_status status, uint64_t length,
                 const struct origin_meta *meta)
 {
@@ -631,9 +743,22 @@ int fill_header(struct fill *f, enum gf_status status, uint64_t length,
     uint64_t ttl_ms = f->expires_ms;
     int rc = 0;
 
+    if (meta->not_modified) /* only a revalidation asks a conditional question */
+        return fill_copy_old(f, meta, 0);
+    if (status == GF_ERROR && !f->stale && stale_usable(f)) {
+        const struct origin_meta none = {.max_age = 0};
+        log_warn(0, "store: the origin failed for '%s'; serving the stale entry", f->path);
+        return fill_copy_old(f, &none, 1);
+    }
     /* Kept unless the origin forbids it or makes it stale at once; fresh for what it said,
      * else for --ttl (0: forever). */
     f->keep = !meta->no_store && meta->max_age != 0;
+    free(f->etag);
+    free(f->lastmod);
+    f->etag = meta->etag != NULL && strlen(meta->etag) < VALID_MAX ? strdup(meta->etag) : NULL;
+    f->lastmod = meta->last_modified != NULL && strlen(meta->last_modified) < VALID_MAX
+                     ? strdup(meta->last_modified)
+                     : NULL;
     if (meta->max_age > 0)
         f->expires_ms = now_ms() + (uint64_t)meta->max_age * 1000u;
     else
@@ -641,7 +766,8 @@ int fill_header(struct fill *f, enum gf_status status, uint64_t length,
     if (status == GF_OK) {
         memcpy(h, MAGIC, 8);
         put_u32(h + 8, (uint32_t)f->path_len);
-        put_u32(h + 12, 0);
+        put_u16(h + 12, f->etag ? strlen(f->etag) : 0);
+        put_u16(h + 14, f->lastmod ? strlen(f->lastmod) : 0);
         put_u64(h + 16, length);
         put_u64(h + 24, f->expires_ms);
         rc = pwrite_full(f->fd, h, sizeof h, 0);
@@ -677,6 +803,50 @@ int fill_data(struct fill *f, const void *buf, size_t n)
     return 0;
 }
 
+/* A 304 to a revalidation: the kept body, copied from the old entry's file into this fill,
+ * with the freshness and validators the 304 gave (else the old ones, and --ttl). stale: the
+ * origin failed; the old body is served (meta says not to keep the copy: the entry stays). */
+static int fill_copy_old(struct fill *f, const struct origin_meta *meta, int stale)
+{
+    struct origin_meta m = *meta;
+    unsigned char buf[65536];
+    char name[NAME_CAP];
+    uint64_t off = 0;
+    int fd, rc;
+
+    if (!stale && f->old_etag == NULL && f->old_lastmod == NULL)
+        return -EPROTO; /* a 304 to a question not asked */
+    entry_name(name, f->hash);
+    fd = openat(f->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || (uint64_t)sb.st_size < f->old_offset + f->old_length) {
+        close(fd);
+        return -EBADMSG;
+    }
+    m.not_modified = 0;
+    if (m.etag == NULL)
+        m.etag = f->old_etag;
+    if (m.last_modified == NULL)
+        m.last_modified = f->old_lastmod;
+    f->revalidated = !stale;
+    f->stale = stale;
+    rc = fill_header(f, GF_OK, f->old_length, &m);
+    while (rc == 0 && off < f->old_length) {
+        size_t want = f->old_length - off < sizeof buf ? (size_t)(f->old_length - off) : sizeof buf;
+        ssize_t n = pread_full(fd, buf, want, f->old_offset + off);
+        if (n != (ssize_t)want) {
+            rc = n < 0 ? (int)n : -EIO;
+            break;
+        }
+        rc = fill_data(f, buf, want);
+        off += want;
+    }
+    close(fd);
+    return rc;
+}
+
 /* Makes the complete, fsync'ed temporary file the entry: evict, rename. Called with the
  * store's lock held. Returns 0 or -errno. */
 static int commit(struct store *st, struct fill *f, uint64_t size)
@@ -688,7 +858,7 @@ static int commit(struct store *st, struct fill *f, uint64_t size)
     entry_name(name, f->hash);
     if (renameat(st->dirfd, f->tmp, st->dirfd, name) < 0)
         return -errno;
-    rc = entry_add(st, f->path, f->path_len, f->hash, size, f->expires_ms);
+    rc = entry_add(st, f->path, f->path_len, f->hash, size, f->expires_ms, f->etag, f->lastmod);
     if (rc < 0) {
         unlinkat(st->dirfd, name, 0);
         return rc;
@@ -700,12 +870,32 @@ void fill_done(struct store *st, struct fill *f, int rc)
 {
     struct fill **pp;
     uint64_t size;
-    int ok, keep = 0, sync_failed = 0;
+    int ok, keep = 0, sync_failed = 0, header;
 
+    pthread_mutex_lock(&f->lock);
+    header = f->header;
+    pthread_mutex_unlock(&f->lock);
+    if (rc < 0 && !header && rc != -ECANCELED && stale_usable(f)) { /* no answer at all */
+        const struct origin_meta none = {.max_age = 0};
+        log_warn(-rc, "store: the origin failed for '%s'; serving the stale entry", f->path);
+        if (fill_copy_old(f, &none, 1) == 0)
+            rc = 0;
+    }
     pthread_mutex_lock(&f->lock);
     ok = rc == 0 && f->header && f->status == GF_OK && f->written == f->length;
     size = f->offset + f->length;
     pthread_mutex_unlock(&f->lock);
+
+    /* The validators follow the body. */
+    if (ok && f->keep) {
+        size_t el = f->etag ? strlen(f->etag) : 0, ll = f->lastmod ? strlen(f->lastmod) : 0;
+        if ((el && pwrite_full(f->fd, f->etag, el, size) < 0) ||
+            (ll && pwrite_full(f->fd, f->lastmod, ll, size + el) < 0)) {
+            log_warn(errno, "store: cannot keep '%s': writing its validators failed", f->path);
+            f->keep = 0;
+        }
+        size += el + ll;
+    }
 
     /* Before the rename, outside the lock: a rename that survives a crash names a complete
      * file. (max_bytes never changes.) */
@@ -721,7 +911,9 @@ void fill_done(struct store *st, struct fill *f, int rc)
         }
     }
     st->nfills--;
-    if (ok && !f->keep) {
+    if (ok && f->stale) {
+        st->st.stale++;
+    } else if (ok && !f->keep) {
         st->st.uncacheable++;
         log_info("store: '%s': the origin forbids keeping it (no-store, private, no-cache or "
                  "no freshness): served, not kept",

@@ -3,8 +3,13 @@
  * number of requests read while they grow (docs/cache.md, "The store").
  *
  * An entry is one file, "e-" and 16 hex digits of a hash of its request path, holding a
- * 32-byte header (magic "GFSTORE2", the path's length, the body's length, when it goes stale),
- * the path, then the body. A stale entry is fetched again (no revalidation yet). A fill writes to
+ * 32-byte header (magic "GFSTORE3", the path's length, the lengths of the origin's ETag and
+ * Last-Modified, the body's length, when it goes stale), the path, the body, then the ETag and
+ * Last-Modified. An entry of an earlier format found at open is removed (logged). A stale
+ * entry with a validator is revalidated: its fill asks the origin with If-None-Match /
+ * If-Modified-Since, and a 304 copies the kept body into the fill (no body from the origin);
+ * a stale entry without one is fetched again. Until the fill replaces it, the stale entry stays. A
+ * fill writes to
  * ".tmp-..." in the same directory and renames it when the body is complete and fsync'ed, so a file
  * with an entry's name is always complete; at open, temporary files (fills cut by a crash or a
  * kill) are removed and entries whose size does not match their header are removed too. All
@@ -34,8 +39,9 @@ struct store_stats {
     uint64_t stored;      /* fills kept as entries */
     uint64_t too_big;     /* fills streamed through but not kept (larger than the bound) */
     uint64_t uncacheable; /* fills not kept: no-store, private, no-cache, no freshness */
-    uint64_t expired;     /* entries found stale at a lookup, and fetched again */
+    uint64_t expired;     /* entries found stale at a lookup, and fetched again or revalidated */
     uint64_t failed;      /* fills that failed */
+    uint64_t stale;       /* fills that served a stale entry because the origin failed */
     uint64_t evictions;   /* entries dropped to stay under the bound */
     uint64_t discarded;   /* files found at open that were partial or damaged, and removed */
 };
@@ -89,6 +95,23 @@ ssize_t fill_read(struct fill *f, void *buf, size_t n, uint64_t off);
 
 /* The path being filled (NUL-terminated). */
 const char *fill_path(const struct fill *f);
+
+/* A fill that revalidates an expired entry: sets the entry's validators (either may be NULL)
+ * for origin_fetch_cond and returns non-zero; 0 for a plain fetch. Borrowed from the fill. */
+int fill_validators(const struct fill *f, const char **etag, const char **last_modified);
+
+/* Non-zero once the origin answered the fill's revalidation with 304 (the kept body is copied
+ * into the fill, fresh again). */
+int fill_revalidated(const struct fill *f);
+
+/* Non-zero when the origin failed and the fill serves the stale entry behind it instead
+ * (store_set_stale_if_error): set before its header is known to readers. */
+int fill_stale(const struct fill *f);
+
+/* --stale-if-error: while the origin fails (no answer after the retries, or a 5xx), a stale
+ * entry at most seconds past its expiry is served instead of ERROR (not kept again: it stays
+ * stale, and the next request asks the origin again). 0 (the default): never. */
+void store_set_stale_if_error(struct store *st, unsigned seconds);
 
 /* Drops a reference; the last one frees the fill. NULL is a no-op. */
 void fill_put(struct store *st, struct fill *f);

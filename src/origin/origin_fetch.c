@@ -40,6 +40,7 @@ struct fetch {
     struct origin_fetcher *f;
     const struct origin_sink *sink;
     int may_retry;   /* this attempt may be retried if it fails before anything is answered */
+    int conditional; /* the request carried If-None-Match or If-Modified-Since */
     int header_sent; /* the sink has had its header: no retry from here on */
     int retry;       /* this attempt failed before anything was answered; try again */
     CURL *curl;
@@ -538,9 +539,10 @@ void origin_fetcher_stats(const struct origin_fetcher *f, uint64_t *requests, ui
 
 /* ---- one transfer ------------------------------------------------------------------------ */
 
-static int sink_header(struct fetch *x, enum gf_status st, uint64_t length)
+static int sink_header(struct fetch *x, enum gf_status st, uint64_t length, int not_modified)
 {
     struct origin_meta meta = {.no_store = x->no_store,
+                               .not_modified = not_modified,
                                .max_age = -1,
                                .etag = x->etag[0] ? x->etag : NULL,
                                .last_modified = x->lastmod[0] ? x->lastmod : NULL};
@@ -588,14 +590,17 @@ static int fetch_decide(struct fetch *x)
         }
         x->mode = FETCH_STREAM;
         x->length = (uint64_t)cl;
-        rc = sink_header(x, GF_OK, x->length);
+        rc = sink_header(x, GF_OK, x->length, 0);
+    } else if (code == 304 && x->conditional) {
+        x->mode = FETCH_DISCARD; /* the kept copy is still good: no body */
+        rc = sink_header(x, GF_OK, 0, 1);
     } else if (code >= 500 && code < 600 && x->may_retry) {
         x->mode = FETCH_RETRY; /* answered by a later attempt */
         return 0;
     } else {
         /* Redirects are not followed: 3xx, like 4xx, says "no file at this URL". */
         x->mode = FETCH_DISCARD;
-        rc = sink_header(x, code >= 300 && code < 500 ? GF_FILE_NOT_FOUND : GF_ERROR, 0);
+        rc = sink_header(x, code >= 300 && code < 500 ? GF_FILE_NOT_FOUND : GF_ERROR, 0, 0);
     }
     if (rc < 0)
         x->err = rc;
@@ -806,7 +811,7 @@ static int spool_send(struct origin_fetcher *f)
     uint64_t off = 0;
     int rc;
 
-    rc = sink_header(x, GF_OK, x->received);
+    rc = sink_header(x, GF_OK, x->received, 0);
     while (rc == 0 && off < x->received) {
         size_t want =
             x->received - off < SPOOL_BUF_SIZE ? (size_t)(x->received - off) : SPOOL_BUF_SIZE;
@@ -902,7 +907,8 @@ static int fetch_finish(struct origin_fetcher *f, CURLcode res)
 }
 
 /* One GET of f->url into sink. */
-static int fetch_once(struct origin_fetcher *f, const struct origin_sink *sink, int may_retry)
+static int fetch_once(struct origin_fetcher *f, const struct origin_sink *sink, int may_retry,
+                      struct curl_slist *cond)
 {
     long nconn = 0;
     int rc;
@@ -911,6 +917,7 @@ static int fetch_once(struct origin_fetcher *f, const struct origin_sink *sink, 
     f->x.f = f;
     f->x.sink = sink;
     f->x.may_retry = may_retry;
+    f->x.conditional = cond != NULL;
     f->x.spool_fd = -1;
     f->x.flushed_ms = clock_mono_ms();
     meta_reset(&f->x);
@@ -925,7 +932,10 @@ static int fetch_once(struct origin_fetcher *f, const struct origin_sink *sink, 
     f->x.curl = f->curl;
     if (curl_easy_setopt(f->curl, CURLOPT_URL, f->url) != CURLE_OK)
         return -ENOMEM;
+    if (curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, cond) != CURLE_OK)
+        return -ENOMEM;
     CURLcode res = curl_easy_perform(f->curl);
+    curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, NULL);
     if (curl_easy_getinfo(f->curl, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn > 0)
         f->connects += (uint64_t)nconn;
     rc = fetch_finish(f, res);
@@ -963,8 +973,55 @@ static int backoff_sleep(const struct origin_sink *sink, int ms)
     }
 }
 
+static int fetch_run(struct origin_fetcher *f, const char *path, size_t path_len,
+                     struct curl_slist *cond, const struct origin_sink *sink);
+
+/* Appends "name: value" to *list. Returns 0 or -ENOMEM (or -EINVAL for a value with control
+ * characters or too long, which is not sent). */
+static int cond_add(struct curl_slist **list, const char *name, const char *value)
+{
+    char line[VALIDATOR_MAX + 32];
+    struct curl_slist *n;
+
+    if (value == NULL || value[0] == '\0')
+        return 0;
+    if (strlen(value) >= VALIDATOR_MAX)
+        return -EINVAL;
+    for (const char *q = value; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            return -EINVAL;
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    n = curl_slist_append(*list, line);
+    if (n == NULL)
+        return -ENOMEM;
+    *list = n;
+    return 0;
+}
+
 int origin_fetch(struct origin_fetcher *f, const char *path, size_t path_len,
                  const struct origin_sink *sink)
+{
+    return origin_fetch_cond(f, path, path_len, NULL, sink);
+}
+
+int origin_fetch_cond(struct origin_fetcher *f, const char *path, size_t path_len,
+                      const struct origin_cond *cond, const struct origin_sink *sink)
+{
+    struct curl_slist *hdrs = NULL;
+    int rc;
+
+    if (cond != NULL && (cond_add(&hdrs, "If-None-Match", cond->etag) == -ENOMEM ||
+                         cond_add(&hdrs, "If-Modified-Since", cond->last_modified) == -ENOMEM)) {
+        curl_slist_free_all(hdrs);
+        return -ENOMEM;
+    }
+    rc = fetch_run(f, path, path_len, hdrs, sink);
+    curl_slist_free_all(hdrs);
+    return rc;
+}
+
+static int fetch_run(struct origin_fetcher *f, const char *path, size_t path_len,
+                     struct curl_slist *cond, const struct origin_sink *sink)
 {
     int64_t start = clock_mono_ms();
     unsigned attempt = 0;
@@ -975,7 +1032,7 @@ int origin_fetch(struct origin_fetcher *f, const char *path, size_t path_len,
     n = origin_url_build(f->url, f->url_cap, f->base, f->base_len, path, path_len);
     if (n == -ENOENT) {
         log_debug("refused '%s': dot segment", path);
-        const struct origin_meta none = {.no_store = 0, .max_age = -1, NULL, NULL};
+        const struct origin_meta none = {.no_store = 0, .max_age = -1};
         return sink->header(sink->arg, GF_FILE_NOT_FOUND, 0, &none);
     }
     if (n < 0)
@@ -986,7 +1043,7 @@ int origin_fetch(struct origin_fetcher *f, const char *path, size_t path_len,
         int may_retry = attempt < f->retry.max &&
                         clock_mono_ms() + pause - start <= (int64_t)f->retry.budget_ms;
 
-        rc = fetch_once(f, sink, may_retry);
+        rc = fetch_once(f, sink, may_retry, cond);
         if (!f->x.retry)
             return rc;
         attempt++;

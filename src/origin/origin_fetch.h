@@ -53,6 +53,14 @@ struct origin_meta {
                        * invalid Expires: 0); -1 when the origin said nothing */
     const char *etag; /* the ETag (no control characters, < 128 bytes), or NULL */
     const char *last_modified; /* the Last-Modified, likewise, or NULL */
+    int not_modified; /* a conditional fetch was answered 304: the header is GF_OK with length 0
+                       * and no body follows; max_age, etag, last_modified are the 304's */
+};
+
+/* Validators of a kept copy, for a conditional GET (origin_fetch_cond); each may be NULL. */
+struct origin_cond {
+    const char *etag;          /* sent as If-None-Match */
+    const char *last_modified; /* sent as If-Modified-Since */
 };
 
 /* Where a fetch puts its answer, GETFILE-shaped: header once (status, and the length for
@@ -102,6 +110,11 @@ void origin_fetcher_free(struct origin_fetcher *f);
  * announced: the sink got fewer than length bytes. */
 int origin_fetch(struct origin_fetcher *f, const char *path, size_t path_len,
                  const struct origin_sink *sink);
+
+/* origin_fetch as a conditional GET when cond (may be NULL) holds a validator: a 304 is
+ * answered to the sink as GF_OK, length 0, meta->not_modified set, and no body. */
+int origin_fetch_cond(struct origin_fetcher *f, const char *path, size_t path_len,
+                      const struct origin_cond *cond, const struct origin_sink *sink);
 
 /* Requests this fetcher served, the origin connections it opened for them (so requests /
  * connections shows keep-alive at work), and the retries it made (retries may be NULL). */

@@ -34,6 +34,10 @@ in bytes; the body is gen_body(SIZE).
   /pause-status/NNN          waits until the --release file exists, then answers status NNN
   /pause-reset/SIZE/AFTER    like /pause, but once released resets the connection instead
   /cc/VALUE/SIZE             like /ok/SIZE with "Cache-Control: VALUE" (VALUE percent-decoded)
+  /cv/VALUE/SIZE             like /cc/VALUE/SIZE with ETag "vSIZE" and Last-Modified; a request
+                             with If-None-Match "vSIZE" is answered 304 (same headers, no body).
+                             With --log, a conditional request's line ends with
+                             " if-none-match=VALUE" / " if-modified-since=VALUE"
   /expires/SECONDS/SIZE      like /ok/SIZE with Expires (now + SECONDS, may be
                              negative); SECONDS "bad" sends an invalid Expires
   /_stats                    JSON {"connections": accepted TCP connections, "requests": n,
@@ -143,7 +147,9 @@ class Handler(BaseHTTPRequestHandler):
             nth = _seen.get(self.path, 0)
             _seen[self.path] = nth + 1
             if self.server.log:
-                self.server.log.write("%.6f %s\n" % (time.monotonic(), unquote(urlsplit(self.path).path)))
+                cond = "".join(" %s=%s" % (h.lower(), self.headers[h])
+                               for h in ("If-None-Match", "If-Modified-Since") if self.headers[h])
+                self.server.log.write("%.6f %s%s\n" % (time.monotonic(), unquote(urlsplit(self.path).path), cond))
                 self.server.log.flush()
         parts = unquote(urlsplit(self.path).path).split("/")[1:]
         p = "/" + parts[0]
@@ -215,6 +221,15 @@ class Handler(BaseHTTPRequestHandler):
             size = arg(2, 1000)
             self._head(200, size, [("Cache-Control", parts[1] if len(parts) > 1 else "")])
             self.wfile.write(gen_body(size))
+        elif p == "/cv":
+            size = arg(2, 1000)
+            hdrs = [("Cache-Control", parts[1] if len(parts) > 1 else ""), ("ETag", '"v%d"' % size),
+                    ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT")]
+            if self.headers["If-None-Match"] == '"v%d"' % size:
+                self._head(304, None, hdrs)
+            else:
+                self._head(200, size, hdrs)
+                self.wfile.write(gen_body(size))
         elif p == "/expires":
             size = arg(2, 1000)
             now = time.time()

@@ -29,6 +29,10 @@ start_fill_cache() {
 # attempts PATH: requests the origin received for exactly PATH.
 attempts() { awk -v p="$1" '{ sub(/^[^ ]+ /, "") } $0 == p' "$OLOG" | wc -l; }
 
+# cond_attempts PATH WORDS: conditional requests the origin received for PATH whose logged
+# conditions contain WORDS (e.g. 'if-none-match="v5000"').
+cond_attempts() { awk -v p="$1 " -v w="$2" 'index(substr($0, index($0, " ") + 1), p) == 1 && index($0, w)' "$OLOG" | wc -l; }
+
 sha_of() { python3 "$FAULT" --sha256 "$1"; }
 
 # fetch_ok PORT PATH SIZE: one request answers OK with the SIZE bytes of the origin's body.
