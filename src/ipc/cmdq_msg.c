@@ -42,25 +42,33 @@ int cmdq_request_init(struct cmdq_request *req, pid_t proxy_pid, const char *seg
     return 0;
 }
 
-int cmdq_request_decode(const void *buf, size_t len, uid_t uid, struct cmdq_request *out)
+/* The envelope every message of the queue shares: magic and version first (another version may
+ * have another size), then exactly size bytes. Returns 0, -EBADMSG or -EPROTO. */
+static int check_envelope(const void *buf, size_t len, uint32_t want_magic, size_t size)
 {
-    static const char zero_pad[sizeof out->pad_];
-    struct cmdq_request r;
     uint32_t magic;
     uint16_t version;
-    pid_t seg_pid;
 
-    /* Magic and version first: another version may have another size. */
     if (len < sizeof magic + sizeof version)
         return -EBADMSG;
     memcpy(&magic, buf, sizeof magic);
     memcpy(&version, (const char *)buf + sizeof magic, sizeof version);
-    if (magic != CMDQ_MAGIC)
+    if (magic != want_magic)
         return -EBADMSG;
     if (version != CMDQ_VERSION)
         return -EPROTO;
-    if (len != sizeof r)
-        return -EBADMSG;
+    return len == size ? 0 : -EBADMSG;
+}
+
+int cmdq_request_decode(const void *buf, size_t len, uid_t uid, struct cmdq_request *out)
+{
+    static const char zero_pad[sizeof out->pad_];
+    struct cmdq_request r;
+    pid_t seg_pid;
+    int rc;
+
+    if ((rc = check_envelope(buf, len, CMDQ_MAGIC, sizeof r)) < 0)
+        return rc;
     memcpy(&r, buf, sizeof r);
     if (r.size != sizeof r || r.proxy_pid == 0 || r.proxy_pid > INT_MAX)
         return -EBADMSG;
@@ -130,20 +138,11 @@ int cmdq_is_ctl(const void *buf, size_t len)
 int cmdq_ctl_decode(const void *buf, size_t len, struct cmdq_ctl *out)
 {
     struct cmdq_ctl r;
-    uint32_t magic;
-    uint16_t version;
     size_t tail;
+    int rc;
 
-    if (len < sizeof magic + sizeof version)
-        return -EBADMSG;
-    memcpy(&magic, buf, sizeof magic);
-    memcpy(&version, (const char *)buf + sizeof magic, sizeof version);
-    if (magic != CMDQ_CTL_MAGIC)
-        return -EBADMSG;
-    if (version != CMDQ_VERSION)
-        return -EPROTO;
-    if (len != sizeof r)
-        return -EBADMSG;
+    if ((rc = check_envelope(buf, len, CMDQ_CTL_MAGIC, sizeof r)) < 0)
+        return rc;
     memcpy(&r, buf, sizeof r);
     if (r.size != sizeof r || r.sender_pid == 0 || r.sender_pid > INT_MAX)
         return -EBADMSG;
