@@ -203,7 +203,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return serve_page(m, c);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's log callback: fmt is its own printf format. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[256];
     size_t n;
