@@ -29,10 +29,20 @@ const uint64_t stats_size_bounds[STATS_SIZE_BUCKETS - 1] = {
     1u << 22, 1u << 24, 1u << 26, 1u << 28, 1u << 30,
 };
 
-/* Per slot, the writer's own seq and whether a begin is not yet ended (for STATS_G_ACTIVE). */
+#define LINE 64u /* cache line: every block starts on one, no two blocks share one */
+
+/* Per slot, the writer's own seq. */
 struct slot_priv {
     uint64_t seq;
-    int active;
+};
+
+/* Per counter shard, in the daemon's private memory: the lock of the (rarely more than one)
+ * threads that share the shard, its seq and the words as last stored. A line of its own, so
+ * workers on different shards touch no common line. */
+struct shard_priv {
+    _Alignas(LINE) pthread_mutex_t lock;
+    uint64_t seq;
+    uint64_t gw[STATS_GLOBAL_WORDS];
 };
 
 struct stats_region {
@@ -40,18 +50,25 @@ struct stats_region {
     size_t size;
     const struct stats_shm_hdr *hdr; /* a reader reads the private copy below, never this */
     struct stats_shm_hdr h;          /* the header, copied and checked once */
-    uint64_t *gblock;                /* seq, then STATS_GLOBAL_WORDS words */
+    uint64_t *gblock;                /* seq, then STATS_GAUGE_WORDS words */
+    unsigned char *shards;           /* counter shards, h.shard_stride bytes each */
     unsigned char *slots;            /* slot records, h.slot_stride bytes each */
     int writer;
     /* Writer only: */
     char name[IPC_NAME_MAX];
     dev_t dev;
     ino_t ino;
-    pthread_mutex_t lock;            /* serialises global block writers */
-    uint64_t gseq;                   /* guarded by lock */
-    uint64_t gw[STATS_GLOBAL_WORDS]; /* guarded by lock: the words as last stored */
-    struct slot_priv *sp;            /* each used by the slot's owner only */
+    pthread_mutex_t lock;              /* serialises gauge writers */
+    uint64_t gseq;                     /* guarded by lock */
+    uint64_t gauge[STATS_GAUGE_WORDS]; /* guarded by lock: the gauges as last stored */
+    struct shard_priv *shp;            /* STATS_SHARDS, 64-byte aligned */
+    struct slot_priv *sp;              /* each used by the slot's owner only */
 };
+
+static size_t round_line(size_t n)
+{
+    return (n + LINE - 1) / LINE * LINE;
+}
 
 static uint64_t now_ms(clockid_t clk)
 {
@@ -72,7 +89,13 @@ static pid_t my_tid(void)
     return tid;
 }
 
-static size_t global_bytes(void)
+/* Bytes used by each block (seq + words); strides round them up to whole lines. */
+static size_t gauge_bytes(void)
+{
+    return (1u + STATS_GAUGE_WORDS) * sizeof(uint64_t);
+}
+
+static size_t shard_bytes(void)
 {
     return (1u + STATS_GLOBAL_WORDS) * sizeof(uint64_t);
 }
@@ -80,6 +103,23 @@ static size_t global_bytes(void)
 static size_t slot_bytes(void)
 {
     return (1u + STATS_SLOT_WORDS) * sizeof(uint64_t);
+}
+
+static uint64_t *shard_rec(const struct stats_region *r, unsigned shard)
+{
+    return (uint64_t *)(void *)(r->shards + (size_t)shard * r->h.shard_stride);
+}
+
+/* The calling thread's counter shard: threads take shards round robin at their first update
+ * (of any region), so up to STATS_SHARDS threads each write lines no other thread writes. */
+static unsigned my_shard(void)
+{
+    static unsigned next;
+    static _Thread_local unsigned idx; /* shard + 1; 0: not yet chosen */
+
+    if (idx == 0)
+        idx = __atomic_fetch_add(&next, 1u, __ATOMIC_RELAXED) % STATS_SHARDS + 1u;
+    return idx - 1u;
 }
 
 static uint64_t *slot_rec(const struct stats_region *r, unsigned slot)
@@ -140,9 +180,12 @@ static void fill_header(struct stats_shm_hdr *h, enum stats_role role, unsigned 
     h->size = size;
     h->start_unix_ms = now_ms(CLOCK_REALTIME);
     h->start_mono_ms = now_ms(CLOCK_MONOTONIC);
-    h->global_off = sizeof(struct stats_shm_hdr);
-    h->slots_off = h->global_off + global_bytes();
-    h->slot_stride = slot_bytes();
+    h->global_off = round_line(sizeof(struct stats_shm_hdr));
+    h->nshards = STATS_SHARDS;
+    h->shard_stride = round_line(shard_bytes());
+    h->shards_off = h->global_off + round_line(gauge_bytes());
+    h->slots_off = h->shards_off + (uint64_t)STATS_SHARDS * h->shard_stride;
+    h->slot_stride = round_line(slot_bytes());
     strncpy(h->instance, ipc_instance(), sizeof h->instance - 1); /* zero-padded */
     if (cfg != NULL) {
         h->cfg_threads = cfg->threads;
@@ -219,12 +262,19 @@ int stats_create(struct stats_region **out, enum stats_role role, unsigned nslot
     if (r == NULL)
         return -ENOMEM;
     r->sp = calloc(nslots ? nslots : 1, sizeof *r->sp);
-    if (r->sp == NULL) {
+    r->shp = aligned_alloc(LINE, STATS_SHARDS * sizeof *r->shp);
+    if (r->sp == NULL || r->shp == NULL) {
+        free(r->shp);
+        free(r->sp);
         free(r);
         return -ENOMEM;
     }
+    memset(r->shp, 0, STATS_SHARDS * sizeof *r->shp);
     (void)ipc_sweep_dead(geteuid(), 1u << IPC_KIND_STATS); /* leftovers of killed daemons */
-    size = sizeof h + global_bytes() + (size_t)nslots * slot_bytes();
+    memset(&h, 0, sizeof h);
+    fill_header(&h, role, nslots, 0, cfg);
+    size = h.slots_off + (size_t)nslots * h.slot_stride;
+    h.size = size;
     rc = find_name(getpid(), r->name);
     if (rc != -ENOENT) {
         rc = rc == 0 ? -EEXIST : rc; /* one per pid */
@@ -264,8 +314,6 @@ int stats_create(struct stats_region **out, enum stats_role role, unsigned nslot
         goto err_unlink;
     }
     close(fd);
-    memset(&h, 0, sizeof h);
-    fill_header(&h, role, nslots, size, cfg);
     memcpy(mem, &h, sizeof h); /* magic still 0: readers wait */
     r->map = mem;
     r->size = size;
@@ -273,11 +321,14 @@ int stats_create(struct stats_region **out, enum stats_role role, unsigned nslot
     r->h = h;
     r->h.magic = STATS_MAGIC;
     r->gblock = (uint64_t *)(void *)((unsigned char *)mem + h.global_off);
+    r->shards = (unsigned char *)mem + h.shards_off;
     r->slots = (unsigned char *)mem + h.slots_off;
     r->writer = 1;
     r->dev = st.st_dev;
     r->ino = st.st_ino;
     pthread_mutex_init(&r->lock, NULL);
+    for (unsigned i = 0; i < STATS_SHARDS; i++)
+        pthread_mutex_init(&r->shp[i].lock, NULL);
     __atomic_store_n(&((struct stats_shm_hdr *)mem)->magic, STATS_MAGIC, __ATOMIC_RELEASE);
     *out = r;
     return 0;
@@ -286,19 +337,24 @@ err_unlink:
     shm_unlink(r->name);
     close(fd);
 err_free:
+    free(r->shp);
     free(r->sp);
     free(r);
     return rc;
 }
 
-/* Stores the words [first, first + n) of the private copy under the global seqlock. Caller
- * holds the lock and has already changed them in r->gw. */
-static void global_publish_locked(struct stats_region *r, const unsigned *idx, unsigned n)
+/* Stores the words idx[0..n) of shard's private copy under the shard's seqlock. Caller holds
+ * the shard's lock and has already changed them in sh->gw. */
+static void shard_publish_locked(struct stats_region *r, unsigned shard, const unsigned *idx,
+                                 unsigned n)
 {
-    seq_open(&r->gblock[0], &r->gseq);
+    struct shard_priv *sh = &r->shp[shard];
+    uint64_t *rec = shard_rec(r, shard);
+
+    seq_open(&rec[0], &sh->seq);
     for (unsigned i = 0; i < n; i++)
-        put_word(&r->gblock[1 + idx[i]], r->gw[idx[i]]);
-    seq_close(&r->gblock[0], &r->gseq);
+        put_word(&rec[1 + idx[i]], sh->gw[idx[i]]);
+    seq_close(&rec[0], &sh->seq);
 }
 
 static unsigned latency_bucket(uint64_t us)
@@ -330,47 +386,45 @@ void stats_request_done(struct stats_region *r, enum stats_outcome outcome, uint
                        STATS_W_LAT_SUM_US,
                        STATS_W_LAT_COUNT,
                        STATS_W_SIZE_BUCKET + size_bucket(bytes)};
-    pthread_mutex_lock(&r->lock);
-    r->gw[idx[0]]++;
-    r->gw[idx[1]] += bytes;
-    r->gw[idx[2]]++;
-    r->gw[idx[3]] += latency_us;
-    r->gw[idx[4]]++;
-    r->gw[idx[5]]++;
-    global_publish_locked(r, idx, 6);
-    pthread_mutex_unlock(&r->lock);
+    unsigned shard = my_shard();
+    struct shard_priv *sh = &r->shp[shard];
+    pthread_mutex_lock(&sh->lock);
+    sh->gw[idx[0]]++;
+    sh->gw[idx[1]] += bytes;
+    sh->gw[idx[2]]++;
+    sh->gw[idx[3]] += latency_us;
+    sh->gw[idx[4]]++;
+    sh->gw[idx[5]]++;
+    shard_publish_locked(r, shard, idx, 6);
+    pthread_mutex_unlock(&sh->lock);
 }
 
 void stats_add(struct stats_region *r, unsigned counter, uint64_t n)
 {
     if (r == NULL || counter >= STATS_COUNTERS_END)
         return;
-    pthread_mutex_lock(&r->lock);
-    r->gw[counter] += n;
-    global_publish_locked(r, &counter, 1);
-    pthread_mutex_unlock(&r->lock);
+    unsigned shard = my_shard();
+    struct shard_priv *sh = &r->shp[shard];
+    pthread_mutex_lock(&sh->lock);
+    sh->gw[counter] += n;
+    shard_publish_locked(r, shard, &counter, 1);
+    pthread_mutex_unlock(&sh->lock);
 }
 
 void stats_set(struct stats_region *r, unsigned gauge, uint64_t v)
 {
-    if (r == NULL || gauge < STATS_COUNTERS_END || gauge >= STATS_GAUGES_END)
+    /* STATS_G_ACTIVE is the readers' count of IN_USE slots, never stored. */
+    if (r == NULL || gauge < STATS_COUNTERS_END || gauge >= STATS_GAUGES_END ||
+        gauge == STATS_G_ACTIVE)
         return;
+    unsigned i = gauge - STATS_COUNTERS_END;
     pthread_mutex_lock(&r->lock);
-    if (r->gw[gauge] != v) {
-        r->gw[gauge] = v;
-        global_publish_locked(r, &gauge, 1);
+    if (r->gauge[i] != v) {
+        r->gauge[i] = v;
+        seq_open(&r->gblock[0], &r->gseq);
+        put_word(&r->gblock[1 + i], v);
+        seq_close(&r->gblock[0], &r->gseq);
     }
-    pthread_mutex_unlock(&r->lock);
-}
-
-/* STATS_G_ACTIVE += delta (+1 or -1). */
-static void active_add(struct stats_region *r, int delta)
-{
-    unsigned g = STATS_G_ACTIVE;
-
-    pthread_mutex_lock(&r->lock);
-    r->gw[g] = delta > 0 ? r->gw[g] + 1 : (r->gw[g] > 0 ? r->gw[g] - 1 : 0);
-    global_publish_locked(r, &g, 1);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -394,14 +448,11 @@ void stats_slot_begin(struct stats_region *r, unsigned slot, pid_t peer, uint32_
     put_word(&rec[1 + STATS_S_SERIAL], serial);
     put_word(&rec[1 + STATS_S_DONE], 0);
     put_word(&rec[1 + STATS_S_TOTAL], 0);
-    put_word(&rec[1 + STATS_S_START_MS], now_ms(CLOCK_MONOTONIC));
+    /* The coarse clock (a tick, some ms) is enough for a transfer's age and is cheaper. */
+    put_word(&rec[1 + STATS_S_START_MS], now_ms(CLOCK_MONOTONIC_COARSE));
     for (unsigned i = 0; i < STATS_PATH_WORDS; i++)
         put_word(&rec[1 + STATS_S_PATH + i], pw[i]);
     seq_close(&rec[0], &sp->seq);
-    if (!sp->active) {
-        sp->active = 1;
-        active_add(r, 1);
-    }
 }
 
 void stats_slot_progress(struct stats_region *r, unsigned slot, uint64_t done, uint64_t total)
@@ -425,10 +476,6 @@ void stats_slot_end(struct stats_region *r, unsigned slot, enum stats_slot_state
     put_word(&rec[1 + STATS_S_STATE], (uint64_t)state);
     put_word(&rec[1 + STATS_S_WORKER], 0);
     seq_close(&rec[0], &sp->seq);
-    if (sp->active) {
-        sp->active = 0;
-        active_add(r, -1);
-    }
 }
 
 void stats_slot_state(struct stats_region *r, unsigned slot, enum stats_slot_state state,
@@ -458,8 +505,11 @@ void stats_close(struct stats_region *r)
             close(fd);
         }
         pthread_mutex_destroy(&r->lock);
+        for (unsigned i = 0; i < STATS_SHARDS; i++)
+            pthread_mutex_destroy(&r->shp[i].lock);
     }
     munmap(r->map, r->size);
+    free(r->shp);
     free(r->sp);
     free(r);
 }
@@ -475,10 +525,14 @@ static int check_header(const struct stats_shm_hdr *h, size_t st_size, pid_t pid
         return -EPROTO;
     if ((h->role != STATS_ROLE_CACHE && h->role != STATS_ROLE_PROXY) || h->pid != (uint32_t)pid ||
         h->uid != (uint32_t)geteuid() || h->size != st_size || h->nslots > STATS_SLOTS_MAX ||
-        h->global_off < sizeof *h || h->global_off % 8 || h->slots_off % 8 || h->slot_stride % 8 ||
-        h->slot_stride < slot_bytes() || h->global_off > st_size ||
-        st_size - h->global_off < global_bytes() || h->slots_off < h->global_off + global_bytes() ||
-        h->slots_off > st_size || (st_size - h->slots_off) / h->slot_stride < h->nslots)
+        h->global_off < sizeof *h || h->global_off % 8 || h->shards_off % 8 ||
+        h->shard_stride % 8 || h->slots_off % 8 || h->slot_stride % 8 ||
+        h->slot_stride < slot_bytes() || h->shard_stride < shard_bytes() || h->nshards == 0 ||
+        h->nshards > STATS_SHARDS || h->global_off > st_size ||
+        st_size - h->global_off < gauge_bytes() || h->shards_off < h->global_off + gauge_bytes() ||
+        h->shards_off > st_size || (st_size - h->shards_off) / h->shard_stride < h->nshards ||
+        h->slots_off < h->shards_off + h->nshards * h->shard_stride || h->slots_off > st_size ||
+        (st_size - h->slots_off) / h->slot_stride < h->nslots)
         return -EBADMSG;
     return 0;
 }
@@ -534,6 +588,7 @@ int stats_attach(struct stats_region **out, pid_t pid)
     r->h.cfg_text[sizeof r->h.cfg_text - 1] = '\0';
     r->h.instance[sizeof r->h.instance - 1] = '\0';
     r->gblock = (uint64_t *)(void *)((unsigned char *)mem + r->h.global_off);
+    r->shards = (unsigned char *)mem + r->h.shards_off;
     r->slots = (unsigned char *)mem + r->h.slots_off;
     *out = r;
     return 0;
@@ -586,9 +641,31 @@ int stats_snapshot(const struct stats_region *r, struct stats_snapshot *out)
     int rc;
 
     memset(out, 0, sizeof *out);
-    rc = seq_read(&r->gblock[0], &r->gblock[1], STATS_GLOBAL_WORDS, out->w);
+    /* Each shard is copied consistently and the copies summed: every counter is the sum of
+     * the threads' own, each invariant of one update holds in the sum too. */
+    for (unsigned s = 0; s < h->nshards; s++) {
+        uint64_t w[STATS_GLOBAL_WORDS];
+        const uint64_t *rec = shard_rec(r, s);
+        rc = seq_read(&rec[0], &rec[1], STATS_GLOBAL_WORDS, w);
+        if (rc < 0)
+            return rc;
+        for (unsigned i = 0; i < STATS_GLOBAL_WORDS; i++)
+            if (i < STATS_COUNTERS_END || i >= STATS_GAUGES_END)
+                out->w[i] += w[i];
+    }
+    uint64_t g[STATS_GAUGE_WORDS];
+    rc = seq_read(&r->gblock[0], &r->gblock[1], STATS_GAUGE_WORDS, g);
     if (rc < 0)
         return rc;
+    memcpy(&out->w[STATS_COUNTERS_END], g, sizeof g);
+    /* Active transfers: counted here, so no writer shares a counter line for it. */
+    out->w[STATS_G_ACTIVE] = 0;
+    for (unsigned s = 0; s < h->nslots; s++) {
+        const uint64_t *rec = slot_rec(r, s);
+        uint64_t st;
+        if (seq_read(&rec[0], &rec[1 + STATS_S_STATE], 1, &st) == 0 && st == STATS_SLOT_IN_USE)
+            out->w[STATS_G_ACTIVE]++;
+    }
     out->role = (enum stats_role)h->role;
     out->pid = (pid_t)h->pid;
     out->uid = (uid_t)h->uid;

@@ -13,9 +13,17 @@
  *   struct stats_shm_hdr   written once before magic is published (release): role, pid, uid,
  *                          instance (ipc_rundir.h),
  *                          start time, configuration, nslots, and the offsets below
- *   global block           u64 seq, then STATS_GLOBAL_WORDS u64 words: counters, gauges, latency
- *                          histogram (enum stats_word gives each word's index)
+ *   gauge block            u64 seq, then STATS_GAUGE_WORDS u64 words (the gauges, from
+ *                          STATS_COUNTERS_END; the STATS_G_ACTIVE word is unused: readers count
+ *                          IN_USE slots instead)
+ *   counter shards         nshards x (u64 seq, then STATS_GLOBAL_WORDS u64 words: counters and
+ *                          histograms, enum stats_word gives each word's index; gauge words 0).
+ *                          A counter's value is the sum over the shards.
  *   slot records           nslots x (u64 seq, then STATS_SLOT_WORDS u64 words)
+ *
+ * Every block starts on a 64-byte cache line and its stride is a whole number of lines, so no
+ * two blocks share a line: worker threads that update their own shard and their own slot never
+ * write a line another worker writes (no false sharing; test_stats's test_layout_lines).
  *
  * Consistency: every block is a seqlock. The writer makes seq odd, stores the changed words
  * (release), makes seq even (release); a reader loads seq (acquire), copies the words (acquire),
@@ -25,11 +33,13 @@
  * stops nothing. Every shared word is accessed atomically, so a torn copy is only ever
  * discarded, never a data race.
  *
- * Writers: the global block has any number of writer threads, serialised by a mutex in the
- * daemon's private memory; each slot record has one writer at a time (the thread that owns the
- * slot, ownership handed over by the daemon's own locks). A writer keeps its own copy of every
- * word and only stores into the object; it never reads it, so nothing written there by anyone
- * else can change what a daemon does.
+ * Writers: each thread takes a counter shard at its first update (round robin over
+ * STATS_SHARDS); threads sharing a shard (more threads than shards) are serialised by the
+ * shard's mutex in the daemon's private memory, uncontended otherwise. The gauge block has its
+ * own mutex (gauges are sampled, not per request). Each slot record has one writer at a time (the
+ * thread that owns the slot, ownership handed over by the daemon's own locks). A writer keeps its
+ * own copy of every word and only stores into the object; it never reads it, so nothing written
+ * there by anyone else can change what a daemon does.
  *
  * Every writer function is a no-op when r is NULL (stats off) and never fails. */
 /* SPDX-License-Identifier: MIT */
@@ -43,13 +53,14 @@
 #include "ipc_rundir.h"
 
 #define STATS_MAGIC           0x47465354u /* "GFST" */
-#define STATS_VERSION         3u
+#define STATS_VERSION         4u
 #define STATS_CREATE_ATTEMPTS 16    /* names tried by stats_create before it gives -EEXIST */
 #define STATS_SLOTS_MAX       1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
 #define STATS_PATH_WORDS      16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
 #define STATS_PATH_MAX        (STATS_PATH_WORDS * 8u)
 #define STATS_CONFIG_MAX      256u  /* the configuration text, NUL included */
 #define STATS_READ_TRIES      1000u /* a reader's attempts at one consistent copy */
+#define STATS_SHARDS          64u   /* counter shards: writer threads take them round robin */
 
 enum stats_role { STATS_ROLE_CACHE = 1, STATS_ROLE_PROXY = 2 };
 
@@ -98,6 +109,7 @@ enum stats_gauge {
     STATS_G_ACTIVE,                           /* transfers in progress (slots IN_USE) */
     STATS_GAUGES_END
 };
+#define STATS_GAUGE_WORDS (STATS_GAUGES_END - STATS_COUNTERS_END)
 
 /* Request latency (from the start of a request to its end): fixed log-scale buckets. Bucket i
  * counts latencies <= stats_latency_bounds_us[i] and > the bound before it; the last bucket
@@ -142,9 +154,13 @@ struct stats_shm_hdr {
     uint64_t size;          /* bytes of the object */
     uint64_t start_unix_ms; /* CLOCK_REALTIME at creation */
     uint64_t start_mono_ms; /* CLOCK_MONOTONIC at creation (the system-wide clock) */
-    uint64_t global_off;    /* byte offset of the global block */
+    uint64_t global_off;    /* byte offset of the gauge block */
     uint64_t slots_off;     /* byte offset of slot record 0 */
     uint64_t slot_stride;   /* bytes per slot record */
+    uint64_t shards_off;    /* byte offset of counter shard 0 */
+    uint64_t shard_stride;  /* bytes per counter shard */
+    uint32_t nshards;       /* counter shards (STATS_SHARDS) */
+    uint32_t pad0;
     uint32_t cfg_threads, cfg_segments;
     uint64_t cfg_segment_size;
     uint32_t cfg_port, cfg_delay_us;
@@ -212,14 +228,14 @@ void stats_request_done(struct stats_region *r, enum stats_outcome outcome, uint
  * purges, origin fetches, retries and 304s. */
 void stats_add(struct stats_region *r, unsigned counter, uint64_t n);
 
-/* Sets a gauge (enum stats_gauge). */
+/* Sets a gauge (enum stats_gauge; STATS_G_ACTIVE is ignored: readers count it). */
 void stats_set(struct stats_region *r, unsigned gauge, uint64_t v);
 
 /* Slot records. Only the slot's current owner may call these (one writer per slot); slot >=
  * nslots is ignored. begin: IN_USE by the calling thread, for path (path_len bytes, truncated to
- * STATS_PATH_MAX - 1), peer and serial as in stats_slot; done and total 0; STATS_G_ACTIVE + 1.
- * progress: done and total (0: unknown). end: FREE or ABANDONED (state), worker cleared;
- * STATS_G_ACTIVE - 1 after a begin. */
+ * STATS_PATH_MAX - 1), peer and serial as in stats_slot; done and total 0 (STATS_G_ACTIVE, the
+ * readers' count of IN_USE slots, includes it). progress: done and total (0: unknown). end: FREE
+ * or ABANDONED (state), worker cleared. */
 void stats_slot_begin(struct stats_region *r, unsigned slot, pid_t peer, uint32_t serial,
                       const char *path, size_t path_len);
 void stats_slot_progress(struct stats_region *r, unsigned slot, uint64_t done, uint64_t total);

@@ -430,6 +430,74 @@ static void test_reader_cannot_write(void)
     stats_close(w);
 }
 
+static void *layout_writer(void *arg)
+{
+    stats_request_done(arg, STATS_HIT, 10, 10);
+    return NULL;
+}
+
+/* Every block starts on a cache line and no two share one (no false sharing between workers);
+ * two threads count in two different shards, which the reader sums. */
+static void test_layout_lines(void)
+{
+    struct stats_region *w = NULL;
+    struct stats_shm_hdr h;
+    struct stats_snapshot s;
+    char name[IPC_NAME_MAX];
+    struct stat st;
+    pthread_t th[2];
+
+    CHECK_EQ(isolate_rc, 0);
+    CHECK_EQ(stats_create(&w, STATS_ROLE_PROXY, 3, NULL), 0);
+    if (w == NULL)
+        return;
+    for (unsigned i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, layout_writer, w);
+    for (unsigned i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    stats_slot_begin(w, 0, 1, 1, "/a", 2);
+    stats_slot_begin(w, 2, 1, 1, "/b", 2);
+    ipc_name_format(name, IPC_KIND_STATS, geteuid(), getpid(), 0);
+    int fd = shm_open(name, O_RDONLY, 0);
+    CHECK(fd >= 0 && fstat(fd, &st) == 0);
+    unsigned char *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    CHECK(m != MAP_FAILED);
+    if (m == MAP_FAILED)
+        goto out;
+    memcpy(&h, m, sizeof h);
+    CHECK_EQ(h.global_off % 64, 0);
+    CHECK_EQ(h.shards_off % 64, 0);
+    CHECK_EQ(h.shard_stride % 64, 0);
+    CHECK_EQ(h.slots_off % 64, 0);
+    CHECK_EQ(h.slot_stride % 64, 0);
+    CHECK_EQ(h.nshards, STATS_SHARDS);
+    CHECK(h.global_off >= sizeof h);
+    CHECK(h.shards_off >= h.global_off + (1 + STATS_GAUGE_WORDS) * 8);
+    CHECK(h.shard_stride >= (1 + STATS_GLOBAL_WORDS) * 8);
+    CHECK(h.slots_off >= h.shards_off + (uint64_t)h.nshards * h.shard_stride);
+    CHECK(h.slot_stride >= (1 + STATS_SLOT_WORDS) * 8);
+    CHECK_EQ(h.size, h.slots_off + 3 * h.slot_stride);
+    /* The two threads' updates: two shards with a closed update each (seq 2). */
+    unsigned used = 0;
+    for (unsigned i = 0; i < h.nshards; i++) {
+        uint64_t seq;
+        memcpy(&seq, m + h.shards_off + i * h.shard_stride, sizeof seq);
+        used += seq != 0;
+        if (seq != 0)
+            CHECK_EQ(seq, 2);
+    }
+    CHECK_EQ(used, 2);
+    munmap(m, (size_t)st.st_size);
+    CHECK_EQ(stats_snapshot(w, &s), 0);
+    CHECK_EQ(s.w[STATS_HIT], 2);
+    CHECK_EQ(s.w[STATS_C_BYTES], 20);
+    CHECK_EQ(s.w[STATS_W_LAT_COUNT], 2);
+    CHECK_EQ(s.w[STATS_G_ACTIVE], 2); /* counted from the slots */
+out:
+    stats_close(w);
+}
+
 int main(void)
 {
     static const struct test_case cases[] = {
@@ -437,6 +505,7 @@ int main(void)
         T(test_instance),       T(test_sweep_and_refusals),
         T(test_name_squatted),  T(test_seqlock_concurrent),
         T(test_stopped_reader), T(test_reader_cannot_write),
+        T(test_layout_lines),
     };
 
     isolate_rc = ipc_test_isolate_or_skip();
