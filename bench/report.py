@@ -19,6 +19,9 @@ SYSTEMS = [  # key, column title
     ("gfserver", "gfserver_main"),
     ("cache", "webproxy cache"),
     ("cache_nostats", "webproxy cache, --no-stats"),
+    ("cache_reader", "webproxy cache, gfmon reading"),
+    ("fill", "webproxy + filling cache (hits)"),
+    ("fill_miss", "webproxy + filling cache (misses)"),
     ("origin", "webproxy origin"),
     ("curl", "libcurl direct"),
     ("curl_close", "libcurl direct, new connection"),
@@ -28,6 +31,20 @@ SYSTEMS = [  # key, column title
     ("varnish_ka", "Varnish keep-alive (wrk)"),
     ("nginx_pc", "nginx proxy_cache"),
     ("nginx_pc_ka", "nginx proxy_cache keep-alive (wrk)"),
+    ("varnish_miss", "Varnish (misses)"),
+    ("nginx_pc_miss", "nginx proxy_cache (misses)"),
+    ("nginx_proxy", "nginx proxy_pass (no cache)"),
+]
+# Paired comparisons: (system, against, what it measures); each repetition's ratio is taken
+# within that repetition (the two ran back to back), then the median and IQR of those ratios.
+PAIRS = [
+    ("cache", "cache_nostats", "stats on / off"),
+    ("cache_reader", "cache", "gfmon --json reading every 0.1 s / no reader"),
+    ("fill", "nginx_pc", "hits: filling cache / nginx proxy_cache"),
+    ("fill", "varnish", "hits: filling cache / Varnish"),
+    ("fill_miss", "nginx_pc_miss", "misses: filling cache / nginx proxy_cache"),
+    ("fill_miss", "varnish_miss", "misses: filling cache / Varnish"),
+    ("origin", "nginx_proxy", "webproxy origin / nginx proxy_pass"),
 ]
 TITLE = dict(SYSTEMS)
 WORKLOADS = [("1k", "1 KiB", "rps"), ("1m", "1 MiB", "gbps"), ("10m", "10 MiB", "gbps")]
@@ -42,6 +59,8 @@ COLOURS = {
     "gfserver": "#6a3d9a", "cache": "#e31a1c", "cache_nostats": "#8b0000", "origin": "#ff7f00", "curl": "#555555",
     "curl_close": "#b15928", "http": "#fb9a99", "http_ka": "#cab2d6", "varnish": "#000000",
     "varnish_ka": "#999999", "nginx_pc": "#fdbf6f", "nginx_pc_ka": "#ffff99",
+    "cache_reader": "#f768a1", "fill": "#41ab5d", "fill_miss": "#005a32", "varnish_miss": "#525252",
+    "nginx_pc_miss": "#cc4c02", "nginx_proxy": "#3690c0",
 }
 
 
@@ -58,6 +77,55 @@ def load_samples(path):
             d = kv(line)
             cells.setdefault((wl, int(c), sys_), []).append(d)
     return cells
+
+
+def load_reps(path):
+    reps = {}  # (workload, clients, system) -> {rep: dict}
+    with open(path) as f:
+        next(f)
+        for row in f:
+            rep, wl, c, sys_, line = row.rstrip("\n").split("\t", 4)
+            reps.setdefault((wl, int(c), sys_), {})[int(rep)] = kv(line)
+    return reps
+
+
+def quartiles(vals):
+    """(q1, median, q3) of vals; q1 = q3 = median with fewer than 2 values."""
+    med = statistics.median(vals)
+    if len(vals) < 2:
+        return med, med, med
+    q = statistics.quantiles(vals, n=4, method="inclusive")
+    return q[0], med, q[2]
+
+
+def paired(reps, clients):
+    """Rows of the paired table: per pair and cell, both medians and the per-repetition ratio's
+    median [IQR]."""
+    out = []
+    for a, b, what in PAIRS:
+        for wl, name, metric in WORKLOADS:
+            for c in clients:
+                ra, rb = reps.get((wl, c, a), {}), reps.get((wl, c, b), {})
+                ratios, va, vb = [], [], []
+                for rep in sorted(set(ra) & set(rb)):
+                    try:
+                        x, y = float(ra[rep][metric]), float(rb[rep][metric])
+                    except (KeyError, ValueError):
+                        continue
+                    va.append(x)
+                    vb.append(y)
+                    if y:
+                        ratios.append(x / y)
+                if not ratios:
+                    continue
+                q1, med, q3 = quartiles(ratios)
+                out.append(f"| {what} | {name} | {c} | {fmt_val(statistics.median(va), metric)} | "
+                           f"{fmt_val(statistics.median(vb), metric)} | **{med:.3f}×** "
+                           f"[{q1:.3f}–{q3:.3f}] | {len(ratios)} |")
+    if not out:
+        return []
+    return ["| pair | files | clients | first (median) | second (median) | "
+            "ratio per repetition: median [IQR] | reps |", "|---|---|---:|---:|---:|---:|---:|"] + out
 
 
 def nums(samples, key):
@@ -427,6 +495,12 @@ def main():
         "",
     ]
     body += tables(cells, clients, systems)
+    pr = paired(load_reps(a.raw), clients)
+    if pr:
+        body += ["**Paired ratios** (req/s for 1 KiB, GB/s otherwise; each repetition's ratio "
+                 "of two systems measured back to back, systems in reverse order every other "
+                 "repetition; misses: every request a path never asked before, "
+                 f"{meta.get('miss_requests', '?')} requests per 1 KiB sample)", ""] + pr + [""]
     body += ["**Targets** (at 8 clients)", ""] + targets(cells, rss, micro) + [""]
     r = rss_table(rss, meta)
     if r:

@@ -24,11 +24,18 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
   --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,
                      curl_close (default: all of these); cache_nostats (cache mode with
                      --no-stats on both daemons, a second pair: the cost of the live
-                     figures, against cache); and the HTTP caches: http, http_ka
+                     figures, against cache); cache_reader (the cache pair while gfmon
+                     --json reads its stats every 0.1 s); and the HTTP caches: http, http_ka
                      (webproxy --http, cache mode), varnish, varnish_ka (Varnish, malloc
                      storage), nginx_pc, nginx_pc_ka (nginx proxy_cache), each in front of
                      the same nginx origin; _ka: wrk keep-alive, else gfload one request per
-                     connection
+                     connection; fill (webproxy + simplecached --origin --store-dir: hits
+                     of entries it filled from that origin); the miss path, every request a
+                     path never asked before (a fixed number of requests per sample,
+                     --miss-requests): fill_miss, varnish_miss, nginx_pc_miss;
+                     nginx_proxy (nginx proxy_pass, no cache: webproxy origin's peer)
+  --miss-requests N  requests per miss sample at 1 KiB (default 2000; 1 MiB: N/8, 10 MiB:
+                     N/64, at least 8)
   --threads N        worker threads of webproxy, gfserver_main and simplecached (default 32)
   --segments N       webproxy -n (default 32)
   --segsize BYTES    webproxy -z (default 1048576)
@@ -46,7 +53,7 @@ EOF
 
 QUICK=0 REPS=3 DURATION=3 CLIENTS=1,8,32 SYSTEMS=nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,curl_close
 THREADS=32 SEGMENTS=32 SEGSIZE=1048576 NGX_WORKERS=1 MICRO=1 RSS=1 BUILD=1 BUILD_DIR=
-OUT_DIR=$BENCH_DIR/results UPDATE_DOC=0 ARGS_ORIG=("$@")
+OUT_DIR=$BENCH_DIR/results UPDATE_DOC=0 MISS_REQ=2000 ARGS_ORIG=("$@")
 export GF_BENCH_CMD=${GF_BENCH_CMD:-bench/run.sh${*:+ $*}}
 reps_set=0 dur_set=0 cli_set=0
 while [ $# -gt 0 ]; do
@@ -60,6 +67,7 @@ while [ $# -gt 0 ]; do
     --segments) SEGMENTS=$2; shift ;;
     --segsize) SEGSIZE=$2; shift ;;
     --nginx-workers) NGX_WORKERS=$2; shift ;;
+    --miss-requests) MISS_REQ=$2; shift ;;
     --no-micro) MICRO=0 ;;
     --no-rss) RSS=0 ;;
     --no-build) BUILD=0 ;;
@@ -76,7 +84,7 @@ if [ "$QUICK" = 1 ]; then
     [ "$dur_set" = 1 ] || DURATION=2
     [ "$cli_set" = 1 ] || CLIENTS=1,8
 fi
-for v in REPS DURATION THREADS SEGMENTS SEGSIZE NGX_WORKERS; do
+for v in REPS DURATION THREADS SEGMENTS SEGSIZE NGX_WORKERS MISS_REQ; do
     if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
         echo "run.sh: $v must be a positive integer, not '${!v}'" >&2
         exit 2
@@ -88,6 +96,7 @@ for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
     nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | cache_nostats | origin | curl | curl_close) ;;
     http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
+    cache_reader | fill | fill_miss | varnish_miss | nginx_pc_miss | nginx_proxy) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
     esac
 done
@@ -286,12 +295,17 @@ start_gf() { # start_gf SYSTEM NAME CMD...: a GETFILE server on a fresh port (ap
     fi
 }
 has_system gfserver && start_gf gfserver gfserver "$BIN/gfserver_main" -t "$THREADS" -m content.txt
-if has_system cache || has_system http || has_system http_ka || [ "$RSS" = 1 ]; then
+if has_system cache || has_system cache_reader || has_system http || has_system http_ka ||
+    [ "$RSS" = 1 ]; then
     if [ -x "$BIN/simplecached" ]; then
         start simplecached "$BIN/simplecached" -c locals.txt -t "$THREADS"
     fi
 fi
-has_system cache && start_gf cache wpcache "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE"
+if has_system cache || has_system cache_reader; then
+    start_gf cache wpcache "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE"
+    # The same pair, measured while a reader polls its stats (measure starts the reader).
+    [ -n "${PORT[cache]:-}" ] && PORT[cache_reader]=${PORT[cache]}
+fi
 # The same pair without live figures, in a runtime directory of its own (ipc.md: a second
 # cache of the user would otherwise be refused).
 if has_system cache_nostats && [ -x "$BIN/simplecached" ]; then
@@ -300,6 +314,17 @@ if has_system cache_nostats && [ -x "$BIN/simplecached" ]; then
         -c locals.txt -t "$THREADS" --no-stats
     start_gf cache_nostats wpnostats /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-nostats" \
         "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --no-stats
+fi
+# A cache that fills itself from the nginx origin (instance "fill": its own queue, segments and
+# lock), empty index: every file is fetched once, then served from its store; the store in the
+# run's temp dir, as nginx proxy_cache's.
+if (has_system fill || has_system fill_miss) && [ -x "$BIN/simplecached" ]; then
+    : >"$WORK/files/empty.txt"
+    mkdir -p "$WORK/store"
+    start simplecached_fill "$BIN/simplecached" --instance fill -c empty.txt -t "$THREADS" \
+        --origin "http://127.0.0.1:$NGX_PORT" --store-dir "$WORK/store" --store-max 2147483648
+    start_gf fill wpfill "$BIN/webproxy" --instance fill -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE"
+    [ -n "${PORT[fill]:-}" ] && PORT[fill_miss]=${PORT[fill]}
 fi
 has_system origin && start_gf origin wporigin "$BIN/webproxy" -t "$THREADS" -s "http://127.0.0.1:$NGX_PORT"
 
@@ -314,36 +339,73 @@ if has_system http || has_system http_ka; then
         unset 'PORT[http]'
     fi
 fi
-if (has_system varnish || has_system varnish_ka) && command -v varnishd >/dev/null; then
+if (has_system varnish || has_system varnish_ka || has_system varnish_miss) && command -v varnishd >/dev/null; then
     port=$(free_port)
     mkdir -p "$WORK/varnish"
     start varnish varnishd -F -n "$WORK/varnish" -a "127.0.0.1:$port" -b "127.0.0.1:$NGX_PORT" \
         -s malloc,1g -p default_ttl=3600
     # shellcheck disable=SC2154 # set by start
-    if wait_port "$port" "$varnish_pid"; then PORT[varnish]=$port PORT[varnish_ka]=$port; else say "varnish did not start; skipped"; fi
+    if wait_port "$port" "$varnish_pid"; then PORT[varnish]=$port PORT[varnish_ka]=$port PORT[varnish_miss]=$port; else say "varnish did not start; skipped"; fi
 fi
-if has_system nginx_pc || has_system nginx_pc_ka; then
+if has_system nginx_pc || has_system nginx_pc_ka || has_system nginx_pc_miss; then
     port=$(free_port)
     mkdir -p "$WORK/ngxpc"
     sed -e "s|@WORKERS@|$NGX_WORKERS|; s|@TMP@|$WORK/ngxpc|g; s|@PORT@|$port|; s|@ORIGIN@|$NGX_PORT|" \
         "$BENCH_DIR/nginx_cache.conf.in" >"$WORK/ngxpc/nginx.conf"
     start nginx_pc nginx -c "$WORK/ngxpc/nginx.conf" -p "$WORK/ngxpc" -e "$WORK/ngxpc/nginx-error.log"
     # shellcheck disable=SC2154 # set by start
-    if wait_port "$port" "$nginx_pc_pid"; then PORT[nginx_pc]=$port PORT[nginx_pc_ka]=$port; else say "nginx_pc did not start; skipped"; fi
+    if wait_port "$port" "$nginx_pc_pid"; then PORT[nginx_pc]=$port PORT[nginx_pc_ka]=$port PORT[nginx_pc_miss]=$port; else say "nginx_pc did not start; skipped"; fi
+fi
+# nginx as a plain reverse proxy (proxy_pass, keep-alive upstream, no cache): what webproxy's
+# origin mode is compared with, both in front of the same origin.
+if has_system nginx_proxy; then
+    port=$(free_port)
+    mkdir -p "$WORK/ngxproxy"
+    sed -e "s|@WORKERS@|$NGX_WORKERS|; s|@TMP@|$WORK/ngxproxy|g; s|@PORT@|$port|; s|@ORIGIN@|$NGX_PORT|" \
+        -e '/proxy_cache files;/d; /proxy_cache_lock/d; /proxy_cache_valid/d' \
+        "$BENCH_DIR/nginx_cache.conf.in" >"$WORK/ngxproxy/nginx.conf"
+    start nginx_proxy nginx -c "$WORK/ngxproxy/nginx.conf" -p "$WORK/ngxproxy" -e "$WORK/ngxproxy/nginx-error.log"
+    # shellcheck disable=SC2154 # set by start
+    if wait_port "$port" "$nginx_proxy_pid"; then PORT[nginx_proxy]=$port; else say "nginx_proxy did not start; skipped"; fi
 fi
 
+# miss_workload WORKLOAD N TOKEN: N paths nobody asked for before (/u/TOKEN-i/<path>, which
+# the origin nginx maps back to <path>), into $WORK/miss; prints that file's name.
+miss_workload() {
+    awk -v t="$3" -v n="$2" 'NR == FNR { p[m++] = $0; next }
+        END { for (i = 0; i < n; i++) print "/u/" t "-" i p[i % m] }' "$WORK/$1" /dev/null \
+        >"$WORK/miss"
+    echo "$WORK/miss"
+}
+
 # measure SYSTEM WORKLOAD CONC SECONDS: prints the client's key=value line (empty on failure).
+# SAMPLE (the sample's number) makes the miss paths unique to the sample.
 measure() {
-    local sys=$1 wl=$2 c=$3 d=$4 t=$(($3 < 2 ? $3 : 2)) paths
+    local sys=$1 wl=$2 c=$3 d=$4 t=$(($3 < 2 ? $3 : 2)) paths n
     local lim=$((d + 60))
+    case "$wl" in w1k) n=$MISS_REQ ;; w1m) n=$((MISS_REQ / 8)) ;; *) n=$((MISS_REQ / 64)) ;; esac
+    [ "$n" -ge 8 ] || n=8
     case "$sys" in
-    nginx | nginx_copy | http | varnish | nginx_pc)
+    cache_reader)
+        # A reader attached all along: gfmon --json every 0.1 s (ten times gfmon's refresh).
+        (while :; do "$BIN/gfmon" --json; sleep 0.1; done) >/dev/null 2>&1 &
+        local reader=$!
+        timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl"
+        kill "$reader" 2>/dev/null
+        wait "$reader" 2>/dev/null ;;
+    fill_miss)
+        timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -r "$n" \
+            -w "$(miss_workload "$wl" "$n" "s$SAMPLE")" ;;
+    varnish_miss | nginx_pc_miss)
+        timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -r "$n" \
+            -w "$(miss_workload "$wl" "$n" "s$SAMPLE")" ;;
+    nginx | nginx_copy | http | varnish | nginx_pc | nginx_proxy)
         timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     http_ka | varnish_ka | nginx_pc_ka)
         paths=$(tr '\n' ' ' <"$WORK/$wl")
         WRK_PATHS=$paths timeout "$lim" wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s \
             -s "$BENCH_DIR/wrk_report.lua" "http://127.0.0.1:${PORT[$sys]}/" | grep '^wrk ' ;;
-    gfserver | cache | cache_nostats | origin)
+    gfserver | cache | cache_nostats | origin | fill)
         timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     curl | curl_close)
         local k=()
@@ -367,7 +429,8 @@ for sys in "${SYSTEM_LIST[@]}"; do
     ok=1
     for wl in w1k w1m w10m; do
         case "$sys" in
-        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka)
+        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka | \
+            varnish_miss | nginx_pc_miss | nginx_proxy)
             line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         *) line=$(timeout 60 "$BIN/gfload" -p "$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         esac
@@ -404,11 +467,17 @@ META=$WORK/meta.txt
 printf 'rep\tworkload\tclients\tsystem\tline\n' >"$RAW"
 total=$((REPS * 3 * ${#CLIENT_LIST[@]} * ${#ACTIVE[@]}))
 n=0
+# Odd repetitions run the systems in order, even ones in reverse (A B C, C B A, ...): a drift
+# of the machine during a cell's systems favours none of them over the repetitions.
+REVERSED=()
+for ((i = ${#ACTIVE[@]} - 1; i >= 0; i--)); do REVERSED+=("${ACTIVE[$i]}"); done
 for ((rep = 1; rep <= REPS; rep++)); do
+    if ((rep % 2)); then ORDER=("${ACTIVE[@]}"); else ORDER=("${REVERSED[@]}"); fi
     for wl in 1k 1m 10m; do
         for c in "${CLIENT_LIST[@]}"; do
-            for sys in "${ACTIVE[@]}"; do
+            for sys in "${ORDER[@]}"; do
                 n=$((n + 1))
+                SAMPLE=$n
                 line=$(measure "$sys" "${WL[$wl]}" "$c" "$DURATION")
                 printf '%s\t%s\t%s\t%s\t%s\n' "$rep" "$wl" "$c" "$sys" "${line:-none}" >>"$RAW"
                 say "$n/$total rep $rep $wl c=$c $sys: $(sed -E 's/.*(rps=[^ ]+).*(gbps=[^ ]+).*(p99_us=[^ ]+).*/\1 \2 \3/' <<<"${line:-none}")"
@@ -417,6 +486,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     done
 done
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$META"
+echo "miss_requests=$MISS_REQ" >>"$META"
 
 # Peak RSS of the instances that served the grid (32 clients x 10 MiB at the end).
 for sys in cache origin; do
