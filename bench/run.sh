@@ -149,6 +149,15 @@ STAMP=${GF_BENCH_STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
 # --- 2. bookkeeping: every process we start is stopped by PID on exit -------------------------
 WORK=$(mktemp -d /tmp/gfbench.XXXXXX)
 chmod 755 "$WORK" # nginx's workers run as another user
+# The HTTP caches' and the filling cache's storage: tmpfs (the private namespace's /dev/shm),
+# else the temp dir.
+if [ -n "${GF_BENCH_ISOLATED:-}" ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
+    CACHE_DIR=$(mktemp -d /dev/shm/gfbench-caches.XXXXXX)
+else
+    CACHE_DIR=$WORK/caches
+fi
+mkdir -p "$CACHE_DIR"
+chmod 755 "$CACHE_DIR"
 declare -a PIDS=()
 
 # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reaps it.
@@ -192,7 +201,7 @@ cleanup() {
             tail -n 15 "$f" >&2
         done
     fi
-    rm -rf "$WORK"
+    [ -n "${GF_BENCH_KEEP:-}" ] && say "kept $WORK (GF_BENCH_KEEP)" || rm -rf "$WORK" "$CACHE_DIR"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -316,13 +325,14 @@ if has_system cache_nostats && [ -x "$BIN/simplecached" ]; then
         "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --no-stats
 fi
 # A cache that fills itself from the nginx origin (instance "fill": its own queue, segments and
-# lock), empty index: every file is fetched once, then served from its store; the store in the
-# run's temp dir, as nginx proxy_cache's.
+# lock), empty index: every file is fetched once, then served from its store. The store and
+# nginx proxy_cache's directory are both on tmpfs (memory caches, as Varnish's malloc storage),
+# all three bounded at 1 GiB.
 if (has_system fill || has_system fill_miss) && [ -x "$BIN/simplecached" ]; then
     : >"$WORK/files/empty.txt"
-    mkdir -p "$WORK/store"
+    mkdir -p "$CACHE_DIR/store"
     start simplecached_fill "$BIN/simplecached" --instance fill -c empty.txt -t "$THREADS" \
-        --origin "http://127.0.0.1:$NGX_PORT" --store-dir "$WORK/store" --store-max 2147483648
+        --origin "http://127.0.0.1:$NGX_PORT" --store-dir "$CACHE_DIR/store" --store-max 1073741824
     start_gf fill wpfill "$BIN/webproxy" --instance fill -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE"
     [ -n "${PORT[fill]:-}" ] && PORT[fill_miss]=${PORT[fill]}
 fi
@@ -350,8 +360,9 @@ fi
 if has_system nginx_pc || has_system nginx_pc_ka || has_system nginx_pc_miss; then
     port=$(free_port)
     mkdir -p "$WORK/ngxpc"
+    mkdir -p "$CACHE_DIR/ngxpc"
     sed -e "s|@WORKERS@|$NGX_WORKERS|; s|@TMP@|$WORK/ngxpc|g; s|@PORT@|$port|; s|@ORIGIN@|$NGX_PORT|" \
-        "$BENCH_DIR/nginx_cache.conf.in" >"$WORK/ngxpc/nginx.conf"
+        -e "s|@CACHE@|$CACHE_DIR/ngxpc|" "$BENCH_DIR/nginx_cache.conf.in" >"$WORK/ngxpc/nginx.conf"
     start nginx_pc nginx -c "$WORK/ngxpc/nginx.conf" -p "$WORK/ngxpc" -e "$WORK/ngxpc/nginx-error.log"
     # shellcheck disable=SC2154 # set by start
     if wait_port "$port" "$nginx_pc_pid"; then PORT[nginx_pc]=$port PORT[nginx_pc_ka]=$port PORT[nginx_pc_miss]=$port; else say "nginx_pc did not start; skipped"; fi
@@ -362,6 +373,7 @@ if has_system nginx_proxy; then
     port=$(free_port)
     mkdir -p "$WORK/ngxproxy"
     sed -e "s|@WORKERS@|$NGX_WORKERS|; s|@TMP@|$WORK/ngxproxy|g; s|@PORT@|$port|; s|@ORIGIN@|$NGX_PORT|" \
+        -e "s|@CACHE@|$WORK/ngxproxy/cache|" \
         -e '/proxy_cache files;/d; /proxy_cache_lock/d; /proxy_cache_valid/d' \
         "$BENCH_DIR/nginx_cache.conf.in" >"$WORK/ngxproxy/nginx.conf"
     start nginx_proxy nginx -c "$WORK/ngxproxy/nginx.conf" -p "$WORK/ngxproxy" -e "$WORK/ngxproxy/nginx-error.log"
