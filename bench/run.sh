@@ -201,7 +201,11 @@ cleanup() {
             tail -n 15 "$f" >&2
         done
     fi
-    [ -n "${GF_BENCH_KEEP:-}" ] && say "kept $WORK (GF_BENCH_KEEP)" || rm -rf "$WORK" "$CACHE_DIR"
+    if [ -n "${GF_BENCH_KEEP:-}" ]; then
+        say "kept $WORK and $CACHE_DIR (GF_BENCH_KEEP)"
+    else
+        rm -rf "$WORK" "$CACHE_DIR"
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
