@@ -1,6 +1,8 @@
 # cache.cmake - tests of simplecached and of the proxy's cache mode (segment pool, handler).
 gf_add_unit_test(NAME test_seg_pool SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_seg_pool.c
                  LIBS gfproxy LABELS tsan)
+gf_add_unit_test(NAME test_seg_classes SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_seg_classes.c
+                 LIBS gfproxy LABELS tsan)
 gf_add_unit_test(NAME test_simplecache SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_simplecache.c
                  LIBS gfcache LABELS tsan)
 

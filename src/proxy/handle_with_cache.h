@@ -15,9 +15,9 @@ struct cache_client; /* shared by all proxy workers; thread-safe */
 
 struct cache_client_options {
     struct seg_classes classes; /* the pool's size classes (seg_classes_parse or _single) */
-    int segment_wait_ms; /* longest wait for a free segment; 0 = 10000 */
-    int stall_ms;        /* longest wait for the cache's next chunk; 0 = 30000 */
-    int send_timeout_ms; /* longest wait for room in the command queue; 0 = 2000 */
+    int segment_wait_ms;        /* longest wait for a free segment; 0 = 10000 */
+    int stall_ms;               /* longest wait for the cache's next chunk; 0 = 30000 */
+    int send_timeout_ms;        /* longest wait for room in the command queue; 0 = 2000 */
     /* Live figures (borrowed; NULL: none), a slot per segment: slot i is segment i with its
      * size, state, the worker, the path and the bytes sent; messages counts requests sent. */
     struct stats_region *stats;

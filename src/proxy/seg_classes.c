@@ -24,10 +24,20 @@ int seg_size_parse(const char *s, size_t len, uint64_t *out)
         return -EINVAL;
     if (i < len) {
         switch (s[i]) {
-        case 'k': case 'K': mul = 1ull << 10; break;
-        case 'm': case 'M': mul = 1ull << 20; break;
-        case 'g': case 'G': mul = 1ull << 30; break;
-        default: return -EINVAL;
+        case 'k':
+        case 'K':
+            mul = 1ull << 10;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1ull << 20;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1ull << 30;
+            break;
+        default:
+            return -EINVAL;
         }
         i++;
         const char *rest = s + i;

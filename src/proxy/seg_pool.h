@@ -66,10 +66,10 @@ int seg_pool_take_class(struct seg_pool *p, unsigned min_class, int timeout_ms,
 void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace);
 
 /* Publishes the pool's segments in r (stats.h; NULL: none), slot i being item i: all FREE
- * now, each with its size (stats_slot_size). Afterwards the pool marks a slot FREE under its new serial when it re-creates its
- * segment; the taker marks it IN_USE (stats_slot_begin) and, before giving it back, FREE or
- * ABANDONED (when it is replaced: it stays so while its re-creation fails). Call before the
- * first take. */
+ * now, each with its size (stats_slot_size). Afterwards the pool marks a slot FREE under its new
+ * serial when it re-creates its segment; the taker marks it IN_USE (stats_slot_begin) and, before
+ * giving it back, FREE or ABANDONED (when it is replaced: it stays so while its re-creation fails).
+ * Call before the first take. */
 void seg_pool_set_stats(struct seg_pool *p, struct stats_region *r);
 
 /* The item's position in the pool, 0..n-1 (its stats slot). */

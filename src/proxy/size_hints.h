@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIZE_HINTS_DEFAULT 4096u    /* buckets in webproxy's table (64 KiB) */
+#define SIZE_HINTS_DEFAULT 4096u /* buckets in webproxy's table (64 KiB) */
 #define SIZE_HINTS_MAX     (1u << 20)
 
 struct size_hints;
