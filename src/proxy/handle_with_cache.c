@@ -166,13 +166,14 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
     uint32_t serial = 0;
     uint64_t gen, hint = 0;
     unsigned cls;
+    int known;
 
     req = malloc(sizeof *req); /* 4 KiB+: kept off the worker's stack */
     if (req == NULL)
         return -ENOMEM;
     /* The smallest class that holds the file when its size is known, else the largest. */
-    cls = seg_classes_pick(seg_pool_classes(cc->pool),
-                           size_hints_get(cc->hints, path, path_len, &hint), hint);
+    known = size_hints_get(cc->hints, path, path_len, &hint);
+    cls = seg_classes_pick(seg_pool_classes(cc->pool), known, hint);
     rc = seg_pool_take_class(cc->pool, cls, cc->opt.segment_wait_ms, ctx_cancelled, ctx, &it);
     if (rc < 0)
         goto out_free;
