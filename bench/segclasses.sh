@@ -31,6 +31,7 @@ done
 CONFIGS=(
     "one size 16 x 1 MiB|-n 16 -z 1048576"
     "classes 16K:12,1M:4|--segments 16K:12,1M:4"
+    "one size 16 x 256 KiB|-n 16 -z 262144"
     "one size 16 x 8 MiB|-n 16 -z 8388608"
     "classes 16K:12,1M:2,8M:2|--segments 16K:12,1M:2,8M:2"
 )
@@ -122,9 +123,9 @@ for i in "${!CONFIGS[@]}"; do
     pid=$!
     PIDS+=("$pid")
     wait_port "$port"
-    PORTS[$i]=$port
+    PORTS[i]=$port
     # Segment memory: the bytes of this proxy's segments in /dev/shm.
-    MEM[$i]=$(find /dev/shm -maxdepth 1 -name "getfile-$(id -u)-$pid-seg*" -printf '%s\n' |
+    MEM[i]=$(find /dev/shm -maxdepth 1 -name "getfile-$(id -u)-$pid-seg*" -printf '%s\n' |
         awk '{s += $1} END {print s + 0}')
     # Warm-up: one pass (the cache maps the segments; the proxy learns every size).
     (cd "$WORK" && "$BIN/gfclient_measure" -p "$port" -t "$CLIENTS" -w files/workload.txt \

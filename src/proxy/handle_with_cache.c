@@ -70,6 +70,12 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
         goto err_hints;
     }
     seg_pool_set_stats(cc->pool, opt->stats);
+    if (opt->classes.n > 1) {
+        char desc[128];
+        seg_classes_format(&opt->classes, desc, sizeof desc);
+        log_info("segments in size classes %s (SIZE:COUNT), %llu bytes in all", desc,
+                 (unsigned long long)seg_classes_bytes(&opt->classes));
+    }
     *out = cc;
     return 0;
 
