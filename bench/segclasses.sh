@@ -163,11 +163,13 @@ print("Mixed workload: %s files per pass (400 of 1-8 KiB, 12 of 1 MiB, 3 of 10 M
       " %s passes per sample, %s clients, %s repetitions interleaved; medians."
       % (nfiles, int(bytes_pass) / 2**20, passes, clients, reps))
 print()
-print("| configuration | segment memory | memory ratio | MB/s | MB/s ratio | req/s | p50 ms | p99 ms |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| configuration | segment memory | memory ratio | MB/s | MB/s min-max | MB/s ratio | req/s | p50 ms | p99 ms |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 b_mb, b_mem = med(0, 2), mem[0]
 for i, n in enumerate(names):
     mb = med(i, 2)
-    print("| %s | %.2f MiB | %.2fx | %.0f | %.2fx | %.0f | %.1f | %.1f |"
-          % (n, mem[i] / 2**20, mem[i] / b_mem, mb, mb / b_mb, med(i, 3), med(i, 4), med(i, 5)))
+    v = [float(r[2]) for r in rows if int(r[1]) == i]
+    print("| %s | %.2f MiB | %.2fx | %.0f | %.0f-%.0f | %.2fx | %.0f | %.1f | %.1f |"
+          % (n, mem[i] / 2**20, mem[i] / b_mem, mb, min(v), max(v), mb / b_mb, med(i, 3),
+             med(i, 4), med(i, 5)))
 PY
