@@ -163,7 +163,7 @@ enum stats_slot_word {
     STATS_S_TOTAL,    /* bytes to transfer, 0 until known */
     STATS_S_START_MS, /* CLOCK_MONOTONIC when the transfer began */
     STATS_S_PATH,     /* STATS_PATH_WORDS words: the request path, NUL-padded, truncated */
-    /* Size classes (version 4): */
+    /* Size classes: */
     STATS_S_SEG_SIZE = STATS_S_PATH + STATS_PATH_WORDS, /* proxy: the segment's bytes; cache 0 */
     STATS_SLOT_WORDS
 };
