@@ -43,7 +43,7 @@
 #include "ipc_rundir.h"
 
 #define STATS_MAGIC           0x47465354u /* "GFST" */
-#define STATS_VERSION         4u          /* 4: a slot's segment size (STATS_S_SEG_SIZE) */
+#define STATS_VERSION         4u          /* bumped with STATS_S_SEG_SIZE (size classes) */
 #define STATS_CREATE_ATTEMPTS 16          /* names tried by stats_create before it gives -EEXIST */
 #define STATS_SLOTS_MAX       1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
 #define STATS_PATH_WORDS      16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
