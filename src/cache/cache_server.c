@@ -432,10 +432,12 @@ static int wait_fill(struct cache_server *s, struct fill *f, const struct shm_se
     }
 }
 
+/* The origin's answer as the proxy gets it: its "not found" is told apart from our own, so a
+ * proxy with an origin of its own does not ask it again (both mode). */
 static int shm_status_of(enum gf_status st)
 {
     return st == GF_OK               ? SHM_STATUS_OK
-           : st == GF_FILE_NOT_FOUND ? SHM_STATUS_NOT_FOUND
+           : st == GF_FILE_NOT_FOUND ? SHM_STATUS_ORIGIN_NOT_FOUND
                                      : SHM_STATUS_ERROR;
 }
 
@@ -593,7 +595,8 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
         outcome = fill == NULL ? STATS_HIT : fill_stale(fill) ? STATS_STALE : STATS_FILL;
         if (outcome == STATS_STALE)
             log_info("'%s': served stale (the origin fails; --stale-if-error)", req->path);
-    } else if (rc == 0 && status == SHM_STATUS_NOT_FOUND) {
+    } else if (rc == 0 &&
+               (status == SHM_STATUS_NOT_FOUND || status == SHM_STATUS_ORIGIN_NOT_FOUND)) {
         stat_add(&s->st.not_found);
         outcome = STATS_MISS;
     } else if (rc == 0) {
