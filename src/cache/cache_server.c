@@ -377,6 +377,10 @@ static void *fill_main(void *arg)
     struct origin_cond cond = {NULL, NULL};
     int conditional = fill_validators(job->f, &cond.etag, &cond.last_modified);
     rc = origin_fetch_cond(fetcher, path, strlen(path), conditional ? &cond : NULL, &sink);
+    if (rc == -ESTALE && conditional) { /* a 304 that does not match the kept entry */
+        fill_forget_old(job->f);
+        rc = origin_fetch_cond(fetcher, path, strlen(path), NULL, &sink);
+    }
     if (fill_revalidated(job->f)) {
         stats_add(s->stats, STATS_C_NOT_MODIFIED, 1);
         log_info("'%s': revalidated (304 Not Modified)", path);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -839,7 +840,11 @@ static int fill_reserve(struct fill *f, uint64_t size)
 {
     int err = posix_fallocate(f->fd, 0, (off_t)size);
 
-    if ((err == ENOSPC || err == EDQUOT) && evict_for_disk(f->st, size))
+    struct statvfs vfs;
+
+    /* Evicting helps only a body the file system can hold at all. */
+    if ((err == ENOSPC || err == EDQUOT) && fstatvfs(f->fd, &vfs) == 0 &&
+        size <= (uint64_t)vfs.f_blocks * vfs.f_frsize && evict_for_disk(f->st, size))
         err = posix_fallocate(f->fd, 0, (off_t)size);
     if (err == 0 || err == EOPNOTSUPP || err == EINVAL) /* no reservation: found at the write */
         return 0;
@@ -957,6 +962,15 @@ static int fill_copy_old(struct fill *f, const struct origin_meta *meta, int sta
 
     if (!stale && f->old_etag == NULL && f->old_lastmod == NULL)
         return -EPROTO; /* a 304 to a question not asked */
+    /* A 304 naming another ETag does not vouch for the kept body (RFC 9111, 4.3.4). */
+    if (!stale && meta->etag != NULL && f->old_etag != NULL &&
+        strcmp(meta->etag, f->old_etag) != 0) {
+        log_warn(0,
+                 "store: the origin's 304 for '%s' names ETag %s, the kept entry has %s: not "
+                 "using the kept body",
+                 f->path, meta->etag, f->old_etag);
+        return -ESTALE;
+    }
     entry_name(name, f->hash);
     fd = openat(f->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
@@ -1164,4 +1178,12 @@ void store_drop_damaged(struct store *st, const char *path, size_t path_len, uin
         entry_drop(st, e, 1);
     }
     pthread_mutex_unlock(&st->lock);
+}
+
+void fill_forget_old(struct fill *f)
+{
+    free(f->old_etag);
+    free(f->old_lastmod);
+    f->old_etag = f->old_lastmod = NULL;
+    f->has_old = 0;
 }

@@ -105,6 +105,11 @@ const char *fill_path(const struct fill *f);
  * for origin_fetch_cond and returns non-zero; 0 for a plain fetch. Borrowed from the fill. */
 int fill_validators(const struct fill *f, const char **etag, const char **last_modified);
 
+/* The revalidation's 304 named another ETag than the kept entry's (fill_header returned
+ * -ESTALE, before any header): the fetch forgets the kept entry's validators and asks again
+ * without conditions. Only the fetch calls it, before fill_header succeeded. */
+void fill_forget_old(struct fill *f);
+
 /* Non-zero once the origin answered the fill's revalidation with 304 (the kept body is copied
  * into the fill, fresh again). */
 int fill_revalidated(const struct fill *f);
