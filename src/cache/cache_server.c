@@ -181,7 +181,7 @@ static int lookup_store(struct cache_server *s, const struct cmdq_request *req, 
         *fd = hit.fd;
         *base = hit.offset;
         *len = hit.length;
-        *crc = hit.crc;
+        *crc = hit.verify ? (int64_t)hit.crc : -1;
         log_debug("'%s': hit in the store", req->path);
         return SHM_STATUS_OK;
     case STORE_JOIN:
@@ -610,12 +610,16 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
         drop = 1; /* the proxy died or cancelled: it replaces (or never reuses) the segment */
         goto out_done;
     }
+    struct stat before; /* an unchecked entry's file before the read (store_mark_verified) */
+    int can_mark = crc >= 0 && fstat(fd, &before) == 0;
     if (status == LOOKUP_FILL)
         rc = send_fill(s, slot, seg, lease.pidfd, gen, &status, fill, &len);
     else
         rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, base, len, crc, &damaged);
     if (damaged)
         store_drop_damaged(s->opt.store, req->path, req->path_len, (uint32_t)crc);
+    else if (rc == 0 && status == SHM_STATUS_OK && can_mark)
+        store_mark_verified(s->opt.store, req->path, req->path_len, (uint32_t)crc, fd, &before);
     if (rc == 0 && status == SHM_STATUS_OK) {
         stat_add(&s->st.served);
         outcome = fill == NULL ? STATS_HIT : fill_stale(fill) ? STATS_STALE : STATS_FILL;

@@ -32,11 +32,16 @@ struct entry {
     char *path; /* NUL-terminated, path_len bytes */
     size_t path_len;
     uint64_t hash;
-    uint64_t size;             /* the file's bytes */
-    uint64_t expires_ms;       /* Unix ms after which it is stale; 0: never */
-    char *etag, *lastmod;      /* the origin's validators, or NULL */
-    uint64_t vlen;             /* bytes of validators after the body in the file */
-    uint32_t crc;              /* CRC-32 of the body */
+    uint64_t size;        /* the file's bytes */
+    uint64_t expires_ms;  /* Unix ms after which it is stale; 0: never */
+    char *etag, *lastmod; /* the origin's validators, or NULL */
+    uint64_t vlen;        /* bytes of validators after the body in the file */
+    uint32_t crc;         /* CRC-32 of the body */
+    /* The file was last known to match crc with this inode and change time (a write, a
+     * truncate, a rename changes it); verified 0: a hit checks it. */
+    int verified;
+    ino_t vino;
+    struct timespec vctime;
     struct entry *hnext;       /* bucket chain */
     struct entry *prev, *next; /* LRU list: head is the least recently used */
 };
@@ -559,6 +564,8 @@ static int entry_open(struct store *st, struct entry *e, struct store_hit *hit)
     hit->offset = STORE_HEADER_SIZE + e->path_len;
     hit->length = e->size - hit->offset - e->vlen;
     hit->crc = e->crc;
+    hit->verify = !(e->verified && sb.st_ino == e->vino && sb.st_ctim.tv_sec == e->vctime.tv_sec &&
+                    sb.st_ctim.tv_nsec == e->vctime.tv_nsec);
     return 0;
 }
 
@@ -1035,6 +1042,14 @@ static int commit(struct store *st, struct fill *f, uint64_t size)
         unlinkat(st->dirfd, name, 0);
         return rc;
     }
+    /* Its CRC-32 is of the bytes written: no hit needs to check it until the file changes. */
+    struct stat sb;
+    struct entry *e = entry_find(st, f->path, f->path_len, f->hash);
+    if (e != NULL && fstat(f->fd, &sb) == 0) {
+        e->verified = 1;
+        e->vino = sb.st_ino;
+        e->vctime = sb.st_ctim;
+    }
     return 0;
 }
 
@@ -1186,4 +1201,23 @@ void fill_forget_old(struct fill *f)
     free(f->old_lastmod);
     f->old_etag = f->old_lastmod = NULL;
     f->has_old = 0;
+}
+
+void store_mark_verified(struct store *st, const char *path, size_t path_len, uint32_t crc, int fd,
+                         const struct stat *before)
+{
+    struct stat sb;
+
+    if (fstat(fd, &sb) < 0 || sb.st_ino != before->st_ino ||
+        sb.st_ctim.tv_sec != before->st_ctim.tv_sec ||
+        sb.st_ctim.tv_nsec != before->st_ctim.tv_nsec)
+        return; /* changed while it was read: the next hit checks again */
+    pthread_mutex_lock(&st->lock);
+    struct entry *e = entry_find(st, path, path_len, hash_path(path, path_len));
+    if (e != NULL && e->crc == crc) {
+        e->verified = 1;
+        e->vino = sb.st_ino;
+        e->vctime = sb.st_ctim;
+    }
+    pthread_mutex_unlock(&st->lock);
 }

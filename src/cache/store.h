@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "gf_proto.h"
 #include "origin_fetch.h"
@@ -64,6 +65,9 @@ struct store_hit {
     uint64_t offset; /* where the body starts in it */
     uint64_t length; /* the body's length */
     uint32_t crc;    /* the body's CRC-32 (zlib's crc32), as written when it was filled */
+    int verify;      /* the file changed (or was never checked) since it last matched crc: the
+                      * reader checks it (store_mark_verified when it did, store_drop_damaged
+                      * when it does not match) */
 };
 
 enum store_result {
@@ -143,6 +147,12 @@ void store_stats(struct store *st, struct store_stats *out);
 /* A reader found that the body of path's entry does not match crc, its CRC-32: logs it and
  * drops the entry (if it is still the one with that CRC), so the next request fetches it. */
 void store_drop_damaged(struct store *st, const char *path, size_t path_len, uint32_t crc);
+
+/* A reader read the whole body of path's entry through fd and it matched crc: later hits skip
+ * the check while the file keeps the inode and change time it had in *before (fstat before
+ * the read). A file written meanwhile is not marked. */
+void store_mark_verified(struct store *st, const char *path, size_t path_len, uint32_t crc, int fd,
+                         const struct stat *before);
 
 /* Drops the complete entry of path (prefix 0), or every complete entry whose path starts with
  * path (prefix 1), removing their files; requests already reading one keep their open file.

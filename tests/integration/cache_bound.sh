@@ -47,6 +47,7 @@ done
 sleep 0.1
 kill "$SAMPLER" 2>/dev/null || true
 peak=$(cat "$WORK/max")
+echo "store bytes: peak $peak (bound $BOUND, one entry $SIZE)"
 total=0
 while read -r f; do total=$((total + $(stat -c %s "$f"))); done < <(store_files)
 check "after 30 MiB: the store is under the bound ($total <= $BOUND)" test "$total" -le $BOUND

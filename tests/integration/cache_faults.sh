@@ -126,6 +126,18 @@ check "... one conditional request" \
 check "... then the body fetched again without conditions (got $(attempts "/cv-other/max-age=1/5000/t"))" \
     test "$(attempts "/cv-other/max-age=1/5000/t")" -eq 2
 
+# ---- damaged while the cache was stopped: the first hit after the restart checks it ----
+fetch_ok "$PPORT" /ok/300000/z 300000
+stop_ok "$CACHE" TERM simplecached
+flip "$(entry_of /ok/300000/z)" 5000
+start_fill_cache CACHE --origin-retry-ms 50 --store-max 100000000
+CLOG=$(logfile_of "$CACHE")
+not_ok "$PPORT" /ok/300000/z
+check "damaged before the restart: logged" wait_for 10 logged "store: the entry of '/ok/300000/z' is damaged"
+fetch_ok "$PPORT" /ok/300000/z 300000
+fetch_ok "$PPORT" /ok/300000/z 300000
+check "... fetched again once, then a hit (got $(attempts /ok/300000/z))" test "$(attempts /ok/300000/z)" -eq 2
+
 stop_ok "$PROXY" TERM webproxy
 stop_ok "$CACHE" TERM simplecached
 stop "$ORIGIN" TERM 5 || true
