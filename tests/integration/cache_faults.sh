@@ -90,7 +90,7 @@ check "full disk: the new entry was kept (a hit)" test "$(attempts /ok/400000/f3
 # Larger than the whole disk (but not the bound): served from memory, not kept.
 fetch_ok "$PPORT" /ok/3000000/big 3000000
 check "larger than the disk: logged" logged "store: no room for '/ok/3000000/big'"
-check "... served from memory, not kept" logged "store: '/ok/3000000/big' served from memory, not kept"
+check "... served from memory, not kept" wait_for 10 logged "store: '/ok/3000000/big' served from memory, not kept"
 fetch_ok "$PPORT" /ok/3000000/big 3000000
 check "... and nothing evicted for it" test -n "$(entry_of /ok/400000/f3)"
 check "... so the next request fetches it again (got $(attempts /ok/3000000/big))" \
@@ -112,8 +112,8 @@ check "writable again: kept (2 fetches, then a hit; got $(attempts /ok/200000/r1
 # ---- lengths that do not match Content-Length ----
 not_ok "$PPORT" /wrong-length-short/200000/l1
 not_ok "$PPORT" /wrong-length-long/200000/l2
-check "wrong length (short): logged" logged "wrong-length-short/200000/l1' failed: transfer closed"
-check "wrong length (long): logged" logged "wrong-length-long/200000/l2': the origin sent more than Content-Length"
+check "wrong length (short): logged" wait_for 10 logged "wrong-length-short/200000/l1' failed: transfer closed"
+check "wrong length (long): logged" wait_for 10 logged "wrong-length-long/200000/l2': the origin sent more than Content-Length"
 check "wrong lengths: nothing kept" test -z "$(entry_of /wrong-length)"
 
 # ---- a 304 naming another ETag than the kept entry's ----
