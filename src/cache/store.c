@@ -846,7 +846,6 @@ static int evict_for_disk(struct store *st, uint64_t need)
 static int fill_reserve(struct fill *f, uint64_t size)
 {
     int err = posix_fallocate(f->fd, 0, (off_t)size);
-
     struct statvfs vfs;
 
     /* Evicting helps only a body the file system can hold at all. */
