@@ -233,6 +233,7 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
         if (rc < 0)
             break;
         replace = 0;
+        size_hints_forget(cc->hints, path, path_len);
         rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENODATA;
         break;
     default:
