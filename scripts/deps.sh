@@ -6,7 +6,8 @@ set -euo pipefail
 # help2man: the man pages are generated at build time (-DGF_MAN=OFF builds without them).
 # libmicrohttpd-dev: webproxy's HTTP front end (--http) and the daemons' --metrics endpoint.
 # libncurses-dev: gfmon's screen (ncursesw).
-build=(build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev libncurses-dev python3
+# zlib1g-dev: the CRC-32 of simplecached's store entries.
+build=(build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev libncurses-dev zlib1g-dev python3
     help2man)
 # dpkg-dev and file: cpack's Depends (dpkg-shlibdeps); man-db: man -l; systemd: systemd-analyze
 # verify of the units; tmux: gfmon's screen under test; prometheus, curl: promtool, a real

@@ -31,6 +31,6 @@ gf_add_script_test(NAME proxy_origin_gather SCRIPT tests/integration/proxy_origi
   TIMEOUT 120 LABELS tsan)
 
 # Fill on miss from an origin, the store, coalescing (src/cache/store.c, cache_server.c).
-foreach(t fill store coalesce fresh stale ctl)
+foreach(t fill store coalesce fresh stale ctl both faults cold32 bound)
   gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240 LABELS cache)
 endforeach()

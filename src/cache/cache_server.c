@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define RECEIVE_SLICE_MS 100   /* how often the boss looks at the stop flag */
 #define DELAY_SLICE_US   20000 /* the -d delay sleeps in slices this long */
@@ -168,7 +169,7 @@ static void start_fill(struct cache_server *s, struct fill *f);
 /* A path the index does not name: a kept entry (SHM_STATUS_OK, *fd, *base, *len), or a fill
  * to read as it grows (LOOKUP_FILL, *fill), started here when none is in progress. */
 static int lookup_store(struct cache_server *s, const struct cmdq_request *req, int *fd,
-                        uint64_t *base, uint64_t *len, struct fill **fill)
+                        uint64_t *base, uint64_t *len, int64_t *crc, struct fill **fill)
 {
     struct store_hit hit;
     /* Without an origin the store is only read: a miss is NOT_FOUND. */
@@ -180,6 +181,7 @@ static int lookup_store(struct cache_server *s, const struct cmdq_request *req, 
         *fd = hit.fd;
         *base = hit.offset;
         *len = hit.length;
+        *crc = hit.verify ? (int64_t)hit.crc : -1;
         log_debug("'%s': hit in the store", req->path);
         return SHM_STATUS_OK;
     case STORE_JOIN:
@@ -200,11 +202,13 @@ static int lookup_store(struct cache_server *s, const struct cmdq_request *req, 
 }
 
 /* Looks the path up (after the delay) and decides the RESPONSE. On SHM_STATUS_OK stores the
- * open file in *fd, where the body starts in *base and its length in *len; LOOKUP_FILL: the
+ * open file in *fd, where the body starts in *base and its length in *len, and for a store
+ * entry the body's CRC-32 in *crc (else -1); LOOKUP_FILL: the
  * body comes from *fill. Returns the status, or -ESRCH/-ECANCELED when the request should be
  * dropped without an answer. */
 static int lookup(struct cache_server *s, const struct cmdq_request *req, const struct shm_seg *seg,
-                  int pidfd, int *fd, uint64_t *base, uint64_t *len, struct fill **fill)
+                  int pidfd, int *fd, uint64_t *base, uint64_t *len, int64_t *crc,
+                  struct fill **fill)
 {
     int in_index;
 
@@ -221,7 +225,7 @@ static int lookup(struct cache_server *s, const struct cmdq_request *req, const 
     *base = 0;
     /* Index entries are pinned: never fetched, even when their file is missing. */
     if (rc == -ENOENT && !in_index && s->opt.store != NULL)
-        return lookup_store(s, req, fd, base, len, fill);
+        return lookup_store(s, req, fd, base, len, crc, fill);
     if (rc == -ENOENT)
         return SHM_STATUS_NOT_FOUND;
     if (rc < 0) {
@@ -252,11 +256,16 @@ static int reserve(struct cache_server *s, struct shm_seg *seg, int pidfd, unsig
 }
 
 /* Writes the RESPONSE and, for OK, every DATA chunk. *status may turn from OK into ERROR when
- * the file cannot be read before anything was promised. Returns 0 when the whole answer was
- * written, or -errno (the transfer was abandoned). */
+ * the file cannot be read before anything was promised. crc >= 0: the body's CRC-32 (a store
+ * entry), checked before the chunk that completes the body goes out; a mismatch sets *damaged
+ * and answers ERROR (a body in one chunk) or abandons (the client never gets a complete body
+ * of wrong bytes). Returns 0 when the whole answer was written, or -errno (abandoned). */
 static int send_answer(struct cache_server *s, unsigned slot, struct shm_seg *seg, int pidfd,
-                       uint64_t gen, int *statusp, int fd, uint64_t base, uint64_t len)
+                       uint64_t gen, int *statusp, int fd, uint64_t base, uint64_t len, int64_t crc,
+                       int *damaged)
 {
+    uint32_t sum = 0;
+
     int status = *statusp;
     unsigned char *payload;
     uint64_t off = 0;
@@ -269,8 +278,11 @@ static int send_answer(struct cache_server *s, unsigned slot, struct shm_seg *se
     if (status == SHM_STATUS_OK) {
         size_t want = len < seg->slot_cap ? (size_t)len : seg->slot_cap;
         ssize_t got = read_full(fd, payload, want, base);
-        if (got != (ssize_t)want) {
-            /* Nothing promised yet: the file shrank or failed, so answer ERROR instead. */
+        if (got == (ssize_t)want && crc >= 0)
+            sum = (uint32_t)crc32_z(sum, payload, want);
+        if (got != (ssize_t)want || (want == len && crc >= 0 && sum != (uint32_t)crc)) {
+            /* Nothing promised yet: the file shrank, failed or is damaged: answer ERROR. */
+            *damaged = got == (ssize_t)want;
             status = SHM_STATUS_ERROR;
             len = 0;
         } else {
@@ -291,6 +303,13 @@ static int send_answer(struct cache_server *s, unsigned slot, struct shm_seg *se
             return rc;
         size_t want = len - off < seg->slot_cap ? (size_t)(len - off) : seg->slot_cap;
         ssize_t got = read_full(fd, payload, want, base + off);
+        if (got == (ssize_t)want && crc >= 0) {
+            sum = (uint32_t)crc32_z(sum, payload, want);
+            if (off + want == len && sum != (uint32_t)crc) {
+                *damaged = 1;
+                got = -EBADMSG; /* the last chunk is held back: abandon below */
+            }
+        }
         if (got != (ssize_t)want) {
             /* The file shrank or a read failed after OK was promised. An empty DATA chunk while
              * bytes are still owed tells the proxy to abandon (handle_with_cache.c). */
@@ -358,6 +377,10 @@ static void *fill_main(void *arg)
     struct origin_cond cond = {NULL, NULL};
     int conditional = fill_validators(job->f, &cond.etag, &cond.last_modified);
     rc = origin_fetch_cond(fetcher, path, strlen(path), conditional ? &cond : NULL, &sink);
+    if (rc == -ESTALE && conditional) { /* a 304 that does not match the kept entry */
+        fill_forget_old(job->f);
+        rc = origin_fetch_cond(fetcher, path, strlen(path), NULL, &sink);
+    }
     if (fill_revalidated(job->f)) {
         stats_add(s->stats, STATS_C_NOT_MODIFIED, 1);
         log_info("'%s': revalidated (304 Not Modified)", path);
@@ -432,10 +455,12 @@ static int wait_fill(struct cache_server *s, struct fill *f, const struct shm_se
     }
 }
 
+/* The origin's answer as the proxy gets it: its "not found" is told apart from our own, so a
+ * proxy with an origin of its own does not ask it again (both mode). */
 static int shm_status_of(enum gf_status st)
 {
     return st == GF_OK               ? SHM_STATUS_OK
-           : st == GF_FILE_NOT_FOUND ? SHM_STATUS_NOT_FOUND
+           : st == GF_FILE_NOT_FOUND ? SHM_STATUS_ORIGIN_NOT_FOUND
                                      : SHM_STATUS_ERROR;
 }
 
@@ -546,9 +571,10 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     enum stats_outcome outcome = STATS_CANCELLED;
     int64_t t0 = clock_mono_ns();
     uint64_t len = 0, base = 0, gen;
+    int64_t crc = -1;
     struct fill *fill = NULL;
     uint32_t serial = 0;
-    int fd = -1, status, rc, drop = 0;
+    int fd = -1, status, rc, drop = 0, damaged = 0;
 
     rc = attach_retrying(s, req, &lease);
     if (rc == -ESRCH) {
@@ -578,22 +604,29 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     }
     (void)ipc_name_parse(req->seg_name, IPC_KIND_SEGMENT, s->uid, NULL, &serial);
     stats_slot_begin(s->stats, slot, (pid_t)req->proxy_pid, serial, req->path, req->path_len);
-    status = lookup(s, req, seg, lease.pidfd, &fd, &base, &len, &fill);
+    status = lookup(s, req, seg, lease.pidfd, &fd, &base, &len, &crc, &fill);
     if (status < 0) {
         stat_add(&s->st.aborted);
         drop = 1; /* the proxy died or cancelled: it replaces (or never reuses) the segment */
         goto out_done;
     }
+    struct stat before; /* an unchecked entry's file before the read (store_mark_verified) */
+    int can_mark = crc >= 0 && fstat(fd, &before) == 0;
     if (status == LOOKUP_FILL)
         rc = send_fill(s, slot, seg, lease.pidfd, gen, &status, fill, &len);
     else
-        rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, base, len);
+        rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, base, len, crc, &damaged);
+    if (damaged)
+        store_drop_damaged(s->opt.store, req->path, req->path_len, (uint32_t)crc);
+    else if (rc == 0 && status == SHM_STATUS_OK && can_mark)
+        store_mark_verified(s->opt.store, req->path, req->path_len, (uint32_t)crc, fd, &before);
     if (rc == 0 && status == SHM_STATUS_OK) {
         stat_add(&s->st.served);
         outcome = fill == NULL ? STATS_HIT : fill_stale(fill) ? STATS_STALE : STATS_FILL;
         if (outcome == STATS_STALE)
             log_info("'%s': served stale (the origin fails; --stale-if-error)", req->path);
-    } else if (rc == 0 && status == SHM_STATUS_NOT_FOUND) {
+    } else if (rc == 0 &&
+               (status == SHM_STATUS_NOT_FOUND || status == SHM_STATUS_ORIGIN_NOT_FOUND)) {
         stat_add(&s->st.not_found);
         outcome = STATS_MISS;
     } else if (rc == 0) {

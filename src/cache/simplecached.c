@@ -467,14 +467,15 @@ int main(int argc, char **argv)
         struct store_stats ss;
         store_stats(store, &ss);
         log_info("store: %llu entries, %llu bytes; %llu hits, %llu fills (%llu kept, %llu too "
-                 "big, %llu not to be kept, %llu failed), %llu joined a fill, %llu evicted, "
-                 "%llu expired",
+                 "big, %llu not to be kept, %llu refused by the disk, %llu failed), %llu joined a "
+                 "fill, %llu evicted, %llu expired, %llu damaged",
                  (unsigned long long)ss.entries, (unsigned long long)ss.bytes,
                  (unsigned long long)ss.hits, (unsigned long long)ss.fills,
                  (unsigned long long)ss.stored, (unsigned long long)ss.too_big,
-                 (unsigned long long)ss.uncacheable, (unsigned long long)ss.failed,
-                 (unsigned long long)ss.coalesced, (unsigned long long)ss.evictions,
-                 (unsigned long long)ss.expired);
+                 (unsigned long long)ss.uncacheable, (unsigned long long)ss.refused,
+                 (unsigned long long)ss.failed, (unsigned long long)ss.coalesced,
+                 (unsigned long long)ss.evictions, (unsigned long long)ss.expired,
+                 (unsigned long long)ss.discarded);
     }
     if (origin != NULL) {
         uint64_t requests, connects, retries;

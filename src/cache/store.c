@@ -13,25 +13,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
-#define MAGIC        "GFSTORE3"
+#define MAGIC        "GFSTORE4"
 #define MAGIC_OLD    "GFSTORE" /* any earlier version: discarded at open */
 #define VALID_MAX    128u      /* longest ETag or Last-Modified kept (origin_fetch passes less) */
 #define ENTRY_PREFIX "e-"
 #define TMP_PREFIX   ".tmp-"
 #define NAME_CAP     64
-#define NBUCKETS     4096u /* hash buckets of the entry table (chained) */
+#define NBUCKETS     4096u        /* hash buckets of the entry table (chained) */
+#define MEM_FILL_MAX (64u << 20)  /* largest body a fill keeps in memory when the disk refuses */
+#define MEM_ALL_MAX  (256u << 20) /* all such bodies at once */
 
 struct entry {
     char *path; /* NUL-terminated, path_len bytes */
     size_t path_len;
     uint64_t hash;
-    uint64_t size;             /* the file's bytes */
-    uint64_t expires_ms;       /* Unix ms after which it is stale; 0: never */
-    char *etag, *lastmod;      /* the origin's validators, or NULL */
-    uint64_t vlen;             /* bytes of validators after the body in the file */
+    uint64_t size;        /* the file's bytes */
+    uint64_t expires_ms;  /* Unix ms after which it is stale; 0: never */
+    char *etag, *lastmod; /* the origin's validators, or NULL */
+    uint64_t vlen;        /* bytes of validators after the body in the file */
+    uint32_t crc;         /* CRC-32 of the body */
+    /* The file was last known to match crc with this inode and change time (a write, a
+     * truncate, a rename changes it); verified 0: a hit checks it. */
+    int verified;
+    ino_t vino;
+    struct timespec vctime;
     struct entry *hnext;       /* bucket chain */
     struct entry *prev, *next; /* LRU list: head is the least recently used */
 };
@@ -43,11 +53,18 @@ struct fill {
     size_t path_len;
     uint64_t hash;
     char tmp[NAME_CAP]; /* temporary name in the store directory */
-    int fd;             /* the temporary file, read and written with pread/pwrite */
-    int dirfd;          /* the store's directory (borrowed) */
-    uint64_t offset;    /* header + path: where the body starts */
-    unsigned refs;      /* guarded by the store's lock */
-    struct fill *next;  /* the store's fills in progress; guarded by the store's lock */
+    int fd;             /* the temporary file, read and written with pread/pwrite; -1: none */
+    /* The disk refused the fill (full, read-only, unwritable): the body is kept in memory
+     * instead, served and never kept; mem_cap bytes (0: not yet, or no room). */
+    unsigned char *mem;
+    uint64_t mem_cap;
+    int disk_err; /* why there is no temporary file (-errno), 0 when there is one */
+    uint32_t crc; /* CRC-32 of the body written so far (only the fetch writes) */
+    struct store *st;
+    int dirfd;         /* the store's directory (borrowed) */
+    uint64_t offset;   /* header + path: where the body starts */
+    unsigned refs;     /* guarded by the store's lock */
+    struct fill *next; /* the store's fills in progress; guarded by the store's lock */
     /* guarded by lock: */
     int header, failed, done;
     int keep;             /* the origin allows keeping it */
@@ -58,6 +75,7 @@ struct fill {
     char *old_etag, *old_lastmod;
     uint64_t old_offset, old_length;
     uint64_t old_expires_ms; /* when the old entry went stale */
+    uint32_t old_crc;        /* its body's CRC-32 */
     int has_old;             /* a stale entry stands behind this fill */
     int revalidated;         /* answered 304 */
     int stale;               /* the origin failed: the old entry was served (stale-if-error) */
@@ -77,7 +95,8 @@ struct store {
     struct entry *lru_head, *lru_tail;
     struct fill *fills; /* in progress */
     unsigned nfills;
-    unsigned serial; /* temporary names */
+    unsigned serial;    /* temporary names */
+    uint64_t mem_bytes; /* bodies of fills held in memory */
     struct store_stats st;
 };
 
@@ -176,7 +195,8 @@ static void evict_for(struct store *st, uint64_t need)
 
 /* Adds an entry as the most recently used, replacing one of the same hash. */
 static int entry_add(struct store *st, const char *path, size_t path_len, uint64_t hash,
-                     uint64_t size, uint64_t expires_ms, const char *etag, const char *lastmod)
+                     uint64_t size, uint64_t expires_ms, const char *etag, const char *lastmod,
+                     uint32_t crc)
 {
     struct entry **pp = bucket_slot(st, hash);
     struct entry *e;
@@ -198,6 +218,7 @@ static int entry_add(struct store *st, const char *path, size_t path_len, uint64
     e->hash = hash;
     e->size = size;
     e->expires_ms = expires_ms;
+    e->crc = crc;
     pp = bucket_slot(st, hash);
     e->hnext = *pp;
     *pp = e;
@@ -301,7 +322,7 @@ static char *read_validator(int fd, uint64_t off, uint64_t len)
 }
 
 static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uint64_t *body,
-                       uint64_t *expires_ms, char **etag, char **lastmod)
+                       uint64_t *expires_ms, uint32_t *crc, char **etag, char **lastmod)
 {
     unsigned char h[STORE_HEADER_SIZE];
     struct stat sb;
@@ -310,10 +331,13 @@ static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uin
 
     if (fstat(fd, &sb) < 0)
         return -errno;
-    if (pread_full(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
+    /* The magic first: an older format's header may be shorter. */
+    if (pread_full(fd, h, 8, 0) != 8)
         return -EBADMSG;
     if (memcmp(h, MAGIC, 8) != 0)
         return memcmp(h, MAGIC_OLD, 7) == 0 ? -EPROTO : -EBADMSG;
+    if (pread_full(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
+        return -EBADMSG;
     plen = get_u64(h + 8, 4);
     elen = get_u64(h + 12, 2);
     llen = get_u64(h + 14, 2);
@@ -334,6 +358,7 @@ static int header_read(int fd, uint64_t hash, char **path, size_t *path_len, uin
     *path_len = plen;
     *body = blen;
     *expires_ms = get_u64(h + 24, 8);
+    *crc = (uint32_t)get_u64(h + 32, 4);
     *etag = read_validator(fd, STORE_HEADER_SIZE + plen + blen, elen);
     *lastmod = read_validator(fd, STORE_HEADER_SIZE + plen + blen + elen, llen);
     return 0;
@@ -345,6 +370,7 @@ struct found {
     char *path;
     size_t path_len;
     uint64_t hash, size, expires_ms;
+    uint32_t crc;
     char *etag, *lastmod;
     struct timespec mtime;
 };
@@ -409,8 +435,8 @@ static int scan_one(struct store *st, const char *name, struct found **found, si
     }
     struct found *f = &(*found)[*n];
     uint64_t body = 0;
-    rc =
-        header_read(fd, hash, &f->path, &f->path_len, &body, &f->expires_ms, &f->etag, &f->lastmod);
+    rc = header_read(fd, hash, &f->path, &f->path_len, &body, &f->expires_ms, &f->crc, &f->etag,
+                     &f->lastmod);
     close(fd);
     if (rc == -ENOMEM)
         return rc;
@@ -453,7 +479,7 @@ static int scan(struct store *st)
             qsort(found, n, sizeof *found, found_cmp);
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = entry_add(st, found[i].path, found[i].path_len, found[i].hash, found[i].size,
-                           found[i].expires_ms, found[i].etag, found[i].lastmod);
+                           found[i].expires_ms, found[i].etag, found[i].lastmod, found[i].crc);
     }
     for (size_t i = 0; i < n; i++) {
         free(found[i].path);
@@ -537,7 +563,17 @@ static int entry_open(struct store *st, struct entry *e, struct store_hit *hit)
     hit->fd = fd;
     hit->offset = STORE_HEADER_SIZE + e->path_len;
     hit->length = e->size - hit->offset - e->vlen;
+    hit->crc = e->crc;
+    hit->verify = !(e->verified && sb.st_ino == e->vino && sb.st_ctim.tv_sec == e->vctime.tv_sec &&
+                    sb.st_ctim.tv_nsec == e->vctime.tv_nsec);
     return 0;
+}
+
+/* Errors of the disk or the directory, not of the fill: the body can still be served. */
+static int disk_refuses(int err)
+{
+    return err == -ENOSPC || err == -EDQUOT || err == -EROFS || err == -EACCES || err == -EPERM ||
+           err == -EIO;
 }
 
 static struct fill *fill_new(struct store *st, const char *path, size_t path_len, uint64_t hash,
@@ -560,12 +596,22 @@ static struct fill *fill_new(struct store *st, const char *path, size_t path_len
     f->dirfd = st->dirfd;
     snprintf(f->tmp, sizeof f->tmp, TMP_PREFIX "%016llx-%ld-%u", (unsigned long long)hash,
              (long)getpid(), ++st->serial);
+    f->st = st;
     f->fd = openat(st->dirfd, f->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (f->fd < 0) {
         *err = -errno;
-        free(f->path);
-        free(f);
-        return NULL;
+        if (!disk_refuses(*err)) {
+            free(f->path);
+            free(f);
+            return NULL;
+        }
+        /* Served from memory if its length allows (fill_header); never kept. */
+        log_warn(-*err,
+                 "store: cannot create a file for '%s' in '%s'; serving it from memory, "
+                 "not keeping it",
+                 f->path, st->dir);
+        f->disk_err = *err;
+        f->keep = 0;
     }
     pthread_mutex_init(&f->lock, NULL);
     pthread_condattr_init(&ca);
@@ -638,6 +684,7 @@ int store_get(struct store *st, const char *path, size_t path_len, unsigned max_
         f->old_lastmod = old->lastmod != NULL ? strdup(old->lastmod) : NULL;
         f->old_offset = STORE_HEADER_SIZE + old->path_len;
         f->old_length = old->size - f->old_offset - old->vlen;
+        f->old_crc = old->crc;
     }
     f->refs = 2; /* the caller's and the fetch's */
     f->next = st->fills;
@@ -668,6 +715,12 @@ void fill_wait(struct fill *f, int have_header, uint64_t have, int ms, struct fi
 
 ssize_t fill_read(struct fill *f, void *buf, size_t n, uint64_t off)
 {
+    if (f->disk_err != 0) { /* only bytes fill_wait reported: written, never moved */
+        if (f->mem == NULL || off + n > f->mem_cap)
+            return -EIO;
+        memcpy(buf, f->mem + off, n);
+        return (ssize_t)n;
+    }
     ssize_t got = pread_full(f->fd, buf, n, f->offset + off);
 
     return got >= 0 && (size_t)got != n ? -EIO : got;
@@ -710,7 +763,14 @@ static int stale_usable(const struct fill *f)
 
 static void fill_free(struct fill *f)
 {
-    close(f->fd);
+    if (f->mem != NULL) {
+        pthread_mutex_lock(&f->st->lock);
+        f->st->mem_bytes -= f->mem_cap;
+        pthread_mutex_unlock(&f->st->lock);
+        free(f->mem);
+    }
+    if (f->fd >= 0)
+        close(f->fd);
     pthread_cond_destroy(&f->changed);
     pthread_mutex_destroy(&f->lock);
     free(f->path);
@@ -736,6 +796,78 @@ void fill_put(struct store *st, struct fill *f)
 
 static int fill_copy_old(struct fill *f, const struct origin_meta *meta, int stale);
 
+/* The body of length bytes goes to memory instead of the disk (which refused it: f->disk_err),
+ * if it is small enough and there is room. Returns 0 or the disk's error. */
+static int fill_to_memory(struct fill *f, uint64_t length)
+{
+    struct store *st = f->st;
+    int ok = 0;
+
+    pthread_mutex_lock(&st->lock);
+    if (length <= MEM_FILL_MAX && st->mem_bytes + length <= MEM_ALL_MAX) {
+        f->mem = malloc(length > 0 ? (size_t)length : 1);
+        ok = f->mem != NULL;
+        if (ok) {
+            f->mem_cap = length;
+            st->mem_bytes += length;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (!ok) {
+        log_warn(-f->disk_err, "store: '%s' (%llu bytes) can be neither written nor held in memory",
+                 f->path, (unsigned long long)length);
+        return f->disk_err;
+    }
+    return 0;
+}
+
+/* Evicts least recently used entries until at least need bytes of their files are gone (the
+ * disk is full below the store's bound). Returns non-zero when something was evicted. */
+static int evict_for_disk(struct store *st, uint64_t need)
+{
+    uint64_t freed = 0;
+
+    pthread_mutex_lock(&st->lock);
+    while (st->lru_head != NULL && freed < need) {
+        struct entry *e = st->lru_head;
+        log_info("store: evicted '%s' (%llu bytes): the disk is full", e->path,
+                 (unsigned long long)e->size);
+        st->st.evictions++;
+        freed += e->size;
+        entry_drop(st, e, 1);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return freed > 0;
+}
+
+/* Reserves the whole file of an OK fill, so that a full disk is found before the first byte
+ * is promised to a reader. When the disk is full even after evicting, or refuses otherwise,
+ * the fill goes on in memory (fill_to_memory). Returns 0 or -errno. */
+static int fill_reserve(struct fill *f, uint64_t size)
+{
+    int err = posix_fallocate(f->fd, 0, (off_t)size);
+    struct statvfs vfs;
+
+    /* Evicting helps only a body the file system can hold at all. */
+    if ((err == ENOSPC || err == EDQUOT) && fstatvfs(f->fd, &vfs) == 0 &&
+        size <= (uint64_t)vfs.f_blocks * vfs.f_frsize && evict_for_disk(f->st, size))
+        err = posix_fallocate(f->fd, 0, (off_t)size);
+    if (err == 0 || err == EOPNOTSUPP || err == EINVAL) /* no reservation: found at the write */
+        return 0;
+    if (!disk_refuses(-err))
+        return -err;
+    log_warn(err,
+             "store: no room for '%s' (%llu bytes) in '%s'; serving it from memory, not "
+             "keeping it",
+             f->path, (unsigned long long)size, f->st->dir);
+    close(f->fd);
+    f->fd = -1;
+    if (unlinkat(f->dirfd, f->tmp, 0) < 0 && errno != ENOENT)
+        log_warn(errno, "store: cannot remove '%s/%s'", f->st->dir, f->tmp);
+    f->disk_err = -err;
+    return 0;
+}
+
 int fill_header(struct fill *f, enum gf_status status, uint64_t length,
                 const struct origin_meta *meta)
 {
@@ -752,7 +884,7 @@ int fill_header(struct fill *f, enum gf_status status, uint64_t length,
     }
     /* Kept unless the origin forbids it or makes it stale at once; fresh for what it said,
      * else for --ttl (0: forever). */
-    f->keep = !meta->no_store && meta->max_age != 0;
+    f->keep = !meta->no_store && meta->max_age != 0 && f->disk_err == 0;
     free(f->etag);
     free(f->lastmod);
     f->etag = meta->etag != NULL && strlen(meta->etag) < VALID_MAX ? strdup(meta->etag) : NULL;
@@ -763,16 +895,26 @@ int fill_header(struct fill *f, enum gf_status status, uint64_t length,
         f->expires_ms = now_ms() + (uint64_t)meta->max_age * 1000u;
     else
         f->expires_ms = ttl_ms ? now_ms() + ttl_ms : 0;
-    if (status == GF_OK) {
+    if (status == GF_OK && f->disk_err == 0) {
+        memset(h, 0, sizeof h);
         memcpy(h, MAGIC, 8);
         put_u32(h + 8, (uint32_t)f->path_len);
         put_u16(h + 12, f->etag ? strlen(f->etag) : 0);
         put_u16(h + 14, f->lastmod ? strlen(f->lastmod) : 0);
         put_u64(h + 16, length);
         put_u64(h + 24, f->expires_ms);
-        rc = pwrite_full(f->fd, h, sizeof h, 0);
-        if (rc == 0)
+        /* h + 32: the body's CRC-32, written by fill_done */
+        rc = fill_reserve(f, f->offset + length);
+        if (rc == 0 && f->disk_err == 0)
+            rc = pwrite_full(f->fd, h, sizeof h, 0);
+        if (rc == 0 && f->disk_err == 0)
             rc = pwrite_full(f->fd, f->path, f->path_len, STORE_HEADER_SIZE);
+        if (rc < 0)
+            return rc;
+    }
+    if (status == GF_OK && f->disk_err != 0) {
+        f->keep = 0;
+        rc = fill_to_memory(f, length);
         if (rc < 0)
             return rc;
     }
@@ -793,9 +935,19 @@ int fill_data(struct fill *f, const void *buf, size_t n)
     pthread_mutex_lock(&f->lock);
     at = f->written; /* only the fetch writes: stable while it runs */
     pthread_mutex_unlock(&f->lock);
-    rc = pwrite_full(f->fd, buf, n, f->offset + at);
-    if (rc < 0)
+    if (f->disk_err != 0) {
+        if (f->mem == NULL || at + n > f->mem_cap)
+            return -EBADMSG; /* more than the length announced (origin_fetch checks it too) */
+        memcpy(f->mem + at, buf, n);
+        rc = 0;
+    } else {
+        rc = pwrite_full(f->fd, buf, n, f->offset + at);
+    }
+    if (rc < 0) {
+        log_warn(-rc, "store: writing '%s' failed", f->path);
         return rc;
+    }
+    f->crc = (uint32_t)crc32_z(f->crc, buf, n);
     pthread_mutex_lock(&f->lock);
     f->written += n;
     pthread_cond_broadcast(&f->changed);
@@ -816,6 +968,15 @@ static int fill_copy_old(struct fill *f, const struct origin_meta *meta, int sta
 
     if (!stale && f->old_etag == NULL && f->old_lastmod == NULL)
         return -EPROTO; /* a 304 to a question not asked */
+    /* A 304 naming another ETag does not vouch for the kept body (RFC 9111, 4.3.4). */
+    if (!stale && meta->etag != NULL && f->old_etag != NULL &&
+        strcmp(meta->etag, f->old_etag) != 0) {
+        log_warn(0,
+                 "store: the origin's 304 for '%s' names ETag %s, the kept entry has %s: not "
+                 "using the kept body",
+                 f->path, meta->etag, f->old_etag);
+        return -ESTALE;
+    }
     entry_name(name, f->hash);
     fd = openat(f->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
@@ -825,6 +986,22 @@ static int fill_copy_old(struct fill *f, const struct origin_meta *meta, int sta
         close(fd);
         return -EBADMSG;
     }
+    /* Checked whole before a byte of it is passed on: a damaged body is never served. */
+    uint32_t crc = 0;
+    for (off = 0; off < f->old_length;) {
+        size_t want = f->old_length - off < sizeof buf ? (size_t)(f->old_length - off) : sizeof buf;
+        if (pread_full(fd, buf, want, f->old_offset + off) != (ssize_t)want)
+            break;
+        crc = (uint32_t)crc32_z(crc, buf, want);
+        off += want;
+    }
+    if (off < f->old_length || crc != f->old_crc) {
+        log_warn(0, "store: the kept entry of '%s' is damaged (%s); not serving it", f->path,
+                 off < f->old_length ? "shorter than its header says" : "CRC-32 mismatch");
+        close(fd);
+        return -EBADMSG;
+    }
+    off = 0;
     m.not_modified = 0;
     if (m.etag == NULL)
         m.etag = f->old_etag;
@@ -858,10 +1035,19 @@ static int commit(struct store *st, struct fill *f, uint64_t size)
     entry_name(name, f->hash);
     if (renameat(st->dirfd, f->tmp, st->dirfd, name) < 0)
         return -errno;
-    rc = entry_add(st, f->path, f->path_len, f->hash, size, f->expires_ms, f->etag, f->lastmod);
+    rc = entry_add(st, f->path, f->path_len, f->hash, size, f->expires_ms, f->etag, f->lastmod,
+                   f->crc);
     if (rc < 0) {
         unlinkat(st->dirfd, name, 0);
         return rc;
+    }
+    /* Its CRC-32 is of the bytes written: no hit needs to check it until the file changes. */
+    struct stat sb;
+    struct entry *e = entry_find(st, f->path, f->path_len, f->hash);
+    if (e != NULL && fstat(f->fd, &sb) == 0) {
+        e->verified = 1;
+        e->vino = sb.st_ino;
+        e->vctime = sb.st_ctim;
     }
     return 0;
 }
@@ -886,7 +1072,15 @@ void fill_done(struct store *st, struct fill *f, int rc)
     size = f->offset + f->length;
     pthread_mutex_unlock(&f->lock);
 
-    /* The validators follow the body. */
+    /* The body's CRC-32 in the header; the validators follow the body. */
+    if (ok && f->keep) {
+        unsigned char c[4];
+        put_u32(c, f->crc);
+        if (pwrite_full(f->fd, c, sizeof c, 32) < 0) {
+            log_warn(errno, "store: cannot keep '%s': writing its header failed", f->path);
+            f->keep = 0;
+        }
+    }
     if (ok && f->keep) {
         size_t el = f->etag ? strlen(f->etag) : 0, ll = f->lastmod ? strlen(f->lastmod) : 0;
         if ((el && pwrite_full(f->fd, f->etag, el, size) < 0) ||
@@ -913,6 +1107,10 @@ void fill_done(struct store *st, struct fill *f, int rc)
     st->nfills--;
     if (ok && f->stale) {
         st->st.stale++;
+    } else if (ok && f->disk_err != 0) {
+        st->st.refused++;
+        log_info("store: '%s' served from memory, not kept (the store refused it: %s)", f->path,
+                 strerror(-f->disk_err));
     } else if (ok && !f->keep) {
         st->st.uncacheable++;
         log_info("store: '%s': the origin forbids keeping it (no-store, private, no-cache or "
@@ -932,7 +1130,7 @@ void fill_done(struct store *st, struct fill *f, int rc)
     } else {
         st->st.failed += rc < 0 || !f->header || f->status == GF_OK;
     }
-    if (!keep && unlinkat(st->dirfd, f->tmp, 0) < 0 && errno != ENOENT)
+    if (!keep && f->fd >= 0 && unlinkat(st->dirfd, f->tmp, 0) < 0 && errno != ENOENT)
         log_warn(errno, "store: cannot remove '%s/%s'", st->dir, f->tmp);
     pthread_mutex_unlock(&st->lock);
 
@@ -979,4 +1177,46 @@ uint64_t store_purge(struct store *st, const char *path, size_t path_len, int pr
     }
     pthread_mutex_unlock(&st->lock);
     return n;
+}
+
+void store_drop_damaged(struct store *st, const char *path, size_t path_len, uint32_t crc)
+{
+    pthread_mutex_lock(&st->lock);
+    struct entry *e = entry_find(st, path, path_len, hash_path(path, path_len));
+    if (e != NULL && e->crc == crc) { /* not one that replaced it meanwhile */
+        log_warn(0,
+                 "store: the entry of '%s' is damaged (its body does not match its CRC-32); "
+                 "dropped, the next request fetches it again",
+                 e->path);
+        st->st.discarded++;
+        entry_drop(st, e, 1);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+void fill_forget_old(struct fill *f)
+{
+    free(f->old_etag);
+    free(f->old_lastmod);
+    f->old_etag = f->old_lastmod = NULL;
+    f->has_old = 0;
+}
+
+void store_mark_verified(struct store *st, const char *path, size_t path_len, uint32_t crc, int fd,
+                         const struct stat *before)
+{
+    struct stat sb;
+
+    if (fstat(fd, &sb) < 0 || sb.st_ino != before->st_ino ||
+        sb.st_ctim.tv_sec != before->st_ctim.tv_sec ||
+        sb.st_ctim.tv_nsec != before->st_ctim.tv_nsec)
+        return; /* changed while it was read: the next hit checks again */
+    pthread_mutex_lock(&st->lock);
+    struct entry *e = entry_find(st, path, path_len, hash_path(path, path_len));
+    if (e != NULL && e->crc == crc) {
+        e->verified = 1;
+        e->vino = sb.st_ino;
+        e->vctime = sb.st_ctim;
+    }
+    pthread_mutex_unlock(&st->lock);
 }

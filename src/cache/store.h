@@ -3,13 +3,14 @@
  * number of requests read while they grow (docs/cache.md, "The store").
  *
  * An entry is one file, "e-" and 16 hex digits of a hash of its request path, holding a
- * 32-byte header (magic "GFSTORE3", the path's length, the lengths of the origin's ETag and
- * Last-Modified, the body's length, when it goes stale), the path, the body, then the ETag and
- * Last-Modified. An entry of an earlier format found at open is removed (logged). A stale
- * entry with a validator is revalidated: its fill asks the origin with If-None-Match /
- * If-Modified-Since, and a 304 copies the kept body into the fill (no body from the origin);
- * a stale entry without one is fetched again. Until the fill replaces it, the stale entry stays. A
- * fill writes to
+ * 40-byte header (magic "GFSTORE4", the path's length, the lengths of the origin's ETag and
+ * Last-Modified, the body's length, when it goes stale, the body's CRC-32, 4 bytes zero), the
+ * path, the body, then the ETag and Last-Modified. A hit's reader checks the CRC-32 before its
+ * last chunk goes out (store_drop_damaged); a revalidation checks it before copying the body. An
+ * entry of an earlier format found at open is removed (logged). A stale entry with a validator is
+ * revalidated: its fill asks the origin with If-None-Match / If-Modified-Since, and a 304 copies
+ * the kept body into the fill (no body from the origin); a stale entry without one is fetched
+ * again. Until the fill replaces it, the stale entry stays. A fill writes to
  * ".tmp-..." in the same directory and renames it when the body is complete and fsync'ed, so a file
  * with an entry's name is always complete; at open, temporary files (fills cut by a crash or a
  * kill) are removed and entries whose size does not match their header are removed too. All
@@ -20,11 +21,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "gf_proto.h"
 #include "origin_fetch.h"
 
-#define STORE_HEADER_SIZE 32u
+#define STORE_HEADER_SIZE 40u
 
 struct store;
 struct fill;
@@ -43,7 +45,8 @@ struct store_stats {
     uint64_t failed;      /* fills that failed */
     uint64_t stale;       /* fills that served a stale entry because the origin failed */
     uint64_t evictions;   /* entries dropped to stay under the bound */
-    uint64_t discarded;   /* files found at open that were partial or damaged, and removed */
+    uint64_t discarded;   /* files found partial or damaged (at open, or by a reader), removed */
+    uint64_t refused;     /* fills served from memory, not kept: the disk refused them */
 };
 
 /* Opens (creating it, mode 0700, if missing) the store in dir, bounded by max_bytes of entry
@@ -61,6 +64,10 @@ struct store_hit {
     int fd;          /* the entry's file, opened for this request (the caller closes it) */
     uint64_t offset; /* where the body starts in it */
     uint64_t length; /* the body's length */
+    uint32_t crc;    /* the body's CRC-32 (zlib's crc32), as written when it was filled */
+    int verify;      /* the file changed (or was never checked) since it last matched crc: the
+                      * reader checks it (store_mark_verified when it did, store_drop_damaged
+                      * when it does not match) */
 };
 
 enum store_result {
@@ -71,8 +78,10 @@ enum store_result {
 
 /* Looks path up: a complete entry, a fill in progress, or a new fill when max_fills are not
  * already in progress. A fill returned holds a reference for the caller (fill_put); a
- * STORE_LEAD fill holds one more, for its fetch (fill_done). Returns the result, -EBUSY (too
- * many fills), or -errno (a new fill's temporary file cannot be created: -ENOSPC, -EACCES...). */
+ * STORE_LEAD fill holds one more, for its fetch (fill_done). A fill whose temporary file the
+ * disk refuses (full, read-only, unwritable directory) holds its body in memory instead: served,
+ * never kept (logged; up to 64 MiB a body, 256 MiB in all, else the fetch fails: ERROR).
+ * Returns the result, -EBUSY (too many fills), or -errno (-ENOMEM...). */
 int store_get(struct store *st, const char *path, size_t path_len, unsigned max_fills,
               struct store_hit *hit, struct fill **fill);
 
@@ -99,6 +108,11 @@ const char *fill_path(const struct fill *f);
 /* A fill that revalidates an expired entry: sets the entry's validators (either may be NULL)
  * for origin_fetch_cond and returns non-zero; 0 for a plain fetch. Borrowed from the fill. */
 int fill_validators(const struct fill *f, const char **etag, const char **last_modified);
+
+/* The revalidation's 304 named another ETag than the kept entry's (fill_header returned
+ * -ESTALE, before any header): the fetch forgets the kept entry's validators and asks again
+ * without conditions. Only the fetch calls it, before fill_header succeeded. */
+void fill_forget_old(struct fill *f);
 
 /* Non-zero once the origin answered the fill's revalidation with 304 (the kept body is copied
  * into the fill, fresh again). */
@@ -129,6 +143,16 @@ int fill_data(struct fill *f, const void *buf, size_t n);
 void fill_done(struct store *st, struct fill *f, int rc);
 
 void store_stats(struct store *st, struct store_stats *out);
+
+/* A reader found that the body of path's entry does not match crc, its CRC-32: logs it and
+ * drops the entry (if it is still the one with that CRC), so the next request fetches it. */
+void store_drop_damaged(struct store *st, const char *path, size_t path_len, uint32_t crc);
+
+/* A reader read the whole body of path's entry through fd and it matched crc: later hits skip
+ * the check while the file keeps the inode and change time it had in *before (fstat before
+ * the read). A file written meanwhile is not marked. */
+void store_mark_verified(struct store *st, const char *path, size_t path_len, uint32_t crc, int fd,
+                         const struct stat *before);
 
 /* Drops the complete entry of path (prefix 0), or every complete entry whose path starts with
  * path (prefix 1), removing their files; requests already reading one keep their open file.

@@ -57,7 +57,15 @@
 #define SHM_SLOT_HDR_SPACE  64u  /* bytes reserved for each struct shm_slot_hdr */
 
 enum shm_slot_kind { SHM_SLOT_RESPONSE = 1, SHM_SLOT_DATA = 2 };
-enum shm_status { SHM_STATUS_OK = 0, SHM_STATUS_NOT_FOUND = 1, SHM_STATUS_ERROR = 2 };
+/* NOT_FOUND: the cache does not have it (not in its index or store, and it does not fill);
+ * ORIGIN_NOT_FOUND: the cache fills itself and its origin answered that it does not exist, so a
+ * proxy with an origin of its own must not ask it again (docs/cache.md, "Both mode"). */
+enum shm_status {
+    SHM_STATUS_OK = 0,
+    SHM_STATUS_NOT_FOUND = 1,
+    SHM_STATUS_ERROR = 2,
+    SHM_STATUS_ORIGIN_NOT_FOUND = 3,
+};
 
 /* Values of the cancel word; any of them ends the request and the segment is replaced. */
 #define SHM_CANCEL_PROXY 1u /* the proxy abandoned it: stop writing */

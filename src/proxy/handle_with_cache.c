@@ -228,6 +228,14 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
         size_hints_forget(cc->hints, path, path_len);
         rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENOENT;
         break;
+    case SHM_STATUS_ORIGIN_NOT_FOUND:
+        rc = shm_seg_release(&it->seg);
+        if (rc < 0)
+            break;
+        replace = 0;
+        size_hints_forget(cc->hints, path, path_len);
+        rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENODATA;
+        break;
     default:
         replace = shm_seg_release(&it->seg) < 0;
         rc = -EIO;
@@ -242,7 +250,7 @@ out_give:
     stats_slot_end(cc->opt.stats, seg_pool_index(it),
                    replace ? STATS_SLOT_ABANDONED : STATS_SLOT_FREE);
     seg_pool_give(cc->pool, it, replace);
-    if (rc < 0 && rc != -ENOENT)
+    if (rc < 0 && rc != -ENOENT && rc != -ENODATA)
         log_msg(LOGL_DEBUG, -rc, "cache transfer of '%s' failed%s", path,
                 header_sent ? " after the header" : "");
 out_free:

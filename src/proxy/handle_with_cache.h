@@ -37,6 +37,8 @@ void cache_client_free(struct cache_client *cc);
  * Returns 0 when the response is complete (OK with every byte; or FILE_NOT_FOUND if
  * answer_miss is non-zero), and nothing sent yet otherwise:
  *   -ENOENT      the cache does not have the file (and answer_miss was 0)
+ *   -ENODATA     the cache fills itself and its origin says the file does not exist (and
+ *                answer_miss was 0): answer FILE_NOT_FOUND, do not ask an origin again
  *   -ENOTCONN    no cache is running; -ESRCH the cache died before answering;
  *   -ETIMEDOUT   no free segment or no answer in time
  * so the caller can fall back to the origin or answer ERROR. After the header was sent any

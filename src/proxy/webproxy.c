@@ -141,7 +141,8 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
             gfs_ctx_set_note(ctx, ALOG_HIT);
             return 0;
         }
-        if (src->origin == NULL && rc == -ENOENT) {
+        /* -ENODATA: the cache asked its origin, which said 404; one fetch per miss, not two. */
+        if ((src->origin == NULL && rc == -ENOENT) || rc == -ENODATA) {
             rc = gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0);
             gfs_ctx_set_note(ctx, rc == 0 ? ALOG_MISS : ALOG_ERROR);
             return rc;

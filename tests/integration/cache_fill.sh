@@ -65,6 +65,13 @@ check "404 is not kept: asked again" test "$(attempts /status/404/n)" -eq 2
 # Retry with backoff: two 503s then 200 fills on the third attempt.
 fetch_ok "$PPORT" /flaky/2/5000/r 5000
 check "two 503s then 200: three attempts" test "$(attempts /flaky/2/5000/r)" -eq 3
+# The gaps grow: with --origin-retry-ms 100 the first pause is 50..100 ms, the second 100..200
+# (equal jitter); the origin's log has the attempts' monotonic times. Lower bounds only: load
+# can lengthen a gap, never shorten it.
+read -r g1 g2 < <(awk '$2 == "/flaky/2/5000/r" { t[n++] = $1 } END { printf "%d %d\n", (t[1] - t[0]) * 1000, (t[2] - t[1]) * 1000 }' "$OLOG")
+echo "retry gaps: $g1 ms, $g2 ms"
+check "backoff: first gap >= 50 ms (got $g1)" test "$g1" -ge 48
+check "backoff: second gap >= 100 ms, the doubled base (got $g2)" test "$g2" -ge 98
 fetch_ok "$PPORT" /flaky/2/5000/r 5000
 check "... then kept" test "$(attempts /flaky/2/5000/r)" -eq 3
 

@@ -38,6 +38,8 @@ in bytes; the body is gen_body(SIZE).
                              with If-None-Match "vSIZE" is answered 304 (same headers, no body).
                              With --log, a conditional request's line ends with
                              " if-none-match=VALUE" / " if-modified-since=VALUE"
+  /cv-other/VALUE/SIZE       like /cv/VALUE/SIZE, but its 304 names ETag "other" (a 304 that
+                             does not match the entry the client holds)
   /expires/SECONDS/SIZE      like /ok/SIZE with Expires (now + SECONDS, may be
                              negative); SECONDS "bad" sends an invalid Expires
   /_stats                    JSON {"connections": accepted TCP connections, "requests": n,
@@ -221,11 +223,13 @@ class Handler(BaseHTTPRequestHandler):
             size = arg(2, 1000)
             self._head(200, size, [("Cache-Control", parts[1] if len(parts) > 1 else "")])
             self.wfile.write(gen_body(size))
-        elif p == "/cv":
+        elif p in ("/cv", "/cv-other"):
             size = arg(2, 1000)
             hdrs = [("Cache-Control", parts[1] if len(parts) > 1 else ""), ("ETag", '"v%d"' % size),
                     ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT")]
             if self.headers["If-None-Match"] == '"v%d"' % size:
+                if p == "/cv-other":
+                    hdrs[1] = ("ETag", '"other"')
                 self._head(304, None, hdrs)
             else:
                 self._head(200, size, hdrs)

@@ -413,7 +413,7 @@ static void test_chunk_validate(void)
     h.file_len = 63; /* carries more than the file */
     CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), -EBADMSG);
     h = ok_resp;
-    h.status = 3;
+    h.status = 4;
     CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), -EBADMSG);
     h = ok_resp;
     h.status = SHM_STATUS_NOT_FOUND; /* a miss carries nothing */
@@ -424,6 +424,10 @@ static void test_chunk_validate(void)
     CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), 0);
     h.status = SHM_STATUS_ERROR;
     CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), 0);
+    h.status = SHM_STATUS_ORIGIN_NOT_FOUND; /* the origin's 404, through a filling cache */
+    CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), 0);
+    h.len = 1;
+    CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), -EBADMSG);
     h = ok_data;
     h.kind = SHM_SLOT_RESPONSE;
     CHECK_EQ(shm_chunk_validate(&h, 7, 3, 64, 64), -EBADMSG);
