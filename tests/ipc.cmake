@@ -9,3 +9,5 @@ gf_add_unit_test(NAME test_shm_chan SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/tes
 gf_add_unit_test(NAME test_shm_stress SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_shm_stress.c
                  LIBS gfipc LABELS tsan TIMEOUT 120)
 gf_add_script_test(NAME spin_model SCRIPT tests/integration/spin_model.sh TIMEOUT 180)
+gf_add_unit_test(NAME test_sysv SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sysv.c
+                 LIBS gfipc LABELS ipc_sysv)
