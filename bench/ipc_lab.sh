@@ -319,15 +319,21 @@ backend_files() {
 }
 for b in "${ACTIVE[@]}"; do
     # shellcheck disable=SC2046
-    printf 'loc\t%s\t%s\t%s\n' "$b" "$(loc $(backend_files "$b"))" "$(backend_files "$b" | xargs)" >>"$TSV"
+    files=$(for f in $(backend_files "$b"); do [ -f "$SRC_DIR/$f" ] && echo "$f"; done | xargs)
+    # shellcheck disable=SC2086
+    printf 'loc\t%s\t%s\t%s\n' "$b" "$(loc $files)" "$files" >>"$TSV"
 done
 
 # --- report ----------------------------------------------------------------------------------
+# Debian's python3 has python3-matplotlib (scripts/deps.sh bench); another python3 first in
+# PATH may not.
+PY=python3
+/usr/bin/python3 -c 'import matplotlib' 2>/dev/null && PY=/usr/bin/python3
 meta="$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end, $(uname -r), $REPS x ${DURATION}s per cell, $THREADS threads"
 if [ -n "$OUT" ]; then
     cp "$TSV" "$OUT/results.tsv"
-    python3 "$BENCH_DIR/ipc_lab_report.py" --tsv "$TSV" --meta "$meta" --doc "$OUT/ipc-lab.md" --png "$OUT/ipc-lab.png"
+    "$PY" "$BENCH_DIR/ipc_lab_report.py" --tsv "$TSV" --meta "$meta" --doc "$OUT/ipc-lab.md" --png "$OUT/ipc-lab.png"
 else
-    python3 "$BENCH_DIR/ipc_lab_report.py" --tsv "$TSV" --meta "$meta" --doc "$SRC_DIR/docs/ipc-lab.md" \
+    "$PY" "$BENCH_DIR/ipc_lab_report.py" --tsv "$TSV" --meta "$meta" --doc "$SRC_DIR/docs/ipc-lab.md" \
         --png "$SRC_DIR/docs/ipc-lab.png"
 fi
