@@ -3,7 +3,7 @@
 #include "sysv_seg.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
@@ -41,7 +41,9 @@ int sysv_seg_create(struct shm_seg *seg, int *shmid, uint64_t size)
     rc = shm_seg_layout_init(seg, mem, size);
     if (rc < 0)
         goto err_detach;
-    snprintf(seg->name, sizeof seg->name, "sysv:%d", id);
+    rc = ipc_name_format(seg->name, IPC_KIND_SEGMENT, geteuid(), getpid(), (uint32_t)id);
+    if (rc < 0)
+        goto err_detach;
     *shmid = id;
     return 0;
 
@@ -104,7 +106,19 @@ int sysv_seg_attach(struct shm_seg *seg, int shmid, pid_t creator, uint64_t clai
     seg->size = (size_t)size;
     seg->nslots = k;
     seg->slot_cap = cap;
-    snprintf(seg->name, sizeof seg->name, "sysv:%d", shmid);
+    (void)ipc_name_format(seg->name, IPC_KIND_SEGMENT, me, creator, (uint32_t)shmid);
+    return 0;
+}
+
+int sysv_seg_id_of(const char *name, pid_t creator, int *shmid)
+{
+    uint32_t serial;
+    pid_t pid;
+
+    if (ipc_name_parse(name, IPC_KIND_SEGMENT, geteuid(), &pid, &serial) < 0 || pid != creator ||
+        serial > INT_MAX)
+        return -EPERM;
+    *shmid = (int)serial;
     return 0;
 }
 

@@ -32,9 +32,11 @@
 #define SYSV_SEG_CREATE_ATTEMPTS 16 /* random keys tried before -EEXIST */
 
 /* Creates, attaches and marks for removal a segment of size bytes (SHM_SEG_MIN..SHM_SEG_MAX)
- * laid out by shm_seg_layout_init; seg->name is "sysv:<shmid>" and *shmid the id to send to
- * the cache. Returns 0 or -errno (-EINVAL size, -ENOSPC/-ENOMEM shmmax/shmall/memory, -EEXIST
- * when every key tried was taken); on failure nothing is left. */
+ * laid out by shm_seg_layout_init; *shmid is its id, and seg->name the segment name
+ * /getfile-<uid>-<pid>-seg<shmid> (ipc_names.h: never a /dev/shm object here), which is what
+ * the request carries, so cmdq_request_decode checks it as for posix. Returns 0 or -errno (-EINVAL
+ * size, -ENOSPC/-ENOMEM shmmax/shmall/memory, -EEXIST when every key tried was taken); on failure
+ * nothing is left. */
 int sysv_seg_create(struct shm_seg *seg, int *shmid, uint64_t size);
 
 /* Detaches a segment created by sysv_seg_create (already marked for removal: the kernel frees
@@ -46,6 +48,10 @@ void sysv_seg_destroy(struct shm_seg *seg);
  * shm_geometry(real size). Returns 0 or -errno (-EINVAL/-EIDRM: no such segment, -EPERM owner,
  * mode or creator, -EBADMSG size or header). */
 int sysv_seg_attach(struct shm_seg *seg, int shmid, pid_t creator, uint64_t claimed_size);
+
+/* The shmid in a request's segment name (as sysv_seg_create made it) whose pid must be creator.
+ * Returns 0 and *shmid, or -EPERM (not such a name of our uid, another pid, an id too large). */
+int sysv_seg_id_of(const char *name, pid_t creator, int *shmid);
 
 /* Detaches an attached segment. Idempotent on a zeroed struct. */
 void sysv_seg_detach(struct shm_seg *seg);

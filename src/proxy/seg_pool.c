@@ -28,6 +28,7 @@ struct seg_pool {
     unsigned n;
     uint64_t size;
     seg_pool_create_fn create;
+    seg_pool_destroy_fn destroy;
     struct seg_pool_item **free;  /* stack of nfree free items; guarded by lock */
     unsigned nfree;               /* guarded by lock */
     struct seg_pool_item **empty; /* stack of items whose replacement failed; guarded by lock */
@@ -40,7 +41,8 @@ struct seg_pool {
     struct stats_region *stats;   /* set before use; NULL: none */
 };
 
-int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create)
+int seg_pool_new_ops(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create,
+                     seg_pool_destroy_fn destroy)
 {
     struct seg_pool *p;
     int rc;
@@ -60,6 +62,7 @@ int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool
     p->n = n;
     p->size = size;
     p->create = create;
+    p->destroy = destroy;
     for (unsigned i = 0; i < n; i++) {
         p->items[i].index_ = i;
         rc = p->create(&p->items[i].seg, i + 1, size);
@@ -75,13 +78,18 @@ int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool
 
 err_destroy:
     for (unsigned i = 0; i < p->live; i++)
-        shm_seg_destroy(&p->items[i].seg);
+        destroy(&p->items[i].seg);
 err_free:
     free(p->items);
     free(p->free);
     free(p->empty);
     free(p);
     return rc;
+}
+
+int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create)
+{
+    return seg_pool_new_ops(out, n, size, create, shm_seg_destroy);
 }
 
 int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size)
@@ -94,7 +102,7 @@ void seg_pool_free(struct seg_pool *p)
     if (p == NULL)
         return;
     for (unsigned i = 0; i < p->nfree; i++)
-        shm_seg_destroy(&p->free[i]->seg);
+        p->destroy(&p->free[i]->seg);
     pthread_mutex_destroy(&p->lock);
     free(p->items);
     free(p->free);
@@ -266,7 +274,7 @@ void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace)
     }
     /* The item is ours alone until it is put back, so the slow part runs unlocked. */
     memcpy(old, it->seg.name, sizeof old);
-    shm_seg_destroy(&it->seg);
+    p->destroy(&it->seg);
     pthread_mutex_lock(&p->lock);
     serial = next_serial_locked(p);
     pthread_mutex_unlock(&p->lock);

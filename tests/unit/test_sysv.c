@@ -295,6 +295,12 @@ static void test_seg_transfer(void)
     CHECK_EQ(ds.shm_perm.mode & 0777, 0600);
     CHECK(ds.shm_perm.mode & SHM_DEST); /* marked for removal already */
     CHECK(shm_seg_is_idle(&seg));
+    /* The request carries the id as a segment name of ours; the cache gets it back. */
+    int id_back = -1;
+    CHECK_EQ(sysv_seg_id_of(seg.name, getpid(), &id_back), 0);
+    CHECK_EQ(id_back, shmid);
+    CHECK_EQ(sysv_seg_id_of(seg.name, getppid(), &id_back), -EPERM);
+    CHECK_EQ(sysv_seg_id_of("/getfile-0-1-cmd", getpid(), &id_back), -EPERM);
     /* Attach checks. */
     CHECK_EQ(sysv_seg_attach(&other, shmid, getppid(), 0), -EPERM);
     CHECK_EQ(sysv_seg_attach(&other, shmid, getpid(), 64 * 1024 + 1), -EBADMSG);
