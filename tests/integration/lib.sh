@@ -198,7 +198,8 @@ wait_for() {
 GF_RUNDIR=/run/getfile
 
 # ipc_objects: our IPC objects in this namespace (everything here is ours), one per line:
-# names in /dev/shm and /dev/mqueue, and what is in the runtime directories (root's, and the
+# names in /dev/shm and /dev/mqueue, System V queues, segments and semaphore sets (what `ipcs`
+# lists; the namespace is private), and what is in the runtime directories (root's, and the
 # last resort /dev/shm/getfile-<uid> of users without one, which itself stays, like /run/user;
 # and an instance's empty directory instance-NAME in a runtime directory, which stays too).
 ipc_objects() {
@@ -206,6 +207,11 @@ ipc_objects() {
         ! \( -type d -regex '/dev/shm/getfile-[0-9]+' \) \
         ! \( -type d -empty -regex '.*/instance-[A-Za-z0-9_-]+' \) -printf '%P\n' 2>/dev/null ||
         true
+    local k
+    for k in msg shm sem; do
+        awk -v k="$k" 'NR > 1 { printf "sysv-%s key=%d id=%d\n", k, $1, $2 }' "/proc/sysvipc/$k" \
+            2>/dev/null || true
+    done
 }
 
 # assert_no_ipc_left: the closing check of every test that starts an IPC peer.
