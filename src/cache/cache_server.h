@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "cache_backend.h"
 #include "cmdq.h"
 #include "origin_pool.h"
 #include "simplecache.h"
@@ -50,6 +51,10 @@ struct cache_server_options {
      * and attach failures CANCELLED; messages, rejected, queue depth (every QUEUE_POLL_MS),
      * store entries and bytes. */
     struct stats_region *stats;
+    /* The --ipc backend (cache_backend.h): opened by cache_server_new, retired at stop, closed
+     * by cache_server_free. NULL: posix. The command queue is read for every backend (control
+     * commands); with another backend its requests are answered ERROR at once. */
+    const struct cache_backend_ops *backend;
 };
 
 /* Counters for the closing log line; each is read without a lock, so only approximately current

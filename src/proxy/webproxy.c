@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "gfs_cli.h"
 #include "gfserver.h"
+#include "cache_chan.h"
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
 #include "http_front.h"
@@ -51,6 +52,10 @@ static const char usage[] =
     "  -z, --segment-size BYTES  bytes per segment, 512..1073741824 (default 1048576)\n"
     "  --instance NAME           use the simplecached of instance NAME (1 to 32 of A-Z a-z\n"
     "                            0-9 _ -) (default: the instance named default)\n"
+    "  --ipc BACKEND             the channel to simplecached, the same as its --ipc: posix\n"
+    "                            (message queue and shared memory, default), sysv (System V\n"
+    "                            objects), unix (a Unix socket carries the bytes) or fd (the\n"
+    "                            cache passes the file, sent with sendfile)\n"
     GFS_CLI_USAGE
     "  --connect-timeout MS      origin connect timeout (default 5000)\n"
     "  --low-speed-time S        an origin transfer below the low-speed limit for S seconds\n"
@@ -95,14 +100,15 @@ struct config {
     uint16_t http_port;
     struct metrics_endpoint metrics;
     int use_metrics;
-    int no_stats; /* --no-stats: no stats object */
+    int no_stats;         /* --no-stats: no stats object */
+    enum ipc_backend ipc; /* --ipc */
 };
 
 /* Where files come from: one for all server workers. */
 struct sources {
-    struct origin_pool *origin; /* NULL without -s; thread-safe */
-    struct cache_client *cache; /* NULL in origin mode; thread-safe */
-    struct stats_region *stats; /* live figures (gfmon); NULL: none; thread-safe */
+    struct origin_pool *origin;     /* NULL without -s; thread-safe */
+    const struct cache_chan *cache; /* NULL in origin mode; thread-safe */
+    struct stats_region *stats;     /* live figures (gfmon); NULL: none; thread-safe */
 };
 
 /* What on_done reports to: the live figures and the access log (each may be NULL). */
@@ -129,7 +135,7 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
     int rc;
 
     if (src->cache != NULL) {
-        rc = handle_with_cache(ctx, path, path_len, src->cache, 0);
+        rc = cache_chan_handle(src->cache, ctx, path, path_len, 0);
         if (rc == 0) {
             gfs_ctx_set_note(ctx, ALOG_HIT);
             return 0;
@@ -228,6 +234,7 @@ enum long_opt {
     OPT_HTTP,
     OPT_METRICS,
     OPT_INSTANCE,
+    OPT_IPC,
     OPT_NO_STATS,
     OPT_VERSION,
     OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
@@ -251,6 +258,7 @@ static const struct option long_opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"instance", required_argument, NULL, OPT_INSTANCE},
+    {"ipc", required_argument, NULL, OPT_IPC},
     {"no-stats", no_argument, NULL, OPT_NO_STATS},
     ORIGIN_RETRY_LONGOPTS(OPT_ORIGIN_RETRY_FIRST),
     {"help", no_argument, NULL, 'h'},
@@ -359,6 +367,10 @@ static void parse_args(int argc, char **argv, struct config *c)
         case OPT_INSTANCE:
             instance_cli_option(PROG, optarg);
             break;
+        case OPT_IPC:
+            if (ipc_backend_parse(optarg, &c->ipc) < 0)
+                cli_fail(PROG, "--ipc: '%s': not a backend (" IPC_BACKEND_LIST ")", optarg);
+            break;
         case OPT_NO_STATS:
             c->no_stats = 1;
             break;
@@ -384,6 +396,8 @@ static void parse_args(int argc, char **argv, struct config *c)
     if (c->no_stats && c->use_metrics)
         cli_fail(PROG, "--metrics shows the stats object: not with --no-stats");
     c->use_cache = seen_nz || !c->use_origin;
+    if (c->use_cache && cache_chan_ops_for(c->ipc) == NULL)
+        cli_fail(PROG, "--ipc %s: not built yet in this version", ipc_backend_name(c->ipc));
 }
 
 static const char *mode_name(const struct config *c)
@@ -400,7 +414,7 @@ int main(int argc, char **argv)
                        .nsegs = DEFAULT_NSEGS,
                        .segsize = DEFAULT_SEGSZ,
                        .origin = {.retry = {.max = ORIGIN_RETRY_DEFAULT}}};
-    struct cache_client *cache = NULL;
+    struct cache_chan cache = {0};
     struct gfserver *srv = NULL;
     struct http_front *http = NULL;
     struct access_log *alog = NULL;
@@ -465,10 +479,10 @@ int main(int argc, char **argv)
             .segment_wait_ms = c.cache_wait_ms,
             .stall_ms = c.cache_stall_ms,
         };
-        rc = cache_client_new(&cache, &co);
+        rc = cache_chan_open(&cache, c.ipc, &co);
         if (rc < 0) {
-            log_err(-rc, "cannot set up the cache client (%u segments of %llu bytes)", c.nsegs,
-                    (unsigned long long)c.segsize);
+            log_err(-rc, "cannot set up the cache client (--ipc %s, %u segments of %llu bytes)",
+                    ipc_backend_name(c.ipc), c.nsegs, (unsigned long long)c.segsize);
             status = CLI_EXIT_CANNOT_START;
             goto out;
         }
@@ -482,7 +496,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    src.cache = cache;
+    src.cache = c.use_cache ? &cache : NULL;
     src.origin = origin;
     src.stats = stats;
     for (unsigned i = 0; i < c.nthreads; i++)
@@ -567,7 +581,7 @@ out:
                  (unsigned long long)retries);
     }
     origin_pool_free(origin);
-    cache_client_free(cache);
+    cache_chan_close(&cache);
     stats_close(stats);
     access_log_close(alog);
     free(args);

@@ -1,0 +1,15 @@
+/* cache_backend.c - the table of the cache's backends. */
+/* SPDX-License-Identifier: MIT */
+#include "cache_backend.h"
+
+#include <stddef.h>
+
+const struct cache_backend_ops *cache_backend_ops_for(enum ipc_backend b)
+{
+    switch (b) {
+    case IPC_BACKEND_POSIX:
+        return &cache_backend_posix;
+    default:
+        return NULL; /* not built yet */
+    }
+}
