@@ -9,6 +9,8 @@ const struct cache_backend_ops *cache_backend_ops_for(enum ipc_backend b)
     switch (b) {
     case IPC_BACKEND_POSIX:
         return &cache_backend_posix;
+    case IPC_BACKEND_SYSV:
+        return &cache_backend_sysv;
     default:
         return NULL; /* not built yet */
     }

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmdq.h"
 #include "ipc_backend.h"
+#include "shm_chan.h"
 #include "stats.h"
 #include "store.h"
 
@@ -42,6 +44,18 @@ const struct cache_backend_ops *cache_backend_ops_for(enum ipc_backend b);
 /* The posix backend: requests come on the command queue, answers go into the proxy's
  * shared memory segment (cache_server.c). */
 extern const struct cache_backend_ops cache_backend_posix;
+
+/* The sysv backend (cache_sysv.c): requests on a System V queue keyed by our pid, answers
+ * into the proxy's System V segment with the posix ring. */
+extern const struct cache_backend_ops cache_backend_sysv;
+
+/* Serves a decoded request req into the attached ring seg (shm_chan.h; a posix or a System V
+ * segment) of the proxy watched by pidfd, from the generation check to the last chunk, counted
+ * from t0_ns (clock_mono_ns at its start). via: the backend the request came by; not the
+ * server's one gives a quick ERROR. Returns 1 when the segment must not be kept attached (the
+ * transfer was abandoned), else 0. The caller attached seg and detaches it. */
+int cache_server_serve_ring(struct cache_server *s, unsigned slot, const struct cmdq_request *req,
+                            struct shm_seg *seg, int pidfd, enum ipc_backend via, int64_t t0_ns);
 
 /* Hands job to the workers, waiting at most timeout_ms (-1: no limit) while they are all busy
  * and the queue is full. Returns 0 (run will be called), -ETIMEDOUT, or -EPIPE when stopping

@@ -576,13 +576,8 @@ static void note_done(struct cache_server *s, enum stats_outcome outcome, uint64
 static void serve(struct cache_server *s, unsigned slot, const struct cmdq_request *req)
 {
     struct attach_lease lease;
-    struct shm_seg *seg = &lease.seg;
-    struct cache_answer a = {.fd = -1};
-    enum cache_result result = CACHE_RESULT_ABORTED;
     int64_t t0 = clock_mono_ns();
-    uint64_t gen;
-    uint32_t serial = 0;
-    int status, rc, drop = 0;
+    int rc, drop;
 
     rc = attach_retrying(s, req, &lease);
     if (rc == -ESRCH) {
@@ -600,6 +595,19 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
                      req->seg_name);
         return;
     }
+    drop = cache_server_serve_ring(s, slot, req, &lease.seg, lease.pidfd, IPC_BACKEND_POSIX, t0);
+    attach_cache_put(s->attach, &lease, drop);
+}
+
+int cache_server_serve_ring(struct cache_server *s, unsigned slot, const struct cmdq_request *req,
+                            struct shm_seg *seg, int pidfd, enum ipc_backend via, int64_t t0)
+{
+    struct cache_answer a = {.fd = -1};
+    enum cache_result result = CACHE_RESULT_ABORTED;
+    uint64_t gen;
+    uint32_t serial = 0;
+    int status, rc, drop = 0;
+
     /* The proxy sets the generation before it sends the request and changes it only for the
      * next request, which it cannot send before this one is answered or abandoned. */
     gen = __atomic_load_n(&seg->hdr->generation, __ATOMIC_ACQUIRE);
@@ -612,16 +620,16 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     }
     (void)ipc_name_parse(req->seg_name, IPC_KIND_SEGMENT, s->uid, NULL, &serial);
     stats_slot_begin(s->stats, slot, (pid_t)req->proxy_pid, serial, req->path, req->path_len);
-    if (s->backend != &cache_backend_posix) {
-        /* A proxy on --ipc posix found us, but we serve another backend: a quick ERROR. */
+    if (s->backend != cache_backend_ops_for(via)) {
+        /* A proxy on another --ipc found us: a quick ERROR. */
         if (ratelimit_allow(&s->rl))
             log_warn(0,
-                     "'%s': request of proxy %u over --ipc posix, but this cache serves "
+                     "'%s': request of proxy %u over --ipc %s, but this cache serves "
                      "--ipc %s: answered ERROR",
-                     req->path, (unsigned)req->proxy_pid, s->backend->name);
+                     req->path, (unsigned)req->proxy_pid, ipc_backend_name(via), s->backend->name);
         status = CACHE_STATUS_ERROR;
     } else {
-        struct seg_want want = {seg, lease.pidfd};
+        struct seg_want want = {seg, pidfd};
         status = cache_server_lookup(s, req->path, req->path_len, seg_wanted, &want, &a);
     }
     if (status < 0) {
@@ -630,9 +638,9 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
         goto out_done;
     }
     if (status == CACHE_STATUS_FILL)
-        rc = send_fill(s, slot, seg, lease.pidfd, gen, &status, a.fill, &a.len);
+        rc = send_fill(s, slot, seg, pidfd, gen, &status, a.fill, &a.len);
     else
-        rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, a.fd, a.base, a.len);
+        rc = send_answer(s, slot, seg, pidfd, gen, &status, a.fd, a.base, a.len);
     if (rc == 0 && status == CACHE_STATUS_OK) {
         result = CACHE_RESULT_SERVED;
         if (a.fill != NULL && fill_stale(a.fill))
@@ -655,7 +663,7 @@ out_done:
     cache_server_done(s, result, &a, a.len, t0);
 out:
     cache_answer_release(s, &a);
-    attach_cache_put(s->attach, &lease, drop);
+    return drop;
 }
 
 void cache_server_done(struct cache_server *s, enum cache_result r, const struct cache_answer *a,

@@ -27,11 +27,26 @@ static int posix_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_
 
 static const struct cache_chan_ops posix_ops = {"posix", posix_open, posix_close, posix_handle};
 
+/* sysv: the same client and ring, in System V segments and queue (cache_client_new_sysv). */
+static int sysv_open(void **out, const struct cache_client_options *opt)
+{
+    struct cache_client *cc = NULL;
+    int rc = cache_client_new_sysv(&cc, opt);
+
+    if (rc == 0)
+        *out = cc;
+    return rc;
+}
+
+static const struct cache_chan_ops sysv_ops = {"sysv", sysv_open, posix_close, posix_handle};
+
 const struct cache_chan_ops *cache_chan_ops_for(enum ipc_backend b)
 {
     switch (b) {
     case IPC_BACKEND_POSIX:
         return &posix_ops;
+    case IPC_BACKEND_SYSV:
+        return &sysv_ops;
     default:
         return NULL;
     }
