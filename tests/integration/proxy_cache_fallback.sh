@@ -2,10 +2,12 @@
 # proxy_cache_fallback.sh - webproxy with both the cache and -s: the origin takes a request only
 # while nothing was sent to the client. The cache killed mid-stream (after the OK header) means
 # a short transfer for the client and no request at the origin; a miss still goes there.
+# Usage: proxy_cache_fallback.sh [BACKEND]: both daemons with --ipc BACKEND (default posix).
 # SPDX-License-Identifier: MIT
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cache_lib.sh"
 
+IPC=(--ipc "${1:-posix}")
 FAULT=$SRC_DIR/tests/integration/fault_origin.py
 BIG=/ok/67108864 # a path the origin serves too (fault_origin.py: /ok/SIZE)
 add_file "$BIG" $((64 * 1024 * 1024))
@@ -16,10 +18,10 @@ origin_got() { grep -qF "\"GET $1 HTTP/1.1\"" "$(logfile_of "$ORIGIN")"; }
 OPORT=$(free_port)
 spawn ORIGIN python3 "$FAULT" --port "$OPORT" --verbose
 wait_port "$OPORT"
-start_cache CACHE -t 2
+start_cache CACHE -t 2 "${IPC[@]}"
 PORT=$(free_port)
 # Small segments and a slow reader: the 64 MiB file is far from done when the cache dies.
-spawn PROXY "$BIN_DIR/webproxy" -p "$PORT" -t 2 -n 2 -z 8192 -s "http://127.0.0.1:$OPORT"
+spawn PROXY "$BIN_DIR/webproxy" "${IPC[@]}" -p "$PORT" -t 2 -n 2 -z 8192 -s "http://127.0.0.1:$OPORT"
 wait_port "$PORT"
 
 # The origin's log records what the proxy asks it: a cache miss goes there.
@@ -43,7 +45,7 @@ check "... and logged it" wait_for 10 origin_got /ok/2000
 check "the origin never got a request for $BIG" eval "! origin_got $BIG"
 
 # A fresh cache sweeps the dead one's queue; then everything stops cleanly.
-start_cache CACHE -t 2
+start_cache CACHE -t 2 "${IPC[@]}"
 stop_ok "$PROXY" TERM webproxy
 stop_ok "$CACHE" TERM simplecached
 stop "$ORIGIN" TERM 10 || true
