@@ -32,7 +32,7 @@ outermost and backends innermost so every backend sees the same machine weather.
 EOF
 }
 
-QUICK=0 REPS=3 DURATION=2 BACKENDS=posix,sysv,unix,fd THREADS=8 KILL=1 BUILD=1 BUILD_DIR= OUT=
+QUICK=0 REPS=3 DURATION=2 BACKENDS=posix,sysv,unix,fd THREADS=8 KILL=1 BUILD=1 BUILD_DIR='' OUT=''
 ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -157,7 +157,8 @@ make_set w10m 2 10485760 t
 
 # --- one pair per backend -------------------------------------------------------------------
 IPC_FLAG=0
-"$BIN/webproxy" --help 2>&1 | grep -q -- '--ipc' && IPC_FLAG=1
+help=$("$BIN/webproxy" --help 2>&1 || true) # whole: grep -q would SIGPIPE it under pipefail
+[[ $help == *--ipc* ]] && IPC_FLAG=1
 declare -A PORT=() CPID=() PPID_=()
 ipc_args() { [ "$IPC_FLAG" = 1 ] && echo "--ipc $1"; return 0; }
 start_cache() { # BACKEND
@@ -215,6 +216,16 @@ say "backends: ${ACTIVE[*]}; $REPS x ${DURATION}s per cell"
 
 TSV=$WORK/results.tsv
 printf 'kind\tbackend\trep\tworkload\tclients\trps\tgbps\tp50_us\tp99_us\tbytes\tcpu_s\tfailures\n' >"$TSV"
+# Idle cost: both daemons' CPU over a few seconds with no request (a polled wait shows here).
+IDLE_S=$([ "$QUICK" = 1 ] && echo 1 || echo 4)
+declare -A IDLE0=()
+for b in "${ACTIVE[@]}"; do IDLE0[$b]=$(cpu_ticks "${CPID[$b]}" "${PPID_[$b]}"); done
+sleep "$IDLE_S"
+for b in "${ACTIVE[@]}"; do
+    t1=$(cpu_ticks "${CPID[$b]}" "${PPID_[$b]}")
+    printf 'idle\t%s\t%s\n' "$b" "$(awk -v a="${IDLE0[$b]}" -v b="$t1" -v hz="$HZ" -v s="$IDLE_S" \
+        'BEGIN { printf "%.1f", (b - a) / hz * 1000 / s }')" >>"$TSV"
+done
 field() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<" $2"; }
 for ((rep = 1; rep <= REPS; rep++)); do
     for cell in w1k:1 w1k:8 w1m:1 w1m:8 w10m:1 w10m:8; do
@@ -234,6 +245,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     done
     say "repetition $rep done"
 done
+[ -n "$OUT" ] && cp "$TSV" "$OUT/results.tsv" # kept even if a later step fails
 
 # --- kill -9 of either side: what is left, how long until a new start is clean ---------------
 # objects_of PID: IPC objects owned by PID: POSIX names with -PID-, System V queues whose key
@@ -314,12 +326,12 @@ backend_files() {
     case "$1" in
     posix) echo src/ipc/cmdq_client.c src/ipc/cmdq_server.c src/ipc/cmdq_msg.c src/ipc/shm_chan.c \
         src/ipc/shm_sem.c src/ipc/ipc_names.c src/ipc/ipc_posix.c src/proxy/chan_posix.c src/cache/backend_posix.c ;;
-    *) (cd "$SRC_DIR" && ls src/ipc/"$1"_*.c src/ipc/*_"$1".c src/proxy/*_"$1".c src/cache/*_"$1".c 2>/dev/null | tr '\n' ' ') ;;
+    *) (cd "$SRC_DIR" && find src/ipc src/proxy src/cache -name "$1_*.c" -o -name "*_$1.c" | sort | xargs) ;;
     esac
 }
 for b in "${ACTIVE[@]}"; do
     # shellcheck disable=SC2046
-    files=$(for f in $(backend_files "$b"); do [ -f "$SRC_DIR/$f" ] && echo "$f"; done | xargs)
+    files=$(for f in $(backend_files "$b"); do if [ -f "$SRC_DIR/$f" ]; then echo "$f"; fi; done | xargs)
     # shellcheck disable=SC2086
     printf 'loc\t%s\t%s\t%s\n' "$b" "$(loc $files)" "$files" >>"$TSV"
 done

@@ -26,7 +26,7 @@ def num(s):
 
 
 def load(path):
-    perf, kills, loc, order = {}, [], {}, []
+    perf, kills, loc, order, idle = {}, [], {}, [], {}
     with open(path, newline="") as f:
         for row in csv.reader(f, delimiter="\t"):
             if not row or row[0] == "kind":
@@ -40,9 +40,11 @@ def load(path):
                                  bytes=num(nbytes), cpu=num(cpu), fails=num(fails)))
             elif row[0] == "kill":
                 kills.append(row[1:])
+            elif row[0] == "idle":
+                idle[row[1]] = row[2]
             elif row[0] == "loc":
                 loc[row[1]] = (row[2], row[3] if len(row) > 3 else "")
-    return perf, kills, loc, order
+    return perf, kills, loc, order, idle
 
 
 def fmt(v, spec):
@@ -65,13 +67,13 @@ def ratio(v, base):
     return "" if v is None or not base else " (%.2fx)" % (v / base)
 
 
-def report(perf, kills, loc, order, meta):
+def report(perf, kills, loc, order, idle, meta):
     out = [BEGIN, "", "Measured %s. Medians over the repetitions; (Nx): the ratio to posix "
            "in the same run." % meta, ""]
     out.append("| backend | 1 KiB p50 / p99 (µs, 1 client) | 1 KiB req/s (1 / 8 clients) | "
                "1 MiB GB/s (1 / 8) | 10 MiB GB/s (1 / 8) | CPU s per GB (10 MiB, 8) | "
-               "lines of code | failures |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+               "idle CPU (ms/s) | lines of code | failures |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     base = {}
     if "posix" in order:
         base = dict(rps8=stat(perf, "posix", "1k", 8, "rps"),
@@ -84,12 +86,13 @@ def report(perf, kills, loc, order, meta):
         m1, m8 = stat(perf, b, "1m", 1, "gbps"), stat(perf, b, "1m", 8, "gbps")
         t1, t8 = stat(perf, b, "10m", 1, "gbps"), stat(perf, b, "10m", 8, "gbps")
         fails = sum(s["fails"] or 0 for k, v in perf.items() if k[0] == b for s in v)
-        out.append("| %s | %s / %s%s | %s / %s%s | %s / %s%s | %s / %s%s | %s | %s | %d |" % (
+        out.append("| %s | %s / %s%s | %s / %s%s | %s / %s%s | %s / %s%s | %s | %s | %s | %d |" % (
             b, fmt(p50, ".0f"), fmt(p99, ".0f"), ratio(p50, base.get("p50")),
             fmt(r1, ".0f"), fmt(r8, ".0f"), ratio(r8, base.get("rps8")),
             fmt(m1, ".2f"), fmt(m8, ".2f"), ratio(m8, base.get("g1m")),
             fmt(t1, ".2f"), fmt(t8, ".2f"), ratio(t8, base.get("g10m")),
-            fmt(cpu_per_gb(perf, b, "10m", 8), ".2f"), loc.get(b, ("-",))[0], fails))
+            fmt(cpu_per_gb(perf, b, "10m", 8), ".2f"), idle.get(b, "-"), loc.get(b, ("-",))[0],
+            fails))
     out += ["", "Lines of code: non-blank, non-comment lines of each backend's own files:", ""]
     for b in order:
         out.append("- %s: %s" % (b, loc.get(b, ("-", ""))[1] or "-"))
@@ -136,8 +139,8 @@ def main():
     ap.add_argument("--png", required=True)
     ap.add_argument("--meta", default="")
     a = ap.parse_args()
-    perf, kills, loc, order = load(a.tsv)
-    section = report(perf, kills, loc, order, a.meta)
+    perf, kills, loc, order, idle = load(a.tsv)
+    section = report(perf, kills, loc, order, idle, a.meta)
     if os.path.exists(a.doc):
         text = open(a.doc).read()
     else:

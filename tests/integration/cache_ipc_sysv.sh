@@ -107,6 +107,6 @@ check "within 3 s (took $ms ms)" test "$ms" -lt 3000
 stop_ok "$PROXY" TERM webproxy
 stop_ok "$CACHE" TERM simplecached
 left=$(ipc_objects | grep sysv || true)
-check "ipcs shows nothing (left: $(echo $left))" test -z "$left"
+check "ipcs shows nothing (left: ${left//$'\n'/ })" test -z "$left"
 assert_no_ipc_left
 finish
