@@ -43,10 +43,20 @@ const struct cache_backend_ops *cache_backend_ops_for(enum ipc_backend b);
  * shared memory segment (cache_server.c). */
 extern const struct cache_backend_ops cache_backend_posix;
 
+/* The socket backends (cache_sock.c): requests on a Unix socket in the runtime directory; the
+ * bytes follow on it (unix), or the file's read-only descriptor is passed (fd) unless the entry
+ * is still being filled (then it is streamed as in unix). */
+extern const struct cache_backend_ops cache_backend_unix;
+extern const struct cache_backend_ops cache_backend_fd;
+
 /* Hands job to the workers, waiting at most timeout_ms (-1: no limit) while they are all busy
  * and the queue is full. Returns 0 (run will be called), -ETIMEDOUT, or -EPIPE when stopping
  * (the caller releases the job). */
 int cache_server_submit(struct cache_server *s, struct cache_job *job, int timeout_ms);
+
+/* The runtime directory of this cache's instance (ipc_rundir.h), where socket names go: its
+ * descriptor (valid until the command queue is retired) and *path. */
+int cache_server_rundir(const struct cache_server *s, const char **path);
 
 /* Non-zero once the server stops: no new transfer starts (a lookup answers ERROR). */
 int cache_server_stopping(const struct cache_server *s);

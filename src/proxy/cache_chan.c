@@ -32,6 +32,10 @@ const struct cache_chan_ops *cache_chan_ops_for(enum ipc_backend b)
     switch (b) {
     case IPC_BACKEND_POSIX:
         return &posix_ops;
+    case IPC_BACKEND_UNIX:
+        return &cache_chan_unix_ops;
+    case IPC_BACKEND_FD:
+        return &cache_chan_fd_ops;
     default:
         return NULL;
     }
