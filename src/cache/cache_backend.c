@@ -11,6 +11,10 @@ const struct cache_backend_ops *cache_backend_ops_for(enum ipc_backend b)
         return &cache_backend_posix;
     case IPC_BACKEND_SYSV:
         return &cache_backend_sysv;
+    case IPC_BACKEND_UNIX:
+        return &cache_backend_unix;
+    case IPC_BACKEND_FD:
+        return &cache_backend_fd;
     default:
         return NULL; /* not built yet */
     }

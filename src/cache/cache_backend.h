@@ -45,6 +45,12 @@ const struct cache_backend_ops *cache_backend_ops_for(enum ipc_backend b);
  * shared memory segment (cache_server.c). */
 extern const struct cache_backend_ops cache_backend_posix;
 
+/* The socket backends (cache_sock.c): requests on a Unix socket in the runtime directory; the
+ * bytes follow on it (unix), or the file's read-only descriptor is passed (fd) unless the entry
+ * is still being filled (then it is streamed as in unix). */
+extern const struct cache_backend_ops cache_backend_unix;
+extern const struct cache_backend_ops cache_backend_fd;
+
 /* The sysv backend (cache_sysv.c): requests on a System V queue keyed by our pid, answers
  * into the proxy's System V segment with the posix ring. */
 extern const struct cache_backend_ops cache_backend_sysv;
@@ -61,6 +67,10 @@ int cache_server_serve_ring(struct cache_server *s, unsigned slot, const struct 
  * and the queue is full. Returns 0 (run will be called), -ETIMEDOUT, or -EPIPE when stopping
  * (the caller releases the job). */
 int cache_server_submit(struct cache_server *s, struct cache_job *job, int timeout_ms);
+
+/* The runtime directory of this cache's instance (ipc_rundir.h), where socket names go: its
+ * descriptor (valid until the command queue is retired) and *path. */
+int cache_server_rundir(const struct cache_server *s, const char **path);
 
 /* Non-zero once the server stops: no new transfer starts (a lookup answers ERROR). */
 int cache_server_stopping(const struct cache_server *s);

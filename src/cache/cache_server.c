@@ -712,6 +712,12 @@ int cache_server_submit(struct cache_server *s, struct cache_job *job, int timeo
     return workq_push(&s->wq, job, timeout_ms);
 }
 
+int cache_server_rundir(const struct cache_server *s, const char **path)
+{
+    *path = s->q->rundir;
+    return s->q->instance_fd;
+}
+
 int cache_server_stopping(const struct cache_server *s)
 {
     return is_stopping(s);
@@ -1172,8 +1178,8 @@ int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
      * one drains; nothing new starts; queued requests are answered ERROR; transfers get the
      * grace. */
     atomic_store_explicit(&s->stopping, 1, memory_order_release);
+    backend_retire(s); /* first: its names go while we still hold the instance lock */
     cmdq_server_retire(s->q);
-    backend_retire(s);
     log_info("stopping: gave up the command queue and registry names; transfers in progress "
              "get up to %d ms",
              s->opt.grace_ms);

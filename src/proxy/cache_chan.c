@@ -47,6 +47,10 @@ const struct cache_chan_ops *cache_chan_ops_for(enum ipc_backend b)
         return &posix_ops;
     case IPC_BACKEND_SYSV:
         return &sysv_ops;
+    case IPC_BACKEND_UNIX:
+        return &cache_chan_unix_ops;
+    case IPC_BACKEND_FD:
+        return &cache_chan_fd_ops;
     default:
         return NULL;
     }

@@ -24,6 +24,10 @@ struct cache_chan_ops {
                   int answer_miss);
 };
 
+/* The socket backends (cache_sock_chan.c). */
+extern const struct cache_chan_ops cache_chan_unix_ops;
+extern const struct cache_chan_ops cache_chan_fd_ops;
+
 /* The ops of backend b, or NULL when this build does not have it yet. */
 const struct cache_chan_ops *cache_chan_ops_for(enum ipc_backend b);
 
