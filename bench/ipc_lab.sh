@@ -25,6 +25,8 @@ outermost and backends innermost so every backend sees the same machine weather.
                      do not accept is skipped and said so)
   --threads N        worker threads of both daemons (default 8)
   --no-kill          skip the kill -9 / restart timings
+  --strict           a backend the programs have that does not start or serve is an error
+                     (exit 1), not skipped (the smoke test uses it)
   --no-build         use the programs already built
   --build-dir DIR    programs from DIR/bin (default build/release, built with the release preset)
   --out DIR          write results.tsv, ipc-lab.md and ipc-lab.png there and leave docs/ alone
@@ -32,7 +34,7 @@ outermost and backends innermost so every backend sees the same machine weather.
 EOF
 }
 
-QUICK=0 REPS=3 DURATION=2 BACKENDS=posix,sysv,unix,fd THREADS=8 KILL=1 BUILD=1 BUILD_DIR='' OUT=''
+QUICK=0 REPS=3 DURATION=2 BACKENDS=posix,sysv,unix,fd THREADS=8 KILL=1 BUILD=1 BUILD_DIR='' OUT='' STRICT=0
 ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -42,6 +44,7 @@ while [ $# -gt 0 ]; do
     --backends) BACKENDS=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     --no-kill) KILL=0 ;;
+    --strict) STRICT=1 ;;
     --no-build) BUILD=0 ;;
     --build-dir) BUILD_DIR=$2; shift ;;
     --out) OUT=$2; shift ;;
@@ -197,6 +200,7 @@ for b in "${BACKEND_LIST[@]}"; do
     if ! start_proxy "$b"; then
         say "$b: webproxy did not start; skipped"
         tail -n 3 "$WORK/proxy-$b.log" >&2 || true
+        if [ "$STRICT" = 1 ] && ! grep -q "not built yet" "$WORK/proxy-$b.log"; then exit 1; fi
         continue
     fi
     ok=0
@@ -207,6 +211,7 @@ for b in "${BACKEND_LIST[@]}"; do
     if [ "$ok" = 0 ]; then
         say "$b: requests fail; skipped"
         tail -n 3 "$WORK/cache-$b.log" "$WORK/proxy-$b.log" >&2 || true
+        [ "$STRICT" = 1 ] && exit 1
         continue
     fi
     ACTIVE+=("$b")

@@ -136,8 +136,18 @@ ssize_t sysv_msgq_receive(const struct sysv_msgq *q, void *buf, size_t cap, int 
     int64_t deadline, delay = SYSV_POLL_MIN_US;
     ssize_t n;
 
-    if (q->id < 0 || timeout_ms < 0)
+    if (q->id < 0)
         return -EINVAL;
+    if (timeout_ms < 0) {
+        /* Blocking: ends with a message, the queue's removal (EIDRM) or a signal. */
+        n = msgrcv(q->id, &m, sizeof m.data, 0, MSG_NOERROR);
+        if (n < 0)
+            return -errno;
+        if (m.mtype != MTYPE_REQUEST || (size_t)n > cap)
+            return -EBADMSG;
+        memcpy(buf, m.data, (size_t)n);
+        return n;
+    }
     deadline = now_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
         /* MSG_NOERROR: an oversized message is taken (truncated) rather than left to wedge

@@ -50,9 +50,12 @@ int sysv_msgq_send(const struct sysv_msgq *q, const void *buf, size_t len, int p
                    int timeout_ms);
 
 /* Receives one message into buf (cap bytes), waiting at most timeout_ms (>= 0) and checking
- * *stop (may be NULL). A message longer than cap is taken off the queue (so it cannot wedge
- * it) and reported as -EBADMSG. Returns the message length (>= 0), -ETIMEDOUT, -ECANCELED
- * (*stop), -EIDRM (the queue was removed) or another -errno. */
+ * *stop (may be NULL), polled as above. timeout_ms < 0 blocks in msgrcv instead (no polling, no
+ * idle cost, no added latency) until a message comes or the queue is removed (-EIDRM): for the
+ * queue's owner, whose own sysv_msgq_close ends the wait; a signal gives -EINTR. A message
+ * longer than cap is taken off the queue (so it cannot wedge it) and reported as -EBADMSG.
+ * Returns the message length (>= 0), -ETIMEDOUT, -ECANCELED (*stop), -EIDRM (the queue was
+ * removed), -EINTR (blocking only) or another -errno. */
 ssize_t sysv_msgq_receive(const struct sysv_msgq *q, void *buf, size_t cap, int timeout_ms,
                           const volatile sig_atomic_t *stop);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_ipc_lab_quick.sh - smoke run of bench/ipc_lab.sh (--quick, a few seconds) so the lab
 # script cannot rot: every backend the programs accept is measured without failures and the
-# report (table, kill-free) is written. Builds gfload (bench target, not in "all") if missing.
+# report (table, kill-free) is written; a backend that is built but does not serve fails it. Builds gfload (bench target, not in "all") if missing.
 set -euo pipefail
 : "${BIN_DIR:?}" "${SRC_DIR:?}"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a private IPC namespace"; exit 77; }
@@ -9,7 +9,7 @@ BUILD=$(dirname "$BIN_DIR")
 [ -x "$BIN_DIR/gfload" ] || cmake --build "$BUILD" --target gfload >/dev/null
 OUT=$(mktemp -d /tmp/gflabq.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-"$SRC_DIR/bench/ipc_lab.sh" --quick --no-build --build-dir "$BUILD" --out "$OUT" >"$OUT/log" 2>&1 || {
+"$SRC_DIR/bench/ipc_lab.sh" --quick --strict --no-build --build-dir "$BUILD" --out "$OUT" >"$OUT/log" 2>&1 || {
     cat "$OUT/log"
     echo "FAIL: ipc_lab.sh --quick exited non-zero"
     exit 1

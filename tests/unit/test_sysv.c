@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "ipc/sysv_keys.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
@@ -172,6 +173,46 @@ static void test_msgq_full(void)
     CHECK_EQ(sysv_msgq_count(&srv), sent);
     sysv_msgq_close(&cli);
     sysv_msgq_close(&srv);
+}
+
+struct blocked_rx {
+    struct sysv_msgq q;
+    ssize_t rc;
+};
+
+static void *blocked_rx_main(void *arg)
+{
+    struct blocked_rx *r = arg;
+    char buf[64];
+
+    r->rc = sysv_msgq_receive(&r->q, buf, sizeof buf, -1, NULL);
+    return NULL;
+}
+
+/* The owner's blocking receive: a message ends it at once, and so does the queue's removal
+ * (EIDRM), which is how the cache's receiver is stopped. */
+static void test_msgq_blocking(void)
+{
+    struct sysv_msgq srv, cli;
+    struct blocked_rx r;
+    pthread_t t;
+    char buf[16];
+
+    CHECK_EQ(sysv_msgq_create(&srv, getpid()), 0);
+    CHECK_EQ(sysv_msgq_open(&cli, getpid()), 0);
+    CHECK_EQ(sysv_msgq_send(&cli, "go", 2, -1, 100), 0);
+    CHECK_EQ(sysv_msgq_receive(&srv, buf, sizeof buf, -1, NULL), 2);
+    r.q = srv;
+    r.q.owner = 0;
+    r.rc = 1;
+    CHECK_EQ(pthread_create(&t, NULL, blocked_rx_main, &r), 0);
+    usleep(100 * 1000);
+    double t0 = now_s();
+    sysv_msgq_close(&srv); /* IPC_RMID */
+    pthread_join(t, NULL);
+    CHECK_EQ(r.rc, -EIDRM);
+    CHECK(now_s() - t0 < 1.0);
+    sysv_msgq_close(&cli);
 }
 
 /* The polled receive is cheap when idle; the figure is printed for docs/ipc-lab.md. */
@@ -458,6 +499,7 @@ int main(void)
         T(test_msgq_round_trip),
         T(test_msgq_key_taken),
         T(test_msgq_full),
+        T(test_msgq_blocking),
         T(test_msgq_idle_cpu),
         T(test_outlive_and_sweep),
         T(test_seg_transfer),
