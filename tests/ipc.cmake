@@ -9,3 +9,9 @@ gf_add_unit_test(NAME test_shm_chan SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/tes
 gf_add_unit_test(NAME test_shm_stress SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_shm_stress.c
                  LIBS gfipc LABELS tsan TIMEOUT 120)
 gf_add_script_test(NAME spin_model SCRIPT tests/integration/spin_model.sh TIMEOUT 180)
+
+# One cache protocol over each --ipc backend (docs/ipc.md, "Backends"); label ipc_<backend>.
+foreach(be posix unix fd)
+  gf_add_script_test(NAME cache_ipc_${be} SCRIPT tests/integration/cache_ipc.sh ARGS ${be}
+    TIMEOUT 180 LABELS cache ipc_${be})
+endforeach()
