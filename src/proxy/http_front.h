@@ -57,7 +57,8 @@ int http_front_new(struct http_front **out, const struct http_front_options *opt
 uint16_t http_front_port(const struct http_front *h);
 
 /* Starts libmicrohttpd, the workers and a watcher thread (with SIGINT, SIGTERM and SIGPIPE
- * blocked in all of them). Returns 0 or -errno. */
+ * blocked in all of them). Sets fixed malloc thresholds for the whole process (mallopt: see
+ * http_front.c) so response buffers are reused. Returns 0 or -errno. */
 int http_front_start(struct http_front *h);
 
 /* Asks the front end to stop; callable from any thread (not from a signal handler). The

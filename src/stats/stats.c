@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -450,13 +451,12 @@ void stats_close(struct stats_region *r)
     if (r == NULL)
         return;
     if (r->writer) {
-        /* Unlink only our own object: the name may have been removed and taken since. */
-        int fd = shm_open(r->name, O_RDONLY, 0);
-        if (fd >= 0) {
-            if (fstat(fd, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino)
-                shm_unlink(r->name);
-            close(fd);
-        }
+        /* Unlink only our own object: the name may have been removed and taken since. A
+         * path lookup, not shm_open: with no descriptor left (EMFILE) it still cleans up. */
+        char path[sizeof SHM_DIR + sizeof r->name];
+        snprintf(path, sizeof path, "%s%s", SHM_DIR, r->name);
+        if (lstat(path, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino)
+            shm_unlink(r->name);
         pthread_mutex_destroy(&r->lock);
     }
     munmap(r->map, r->size);

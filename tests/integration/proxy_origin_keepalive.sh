@@ -3,7 +3,7 @@
 # one worker open at most 2 origin connections (counted at the origin), and a restarted origin
 # (the kept connection is dead) costs no failed request. With 8 workers the same sequential
 # requests still use one connection (the workers share their libcurl handles, last used first),
-# and 4 concurrent clients use at most 4 handles.
+# and 2 concurrent clients use at most 4 handles (see below for why not 2).
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -73,9 +73,12 @@ conns=$((c1 - c0 - 1))
 log "-t 8, $N sequential clients: $((r1 - r0 - 1)) requests over $conns origin connections"
 check "-t 8: all $N requests ok" test "$(grep -c '^ok: 1$' "$WORK/out8")" -eq "$N"
 check "-t 8: $N sequential requests used <= 2 origin connections (used $conns)" test "$conns" -le 2
-(cd "$WORK/dl8" && "$BIN_DIR/gfclient_download" -p "$PPORT" -t 4 -r 40 -w "$WORK/wl" \
+# Two concurrent clients. A worker gives its handle back only after the transfer returns,
+# which can be after its client already has the last byte and sent the next request to
+# another worker: each client can briefly account for two handles, so the bound is 2 x 2.
+(cd "$WORK/dl8" && "$BIN_DIR/gfclient_download" -p "$PPORT" -t 2 -r 40 -w "$WORK/wl" \
     >"$WORK/out8c" 2>&1) || true
-check "-t 8, 4 concurrent clients: all 40 requests ok" grep -q '^ok: 40$' "$WORK/out8c"
+check "-t 8, 2 concurrent clients: all 40 requests ok" grep -q '^ok: 40$' "$WORK/out8c"
 rc=0
 stop "$PROXY8" TERM 15 || rc=$?
 check "webproxy -t 8 exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0

@@ -286,9 +286,9 @@ proxy)
     rel_start_cache CACHE_PID
     rel_wait_cache "$CACHE_PID" || die "simplecached did not start"
     sweep proxy_run "$EINTR_FNS" "${SEG_ARGS[@]}"
-    # -n 1: the pool's creation made 1 call of each (shm_open: 1 + 1 registry lookup at the
-    # first request), so the replacement's calls come next.
-    for fk in shm_open:3 ftruncate:2 posix_fallocate:2 mmap:2; do
+    # -n 1: the stats object and the pool's creation made 1 call of each at start-up, so the
+    # replacement's calls are the third.
+    for fk in shm_open:3 ftruncate:3 posix_fallocate:3 mmap:3; do
         want replacement || break
         replacement_run "${fk%%:*}" "${fk##*:}"
     done
