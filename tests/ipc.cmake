@@ -13,11 +13,11 @@ gf_add_script_test(NAME spin_model SCRIPT tests/integration/spin_model.sh TIMEOU
 # One cache protocol over each --ipc backend (docs/ipc.md, "Backends"); label ipc_<backend>.
 foreach(be posix unix fd)
   gf_add_script_test(NAME cache_ipc_${be} SCRIPT tests/integration/cache_ipc.sh ARGS ${be}
-    TIMEOUT 180 LABELS cache ipc_${be})
+    TIMEOUT 180 LABELS cache tsan ipc_${be})
 endforeach()
 # The socket backends' messages and descriptor passing (src/ipc/sock_msg.c, sock_chan.c).
 gf_add_unit_test(NAME test_sock_msg SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sock_msg.c
-                 LIBS gfipc LABELS ipc_unix ipc_fd)
+                 LIBS gfipc LABELS tsan ipc_unix ipc_fd)
 # The cache killed mid-stream with an origin behind, on the socket backends.
 foreach(be unix fd)
   gf_add_script_test(NAME proxy_cache_fallback_${be} SCRIPT tests/integration/proxy_cache_fallback.sh
