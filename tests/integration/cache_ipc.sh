@@ -40,10 +40,18 @@ client_result() {
     tail -n 1 "$(logfile_of "$1")"
 }
 
-log "backend $BE: hits, misses, the large file, concurrent clients"
-start_cache CACHE -t 4
+log "backend $BE: the proxy first (no cache yet: a quick ERROR), then the cache"
 PORT=$(free_port)
 start_proxy PROXY "$PORT" 8 4 65536
+t0=$(now_ms)
+line=$(gfget "$PORT" /one-kib.bin --timeout 20)
+ms=$(($(now_ms) - t0))
+check "no cache yet: ERROR (got: $line)" test "$(status_of "$line")" = ERROR
+check "... within 3 s (took $ms ms)" test "$ms" -lt 3000
+start_cache CACHE -t 4
+check "the cache started later is found" wait_for 15 get_ok "$PORT" /one-kib.bin
+
+log "hits, misses, the large file, concurrent clients"
 expect_get "$PORT" /one-kib.bin OK
 expect_get "$PORT" /empty.bin OK
 expect_get "$PORT" /courses/ud923/filecorpus/road.jpg OK
@@ -61,6 +69,38 @@ unix | fd)
     check "the socket is mode 0600" test "$(stat -c %a "$(sock_name "$BE")")" = 600
     ;;
 esac
+
+if [ "$BE" != posix ]; then
+    log "hostile peers on the socket: garbage, a wrong version, silence"
+    # Each must be closed by the cache without an answer (silence within its 2 s limit).
+    cat >"$WORK/hostile.py" <<'PY'
+import socket, struct, sys, time
+path, kind = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(path)
+if kind == "garbage":
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 4)
+elif kind == "version":
+    s.sendall(struct.pack("<IHHII", 0x51534647, 7, 3, 2, 0) + b"/x")
+elif kind == "longpath":
+    s.sendall(struct.pack("<IHHII", 0x51534647, 1, 3, 100000, 0))
+t0 = time.monotonic()
+try:
+    d = s.recv(100)
+except socket.timeout:
+    d = None
+except ConnectionResetError:  # closed with our bytes unread: a reset
+    d = b""
+print("closed" if d == b"" else "answered" if d else "open", int((time.monotonic() - t0) * 1000))
+PY
+    for kind in garbage version longpath silence; do
+        out=$(timeout 20 python3 "$WORK/hostile.py" "$(sock_name "$BE")" "$kind" || echo fail)
+        check "$kind: closed unanswered (got: $out)" test "${out%% *}" = closed
+    done
+    check "... and logged as rejected" grep -q "rejected the request" "$(logfile_of "$CACHE")"
+    expect_get "$PORT" /one-kib.bin OK
+fi
 
 log "a proxy on another backend: a quick ERROR, never a hang"
 for other in posix unix fd; do
