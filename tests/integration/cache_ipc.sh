@@ -40,6 +40,18 @@ client_result() {
     tail -n 1 "$(logfile_of "$1")"
 }
 
+if [ "$BE" = posix ]; then
+    log "--ipc on both daemons: in --help, a bad value is a usage error (exit 2)"
+    for prog in simplecached webproxy; do
+        "$BIN_DIR/$prog" --help >"$WORK/help.out" 2>&1 || true
+        check "$prog --help shows --ipc" grep -q -- "--ipc BACKEND" "$WORK/help.out"
+        rc=0
+        "$BIN_DIR/$prog" --ipc bogus >"$WORK/bad.out" 2>&1 || rc=$?
+        check "$prog --ipc bogus exits 2 (got $rc)" test "$rc" -eq 2
+        check "... naming the backends" grep -q "posix, sysv, unix, fd" "$WORK/bad.out"
+    done
+fi
+
 log "backend $BE: the proxy first (no cache yet: a quick ERROR), then the cache"
 PORT=$(free_port)
 start_proxy PROXY "$PORT" 8 4 65536
