@@ -29,5 +29,6 @@ gf_add_script_test(NAME proxy_origin_gather SCRIPT tests/integration/proxy_origi
 foreach(t fill store coalesce fresh stale ctl)
   gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240 LABELS cache)
 endforeach()
-# The sysv backend end to end (issue 14): not tsan (kill -9 timings).
-gf_add_script_test(NAME cache_ipc_sysv SCRIPT tests/integration/cache_ipc_sysv.sh LABELS ipc_sysv TIMEOUT 180)
+# The sysv backend's System V objects (issue 14): keys, kill -9 of either side, the sweep,
+# ipcs empty at the end. Not tsan (kill -9 timings).
+gf_add_script_test(NAME cache_sysv_objects SCRIPT tests/integration/cache_sysv_objects.sh LABELS ipc_sysv TIMEOUT 180)

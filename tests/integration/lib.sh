@@ -56,12 +56,22 @@ check() {
     return 0
 }
 
+# GETFILE_TEST_IPC=posix|sysv|unix|fd: every simplecached and webproxy started with spawn gets
+# --ipc VALUE (unless its arguments name one), so the cache-mode tests run on that backend
+# (docs/ipc.md, "Backends"; tests/ipc.cmake registers some of them per backend).
+: "${GETFILE_TEST_IPC:=}"
+export GETFILE_TEST_IPC
+
 # spawn VAR CMD...: starts CMD in the background (under TEST_WRAPPER for our binaries when
 # the command is in BIN_DIR), stdout/stderr to $WORK/<name>.N.log; stores its PID in VAR.
 spawn() {
     local __var=$1
     shift
     local name log
+    if [ -n "$GETFILE_TEST_IPC" ] && [[ "$1" == "$BIN_DIR/simplecached" || "$1" == "$BIN_DIR/webproxy" ]] &&
+        [[ " $* " != *" --ipc "* ]]; then
+        set -- "$1" --ipc "$GETFILE_TEST_IPC" "${@:2}"
+    fi
     name=$(basename "$1")
     log="$WORK/$name.${#GF_PIDS[@]}.log"
     if [[ "$1" == "$BIN_DIR"/* && -n "$TEST_WRAPPER" ]]; then

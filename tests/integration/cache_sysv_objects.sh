@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cache_ipc_sysv.sh - the sysv backend end to end (--ipc sysv on both daemons): hits, a miss, a
+# cache_sysv_objects.sh - the sysv backend end to end (--ipc sysv on both daemons): hits, a miss, a
 # big file and concurrent clients byte-exact through System V segments and queue; the objects
 # are System V ones (no /dev/shm segment, no-name segments marked for removal); kill -9 of the
 # cache leaves its queue (System V objects outlive every process), the proxy answers ERROR at
