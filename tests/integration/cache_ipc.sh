@@ -82,7 +82,7 @@ unix | fd)
     ;;
 esac
 
-if [ "$BE" != posix ]; then
+if [ "$BE" = unix ] || [ "$BE" = fd ]; then
     log "hostile peers on the socket: garbage, a wrong version, silence"
     # Each must be closed by the cache without an answer (silence within its 2 s limit).
     cat >"$WORK/hostile.py" <<'PY'
@@ -150,6 +150,15 @@ unix | fd)
     check "the dead cache's socket name is still there" test -S "$(sock_name "$BE")"
     start_cache CACHE -t 1 --ipc posix
     check "a new cache (any backend) sweeps it" test ! -e "$(sock_name "$BE")"
+    stop_ok "$CACHE" TERM simplecached
+    ;;
+sysv)
+    # System V objects outlive every process: the queue keyed by the dead cache's pid stays.
+    dead_q() { awk -v pid="$CACHE" 'NR > 1 && $1 == 1728053248 + pid' /proc/sysvipc/msg | grep -q .; }
+    check "the dead cache's System V queue is still there" dead_q
+    DEAD_CACHE=$CACHE
+    start_cache CACHE -t 1
+    check "a new sysv cache sweeps it" eval "! CACHE=$DEAD_CACHE dead_q"
     stop_ok "$CACHE" TERM simplecached
     ;;
 esac
