@@ -264,20 +264,30 @@ objects_of() {
     awk -v pid="$pid" 'NR > 1 && int($1 / 4194304) == 412 && ($1 % 4194304) == pid { print "sysv-msg:" $2 }' /proc/sysvipc/msg
     awk -v pid="$pid" 'NR > 1 && $5 == pid { print "sysv-shm:" $2 }' /proc/sysvipc/shm
     find "$WORK/rt-$b" -name "*$pid*" -printf 'file:%f\n' 2>/dev/null
-    # The socket backends' names hold no pid: the cache's socket, while no cache runs.
-    if [ "$pid" = "${DEAD_CACHE:-}" ]; then
-        find "$WORK/rt-$b" -type s -printf 'socket:%f\n' 2>/dev/null
+    # The socket backends' names hold no pid: the dead cache's socket is the inode it left
+    # and time it left (a new cache binds a new one under the same name; inode numbers may be
+    # reused, hence the time too).
+    local id name
+    if [ "$pid" = "${DEAD_CACHE:-}" ] && [ -n "${DEAD_SOCKS:-}" ]; then
+        find "$WORK/rt-$b" -type s -printf '%i:%T@ %f\n' 2>/dev/null | while read -r id name; do
+            case " $DEAD_SOCKS " in *" $id "*) echo "socket:$name" ;; esac
+        done
     fi
     return 0
 }
-wait_clean() { # PID BACKEND: ms until objects_of is empty (10 s at most: then "never")
-    local t0 i
-    t0=$(now_ms)
-    for ((i = 0; i < 1000; i++)); do
-        [ -z "$(objects_of "$1" "$2")" ] && { echo $(($(now_ms) - t0)); return; }
+# after_start PID BACKEND T0: "CLEAN FIRST": ms from T0 until objects_of PID is empty and until
+# a request is served, polled together (20 s at most each: then "never").
+after_start() {
+    local clean=never first=never t i
+    for ((i = 0; i < 2000; i++)); do
+        t=$(($(now_ms) - $3))
+        [ "$t" -gt 20000 ] && break
+        if [ "$clean" = never ] && [ -z "$(objects_of "$1" "$2")" ]; then clean=$t; fi
+        if [ "$first" = never ] && ok_request "$2" w1k; then first=$(($(now_ms) - $3)); fi
+        [ "$clean" != never ] && [ "$first" != never ] && break
         sleep 0.01
     done
-    echo never
+    echo "$clean $first"
 }
 if [ "$KILL" = 1 ]; then
     for b in "${ACTIVE[@]}"; do
@@ -287,6 +297,7 @@ if [ "$KILL" = 1 ]; then
         sleep 1
         dead=${CPID[$b]}
         DEAD_CACHE=$dead
+        DEAD_SOCKS=$(find "$WORK/rt-$b" -type s -printf '%i:%T@\n' 2>/dev/null | xargs)
         kill -KILL "$dead"
         wait "$dead" 2>/dev/null || true
         wait "$load" 2>/dev/null || true
@@ -294,15 +305,10 @@ if [ "$KILL" = 1 ]; then
         t0=$(now_ms)
         line=$(timeout 30 "$BIN/gfload" -p "${PORT[$b]}" -c 1 -r 1 -i 20000 -w "$WORK/w1k" 2>/dev/null || true)
         err_ms=$(($(now_ms) - t0))
-        start_cache "$b"
         t0=$(now_ms)
-        clean=$(wait_clean "$dead" "$b")
-        first=never
-        for _ in $(seq 1 200); do
-            ok_request "$b" w1k && { first=$(($(now_ms) - t0)); break; }
-            sleep 0.05
-        done
-        DEAD_CACHE=
+        start_cache "$b"
+        read -r clean first < <(after_start "$dead" "$b" "$t0")
+        DEAD_CACHE='' DEAD_SOCKS=''
         printf 'kill\t%s\tcache\t%s\t%s\t%s\t%s\n' "$b" "${left:-nothing}" "$err_ms" "$clean" "$first" >>"$TSV"
         # The proxy, killed mid-load, then a new proxy on the same port.
         timeout 20 "$BIN/gfload" -T -p "${PORT[$b]}" -c 4 -d 3 -w "$WORK/w10m" >/dev/null 2>&1 &
@@ -316,9 +322,7 @@ if [ "$KILL" = 1 ]; then
         left=$(objects_of "$dead" "$b" | sed -E 's/:.*//' | sort | uniq -c | awk '{printf "%s%s x%d", sep, $2, $1; sep=", "}')
         t0=$(now_ms)
         start_proxy "$b" || say "$b: proxy restart failed"
-        clean=$(wait_clean "$dead" "$b")
-        first=never
-        ok_request "$b" w1k && first=$(($(now_ms) - t0))
+        read -r clean first < <(after_start "$dead" "$b" "$t0")
         printf 'kill\t%s\tproxy\t%s\t-\t%s\t%s\n' "$b" "${left:-nothing}" "$clean" "$first" >>"$TSV"
         say "$b: kill -9 timings done"
     done
