@@ -1,6 +1,8 @@
 # cache.cmake - tests of simplecached and of the proxy's cache mode (segment pool, handler).
 gf_add_unit_test(NAME test_seg_pool SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_seg_pool.c
                  LIBS gfproxy LABELS tsan)
+gf_add_unit_test(NAME test_seg_classes SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_seg_classes.c
+                 LIBS gfproxy LABELS tsan)
 gf_add_unit_test(NAME test_simplecache SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_simplecache.c
                  LIBS gfcache LABELS tsan)
 
@@ -12,6 +14,9 @@ target_link_libraries(cmdq_craft PRIVATE gfipc)
 foreach(t basic start_order signals reuse delay sweep kill craft reload instances)
   gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 180 LABELS cache tsan)
 endforeach()
+# Segment size classes (webproxy --segments SIZE:COUNT,...): selection, gfmon, a mixed workload.
+gf_add_script_test(NAME cache_classes SCRIPT tests/integration/cache_classes.sh TIMEOUT 180
+  LABELS cache)
 # A stop followed at once by a start: retiring names, the waiting start, 50 cycles.
 gf_add_script_test(NAME cache_restart SCRIPT tests/integration/cache_restart.sh TIMEOUT 480
   LABELS cache)

@@ -290,6 +290,52 @@ static const char *tail(const char *path, unsigned room)
     return n <= room || room < 4 ? path : path + (n - room);
 }
 
+/* A segment size, short: 512, 64K, 1M (exact binary units only), else bytes. */
+static const char *size_short(char *buf, size_t cap, uint64_t v)
+{
+    static const char units[] = "KMG";
+    unsigned u = 0;
+
+    while (u < 3 && v >= 1024 && v % 1024 == 0) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%llu", (unsigned long long)v);
+    else
+        snprintf(buf, cap, "%llu%c", (unsigned long long)v, units[u - 1]);
+    return buf;
+}
+
+/* Non-zero when a proxy's segments are not all of one size (webproxy --segments SIZE:COUNT). */
+static int has_classes(const struct mon_daemon *d)
+{
+    for (unsigned i = 1; i < d->s.nslots; i++)
+        if (d->slots[i].seg_size != d->slots[0].seg_size)
+            return 1;
+    return 0;
+}
+
+/* The size classes of a proxy's segments, "32x64K+8x1M" (slots are in class order). */
+static void classes_text(char *buf, size_t cap, const struct mon_daemon *d)
+{
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (unsigned i = 0; i < d->s.nslots && n < cap;) {
+        unsigned j = i;
+        char sz[24];
+        while (j < d->s.nslots && d->slots[j].seg_size == d->slots[i].seg_size)
+            j++;
+        int w = snprintf(buf + n, cap - n, "%s%ux%s", i ? "+" : "", j - i,
+                         size_short(sz, sizeof sz, d->slots[i].seg_size));
+        if (w < 0)
+            break;
+        n += (size_t)w;
+        i = j;
+    }
+}
+
 static unsigned pct(const struct stats_slot *sl)
 {
     return sl->total ? (unsigned)(sl->done * 100 / sl->total) : 0;
@@ -303,7 +349,11 @@ static void slot_line(struct out *o, const struct mon_daemon *d, unsigned i)
 
     if (cache)
         snprintf(head, sizeof head, "  [%u] worker", i);
-    else
+    else if (has_classes(d)) {
+        char sz[24];
+        snprintf(head, sizeof head, "  [%u] seg%u %s", i, (unsigned)sl->serial,
+                 size_short(sz, sizeof sz, sl->seg_size));
+    } else
         snprintf(head, sizeof head, "  [%u] seg%u", i, (unsigned)sl->serial);
     if (sl->state != STATS_SLOT_IN_USE) {
         emit(o, 0, "%-16s %s", head, stats_slot_state_name(sl->state));
@@ -462,8 +512,12 @@ unsigned mon_render(const struct mon_sample *s, unsigned width, unsigned rows, i
         if (d->s.role != STATS_ROLE_PROXY)
             continue;
         emit(&o, 0, "%s", "");
-        char segs[64] = "";
-        if (d->s.config.segments > 0)
+        char segs[96] = "";
+        if (d->s.config.segments > 0 && has_classes(d)) {
+            char cl[64];
+            classes_text(cl, sizeof cl, d);
+            snprintf(segs, sizeof segs, "  segments %s", cl);
+        } else if (d->s.config.segments > 0)
             snprintf(segs, sizeof segs, "  %u segments x %s", d->s.config.segments,
                      size_bin(b2, sizeof b2, d->s.config.segment_size));
         emit(&o, 1, "proxy  pid %ld%s  port %u  up %s  %u threads%s  %s", (long)d->pid,
@@ -556,6 +610,19 @@ static void json_daemon(FILE *f, const struct mon_daemon *d)
         fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)w[STATS_W_SIZE_BUCKET + i]);
     fprintf(f, "], \"sum\": %llu, \"count\": %llu}", (unsigned long long)w[STATS_C_BYTES],
             (unsigned long long)w[STATS_W_LAT_COUNT]);
+    if (d->s.role == STATS_ROLE_PROXY) {
+        /* Size classes: runs of one size (the pool numbers its slots class by class). */
+        fprintf(f, ", \"classes\": [");
+        for (unsigned i = 0; i < d->s.nslots;) {
+            unsigned j = i;
+            while (j < d->s.nslots && d->slots[j].seg_size == d->slots[i].seg_size)
+                j++;
+            fprintf(f, "%s{\"size\": %llu, \"count\": %u}", i ? ", " : "",
+                    (unsigned long long)d->slots[i].seg_size, j - i);
+            i = j;
+        }
+        fprintf(f, "]");
+    }
     fprintf(f, ", \"%s\": [", d->s.role == STATS_ROLE_CACHE ? "workers" : "segments");
     for (unsigned i = 0; i < d->s.nslots; i++) {
         const struct stats_slot *sl = &d->slots[i];
@@ -563,9 +630,10 @@ static void json_daemon(FILE *f, const struct mon_daemon *d)
         json_str(f, stats_slot_state_name(sl->state));
         fprintf(f,
                 ", \"serial\": %u, \"worker\": %ld, \"peer\": %ld, \"done\": %llu, "
-                "\"total\": %llu, \"path\": ",
+                "\"total\": %llu, \"size\": %llu, \"path\": ",
                 (unsigned)sl->serial, (long)sl->worker, (long)sl->peer,
-                (unsigned long long)sl->done, (unsigned long long)sl->total);
+                (unsigned long long)sl->done, (unsigned long long)sl->total,
+                (unsigned long long)sl->seg_size);
         json_str(f, sl->state == STATS_SLOT_IN_USE ? sl->path : "");
         fputc('}', f);
     }

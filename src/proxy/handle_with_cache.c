@@ -6,6 +6,7 @@
 #include "log.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
+#include "size_hints.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 
 struct cache_client {
     struct seg_pool *pool;    /* thread-safe */
+    struct size_hints *hints; /* thread-safe */
     struct cmdq_client *cmdq; /* thread-safe */
     struct cache_client_options opt;
     pid_t pid;
@@ -28,10 +30,8 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
     char rundir[PATH_MAX];
     int rc;
 
-    if (opt->nsegments < 1 || opt->nsegments > SEG_POOL_MAX || opt->segsize < SHM_SEG_MIN ||
-        opt->segsize > SHM_SEG_MAX || opt->segment_wait_ms < 0 || opt->stall_ms < 0 ||
-        opt->send_timeout_ms < 0)
-        return -EINVAL;
+    if (opt->segment_wait_ms < 0 || opt->stall_ms < 0 || opt->send_timeout_ms < 0)
+        return -EINVAL; /* the classes are checked by seg_pool_new_classes */
     cc = calloc(1, sizeof *cc);
     if (cc == NULL)
         return -ENOMEM;
@@ -58,16 +58,29 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
     rc = ipc_sweep_dead(geteuid(), 1u << IPC_KIND_SEGMENT);
     if (rc > 0)
         log_info("removed %d segment(s) left by dead proxies", rc);
-    rc = seg_pool_new(&cc->pool, opt->nsegments, opt->segsize);
-    if (rc < 0) {
-        log_err(-rc, "cannot create %u segments of %llu bytes", opt->nsegments,
-                (unsigned long long)opt->segsize);
+    rc = size_hints_new(&cc->hints, SIZE_HINTS_DEFAULT);
+    if (rc < 0)
         goto err_cmdq;
+    rc = seg_pool_new_classes(&cc->pool, &opt->classes);
+    if (rc < 0) {
+        char desc[128];
+        seg_classes_format(&opt->classes, desc, sizeof desc);
+        log_err(-rc, "cannot create the segments (SIZE:COUNT %s, %llu bytes in all)", desc,
+                (unsigned long long)seg_classes_bytes(&opt->classes));
+        goto err_hints;
     }
     seg_pool_set_stats(cc->pool, opt->stats);
+    if (opt->classes.n > 1) {
+        char desc[128];
+        seg_classes_format(&opt->classes, desc, sizeof desc);
+        log_info("segments in size classes %s (SIZE:COUNT), %llu bytes in all", desc,
+                 (unsigned long long)seg_classes_bytes(&opt->classes));
+    }
     *out = cc;
     return 0;
 
+err_hints:
+    size_hints_free(cc->hints);
 err_cmdq:
     cmdq_client_free(cc->cmdq);
 err_free:
@@ -81,6 +94,7 @@ void cache_client_free(struct cache_client *cc)
         return;
     cmdq_client_free(cc->cmdq);
     seg_pool_free(cc->pool);
+    size_hints_free(cc->hints);
     free(cc);
 }
 
@@ -156,19 +170,24 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
     struct shm_chunk ch;
     int pidfd = -1, header_sent = 0, replace = 1, rc;
     uint32_t serial = 0;
-    uint64_t gen;
+    uint64_t gen, hint = 0;
+    unsigned cls;
+    int known;
 
     req = malloc(sizeof *req); /* 4 KiB+: kept off the worker's stack */
     if (req == NULL)
         return -ENOMEM;
-    rc = seg_pool_take(cc->pool, cc->opt.segment_wait_ms, ctx_cancelled, ctx, &it);
+    /* The smallest class that holds the file when its size is known, else the largest. */
+    known = size_hints_get(cc->hints, path, path_len, &hint);
+    cls = seg_classes_pick(seg_pool_classes(cc->pool), known, hint);
+    rc = seg_pool_take_class(cc->pool, cls, cc->opt.segment_wait_ms, ctx_cancelled, ctx, &it);
     if (rc < 0)
         goto out_free;
     if (!shm_seg_is_idle(&it->seg)) {
         /* Written over while idle (a confused process of our uid): the cache would refuse it. */
         log_warn(0, "segment '%s' was damaged while idle: replaced", it->seg.name);
         seg_pool_give(cc->pool, it, 1);
-        rc = seg_pool_take(cc->pool, cc->opt.segment_wait_ms, ctx_cancelled, ctx, &it);
+        rc = seg_pool_take_class(cc->pool, cls, cc->opt.segment_wait_ms, ctx_cancelled, ctx, &it);
         if (rc < 0)
             goto out_free;
     }
@@ -196,6 +215,7 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
     }
     switch (ch.status) {
     case SHM_STATUS_OK:
+        size_hints_put(cc->hints, path, path_len, ch.file_len); /* for the next transfer */
         rc = stream_ok(cc, ctx, &it->seg, seg_pool_index(it), gen, pidfd, &ch, &header_sent);
         if (rc == 0)
             replace = 0;
@@ -205,6 +225,7 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
         if (rc < 0)
             break;
         replace = 0;
+        size_hints_forget(cc->hints, path, path_len);
         rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENOENT;
         break;
     default:

@@ -8,18 +8,18 @@
 #include <stdint.h>
 
 #include "gfserver.h"
+#include "seg_classes.h"
 #include "stats.h"
 
 struct cache_client; /* shared by all proxy workers; thread-safe */
 
 struct cache_client_options {
-    unsigned nsegments;  /* segments in the pool, 1..SEG_POOL_MAX */
-    uint64_t segsize;    /* bytes per segment, SHM_SEG_MIN..SHM_SEG_MAX */
-    int segment_wait_ms; /* longest wait for a free segment; 0 = 10000 */
-    int stall_ms;        /* longest wait for the cache's next chunk; 0 = 30000 */
-    int send_timeout_ms; /* longest wait for room in the command queue; 0 = 2000 */
-    /* Live figures (borrowed; NULL: none), at least nsegments slots: slot i is segment i with
-     * its state, the worker, the path and the bytes sent; messages counts requests sent. */
+    struct seg_classes classes; /* the pool's size classes (seg_classes_parse or _single) */
+    int segment_wait_ms;        /* longest wait for a free segment; 0 = 10000 */
+    int stall_ms;               /* longest wait for the cache's next chunk; 0 = 30000 */
+    int send_timeout_ms;        /* longest wait for room in the command queue; 0 = 2000 */
+    /* Live figures (borrowed; NULL: none), a slot per segment: slot i is segment i with its
+     * size, state, the worker, the path and the bytes sent; messages counts requests sent. */
     struct stats_region *stats;
 };
 
@@ -31,7 +31,9 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
  * every worker has stopped. */
 void cache_client_free(struct cache_client *cc);
 
-/* Serves path from the cache through ctx.
+/* Serves path from the cache through ctx, in a segment of the smallest class that holds the
+ * file when an earlier transfer of path told its size (size_hints.h), else of the largest
+ * class; a larger free segment when none of that class is free.
  * Returns 0 when the response is complete (OK with every byte; or FILE_NOT_FOUND if
  * answer_miss is non-zero), and nothing sent yet otherwise:
  *   -ENOENT      the cache does not have the file (and answer_miss was 0)

@@ -19,6 +19,7 @@ struct waiter {
     pthread_cond_t cv;
     struct seg_pool_item *got; /* guarded by the pool lock */
     int empty;                 /* the pool lost its last segment; guarded by the pool lock */
+    unsigned min_class;        /* takes a segment of this class or a larger one */
     struct waiter *next;
 };
 
@@ -26,10 +27,12 @@ struct seg_pool {
     pthread_mutex_t lock;
     struct seg_pool_item *items; /* n entries, fixed; a taken item belongs to its taker */
     unsigned n;
-    uint64_t size;
+    struct seg_classes classes; /* items of class 0 first, then class 1, ... */
     seg_pool_create_fn create;
-    struct seg_pool_item **free;  /* stack of nfree free items; guarded by lock */
-    unsigned nfree;               /* guarded by lock */
+    struct seg_pool_item **free[SEG_CLASSES_MAX]; /* per class, a stack of nfree[c] free
+                                                   * items (capacity: the class's count) */
+    unsigned nfree[SEG_CLASSES_MAX];              /* guarded by lock */
+    unsigned live_class[SEG_CLASSES_MAX];         /* items of each class that hold a segment */
     struct seg_pool_item **empty; /* stack of items whose replacement failed; guarded by lock */
     unsigned nempty;              /* guarded by lock */
     int64_t next_regrow_ms;       /* no creation attempt before this; guarded by lock */
@@ -40,33 +43,60 @@ struct seg_pool {
     struct stats_region *stats;   /* set before use; NULL: none */
 };
 
-int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create)
+static uint64_t item_size(const struct seg_pool *p, const struct seg_pool_item *it)
+{
+    return p->classes.c[it->class_].size;
+}
+
+int seg_pool_new_classes_with(struct seg_pool **out, const struct seg_classes *cl,
+                              seg_pool_create_fn create)
 {
     struct seg_pool *p;
+    unsigned n = 0, i = 0;
     int rc;
 
-    if (n < 1 || n > SEG_POOL_MAX || size < SHM_SEG_MIN || size > SHM_SEG_MAX)
+    if (cl->n < 1 || cl->n > SEG_CLASSES_MAX)
         return -EINVAL;
+    for (unsigned c = 0; c < cl->n; c++) {
+        if (cl->c[c].count < 1 || cl->c[c].size < SHM_SEG_MIN || cl->c[c].size > SHM_SEG_MAX ||
+            (c > 0 && cl->c[c].size <= cl->c[c - 1].size))
+            return -EINVAL;
+        n += cl->c[c].count;
+        if (n > SEG_POOL_MAX)
+            return -EINVAL;
+    }
     p = calloc(1, sizeof *p);
     if (p == NULL)
         return -ENOMEM;
+    p->classes = *cl;
     p->items = calloc(n, sizeof *p->items);
-    p->free = calloc(n, sizeof *p->free);
     p->empty = calloc(n, sizeof *p->empty);
-    if (p->items == NULL || p->free == NULL || p->empty == NULL) {
-        rc = -ENOMEM;
-        goto err_free;
+    rc = p->items == NULL || p->empty == NULL ? -ENOMEM : 0;
+    for (unsigned c = 0; rc == 0 && c < cl->n; c++) {
+        p->free[c] = calloc(cl->c[c].count, sizeof *p->free[c]);
+        if (p->free[c] == NULL)
+            rc = -ENOMEM;
     }
+    if (rc < 0)
+        goto err_free;
     p->n = n;
-    p->size = size;
     p->create = create;
-    for (unsigned i = 0; i < n; i++) {
-        p->items[i].index_ = i;
-        rc = p->create(&p->items[i].seg, i + 1, size);
+    for (unsigned c = 0; c < cl->n; c++)
+        for (unsigned k = 0; k < cl->c[c].count; k++, i++) {
+            p->items[i].index_ = i;
+            p->items[i].class_ = c;
+        }
+    for (i = 0; i < n; i++) {
+        rc = p->create(&p->items[i].seg, i + 1, item_size(p, &p->items[i]));
         if (rc < 0)
             goto err_destroy;
         p->live++;
-        p->free[p->nfree++] = &p->items[n - 1 - i]; /* filled in reverse: item 0 is taken first */
+    }
+    /* Each class's stack filled in reverse: its lowest item is taken first. */
+    for (i = n; i-- > 0;) {
+        unsigned c = p->items[i].class_;
+        p->free[c][p->nfree[c]++] = &p->items[i];
+        p->live_class[c]++;
     }
     p->next_serial = n + 1;
     pthread_mutex_init(&p->lock, NULL);
@@ -74,14 +104,25 @@ int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool
     return 0;
 
 err_destroy:
-    for (unsigned i = 0; i < p->live; i++)
-        shm_seg_destroy(&p->items[i].seg);
+    for (unsigned k = 0; k < i; k++)
+        shm_seg_destroy(&p->items[k].seg);
 err_free:
     free(p->items);
-    free(p->free);
+    for (unsigned c = 0; c < SEG_CLASSES_MAX; c++)
+        free(p->free[c]);
     free(p->empty);
     free(p);
     return rc;
+}
+
+int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create)
+{
+    struct seg_classes cl;
+
+    if (n < 1 || n > SEG_POOL_MAX || size < SHM_SEG_MIN || size > SHM_SEG_MAX)
+        return -EINVAL;
+    seg_classes_single(&cl, n, size);
+    return seg_pool_new_classes_with(out, &cl, create);
 }
 
 int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size)
@@ -89,15 +130,22 @@ int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size)
     return seg_pool_new_with(out, n, size, shm_seg_create);
 }
 
+int seg_pool_new_classes(struct seg_pool **out, const struct seg_classes *cl)
+{
+    return seg_pool_new_classes_with(out, cl, shm_seg_create);
+}
+
 void seg_pool_free(struct seg_pool *p)
 {
     if (p == NULL)
         return;
-    for (unsigned i = 0; i < p->nfree; i++)
-        shm_seg_destroy(&p->free[i]->seg);
+    for (unsigned c = 0; c < p->classes.n; c++)
+        for (unsigned i = 0; i < p->nfree[c]; i++)
+            shm_seg_destroy(&p->free[c][i]->seg);
     pthread_mutex_destroy(&p->lock);
     free(p->items);
-    free(p->free);
+    for (unsigned c = 0; c < SEG_CLASSES_MAX; c++)
+        free(p->free[c]);
     free(p->empty);
     free(p);
 }
@@ -129,7 +177,7 @@ static void regrow_locked(struct seg_pool *p)
     p->next_regrow_ms = now + SEG_POOL_REGROW_MS;
     serial = next_serial_locked(p);
     pthread_mutex_unlock(&p->lock);
-    rc = p->create(&it->seg, serial, p->size);
+    rc = p->create(&it->seg, serial, item_size(p, it));
     if (rc == 0)
         stats_slot_state(p->stats, it->index_, STATS_SLOT_FREE, serial); /* still ours alone */
     pthread_mutex_lock(&p->lock);
@@ -146,6 +194,7 @@ static void regrow_locked(struct seg_pool *p)
         return;
     }
     p->live++;
+    p->live_class[it->class_]++;
     put_locked(p, it);
     unsigned live = p->live;
     pthread_mutex_unlock(&p->lock);
@@ -172,24 +221,50 @@ static void waiter_unlink_locked(struct seg_pool *p, struct waiter *w)
 int seg_pool_take(struct seg_pool *p, int timeout_ms, seg_pool_cancel_fn cancel, void *arg,
                   struct seg_pool_item **out)
 {
+    return seg_pool_take_class(p, 0, timeout_ms, cancel, arg, out);
+}
+
+/* The smallest free item of class min_class or larger; NULL when none. Lock held. */
+static struct seg_pool_item *pop_free_locked(struct seg_pool *p, unsigned min_class)
+{
+    for (unsigned c = min_class; c < p->classes.n; c++)
+        if (p->nfree[c] > 0)
+            return p->free[c][--p->nfree[c]];
+    return NULL;
+}
+
+int seg_pool_take_class(struct seg_pool *p, unsigned min_class, int timeout_ms,
+                        seg_pool_cancel_fn cancel, void *arg, struct seg_pool_item **out)
+{
     int64_t deadline = clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
     struct waiter w;
     pthread_condattr_t ca;
     int rc = 0;
 
+    if (min_class >= p->classes.n)
+        min_class = p->classes.n - 1;
     pthread_mutex_lock(&p->lock);
     regrow_locked(p);
-    /* Free segments and waiters never coexist: give hands a segment to the oldest waiter. */
-    if (p->nfree > 0) {
-        *out = p->free[--p->nfree];
-        pthread_mutex_unlock(&p->lock);
-        return 0;
-    }
     if (p->live == 0) {
         pthread_mutex_unlock(&p->lock);
         return -ENOSPC;
     }
+    /* No segment of this class or a larger one exists right now (their re-creation failed):
+     * any class will do, a smaller one only costs speed. */
+    unsigned live_above = 0;
+    for (unsigned c = min_class; c < p->classes.n; c++)
+        live_above += p->live_class[c];
+    if (live_above == 0)
+        min_class = 0;
+    /* A free segment that fits and a waiter it would fit never coexist: give hands a segment
+     * to the oldest waiter it fits. */
+    *out = pop_free_locked(p, min_class);
+    if (*out != NULL) {
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
     memset(&w, 0, sizeof w);
+    w.min_class = min_class;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w.cv, &ca);
@@ -239,14 +314,13 @@ static void put_locked(struct seg_pool *p, struct seg_pool_item *it)
 {
     struct waiter *w = p->head;
 
+    while (w != NULL && w->min_class > it->class_)
+        w = w->next; /* the oldest waiter this segment is large enough for */
     if (w == NULL) {
-        p->free[p->nfree++] = it;
+        p->free[it->class_][p->nfree[it->class_]++] = it;
         return;
     }
-    p->head = w->next;
-    if (p->head == NULL)
-        p->tail = NULL;
-    p->nwaiters--;
+    waiter_unlink_locked(p, w);
     w->got = it;
     pthread_cond_signal(&w->cv);
 }
@@ -270,7 +344,7 @@ void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace)
     pthread_mutex_lock(&p->lock);
     serial = next_serial_locked(p);
     pthread_mutex_unlock(&p->lock);
-    rc = p->create(&it->seg, serial, p->size);
+    rc = p->create(&it->seg, serial, item_size(p, it));
     if (rc == 0)
         stats_slot_state(p->stats, it->index_, STATS_SLOT_FREE, serial); /* still ours alone */
     pthread_mutex_lock(&p->lock);
@@ -279,6 +353,7 @@ void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace)
     } else {
         memset(&it->seg, 0, sizeof it->seg);
         p->live--;
+        p->live_class[it->class_]--;
         p->empty[p->nempty++] = it; /* the next take or give tries again; then the backoff */
         if (p->live == 0) {
             /* Nothing to wait for until a re-creation succeeds: fail the waiters now. */
@@ -302,13 +377,25 @@ void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace)
 void seg_pool_set_stats(struct seg_pool *p, struct stats_region *r)
 {
     p->stats = r;
-    for (unsigned i = 0; i < p->n; i++)
+    for (unsigned i = 0; i < p->n; i++) {
         stats_slot_state(r, i, STATS_SLOT_FREE, i + 1); /* serials 1..n, as made in new */
+        stats_slot_size(r, i, item_size(p, &p->items[i]));
+    }
 }
 
 unsigned seg_pool_index(const struct seg_pool_item *it)
 {
     return it->index_;
+}
+
+unsigned seg_pool_class(const struct seg_pool_item *it)
+{
+    return it->class_;
+}
+
+const struct seg_classes *seg_pool_classes(const struct seg_pool *p)
+{
+    return &p->classes;
 }
 
 unsigned seg_pool_size(struct seg_pool *p)

@@ -11,4 +11,8 @@ typedef int (*seg_pool_create_fn)(struct shm_seg *seg, uint32_t serial, uint64_t
 /* seg_pool_new, with every segment (the first n and every replacement) made by create. */
 int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create);
 
+/* seg_pool_new_classes, likewise. */
+int seg_pool_new_classes_with(struct seg_pool **out, const struct seg_classes *cl,
+                              seg_pool_create_fn create);
+
 #endif

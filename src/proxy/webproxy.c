@@ -24,6 +24,7 @@
 #include "metrics_stats.h"
 #include "origin_cli.h"
 #include "origin_pool.h"
+#include "seg_classes.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
 #include "shm_guard.h"
@@ -50,6 +51,11 @@ static const char usage[] =
     "                            e.g. http://127.0.0.1:8080/files\n"
     "  -n, --segments SEGMENTS   shared memory segments, 1..1024 (default 8)\n"
     "  -z, --segment-size BYTES  bytes per segment, 512..1073741824 (default 1048576)\n"
+    "      --segments SIZE:COUNT[,SIZE:COUNT...]\n"
+    "                            size classes instead of -n/-z (not with them), SIZE with\n"
+    "                            K, M or G, e.g. 64K:32,1M:8,16M:2: a transfer takes the\n"
+    "                            smallest class that holds the file when its size is known\n"
+    "                            (from an earlier transfer), else the largest\n"
     "  --instance NAME           use the simplecached of instance NAME (1 to 32 of A-Z a-z\n"
     "                            0-9 _ -) (default: the instance named default)\n"
     "  --ipc BACKEND             the channel to simplecached, the same as its --ipc: posix\n"
@@ -89,6 +95,7 @@ struct config {
     uint16_t port;
     unsigned nthreads, nsegs;
     uint64_t segsize;
+    struct seg_classes classes; /* --segments SIZE:COUNT,...; n == 0: one class of -n/-z */
     int cache_wait_ms, cache_stall_ms;
     struct gfs_options server; /* the shared -q -H -S -G values */
     int use_cache, use_origin;
@@ -228,6 +235,7 @@ enum long_opt {
     OPT_LOW_SPEED_LIMIT,
     OPT_SPOOL_MAX,
     OPT_SPOOL_DIR,
+    OPT_SEGMENTS,
     OPT_CACHE_WAIT,
     OPT_CACHE_STALL,
     OPT_ACCESS_LOG,
@@ -244,7 +252,7 @@ static const struct option long_opts[] = {
     {"port", required_argument, NULL, 'p'},
     {"threads", required_argument, NULL, 't'},
     {"origin", required_argument, NULL, 's'},
-    {"segments", required_argument, NULL, 'n'},
+    {"segments", required_argument, NULL, OPT_SEGMENTS},
     {"segment-size", required_argument, NULL, 'z'},
     GFS_CLI_LONGOPTS,
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
@@ -298,6 +306,7 @@ static void parse_args(int argc, char **argv, struct config *c)
     char base[ORIGIN_BASE_MAX];
     const char *why;
     struct stat st;
+    const char *why_cl;
     int opt, seen_nz = 0;
 
     opterr = 0;
@@ -327,6 +336,16 @@ static void parse_args(int argc, char **argv, struct config *c)
             if (cli_parse_u64(optarg, SHM_SEG_MIN, SHM_SEG_MAX, &c->segsize) < 0)
                 cli_fail_range(PROG, "-z", optarg, SHM_SEG_MIN, SHM_SEG_MAX);
             seen_nz = 1;
+            break;
+        case OPT_SEGMENTS:
+            if (strchr(optarg, ':') == NULL) { /* --segments N: the old spelling of -n */
+                if (cli_parse_uint(optarg, 1, SEG_POOL_MAX, &c->nsegs) < 0)
+                    cli_fail_range(PROG, "-n", optarg, 1, SEG_POOL_MAX);
+                seen_nz = 1;
+                break;
+            }
+            if (seg_classes_parse(optarg, &c->classes, &why_cl) < 0)
+                cli_fail(PROG, "--segments: '%s': %s", optarg, why_cl);
             break;
         case OPT_CONNECT_TIMEOUT:
             c->origin.connect_timeout_ms = parse_ms(optarg, "--connect-timeout");
@@ -395,7 +414,12 @@ static void parse_args(int argc, char **argv, struct config *c)
         cli_fail(PROG, "unexpected argument '%s'", argv[optind]);
     if (c->no_stats && c->use_metrics)
         cli_fail(PROG, "--metrics shows the stats object: not with --no-stats");
-    c->use_cache = seen_nz || !c->use_origin;
+    int seen_classes = c->classes.n > 0;
+    if (seen_classes && seen_nz)
+        cli_fail(PROG, "--segments SIZE:COUNT sets the segments: not with -n or -z");
+    if (!seen_classes)
+        seg_classes_single(&c->classes, c->nsegs, c->segsize);
+    c->use_cache = seen_nz || seen_classes || !c->use_origin;
     if (c->use_cache && cache_chan_ops_for(c->ipc) == NULL)
         cli_fail(PROG, "--ipc %s: not built yet in this version", ipc_backend_name(c->ipc));
 }
@@ -462,27 +486,29 @@ int main(int argc, char **argv)
     }
     /* Live figures for gfmon (stats.h); the proxy runs without them if they cannot be made. */
     struct stats_config sc = {.threads = c.nthreads, .port = c.port};
+    unsigned nsegs = seg_classes_count(&c.classes);
     if (c.use_cache) {
-        sc.segments = c.nsegs;
-        sc.segment_size = c.segsize;
+        sc.segments = nsegs;
+        sc.segment_size = c.classes.c[c.classes.n - 1].size; /* the largest; slots tell each */
     }
     snprintf(sc.text, sizeof sc.text, "mode=%s%s%s", c.use_cache ? "cache" : "",
              c.use_cache && c.use_origin ? "+" : "", c.use_origin ? "origin" : "");
-    rc = c.no_stats ? 0 : stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? c.nsegs : 0, &sc);
+    rc = c.no_stats ? 0 : stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? nsegs : 0, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
     if (c.use_cache) {
         struct cache_client_options co = {
             .stats = stats,
-            .nsegments = c.nsegs,
-            .segsize = c.segsize,
+            .classes = c.classes,
             .segment_wait_ms = c.cache_wait_ms,
             .stall_ms = c.cache_stall_ms,
         };
         rc = cache_chan_open(&cache, c.ipc, &co);
         if (rc < 0) {
-            log_err(-rc, "cannot set up the cache client (--ipc %s, %u segments of %llu bytes)",
-                    ipc_backend_name(c.ipc), c.nsegs, (unsigned long long)c.segsize);
+            char desc[128];
+            seg_classes_format(&c.classes, desc, sizeof desc);
+            log_err(-rc, "cannot set up the cache client (--ipc %s, segments SIZE:COUNT %s)",
+                    ipc_backend_name(c.ipc), desc);
             status = CLI_EXIT_CANNOT_START;
             goto out;
         }

@@ -432,6 +432,16 @@ void stats_slot_end(struct stats_region *r, unsigned slot, enum stats_slot_state
     }
 }
 
+void stats_slot_size(struct stats_region *r, unsigned slot, uint64_t size)
+{
+    if (r == NULL || slot >= r->h.nslots)
+        return;
+    uint64_t *rec = slot_rec(r, slot);
+    seq_open(&rec[0], &r->sp[slot].seq);
+    put_word(&rec[1 + STATS_S_SEG_SIZE], size);
+    seq_close(&rec[0], &r->sp[slot].seq);
+}
+
 void stats_slot_state(struct stats_region *r, unsigned slot, enum stats_slot_state state,
                       uint32_t serial)
 {
@@ -628,6 +638,7 @@ int stats_slot_read(const struct stats_region *r, unsigned slot, struct stats_sl
     out->done = w[STATS_S_DONE];
     out->total = w[STATS_S_TOTAL];
     out->start_mono_ms = w[STATS_S_START_MS];
+    out->seg_size = w[STATS_S_SEG_SIZE];
     memcpy(out->path, &w[STATS_S_PATH], STATS_PATH_MAX);
     out->path[STATS_PATH_MAX - 1] = '\0';
     return 0;

@@ -43,8 +43,8 @@
 #include "ipc_rundir.h"
 
 #define STATS_MAGIC           0x47465354u /* "GFST" */
-#define STATS_VERSION         3u
-#define STATS_CREATE_ATTEMPTS 16    /* names tried by stats_create before it gives -EEXIST */
+#define STATS_VERSION         4u          /* bumped with STATS_S_SEG_SIZE (size classes) */
+#define STATS_CREATE_ATTEMPTS 16          /* names tried by stats_create before it gives -EEXIST */
 #define STATS_SLOTS_MAX       1024u /* slot records per object (SEG_POOL_MAX, CACHE_THREADS_MAX) */
 #define STATS_PATH_WORDS      16u   /* a slot's path: up to 127 bytes + NUL, in u64 words */
 #define STATS_PATH_MAX        (STATS_PATH_WORDS * 8u)
@@ -163,7 +163,9 @@ enum stats_slot_word {
     STATS_S_TOTAL,    /* bytes to transfer, 0 until known */
     STATS_S_START_MS, /* CLOCK_MONOTONIC when the transfer began */
     STATS_S_PATH,     /* STATS_PATH_WORDS words: the request path, NUL-padded, truncated */
-    STATS_SLOT_WORDS = STATS_S_PATH + STATS_PATH_WORDS
+    /* Size classes: */
+    STATS_S_SEG_SIZE = STATS_S_PATH + STATS_PATH_WORDS, /* proxy: the segment's bytes; cache 0 */
+    STATS_SLOT_WORDS
 };
 
 /* A consistent copy of the global block, plus the header, for either side. */
@@ -190,6 +192,7 @@ struct stats_slot {
     uint64_t done, total;
     uint64_t start_mono_ms;
     char path[STATS_PATH_MAX]; /* NUL-terminated */
+    uint64_t seg_size;         /* proxy: the segment's bytes (its size class); cache: 0 */
 };
 
 struct stats_region; /* a daemon's own object (writer), or a read-only view of one (reader) */
@@ -228,6 +231,9 @@ void stats_slot_end(struct stats_region *r, unsigned slot, enum stats_slot_state
  * replaced segment becomes FREE under its new serial). */
 void stats_slot_state(struct stats_region *r, unsigned slot, enum stats_slot_state state,
                       uint32_t serial);
+
+/* Sets a slot's segment size (the proxy's pool, at start); kept across begin and end. */
+void stats_slot_size(struct stats_region *r, unsigned slot, uint64_t size);
 
 /* Writer: unmaps and unlinks the object (when it is still this process's own). Reader: unmaps.
  * NULL is a no-op. */

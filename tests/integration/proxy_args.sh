@@ -44,6 +44,9 @@ expect_usage_error "0 threads" "-t: '0'" -t 0 -s http://127.0.0.1:1
 expect_usage_error "too many threads" "-t: '100000'" -t 100000 -s http://127.0.0.1:1
 expect_usage_error "0 segments" "-n: '0'" -n 0
 expect_usage_error "tiny segments" "-z: '100'" -z 100
+expect_usage_error "size classes with -n" "--segments SIZE:COUNT sets the segments: not with -n or -z" --segments 8K:4 -n 4
+expect_usage_error "size classes with -z" "not with -n or -z" -z 4096 --segments 8K:4,1M:1
+expect_usage_error "bad size class" "--segments: '8K:0': a COUNT" --segments 8K:0
 expect_usage_error "bad connect timeout" "--connect-timeout: '0'" -s http://127.0.0.1:1 --connect-timeout 0
 expect_usage_error "bad low-speed time" "--low-speed-time: 'x'" -s http://127.0.0.1:1 --low-speed-time x
 expect_usage_error "bad spool dir" "--spool-dir: '/nonexistent/x'" -s http://127.0.0.1:1 --spool-dir /nonexistent/x
