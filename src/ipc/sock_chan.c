@@ -147,7 +147,7 @@ static int poll_one(int fd, short events, int ms)
 
 int sock_accept(struct sock_listener *l, int ms, uid_t uid, pid_t *peer_pid)
 {
-    uid_t u;
+    uid_t u = (uid_t)-1;
     int fd, rc;
 
     rc = poll_one(l->fd, POLLIN, ms);
@@ -171,7 +171,7 @@ int sock_connect(const char *dir_path, int dir_fd, const char *name, int timeout
 {
     int64_t deadline = clock_mono_ms() + timeout_ms;
     struct sockaddr_un sa;
-    uid_t u;
+    uid_t u = (uid_t)-1;
     int fd, rc = make_addr(&sa, dir_path, dir_fd, name);
 
     if (rc < 0)
