@@ -151,8 +151,8 @@ int sock_accept(struct sock_listener *l, int ms, uid_t uid, pid_t *peer_pid)
     int fd, rc;
 
     rc = poll_one(l->fd, POLLIN, ms);
-    if (rc < 0)
-        return rc;
+    if (rc <= 0)
+        return rc < 0 ? rc : -ETIMEDOUT;
     fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -ETIMEDOUT : -errno;
