@@ -78,5 +78,5 @@ gf_add_rel_test(NAME scribble TIMEOUT 600)
 # The socket backends (--ipc unix, fd) when a peer dies or stalls at an exact point.
 foreach(be unix fd)
   gf_add_script_test(NAME cache_ipc_points_${be} SCRIPT tests/integration/cache_ipc_points.sh
-    ARGS ${be} TIMEOUT 180 LABELS cache ipc_${be})
+    ARGS ${be} TIMEOUT 180 LABELS cache tsan ipc_${be})
 endforeach()
