@@ -434,8 +434,8 @@ int main(int argc, char **argv)
     memset(&sc, 0, sizeof sc);
     sc.threads = cfg.nthreads;
     sc.delay_us = cfg.delay_us;
-    snprintf(sc.text, sizeof sc.text, "index=%s grace_ms=%u queue=%s", cfg.index, cfg.grace_ms,
-             q.mq_name);
+    snprintf(sc.text, sizeof sc.text, "index=%s grace_ms=%u queue=%s ipc=%s", cfg.index,
+             cfg.grace_ms, q.mq_name, ipc_backend_name(cfg.ipc));
     rc = cfg.no_stats ? 0 : stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");

@@ -147,12 +147,12 @@ static int poll_one(int fd, short events, int ms)
 
 int sock_accept(struct sock_listener *l, int ms, uid_t uid, pid_t *peer_pid)
 {
-    uid_t u;
+    uid_t u = (uid_t)-1;
     int fd, rc;
 
     rc = poll_one(l->fd, POLLIN, ms);
-    if (rc < 0)
-        return rc;
+    if (rc <= 0)
+        return rc < 0 ? rc : -ETIMEDOUT;
     fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -ETIMEDOUT : -errno;
@@ -171,7 +171,7 @@ int sock_connect(const char *dir_path, int dir_fd, const char *name, int timeout
 {
     int64_t deadline = clock_mono_ms() + timeout_ms;
     struct sockaddr_un sa;
-    uid_t u;
+    uid_t u = (uid_t)-1;
     int fd, rc = make_addr(&sa, dir_path, dir_fd, name);
 
     if (rc < 0)

@@ -486,14 +486,18 @@ int main(int argc, char **argv)
     }
     /* Live figures for gfmon (stats.h); the proxy runs without them if they cannot be made. */
     struct stats_config sc = {.threads = c.nthreads, .port = c.port};
-    unsigned nsegs = seg_classes_count(&c.classes);
-    if (c.use_cache) {
+    /* The socket backends have no segments (docs/ipc.md, "Backends"). */
+    int segs = c.use_cache && c.ipc != IPC_BACKEND_UNIX && c.ipc != IPC_BACKEND_FD;
+    unsigned nsegs = segs ? seg_classes_count(&c.classes) : 0;
+    if (segs) {
         sc.segments = nsegs;
         sc.segment_size = c.classes.c[c.classes.n - 1].size; /* the largest; slots tell each */
     }
-    snprintf(sc.text, sizeof sc.text, "mode=%s%s%s", c.use_cache ? "cache" : "",
-             c.use_cache && c.use_origin ? "+" : "", c.use_origin ? "origin" : "");
-    rc = c.no_stats ? 0 : stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? nsegs : 0, &sc);
+    snprintf(sc.text, sizeof sc.text, "mode=%s%s%s%s%s", c.use_cache ? "cache" : "",
+             c.use_cache && c.use_origin ? "+" : "", c.use_origin ? "origin" : "",
+             c.use_cache && c.ipc != IPC_BACKEND_POSIX ? " ipc=" : "",
+             c.use_cache && c.ipc != IPC_BACKEND_POSIX ? ipc_backend_name(c.ipc) : "");
+    rc = c.no_stats ? 0 : stats_create(&stats, STATS_ROLE_PROXY, nsegs, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
     if (c.use_cache) {
