@@ -14,7 +14,7 @@ build=(build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev l
 # server and curl scraping --metrics; haproxy, nginx-light: the balancers of deploy/ under test.
 test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2
     dpkg-dev file man-db systemd tmux prometheus curl haproxy nginx-light)
-bench=(nginx-light wrk gnuplot-nox linux-perf varnish)
+bench=(nginx-light wrk gnuplot-nox linux-perf varnish python3-matplotlib)
 
 want=()
 for set in "$@"; do

@@ -34,3 +34,6 @@ gf_add_script_test(NAME proxy_origin_gather SCRIPT tests/integration/proxy_origi
 foreach(t fill store coalesce fresh stale ctl both faults cold32 bound)
   gf_add_script_test(NAME cache_${t} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240 LABELS cache)
 endforeach()
+# The sysv backend's System V objects (issue 14): keys, kill -9 of either side, the sweep,
+# ipcs empty at the end. Not tsan (kill -9 timings).
+gf_add_script_test(NAME cache_sysv_objects SCRIPT tests/integration/cache_sysv_objects.sh LABELS ipc_sysv TIMEOUT 180)

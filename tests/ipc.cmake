@@ -9,3 +9,39 @@ gf_add_unit_test(NAME test_shm_chan SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/tes
 gf_add_unit_test(NAME test_shm_stress SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_shm_stress.c
                  LIBS gfipc LABELS tsan TIMEOUT 120)
 gf_add_script_test(NAME spin_model SCRIPT tests/integration/spin_model.sh TIMEOUT 180)
+gf_add_unit_test(NAME test_sysv SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sysv.c
+                 LIBS gfipc LABELS ipc_sysv)
+# Smoke run of the IPC lab benchmark (bench/ipc_lab.sh --quick): the script cannot rot.
+add_test(NAME bench.ipc_lab_quick COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/bench_ipc_lab_quick.sh)
+set_tests_properties(bench.ipc_lab_quick PROPERTIES TIMEOUT 300 LABELS "bench;ipc_sysv" RUN_SERIAL TRUE
+  SKIP_RETURN_CODE 77 ENVIRONMENT "BIN_DIR=${PROJECT_BINARY_DIR}/bin;SRC_DIR=${PROJECT_SOURCE_DIR}")
+
+# One cache protocol over each --ipc backend (docs/ipc.md, "Backends"); label ipc_<backend>.
+foreach(be posix unix fd)
+  gf_add_script_test(NAME cache_ipc_${be} SCRIPT tests/integration/cache_ipc.sh ARGS ${be}
+    TIMEOUT 180 LABELS cache tsan ipc_${be})
+endforeach()
+# sysv: not run under TSan yet (its kill -9 timings are unproven there).
+gf_add_script_test(NAME cache_ipc_sysv SCRIPT tests/integration/cache_ipc.sh ARGS sysv
+  TIMEOUT 180 LABELS cache ipc_sysv)
+# The socket backends' messages and descriptor passing (src/ipc/sock_msg.c, sock_chan.c).
+gf_add_unit_test(NAME test_sock_msg SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sock_msg.c
+                 LIBS gfipc LABELS tsan ipc_unix ipc_fd)
+# The cache killed mid-stream with an origin behind, on the socket backends and sysv.
+foreach(be unix fd sysv)
+  gf_add_script_test(NAME proxy_cache_fallback_${be} SCRIPT tests/integration/proxy_cache_fallback.sh
+    TIMEOUT 180 LABELS cache ipc_${be})
+  set_property(TEST integration.proxy_cache_fallback_${be} APPEND PROPERTY ENVIRONMENT
+    GETFILE_TEST_IPC=${be})
+endforeach()
+# Fill on miss on the socket backends: entries still being filled are streamed (also on fd).
+foreach(be unix fd)
+  gf_add_script_test(NAME cache_fill_${be} SCRIPT tests/integration/cache_fill.sh
+    TIMEOUT 240 LABELS cache ipc_${be})
+  set_property(TEST integration.cache_fill_${be} APPEND PROPERTY ENVIRONMENT
+    GETFILE_TEST_IPC=${be})
+endforeach()
+# The HTTP front end on fd: the passed file goes through the sink (gfs_send_file's read path).
+gf_add_script_test(NAME http_front_fd SCRIPT tests/integration/http_front.sh TIMEOUT 180
+  LABELS ipc_fd)
+set_property(TEST integration.http_front_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)

@@ -8,7 +8,7 @@ option(RELIABILITY_FULL "Run the long forms of the reliability tests" OFF)
 # Every function tests/rel/fault.c wraps; keep in sync with fault.h.
 set(GF_FAULT_WRAPPED shm_open mmap ftruncate posix_fallocate mq_open mq_timedsend
     mq_timedreceive sem_init sem_post sem_timedwait sem_clockwait shm_sem_post shm_sem_clockwait
-    pthread_create malloc calloc realloc strdup accept4)
+    pthread_create malloc calloc realloc strdup accept4 sendmsg sendfile)
 list(JOIN GF_FAULT_WRAPPED ",--wrap=" gf_wrap_list)
 set(GF_FAULT_LINK "-Wl,--wrap=${gf_wrap_list}")
 
@@ -74,3 +74,9 @@ gf_add_rel_test(NAME users TIMEOUT 120)
 gf_add_rel_test(NAME squat TIMEOUT 300)
 gf_add_rel_test(NAME soak TIMEOUT 900 LABELS slow)
 gf_add_rel_test(NAME scribble TIMEOUT 600)
+
+# The socket backends (--ipc unix, fd) when a peer dies or stalls at an exact point.
+foreach(be unix fd)
+  gf_add_script_test(NAME cache_ipc_points_${be} SCRIPT tests/integration/cache_ipc_points.sh
+    ARGS ${be} TIMEOUT 180 LABELS cache tsan ipc_${be})
+endforeach()

@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE /* AT_EMPTY_PATH */
 #include "cache_server.h"
+#include "cache_backend.h"
 #include "attach_cache.h"
 #include "clock.h"
 #include "log.h"
@@ -26,7 +27,6 @@
 #define WARN_PER_SEC     10    /* rate limit of warnings a peer can provoke */
 #define SWEEP_EVERY_MS   1000  /* how often the boss drops stale kept attachments */
 #define QUEUE_POLL_MS    100   /* how often the boss publishes the command queue's depth */
-#define LOOKUP_FILL      100   /* lookup: the body comes from a fill (not a SHM_STATUS_*) */
 #define FILLS_WAIT_MS    30000 /* on stop, the longest wait for fetches to notice */
 
 /* At most WARN_PER_SEC warnings per second; the rest are counted and summarised. */
@@ -37,19 +37,28 @@ struct ratelimit {
     unsigned dropped;  /* suppressed in the window; guarded by lock */
 };
 
+/* A request from the command queue (the posix backend), in a buffer allocated up front. */
+struct posix_job {
+    struct cache_job base;
+    struct cmdq_request req;
+};
+
 struct cache_server {
-    struct cache_server_options opt; /* set once in new */
-    struct simplecache *cache;       /* owned, immutable; replaced by a reload under index_lock */
-    pthread_rwlock_t index_lock;     /* read: a lookup uses cache; write: the boss replaces it */
-    struct cmdq_server *q;           /* borrowed; only the boss receives */
+    struct cache_server_options opt;         /* set once in new */
+    const struct cache_backend_ops *backend; /* opt.backend, or posix */
+    struct cache_backend *b;                 /* the backend's state; NULL for posix */
+    int retired;                             /* backend->retire was called; the boss's */
+    struct simplecache *cache;   /* owned, immutable; replaced by a reload under index_lock */
+    pthread_rwlock_t index_lock; /* read: a lookup uses cache; write: the boss replaces it */
+    struct cmdq_server *q;       /* borrowed; only the boss receives */
     uid_t uid;
-    struct workq wq; /* validated requests (struct cmdq_request *, from jobs) */
+    struct workq wq; /* jobs for the workers (struct cache_job *) */
     /* Every request buffer is allocated up front: queue_depth queued + nthreads in service + 1
      * being decoded by the boss, so no request is ever dropped for lack of memory. */
-    struct cmdq_request *jobs;
-    struct cmdq_request **free_jobs; /* stack; guarded by lock */
-    unsigned nfree_jobs;             /* guarded by lock */
-    unsigned char *rxbuf;            /* the boss's receive buffer */
+    struct posix_job *jobs;
+    struct posix_job **free_jobs; /* stack; guarded by lock */
+    unsigned nfree_jobs;          /* guarded by lock */
+    unsigned char *rxbuf;         /* the boss's receive buffer */
     size_t rxcap;
     pthread_t *threads;
     unsigned nstarted;
@@ -107,9 +116,9 @@ static int is_stopping(const struct cache_server *s)
     return atomic_load_explicit(&s->stopping, memory_order_acquire);
 }
 
-static struct cmdq_request *job_get(struct cache_server *s)
+static struct posix_job *job_get(struct cache_server *s)
 {
-    struct cmdq_request *job = NULL;
+    struct posix_job *job = NULL;
 
     pthread_mutex_lock(&s->lock);
     if (s->nfree_jobs > 0)
@@ -118,7 +127,7 @@ static struct cmdq_request *job_get(struct cache_server *s)
     return job;
 }
 
-static void job_put(struct cache_server *s, struct cmdq_request *job)
+static void job_put(struct cache_server *s, struct posix_job *job)
 {
     pthread_mutex_lock(&s->lock);
     s->free_jobs[s->nfree_jobs++] = job;
@@ -143,9 +152,9 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t want, uint64_t off)
     return (ssize_t)got;
 }
 
-/* The -d delay, in slices so that a stop or the proxy's death ends it early. Returns 0,
- * -ECANCELED (stopping, or the proxy cancelled) or -ESRCH (the proxy died). */
-static int lookup_delay(const struct cache_server *s, const struct shm_seg *seg, int pidfd)
+/* The -d delay, in slices so that a stop or the requester's end ends it early. Returns 0,
+ * -ECANCELED (stopping, or the requester cancelled) or -ESRCH (it died). */
+static int lookup_delay(const struct cache_server *s, cache_wanted_fn wanted, void *arg)
 {
     unsigned left = s->opt.delay_us;
 
@@ -153,10 +162,11 @@ static int lookup_delay(const struct cache_server *s, const struct shm_seg *seg,
         unsigned us = left < DELAY_SLICE_US ? left : DELAY_SLICE_US;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)us * 1000};
 
-        if (is_stopping(s) || __atomic_load_n(&seg->hdr->cancel, __ATOMIC_ACQUIRE))
+        if (is_stopping(s))
             return -ECANCELED;
-        if (peer_alive(pidfd) == 0)
-            return -ESRCH;
+        int rc = wanted(arg);
+        if (rc < 0)
+            return rc;
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
             ;
         left -= us;
@@ -166,74 +176,113 @@ static int lookup_delay(const struct cache_server *s, const struct shm_seg *seg,
 
 static void start_fill(struct cache_server *s, struct fill *f);
 
-/* A path the index does not name: a kept entry (SHM_STATUS_OK, *fd, *base, *len), or a fill
- * to read as it grows (LOOKUP_FILL, *fill), started here when none is in progress. */
-static int lookup_store(struct cache_server *s, const struct cmdq_request *req, int *fd,
-                        uint64_t *base, uint64_t *len, int64_t *crc, struct fill **fill)
+/* A path the index does not name: a kept entry (CACHE_STATUS_OK, a->fd, base, len), or a fill
+ * to read as it grows (CACHE_STATUS_FILL, a->fill), started here when none is in progress. */
+static int lookup_store(struct cache_server *s, const char *path, size_t path_len,
+                        struct cache_answer *a)
 {
     struct store_hit hit;
     /* Without an origin the store is only read: a miss is NOT_FOUND. */
     unsigned max_fills = s->opt.origin != NULL ? s->opt.max_fills : 0;
-    int rc = store_get(s->opt.store, req->path, req->path_len, max_fills, &hit, fill);
+    int rc = store_get(s->opt.store, path, path_len, max_fills, &hit, &a->fill);
 
     switch (rc) {
     case STORE_HIT:
-        *fd = hit.fd;
-        *base = hit.offset;
-        *len = hit.length;
-        *crc = hit.verify ? (int64_t)hit.crc : -1;
-        log_debug("'%s': hit in the store", req->path);
-        return SHM_STATUS_OK;
+        a->fd = hit.fd;
+        a->base = hit.offset;
+        a->len = hit.length;
+        a->crc = hit.verify ? (int64_t)hit.crc : -1;
+        log_debug("'%s': hit in the store", path);
+        return CACHE_STATUS_OK;
     case STORE_JOIN:
-        log_debug("'%s': joined the fill in progress", req->path);
-        return LOOKUP_FILL;
+        log_debug("'%s': joined the fill in progress", path);
+        return CACHE_STATUS_FILL;
     case STORE_LEAD:
-        log_debug("'%s': miss; fetching it from the origin", req->path);
-        start_fill(s, *fill);
-        return LOOKUP_FILL;
+        log_debug("'%s': miss; fetching it from the origin", path);
+        start_fill(s, a->fill);
+        return CACHE_STATUS_FILL;
     default:
+        a->fill = NULL;
         if (s->opt.origin == NULL)
-            return SHM_STATUS_NOT_FOUND;
+            return CACHE_STATUS_NOT_FOUND;
         if (ratelimit_allow(&s->rl))
-            log_warn(rc == -EBUSY ? 0 : -rc, "'%s': cannot start a fill%s", req->path,
+            log_warn(rc == -EBUSY ? 0 : -rc, "'%s': cannot start a fill%s", path,
                      rc == -EBUSY ? ": too many in progress" : "");
-        return SHM_STATUS_ERROR;
+        return CACHE_STATUS_ERROR;
     }
 }
 
-/* Looks the path up (after the delay) and decides the RESPONSE. On SHM_STATUS_OK stores the
- * open file in *fd, where the body starts in *base and its length in *len, and for a store
- * entry the body's CRC-32 in *crc (else -1); LOOKUP_FILL: the
- * body comes from *fill. Returns the status, or -ESRCH/-ECANCELED when the request should be
- * dropped without an answer. */
-static int lookup(struct cache_server *s, const struct cmdq_request *req, const struct shm_seg *seg,
-                  int pidfd, int *fd, uint64_t *base, uint64_t *len, int64_t *crc,
-                  struct fill **fill)
+int cache_server_lookup(struct cache_server *s, const char *path, size_t path_len,
+                        cache_wanted_fn wanted, void *arg, struct cache_answer *a)
 {
-    int in_index;
+    int in_index, rc;
 
-    int rc = lookup_delay(s, seg, pidfd);
-
+    a->status = CACHE_STATUS_ERROR;
+    a->fd = -1;
+    a->base = 0;
+    a->len = 0;
+    a->crc = -1;
+    a->fill = NULL;
+    rc = lookup_delay(s, wanted, arg);
     if (rc == -ESRCH)
         return rc;
     if (rc == -ECANCELED || is_stopping(s))
-        return is_stopping(s) ? SHM_STATUS_ERROR : -ECANCELED;
+        return is_stopping(s) ? CACHE_STATUS_ERROR : -ECANCELED;
     pthread_rwlock_rdlock(&s->index_lock);
-    rc = simplecache_open(s->cache, req->path, req->path_len, fd, len);
-    in_index = rc != -ENOENT || simplecache_contains(s->cache, req->path, req->path_len);
+    rc = simplecache_open(s->cache, path, path_len, &a->fd, &a->len);
+    in_index = rc != -ENOENT || simplecache_contains(s->cache, path, path_len);
     pthread_rwlock_unlock(&s->index_lock);
-    *base = 0;
+    if (rc < 0)
+        a->fd = -1;
     /* Index entries are pinned: never fetched, even when their file is missing. */
     if (rc == -ENOENT && !in_index && s->opt.store != NULL)
-        return lookup_store(s, req, fd, base, len, crc, fill);
-    if (rc == -ENOENT)
-        return SHM_STATUS_NOT_FOUND;
-    if (rc < 0) {
+        a->status = lookup_store(s, path, path_len, a);
+    else if (rc == -ENOENT)
+        a->status = CACHE_STATUS_NOT_FOUND;
+    else if (rc < 0) {
         if (ratelimit_allow(&s->rl))
-            log_warn(-rc, "cannot open the file of '%s'", req->path);
-        return SHM_STATUS_ERROR;
+            log_warn(-rc, "cannot open the file of '%s'", path);
+        a->status = CACHE_STATUS_ERROR;
+    } else
+        a->status = CACHE_STATUS_OK;
+    return a->status;
+}
+
+int cache_server_check_entry(struct cache_server *s, const char *path, size_t path_len,
+                             const struct cache_answer *a)
+{
+    unsigned char buf[64 << 10];
+    struct stat before;
+    uint64_t off = 0;
+    uLong sum = 0;
+
+    if (a->crc < 0 || a->fd < 0)
+        return 0;
+    if (fstat(a->fd, &before) < 0)
+        return -errno;
+    while (off < a->len) {
+        size_t want = a->len - off < sizeof buf ? (size_t)(a->len - off) : sizeof buf;
+        if (read_full(a->fd, buf, want, a->base + off) != (ssize_t)want)
+            return -EIO; /* shrank under us: not served, found again by the store's checks */
+        sum = crc32_z(sum, buf, want);
+        off += want;
     }
-    return SHM_STATUS_OK;
+    if ((uint32_t)sum != (uint32_t)a->crc) {
+        store_drop_damaged(s->opt.store, path, path_len, (uint32_t)a->crc);
+        return -EBADMSG;
+    }
+    store_mark_verified(s->opt.store, path, path_len, (uint32_t)a->crc, a->fd, &before);
+    return 0;
+}
+
+void cache_answer_release(struct cache_server *s, struct cache_answer *a)
+{
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = -1;
+    if (a->fill != NULL)
+        fill_put(s->opt.store, a->fill);
+    a->fill = NULL;
 }
 
 /* shm_seg_reserve in slices, so that the end of the grace period (cut, an atomic flag written by
@@ -424,27 +473,20 @@ static void start_fill(struct cache_server *s, struct fill *f)
     }
 }
 
-/* Checks, between waits for a fill, that the transfer is still wanted. Returns 0, -ESRCH (the
- * proxy died) or -ECANCELED (the proxy cancelled, or the grace period is over). */
-static int still_wanted(struct cache_server *s, const struct shm_seg *seg, int pidfd)
+int cache_server_still_wanted(const struct cache_server *s, cache_wanted_fn wanted, void *arg)
 {
-    if (atomic_load_explicit(&s->cut, memory_order_acquire) ||
-        __atomic_load_n(&seg->hdr->cancel, __ATOMIC_ACQUIRE))
+    if (atomic_load_explicit(&s->cut, memory_order_acquire))
         return -ECANCELED;
-    if (peer_alive(pidfd) == 0)
-        return -ESRCH;
-    return 0;
+    return wanted(arg);
 }
 
-/* Waits until the fill has moved past (have_header, have), it ended, or stall_ms passed
- * without a change. Returns 0 with *fs, or still_wanted's -errno, or -ETIMEDOUT. */
-static int wait_fill(struct cache_server *s, struct fill *f, const struct shm_seg *seg, int pidfd,
-                     int have_header, uint64_t have, struct fill_state *fs)
+int cache_server_wait_fill(struct cache_server *s, struct fill *f, cache_wanted_fn wanted,
+                           void *arg, int have_header, uint64_t have, struct fill_state *fs)
 {
     int64_t deadline = clock_mono_ms() + s->opt.stall_ms;
 
     for (;;) {
-        int rc = still_wanted(s, seg, pidfd);
+        int rc = cache_server_still_wanted(s, wanted, arg);
         if (rc < 0)
             return rc;
         fill_wait(f, have_header, have, SHM_WAIT_SLICE_MS, fs);
@@ -455,13 +497,30 @@ static int wait_fill(struct cache_server *s, struct fill *f, const struct shm_se
     }
 }
 
-/* The origin's answer as the proxy gets it: its "not found" is told apart from our own, so a
- * proxy with an origin of its own does not ask it again (both mode). */
-static int shm_status_of(enum gf_status st)
+/* The posix backend's requester: its segment (cancel flag) and its pidfd. */
+struct seg_want {
+    const struct shm_seg *seg;
+    int pidfd;
+};
+
+static int seg_wanted(void *arg)
 {
-    return st == GF_OK               ? SHM_STATUS_OK
-           : st == GF_FILE_NOT_FOUND ? SHM_STATUS_ORIGIN_NOT_FOUND
-                                     : SHM_STATUS_ERROR;
+    const struct seg_want *w = arg;
+
+    if (__atomic_load_n(&w->seg->hdr->cancel, __ATOMIC_ACQUIRE))
+        return -ECANCELED;
+    if (peer_alive(w->pidfd) == 0)
+        return -ESRCH;
+    return 0;
+}
+
+/* The origin's "not found" is told apart from our own, so a proxy with an origin of its own
+ * does not ask it again (both mode). */
+int cache_status_of_gf(int gf_status)
+{
+    return gf_status == GF_OK               ? CACHE_STATUS_OK
+           : gf_status == GF_FILE_NOT_FOUND ? CACHE_STATUS_ORIGIN_NOT_FOUND
+                                            : CACHE_STATUS_ERROR;
 }
 
 /* send_answer for a fill: the RESPONSE once the origin's answer and the first body bytes (or
@@ -473,21 +532,22 @@ static int shm_status_of(enum gf_status st)
 static int send_fill(struct cache_server *s, unsigned slot, struct shm_seg *seg, int pidfd,
                      uint64_t gen, int *statusp, struct fill *f, uint64_t *lenp)
 {
+    struct seg_want want = {seg, pidfd};
     struct fill_state fs;
     unsigned char *payload;
     uint64_t off = 0;
     uint32_t n = 0;
     int rc, status;
 
-    rc = wait_fill(s, f, seg, pidfd, 0, 0, &fs);
+    rc = cache_server_wait_fill(s, f, seg_wanted, &want, 0, 0, &fs);
     if (rc == 0 && fs.header && fs.status == GF_OK && fs.length > 0)
-        rc = wait_fill(s, f, seg, pidfd, 1, 0, &fs); /* the first bytes */
+        rc = cache_server_wait_fill(s, f, seg_wanted, &want, 1, 0, &fs); /* the first bytes */
     if (rc == -ESRCH || rc == -ECANCELED)
         return rc;
     if (rc == -ETIMEDOUT)
         log_warn(0, "'%s': no answer from the origin within %d ms", fill_path(f), s->opt.stall_ms);
     status = rc < 0 || (fs.failed && fs.written < fs.length) ? SHM_STATUS_ERROR
-                                                             : shm_status_of(fs.status);
+                                                             : cache_status_of_gf(fs.status);
     rc = reserve(s, seg, pidfd, &payload);
     if (rc < 0)
         return rc;
@@ -510,7 +570,7 @@ static int send_fill(struct cache_server *s, unsigned slot, struct shm_seg *seg,
         if (rc < 0)
             return rc;
         if (fs.written <= off)
-            rc = wait_fill(s, f, seg, pidfd, 1, off, &fs);
+            rc = cache_server_wait_fill(s, f, seg_wanted, &want, 1, off, &fs);
         if (rc == 0 && fs.written <= off)
             rc = -EIO; /* the fetch failed after the RESPONSE */
         if (rc == 0) {
@@ -567,14 +627,8 @@ static void note_done(struct cache_server *s, enum stats_outcome outcome, uint64
 static void serve(struct cache_server *s, unsigned slot, const struct cmdq_request *req)
 {
     struct attach_lease lease;
-    struct shm_seg *seg = &lease.seg;
-    enum stats_outcome outcome = STATS_CANCELLED;
     int64_t t0 = clock_mono_ns();
-    uint64_t len = 0, base = 0, gen;
-    int64_t crc = -1;
-    struct fill *fill = NULL;
-    uint32_t serial = 0;
-    int fd = -1, status, rc, drop = 0, damaged = 0;
+    int rc, drop;
 
     rc = attach_retrying(s, req, &lease);
     if (rc == -ESRCH) {
@@ -592,6 +646,19 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
                      req->seg_name);
         return;
     }
+    drop = cache_server_serve_ring(s, slot, req, &lease.seg, lease.pidfd, IPC_BACKEND_POSIX, t0);
+    attach_cache_put(s->attach, &lease, drop);
+}
+
+int cache_server_serve_ring(struct cache_server *s, unsigned slot, const struct cmdq_request *req,
+                            struct shm_seg *seg, int pidfd, enum ipc_backend via, int64_t t0)
+{
+    struct cache_answer a = {.fd = -1};
+    enum cache_result result = CACHE_RESULT_ABORTED;
+    uint64_t gen;
+    uint32_t serial = 0;
+    int status, rc, drop = 0;
+
     /* The proxy sets the generation before it sends the request and changes it only for the
      * next request, which it cannot send before this one is answered or abandoned. */
     gen = __atomic_load_n(&seg->hdr->generation, __ATOMIC_ACQUIRE);
@@ -604,36 +671,44 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     }
     (void)ipc_name_parse(req->seg_name, IPC_KIND_SEGMENT, s->uid, NULL, &serial);
     stats_slot_begin(s->stats, slot, (pid_t)req->proxy_pid, serial, req->path, req->path_len);
-    status = lookup(s, req, seg, lease.pidfd, &fd, &base, &len, &crc, &fill);
+    if (s->backend != cache_backend_ops_for(via)) {
+        /* A proxy on another --ipc found us: a quick ERROR. */
+        if (ratelimit_allow(&s->rl))
+            log_warn(0,
+                     "'%s': request of proxy %u over --ipc %s, but this cache serves "
+                     "--ipc %s: answered ERROR",
+                     req->path, (unsigned)req->proxy_pid, ipc_backend_name(via), s->backend->name);
+        status = CACHE_STATUS_ERROR;
+    } else {
+        struct seg_want want = {seg, pidfd};
+        status = cache_server_lookup(s, req->path, req->path_len, seg_wanted, &want, &a);
+    }
     if (status < 0) {
-        stat_add(&s->st.aborted);
+        result = CACHE_RESULT_ABORTED;
         drop = 1; /* the proxy died or cancelled: it replaces (or never reuses) the segment */
         goto out_done;
     }
     struct stat before; /* an unchecked entry's file before the read (store_mark_verified) */
-    int can_mark = crc >= 0 && fstat(fd, &before) == 0;
-    if (status == LOOKUP_FILL)
-        rc = send_fill(s, slot, seg, lease.pidfd, gen, &status, fill, &len);
+    int damaged = 0, can_mark = a.crc >= 0 && fstat(a.fd, &before) == 0;
+    if (status == CACHE_STATUS_FILL)
+        rc = send_fill(s, slot, seg, pidfd, gen, &status, a.fill, &a.len);
     else
-        rc = send_answer(s, slot, seg, lease.pidfd, gen, &status, fd, base, len, crc, &damaged);
+        rc = send_answer(s, slot, seg, pidfd, gen, &status, a.fd, a.base, a.len, a.crc, &damaged);
     if (damaged)
-        store_drop_damaged(s->opt.store, req->path, req->path_len, (uint32_t)crc);
-    else if (rc == 0 && status == SHM_STATUS_OK && can_mark)
-        store_mark_verified(s->opt.store, req->path, req->path_len, (uint32_t)crc, fd, &before);
-    if (rc == 0 && status == SHM_STATUS_OK) {
-        stat_add(&s->st.served);
-        outcome = fill == NULL ? STATS_HIT : fill_stale(fill) ? STATS_STALE : STATS_FILL;
-        if (outcome == STATS_STALE)
+        store_drop_damaged(s->opt.store, req->path, req->path_len, (uint32_t)a.crc);
+    else if (rc == 0 && status == CACHE_STATUS_OK && can_mark)
+        store_mark_verified(s->opt.store, req->path, req->path_len, (uint32_t)a.crc, a.fd, &before);
+    if (rc == 0 && status == CACHE_STATUS_OK) {
+        result = CACHE_RESULT_SERVED;
+        if (a.fill != NULL && fill_stale(a.fill))
             log_info("'%s': served stale (the origin fails; --stale-if-error)", req->path);
     } else if (rc == 0 &&
-               (status == SHM_STATUS_NOT_FOUND || status == SHM_STATUS_ORIGIN_NOT_FOUND)) {
-        stat_add(&s->st.not_found);
-        outcome = STATS_MISS;
+               (status == CACHE_STATUS_NOT_FOUND || status == CACHE_STATUS_ORIGIN_NOT_FOUND)) {
+        result = CACHE_RESULT_NOT_FOUND;
     } else if (rc == 0) {
-        stat_add(&s->st.errors);
-        outcome = STATS_ERROR;
+        result = CACHE_RESULT_ERROR;
     } else {
-        stat_add(&s->st.aborted);
+        result = CACHE_RESULT_ABORTED;
         drop = 1;
         /* Unless the proxy died or cancelled, it still waits for the next chunk: tell it now
          * rather than let it wait for its stall limit. */
@@ -643,15 +718,82 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
     }
 out_done:
     stats_slot_end(s->stats, slot, STATS_SLOT_FREE);
-    note_done(s, outcome,
-              outcome == STATS_HIT || outcome == STATS_FILL || outcome == STATS_STALE ? len : 0,
-              t0);
+    cache_server_done(s, result, &a, a.len, t0);
 out:
-    if (fd >= 0)
-        close(fd);
-    if (fill != NULL)
-        fill_put(s->opt.store, fill);
-    attach_cache_put(s->attach, &lease, drop);
+    cache_answer_release(s, &a);
+    return drop;
+}
+
+void cache_server_done(struct cache_server *s, enum cache_result r, const struct cache_answer *a,
+                       uint64_t bytes, int64_t t0_ns)
+{
+    enum stats_outcome outcome = STATS_CANCELLED;
+
+    switch (r) {
+    case CACHE_RESULT_SERVED:
+        stat_add(&s->st.served);
+        outcome = a->fill == NULL ? STATS_HIT : fill_stale(a->fill) ? STATS_STALE : STATS_FILL;
+        break;
+    case CACHE_RESULT_NOT_FOUND:
+        stat_add(&s->st.not_found);
+        outcome = STATS_MISS;
+        break;
+    case CACHE_RESULT_ERROR:
+        stat_add(&s->st.errors);
+        outcome = STATS_ERROR;
+        break;
+    case CACHE_RESULT_ABORTED:
+        stat_add(&s->st.aborted);
+        break;
+    case CACHE_RESULT_REJECTED:
+        stat_add(&s->st.rejected);
+        break;
+    }
+    note_done(s, outcome,
+              outcome == STATS_HIT || outcome == STATS_FILL || outcome == STATS_STALE ? bytes : 0,
+              t0_ns);
+}
+
+/* The posix backend's job: one request from the command queue. */
+static void posix_run(struct cache_server *s, unsigned slot, struct cache_job *job)
+{
+    struct posix_job *pj = (struct posix_job *)job;
+
+    serve(s, slot, &pj->req);
+    job_put(s, pj);
+}
+
+const struct cache_backend_ops cache_backend_posix = {"posix", NULL, NULL, NULL};
+
+int cache_server_submit(struct cache_server *s, struct cache_job *job, int timeout_ms)
+{
+    return workq_push(&s->wq, job, timeout_ms);
+}
+
+int cache_server_rundir(const struct cache_server *s, const char **path)
+{
+    *path = s->q->rundir;
+    return s->q->instance_fd;
+}
+
+int cache_server_stopping(const struct cache_server *s)
+{
+    return is_stopping(s);
+}
+
+int cache_server_stall_ms(const struct cache_server *s)
+{
+    return s->opt.stall_ms;
+}
+
+struct stats_region *cache_server_stats_region(const struct cache_server *s)
+{
+    return s->stats;
+}
+
+int cache_server_warn_ok(struct cache_server *s)
+{
+    return ratelimit_allow(&s->rl);
 }
 
 static void *worker_main(void *arg)
@@ -661,8 +803,8 @@ static void *worker_main(void *arg)
     void *item;
 
     while (workq_pop(&s->wq, &item, -1) == 0) {
-        serve(s, slot, item);
-        job_put(s, item);
+        struct cache_job *job = item;
+        job->run(s, slot, job);
     }
     pthread_mutex_lock(&s->lock);
     if (--s->nrunning == 0)
@@ -709,8 +851,10 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
         rc = -ENOMEM;
         goto err_free;
     }
-    for (unsigned i = 0; i < njobs; i++)
+    for (unsigned i = 0; i < njobs; i++) {
+        s->jobs[i].base.run = posix_run;
         s->free_jobs[s->nfree_jobs++] = &s->jobs[i];
+    }
     rc = attach_cache_new(&s->attach, s->opt.attach_max);
     if (rc < 0)
         goto err_free;
@@ -729,6 +873,16 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
     stats_set(s->stats, STATS_G_QUEUE_CAP, CMDQ_MAXMSG);
     stats_set(s->stats, STATS_G_STORE_ENTRIES, simplecache_count(cache));
     stats_set(s->stats, STATS_G_STORE_BYTES, simplecache_bytes(cache));
+    s->backend = opt->backend != NULL ? opt->backend : &cache_backend_posix;
+    if (s->backend->open != NULL) {
+        rc = s->backend->open(s, &s->b);
+        if (rc < 0) {
+            s->cache = NULL; /* not taken: the caller still owns it */
+            s->backend = &cache_backend_posix;
+            cache_server_free(s);
+            return rc;
+        }
+    }
     *out = s;
     return 0;
 
@@ -785,11 +939,11 @@ static void poll_depth(struct cache_server *s)
 
 /* Hands a validated request to the workers, waiting while the queue is full. Returns 0, or -1
  * when stopping first (the request goes back to the free buffers). */
-static int dispatch(struct cache_server *s, struct cmdq_request *job,
+static int dispatch(struct cache_server *s, struct posix_job *job,
                     const volatile sig_atomic_t *stop)
 {
     for (;;) {
-        int rc = workq_push(&s->wq, job, RECEIVE_SLICE_MS);
+        int rc = workq_push(&s->wq, &job->base, RECEIVE_SLICE_MS);
         poll_depth(s); /* the workers are all busy: the command queue fills up meanwhile */
         if (rc == 0)
             return 0;
@@ -940,7 +1094,7 @@ static void handle_ctl(struct cache_server *s, const void *buf, size_t len)
 
 static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
 {
-    struct cmdq_request *job = NULL;
+    struct posix_job *job = NULL;
     int64_t next_sweep = clock_mono_ms() + SWEEP_EVERY_MS;
     int64_t next_check = clock_mono_ms() + CMDQ_CHECK_MS;
     int check_rc = 0;
@@ -982,7 +1136,7 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
             continue;
         }
         stats_add(s->stats, STATS_C_MESSAGES, 1);
-        int rc = cmdq_request_decode(s->rxbuf, (size_t)n, s->uid, job);
+        int rc = cmdq_request_decode(s->rxbuf, (size_t)n, s->uid, &job->req);
         if (rc < 0) {
             stat_add(&s->st.rejected);
             stats_add(s->stats, STATS_C_REJECTED, 1);
@@ -991,7 +1145,7 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
             continue; /* job is reused for the next message */
         }
         /* dispatch gives the job back (job_put) when it fails: read it before. */
-        unsigned proxy_pid = job->proxy_pid;
+        unsigned proxy_pid = job->req.proxy_pid;
         if (dispatch(s, job, stop) < 0)
             log_info("stopping: request for a segment of proxy %u dropped", proxy_pid);
         job = NULL;
@@ -1041,6 +1195,14 @@ static void wait_fills(struct cache_server *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The backend stops taking requests and gives its names up; once. */
+static void backend_retire(struct cache_server *s)
+{
+    if (!s->retired && s->backend->retire != NULL)
+        s->backend->retire(s->b);
+    s->retired = 1;
+}
+
 int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
 {
     sigset_t block, old;
@@ -1074,6 +1236,7 @@ int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop)
      * one drains; nothing new starts; queued requests are answered ERROR; transfers get the
      * grace. */
     atomic_store_explicit(&s->stopping, 1, memory_order_release);
+    backend_retire(s); /* first: its names go while we still hold the instance lock */
     cmdq_server_retire(s->q);
     log_info("stopping: gave up the command queue and registry names; transfers in progress "
              "get up to %d ms",
@@ -1111,8 +1274,17 @@ void cache_server_free(struct cache_server *s)
 
     if (s == NULL)
         return;
-    while (workq_trypop(&s->wq, &item) == 0)
-        ; /* buffers belong to s->jobs */
+    /* Jobs nobody ran (run was never called, or its workers did not start): each is answered
+     * ERROR (stopping) and released by its own run. */
+    atomic_store_explicit(&s->stopping, 1, memory_order_release);
+    backend_retire(s);
+    workq_close(&s->wq);
+    while (workq_trypop(&s->wq, &item) == 0) {
+        struct cache_job *job = item;
+        job->run(s, 0, job);
+    }
+    if (s->backend->close != NULL)
+        s->backend->close(s->b);
     workq_release(&s->wq);
     attach_cache_free(s->attach);
     pthread_cond_destroy(&s->all_done);

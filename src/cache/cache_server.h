@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "cache_backend.h"
 #include "cmdq.h"
 #include "origin_pool.h"
 #include "simplecache.h"
@@ -50,6 +51,10 @@ struct cache_server_options {
      * and attach failures CANCELLED; messages, rejected, queue depth (every QUEUE_POLL_MS),
      * store entries and bytes. */
     struct stats_region *stats;
+    /* The --ipc backend (cache_backend.h): opened by cache_server_new, retired at stop, closed
+     * by cache_server_free. NULL: posix. The command queue is read for every backend (control
+     * commands); with another backend its requests are answered ERROR at once. */
+    const struct cache_backend_ops *backend;
 };
 
 /* Counters for the closing log line; each is read without a lock, so only approximately current
@@ -71,11 +76,12 @@ int cache_server_new(struct cache_server **out, const struct cache_server_option
 
 /* Starts the workers (with SIGINT, SIGTERM and SIGPIPE blocked) and runs the boss loop in the
  * calling thread until *stop becomes non-zero; it notices a stop or a reload request within ~100 ms
- * (one receive slice; an interrupted receive is resumed). Then it gives the queue's and
- * registry's names up at once (cmdq_server_retire: a new cache may start while this one
- * drains), stops receiving, answers ERROR to requests not yet started, lets transfers in
- * progress finish for grace_ms, cuts the rest (each notices within SHM_WAIT_SLICE_MS) and joins
- * every worker. Returns 0, or -errno if the workers could not start. Call at most once. */
+ * (one receive slice; an interrupted receive is resumed). Then it retires the backend (its
+ * socket name goes while the instance lock is still held) and gives the queue's and registry's
+ * names up at once (cmdq_server_retire: a new cache may start while this one drains), stops
+ * receiving, answers ERROR to requests not yet started, lets transfers in progress finish for
+ * grace_ms, cuts the rest (each notices within SHM_WAIT_SLICE_MS) and joins every worker. Returns
+ * 0, or -errno if the workers could not start. Call at most once. */
 int cache_server_run(struct cache_server *s, const volatile sig_atomic_t *stop);
 
 void cache_server_stats(const struct cache_server *s, struct cache_server_stats *out);

@@ -45,6 +45,12 @@ static const char usage[] =
     "  -d, --delay DELAY_US    delay added to each lookup in microseconds, 0..2500000\n"
     "                          (default 0)\n"
     "  -l, --log-level LEVEL   log level: err, warn, info, debug (default info)\n"
+    "      --ipc BACKEND       the channel to webproxy, the same as its --ipc: posix\n"
+    "                          (message queue and shared memory, the default), sysv\n"
+    "                          (System V objects), unix (a Unix socket carries the bytes)\n"
+    "                          or fd (the proxy gets the file's descriptor and sends it\n"
+    "                          with sendfile); control commands (gfctl) always come on\n"
+    "                          the POSIX command queue\n"
     "      --instance NAME     be the cache of instance NAME (1 to 32 of A-Z a-z 0-9 _ -),\n"
     "                          served to the webproxy of the same --instance only\n"
     "                          (default: the instance named default)\n"
@@ -103,7 +109,8 @@ struct config {
     unsigned grace_ms;
     struct metrics_endpoint metrics;
     int use_metrics;
-    int no_stats; /* --no-stats: no stats object */
+    int no_stats;         /* --no-stats: no stats object */
+    enum ipc_backend ipc; /* --ipc */
 };
 
 enum long_opt {
@@ -116,6 +123,7 @@ enum long_opt {
     OPT_TTL,
     OPT_STALE_IF_ERROR,
     OPT_INSTANCE,
+    OPT_IPC,
     OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
 };
 
@@ -128,6 +136,7 @@ static const struct option long_opts[] = {
     {"grace", required_argument, NULL, 'g'},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"instance", required_argument, NULL, OPT_INSTANCE},
+    {"ipc", required_argument, NULL, OPT_IPC},
     {"no-stats", no_argument, NULL, OPT_NO_STATS},
     {"origin", required_argument, NULL, OPT_ORIGIN},
     {"store-dir", required_argument, NULL, OPT_STORE_DIR},
@@ -206,6 +215,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
         case OPT_INSTANCE:
             instance_cli_option(PROG, optarg);
             break;
+        case OPT_IPC:
+            if (ipc_backend_parse(optarg, &cfg->ipc) < 0)
+                cli_fail(PROG, "--ipc: '%s': not a backend (" IPC_BACKEND_LIST ")", optarg);
+            break;
         case OPT_NO_STATS:
             cfg->no_stats = 1;
             break;
@@ -224,6 +237,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
     if (cfg->origin.base_url != NULL && cfg->store_dir == NULL)
         cli_fail(PROG, "--origin needs --store-dir (fetched entries are kept there)");
     cfg->origin.spool_dir = cfg->store_dir; /* bodies without Content-Length */
+    if (cache_backend_ops_for(cfg->ipc) == NULL)
+        cli_fail(PROG, "--ipc %s: not built yet in this version", ipc_backend_name(cfg->ipc));
 }
 
 static void on_index_problem(const char *index, unsigned lineno, const char *req, const char *local,
@@ -419,8 +434,8 @@ int main(int argc, char **argv)
     memset(&sc, 0, sizeof sc);
     sc.threads = cfg.nthreads;
     sc.delay_us = cfg.delay_us;
-    snprintf(sc.text, sizeof sc.text, "index=%s grace_ms=%u queue=%s", cfg.index, cfg.grace_ms,
-             q.mq_name);
+    snprintf(sc.text, sizeof sc.text, "index=%s grace_ms=%u queue=%s ipc=%s", cfg.index,
+             cfg.grace_ms, q.mq_name, ipc_backend_name(cfg.ipc));
     rc = cfg.no_stats ? 0 : stats_create(&stats, STATS_ROLE_CACHE, cfg.nthreads, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
@@ -432,6 +447,7 @@ int main(int argc, char **argv)
     opt.reload_flag = &reload_requested;
     opt.reload = reload;
     opt.reload_arg = &cfg;
+    opt.backend = cache_backend_ops_for(cfg.ipc);
     if (origin != NULL) {
         opt.store = store;
         opt.origin = origin;
@@ -451,10 +467,10 @@ int main(int argc, char **argv)
         status = CLI_EXIT_CANNOT_START;
         goto out_server;
     }
-    log_info("serving %zu of %zu entries of '%s' on queue '%s' with %u threads, delay %u us; "
-             "instance %s, registry in '%s'",
-             readable, count, cfg.index, q.mq_name, cfg.nthreads, cfg.delay_us, ipc_instance(),
-             q.rundir);
+    log_info("serving %zu of %zu entries of '%s' on queue '%s' (--ipc %s) with %u threads, "
+             "delay %u us; instance %s, registry in '%s'",
+             readable, count, cfg.index, q.mq_name, ipc_backend_name(cfg.ipc), cfg.nthreads,
+             cfg.delay_us, ipc_instance(), q.rundir);
     rc = cache_server_run(srv, &stop_requested);
     metrics_server_stop(msrv);
     cache_server_stats(srv, &st);

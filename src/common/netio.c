@@ -14,6 +14,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -165,6 +166,46 @@ int netio_write_all(int fd, const void *buf, size_t len, int stall_ms)
     return netio_write_all_by(fd, buf, len, stall_ms, -1);
 }
 
+/* Waits until fd is writable again after a short write (EAGAIN). Returns 0, -ETIMEDOUT (no
+ * progress for stall_ms, or deadline_ms), -EPIPE (the peer is gone) or -errno. */
+static int wait_writable(int fd, int stall_ms, int64_t deadline_ms)
+{
+    /* The stall clock restarts after every byte of progress. POLLOUT only returns once
+     * about half the send buffer is free, so a client that reads steadily but slowly
+     * may keep the socket unwritable for long: progress is the queue draining. It is
+     * sampled in slices so that a client that stops reading is cut one stall limit after
+     * its last progress, not up to two (one slice of draining into its receive buffer
+     * would otherwise restart a whole limit). */
+    int queued = unsent_bytes(fd), rc;
+    int64_t last = clock_mono_ms();
+    for (;;) {
+        int64_t now_ms = clock_mono_ms(), until = -1;
+        if (stall_ms >= 0) {
+            int64_t slice = stall_ms / 8 < 10 ? 10 : stall_ms / 8;
+            until = now_ms + slice < last + stall_ms ? now_ms + slice : last + stall_ms;
+        }
+        if (deadline_ms >= 0 && (until < 0 || deadline_ms < until))
+            until = deadline_ms;
+        rc = wait_fd(fd, POLLOUT, until);
+        if (rc != -ETIMEDOUT)
+            break;
+        int now = unsent_bytes(fd);
+        if (deadline_ms >= 0 && clock_mono_ms() >= deadline_ms)
+            return -ETIMEDOUT;
+        if (now >= 0 && queued >= 0 && now < queued) {
+            queued = now;
+            last = clock_mono_ms();
+        } else if (stall_ms >= 0 && clock_mono_ms() >= last + stall_ms) {
+            return -ETIMEDOUT;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    if ((rc & (POLLERR | POLLHUP | POLLNVAL)) && !(rc & POLLOUT))
+        return -EPIPE;
+    return 0;
+}
+
 int netio_write_all_by(int fd, const void *buf, size_t len, int stall_ms, int64_t deadline_ms)
 {
     const char *p = buf;
@@ -180,39 +221,34 @@ int netio_write_all_by(int fd, const void *buf, size_t len, int stall_ms, int64_
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
-        /* The stall clock restarts after every byte of progress. POLLOUT only returns once
-         * about half the send buffer is free, so a client that reads steadily but slowly
-         * may keep the socket unwritable for long: progress is the queue draining. It is
-         * sampled in slices so that a client that stops reading is cut one stall limit after
-         * its last progress, not up to two (one slice of draining into its receive buffer
-         * would otherwise restart a whole limit). */
-        int queued = unsent_bytes(fd), rc;
-        int64_t last = clock_mono_ms();
-        for (;;) {
-            int64_t now_ms = clock_mono_ms(), until = -1;
-            if (stall_ms >= 0) {
-                int64_t slice = stall_ms / 8 < 10 ? 10 : stall_ms / 8;
-                until = now_ms + slice < last + stall_ms ? now_ms + slice : last + stall_ms;
-            }
-            if (deadline_ms >= 0 && (until < 0 || deadline_ms < until))
-                until = deadline_ms;
-            rc = wait_fd(fd, POLLOUT, until);
-            if (rc != -ETIMEDOUT)
-                break;
-            int now = unsent_bytes(fd);
-            if (deadline_ms >= 0 && clock_mono_ms() >= deadline_ms)
-                return -ETIMEDOUT;
-            if (now >= 0 && queued >= 0 && now < queued) {
-                queued = now;
-                last = clock_mono_ms();
-            } else if (stall_ms >= 0 && clock_mono_ms() >= last + stall_ms) {
-                return -ETIMEDOUT;
-            }
-        }
+        int rc = wait_writable(fd, stall_ms, deadline_ms);
         if (rc < 0)
             return rc;
-        if ((rc & (POLLERR | POLLHUP | POLLNVAL)) && !(rc & POLLOUT))
-            return -EPIPE;
+    }
+    return 0;
+}
+
+int netio_sendfile_all_by(int sock, int file_fd, uint64_t *off, size_t len, int stall_ms,
+                          int64_t deadline_ms)
+{
+    while (len > 0) {
+        off_t o = (off_t)*off;
+        size_t want = len < NETIO_SENDFILE_MAX ? len : NETIO_SENDFILE_MAX;
+        ssize_t n = sendfile(sock, file_fd, &o, want);
+        if (n > 0) {
+            *off += (uint64_t)n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            return -ENODATA; /* the file ended before len bytes: it shrank */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = wait_writable(sock, stall_ms, deadline_ms);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }

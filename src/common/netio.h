@@ -32,6 +32,17 @@ int netio_write_all(int fd, const void *buf, size_t len, int stall_ms);
  * value; -1: none) whatever the progress. */
 int netio_write_all_by(int fd, const void *buf, size_t len, int stall_ms, int64_t deadline_ms);
 
+/* sendfile in calls of at most this many bytes (the kernel's own limit is ~2 GiB). */
+#define NETIO_SENDFILE_MAX (1u << 30)
+
+/* Sends len bytes of file_fd from *off to a non-blocking socket with sendfile (no copy through
+ * user space), advancing *off by what was sent (also on failure: a caller can tell progress).
+ * Waits and gives up as netio_write_all_by. sendfile has no MSG_NOSIGNAL: the caller blocks or
+ * ignores SIGPIPE (the daemons here do; their workers block it). Returns 0, -ENODATA
+ * when the file ends before len bytes (it shrank), or -errno. */
+int netio_sendfile_all_by(int sock, int file_fd, uint64_t *off, size_t len, int stall_ms,
+                          int64_t deadline_ms);
+
 /* Reads at most cap bytes from a non-blocking fd, waiting until deadline_ms
  * (clock_mono_ms() value; -1: no limit). Returns bytes read (> 0), 0 at end of stream, or
  * -errno (-ETIMEDOUT at the deadline). */

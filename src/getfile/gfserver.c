@@ -148,6 +148,36 @@ static int ctx_write(struct gfs_ctx *ctx, const void *buf, size_t len)
     return 0;
 }
 
+/* ctx_write for len bytes of file fd from off, with sendfile: the same limits and pieces. */
+static int ctx_sendfile(struct gfs_ctx *ctx, int fd, uint64_t off, uint64_t len)
+{
+    const struct gfs_options *o = &ctx->srv->opt;
+    uint64_t need = (uint64_t)o->min_rate * (uint64_t)o->send_timeout_ms / 1000;
+    /* Larger pieces than ctx_write's: each is one system call with no copy. */
+    uint64_t piece = need < 65536 ? 65536 : need > (1u << 20) ? (1u << 20) : need;
+
+    while (len > 0) {
+        uint64_t n = len < piece ? len : piece, start = off;
+        int64_t now = clock_mono_ms();
+        if (ctx->out - ctx->mark_out >= need) {
+            ctx->waited_ms = 0;
+            ctx->mark_out = ctx->out;
+        }
+        int64_t deadline = now + o->send_timeout_ms - ctx->waited_ms;
+        if (o->response_timeout_ms > 0 && ctx->start_ms + o->response_timeout_ms < deadline)
+            deadline = ctx->start_ms + o->response_timeout_ms;
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        int rc = netio_sendfile_all_by(ctx->fd, fd, &off, (size_t)n, o->send_timeout_ms, deadline);
+        ctx->waited_ms += clock_mono_ms() - now;
+        ctx->out += off - start;
+        if (rc < 0)
+            return rc;
+        len -= n;
+    }
+    return 0;
+}
+
 /* How a worker ends a connection. */
 enum gfs_close {
     GFS_CLOSE_LINGER, /* half-close, discard input for a bounded time, then close */
@@ -930,6 +960,58 @@ int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len)
         return -ECANCELED;
     }
     rc = ctx_write(ctx, buf, len);
+    if (rc < 0) {
+        ctx->broken = rc;
+        return rc;
+    }
+    ctx->sent += len;
+    return 0;
+}
+
+/* gfs_send_file for a sink: the bytes read into a buffer and handed to the sink. */
+static int sink_send_file(struct gfs_ctx *ctx, int fd, uint64_t off, uint64_t len)
+{
+    size_t cap = len < 65536 ? (size_t)len : 65536;
+    char *buf = malloc(cap);
+    int rc = 0;
+
+    if (buf == NULL)
+        return -ENOMEM;
+    while (len > 0 && rc == 0) {
+        size_t want = len < cap ? (size_t)len : cap;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -ENODATA;
+            break;
+        }
+        rc = ctx->sink_ops->send(ctx->sink, buf, (size_t)n);
+        off += (uint64_t)n;
+        len -= (uint64_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+int gfs_send_file(struct gfs_ctx *ctx, int fd, uint64_t offset, uint64_t len)
+{
+    int rc;
+
+    if (!ctx->header_sent || ctx->status != GF_OK)
+        return -EPROTO;
+    if (ctx->broken)
+        return ctx->broken;
+    if (len > ctx->length - ctx->sent)
+        return -EMSGSIZE;
+    if (len == 0)
+        return 0;
+    if (ctx->sink_ops != NULL)
+        rc = sink_send_file(ctx, fd, offset, len);
+    else if (atomic_load(&ctx->srv->cancelled))
+        rc = -ECANCELED;
+    else
+        rc = ctx_sendfile(ctx, fd, offset, len);
     if (rc < 0) {
         ctx->broken = rc;
         return rc;

@@ -151,6 +151,12 @@ int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length);
  * period. Once a send failed, the connection is dead: every later send returns that error. */
 int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len);
 
+/* gfs_send for len bytes of the file fd from offset, sent with sendfile (no copy through user
+ * space; a sink ctx gets them read into a buffer). fd is only read (pread/sendfile: its offset
+ * is not used or moved). Returns as gfs_send, and -ENODATA when the file ends before len bytes
+ * (it shrank: the connection is then broken like after any failed send). */
+int gfs_send_file(struct gfs_ctx *ctx, int fd, uint64_t offset, uint64_t len);
+
 /* Non-zero once the server is stopping (handlers doing long waits should check it and give up
  * when the grace period is over; see gfs_ctx_cancelled). */
 int gfs_ctx_stopping(const struct gfs_ctx *ctx);

@@ -207,6 +207,13 @@ void cmdq_client_free(struct cmdq_client *c); /* NULL is a no-op */
 int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int timeout_ms,
                      int *cache_pidfd);
 
+/* Finds the running cache as cmdq_client_send does (same lookups, backoff and checks: its
+ * registry, its lock, its queue) without sending anything, for a backend that carries the
+ * request over another channel (sysv: a queue keyed by the cache's pid). On success stores
+ * the cache's pid in *cache_pid and a new pidfd of it in *cache_pidfd (the caller closes it);
+ * on failure *cache_pidfd is -1. Returns 0, -ENOTCONN or -errno as cmdq_client_send. */
+int cmdq_client_locate(struct cmdq_client *c, pid_t *cache_pid, int *cache_pidfd);
+
 /* As cmdq_client_send for a control command. */
 int cmdq_client_send_ctl(struct cmdq_client *c, const struct cmdq_ctl *ctl, int timeout_ms,
                          int *cache_pidfd);

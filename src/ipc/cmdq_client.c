@@ -291,8 +291,9 @@ static void follow_registry_locked(struct cmdq_client *c)
     c->next_lookup_ms = clock_mono_ms() + c->backoff_ms;
 }
 
-/* Connects if needed, then dups the queue and pidfd for the caller. */
-static int connect_and_dup(struct cmdq_client *c, int *mq_dup, int *pidfd_dup)
+/* Connects if needed, then dups the queue and pidfd for the caller; *pid_out (may be NULL):
+ * the connected cache's pid. */
+static int connect_and_dup(struct cmdq_client *c, int *mq_dup, int *pidfd_dup, pid_t *pid_out)
 {
     int rc = 0;
 
@@ -332,6 +333,8 @@ static int connect_and_dup(struct cmdq_client *c, int *mq_dup, int *pidfd_dup)
      * while another thread reconnects and closes the originals. */
     *mq_dup = fcntl((int)c->mq, F_DUPFD_CLOEXEC, 0);
     *pidfd_dup = fcntl(c->pidfd, F_DUPFD_CLOEXEC, 0);
+    if (pid_out)
+        *pid_out = c->pid;
     if (*mq_dup < 0 || *pidfd_dup < 0) {
         rc = -errno;
         if (*mq_dup >= 0)
@@ -353,7 +356,7 @@ static int send_msg(struct cmdq_client *c, const void *msg, size_t len, int time
     *cache_pidfd = -1;
     if (timeout_ms < 0)
         return -EINVAL;
-    rc = connect_and_dup(c, &mq, &pidfd);
+    rc = connect_and_dup(c, &mq, &pidfd, NULL);
     if (rc < 0)
         return rc;
     deadline = clock_mono_ms() + timeout_ms;
@@ -402,6 +405,18 @@ int cmdq_client_send_ctl(struct cmdq_client *c, const struct cmdq_ctl *ctl, int 
                          int *cache_pidfd)
 {
     return send_msg(c, ctl, sizeof *ctl, timeout_ms, cache_pidfd);
+}
+
+int cmdq_client_locate(struct cmdq_client *c, pid_t *cache_pid, int *cache_pidfd)
+{
+    int mq = -1, rc;
+
+    *cache_pidfd = -1;
+    rc = connect_and_dup(c, &mq, cache_pidfd, cache_pid);
+    if (rc < 0)
+        return rc;
+    close(mq);
+    return 0;
 }
 
 pid_t cmdq_client_cache_pid(struct cmdq_client *c)

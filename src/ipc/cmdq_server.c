@@ -3,6 +3,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE /* AT_EMPTY_PATH */
 #include "cmdq.h"
+#include "sock_chan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -332,6 +333,8 @@ int cmdq_server_open(struct cmdq_server *s, pid_t *holder)
     /* Only the lock holder may sweep: no other cache can be creating a queue now. */
     (void)ipc_sweep_dead(uid,
                          (1u << IPC_KIND_CMDQ) | (1u << IPC_KIND_SEGMENT) | (1u << IPC_KIND_REPLY));
+    /* Socket names (sock_chan.h) of a dead cache of this instance, whatever its --ipc. */
+    (void)sock_sweep(dir, uid);
     unlink_previous_queue(fd, uid);
     mq = create_queue(s);
     if (mq == (mqd_t)-1) {

@@ -6,6 +6,9 @@
 #include "log.h"
 #include "seg_pool.h"
 #include "shm_chan.h"
+#include "sysv_keys.h"
+#include "sysv_msgq.h"
+#include "sysv_seg.h"
 #include "size_hints.h"
 
 #include <errno.h>
@@ -22,9 +25,18 @@ struct cache_client {
     struct cmdq_client *cmdq; /* thread-safe */
     struct cache_client_options opt;
     pid_t pid;
+    int sysv; /* the sysv backend: System V segments and queue */
 };
 
-int cache_client_new(struct cache_client **out, const struct cache_client_options *opt)
+static int sysv_pool_create(struct shm_seg *seg, uint32_t serial, uint64_t size)
+{
+    int shmid;
+
+    (void)serial; /* the shmid names a System V segment */
+    return sysv_seg_create(seg, &shmid, size);
+}
+
+static int client_new(struct cache_client **out, const struct cache_client_options *opt, int sysv)
 {
     struct cache_client *cc;
     char rundir[PATH_MAX];
@@ -43,6 +55,7 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
     if (cc->opt.send_timeout_ms == 0)
         cc->opt.send_timeout_ms = 2000;
     cc->pid = getpid();
+    cc->sysv = sysv;
     rc = cmdq_client_new(&cc->cmdq, rundir, sizeof rundir);
     if (rc < 0) {
         if (rc != -ENOMEM)
@@ -55,13 +68,16 @@ int cache_client_new(struct cache_client **out, const struct cache_client_option
     }
     log_info("looking for simplecached in the runtime directory '%s'", rundir);
     /* Segments of proxies that died without cleaning up. */
-    rc = ipc_sweep_dead(geteuid(), 1u << IPC_KIND_SEGMENT);
+    rc = sysv ? sysv_sweep_dead(geteuid(), SYSV_SWEEP_SEG, NULL)
+              : ipc_sweep_dead(geteuid(), 1u << IPC_KIND_SEGMENT);
     if (rc > 0)
         log_info("removed %d segment(s) left by dead proxies", rc);
     rc = size_hints_new(&cc->hints, SIZE_HINTS_DEFAULT);
     if (rc < 0)
         goto err_cmdq;
-    rc = seg_pool_new_classes(&cc->pool, &opt->classes);
+    rc = sysv ? seg_pool_new_classes_ops(&cc->pool, &opt->classes, sysv_pool_create,
+                                         sysv_seg_destroy)
+              : seg_pool_new_classes(&cc->pool, &opt->classes);
     if (rc < 0) {
         char desc[128];
         seg_classes_format(&opt->classes, desc, sizeof desc);
@@ -88,6 +104,16 @@ err_free:
     return rc;
 }
 
+int cache_client_new(struct cache_client **out, const struct cache_client_options *opt)
+{
+    return client_new(out, opt, 0);
+}
+
+int cache_client_new_sysv(struct cache_client **out, const struct cache_client_options *opt)
+{
+    return client_new(out, opt, 1);
+}
+
 void cache_client_free(struct cache_client *cc)
 {
     if (cc == NULL)
@@ -96,6 +122,29 @@ void cache_client_free(struct cache_client *cc)
     seg_pool_free(cc->pool);
     size_hints_free(cc->hints);
     free(cc);
+}
+
+/* The sysv backend's send: the cache the registry names, its System V queue (keyed by its
+ * pid), a bounded send. A cache without one (another backend) is -ENOTCONN at once. */
+static int sysv_send(struct cache_client *cc, const struct cmdq_request *req, int *pidfd)
+{
+    struct sysv_msgq q;
+    pid_t cache = 0;
+    int rc = cmdq_client_locate(cc->cmdq, &cache, pidfd);
+
+    if (rc < 0)
+        return rc;
+    rc = sysv_msgq_open(&q, cache);
+    if (rc == 0)
+        rc = sysv_msgq_send(&q, req, sizeof *req, *pidfd, cc->opt.send_timeout_ms);
+    else if (rc == -ENOENT)
+        rc = -ENOTCONN;
+    sysv_msgq_close(&q);
+    if (rc < 0) {
+        close(*pidfd);
+        *pidfd = -1;
+    }
+    return rc;
 }
 
 static int ctx_cancelled(void *arg)
@@ -200,7 +249,8 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
         replace = 0;
         goto out_give;
     }
-    rc = cmdq_client_send(cc->cmdq, req, cc->opt.send_timeout_ms, &pidfd);
+    rc = cc->sysv ? sysv_send(cc, req, &pidfd)
+                  : cmdq_client_send(cc->cmdq, req, cc->opt.send_timeout_ms, &pidfd);
     if (rc < 0) {
         replace = 0; /* not sent: nobody will write into the segment */
         goto out_give;

@@ -27,6 +27,13 @@ struct cache_client_options {
  * command-queue client. Returns 0 or -errno (-ENOSPC: /dev/shm too small for the pool). */
 int cache_client_new(struct cache_client **out, const struct cache_client_options *opt);
 
+/* cache_client_new for the sysv backend (docs/ipc-lab.md): the same ring protocol in System V
+ * segments (sysv_seg.h, marked for removal at creation), requests on the cache's System V
+ * queue (sysv_msgq.h, found by the pid the registry names: cmdq_client_locate). A start sweeps
+ * dead proxies' System V segments instead of /dev/shm. handle_with_cache serves through it
+ * unchanged. Same returns. */
+int cache_client_new_sysv(struct cache_client **out, const struct cache_client_options *opt);
+
 /* Destroys every segment (unmaps and unlinks) and frees the client. NULL is a no-op. Call after
  * every worker has stopped. */
 void cache_client_free(struct cache_client *cc);

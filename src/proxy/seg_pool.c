@@ -29,6 +29,7 @@ struct seg_pool {
     unsigned n;
     struct seg_classes classes; /* items of class 0 first, then class 1, ... */
     seg_pool_create_fn create;
+    seg_pool_destroy_fn destroy;
     struct seg_pool_item **free[SEG_CLASSES_MAX]; /* per class, a stack of nfree[c] free
                                                    * items (capacity: the class's count) */
     unsigned nfree[SEG_CLASSES_MAX];              /* guarded by lock */
@@ -48,8 +49,8 @@ static uint64_t item_size(const struct seg_pool *p, const struct seg_pool_item *
     return p->classes.c[it->class_].size;
 }
 
-int seg_pool_new_classes_with(struct seg_pool **out, const struct seg_classes *cl,
-                              seg_pool_create_fn create)
+int seg_pool_new_classes_ops(struct seg_pool **out, const struct seg_classes *cl,
+                             seg_pool_create_fn create, seg_pool_destroy_fn destroy)
 {
     struct seg_pool *p;
     unsigned n = 0, i = 0;
@@ -81,6 +82,7 @@ int seg_pool_new_classes_with(struct seg_pool **out, const struct seg_classes *c
         goto err_free;
     p->n = n;
     p->create = create;
+    p->destroy = destroy;
     for (unsigned c = 0; c < cl->n; c++)
         for (unsigned k = 0; k < cl->c[c].count; k++, i++) {
             p->items[i].index_ = i;
@@ -105,7 +107,7 @@ int seg_pool_new_classes_with(struct seg_pool **out, const struct seg_classes *c
 
 err_destroy:
     for (unsigned k = 0; k < i; k++)
-        shm_seg_destroy(&p->items[k].seg);
+        destroy(&p->items[k].seg);
 err_free:
     free(p->items);
     for (unsigned c = 0; c < SEG_CLASSES_MAX; c++)
@@ -113,6 +115,12 @@ err_free:
     free(p->empty);
     free(p);
     return rc;
+}
+
+int seg_pool_new_classes_with(struct seg_pool **out, const struct seg_classes *cl,
+                              seg_pool_create_fn create)
+{
+    return seg_pool_new_classes_ops(out, cl, create, shm_seg_destroy);
 }
 
 int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create)
@@ -141,7 +149,7 @@ void seg_pool_free(struct seg_pool *p)
         return;
     for (unsigned c = 0; c < p->classes.n; c++)
         for (unsigned i = 0; i < p->nfree[c]; i++)
-            shm_seg_destroy(&p->free[c][i]->seg);
+            p->destroy(&p->free[c][i]->seg);
     pthread_mutex_destroy(&p->lock);
     free(p->items);
     for (unsigned c = 0; c < SEG_CLASSES_MAX; c++)
@@ -340,7 +348,7 @@ void seg_pool_give(struct seg_pool *p, struct seg_pool_item *it, int replace)
     }
     /* The item is ours alone until it is put back, so the slow part runs unlocked. */
     memcpy(old, it->seg.name, sizeof old);
-    shm_seg_destroy(&it->seg);
+    p->destroy(&it->seg);
     pthread_mutex_lock(&p->lock);
     serial = next_serial_locked(p);
     pthread_mutex_unlock(&p->lock);

@@ -35,6 +35,16 @@ int seg_pool_new(struct seg_pool **out, unsigned n, uint64_t size);
  * seg_pool_new (-EINVAL for classes that are not ascending or counts outside 1..SEG_POOL_MAX). */
 int seg_pool_new_classes(struct seg_pool **out, const struct seg_classes *cl);
 
+/* Makes or unmakes one segment of the pool (serial: the pool's next serial, for names). */
+typedef int (*seg_pool_create_fn)(struct shm_seg *seg, uint32_t serial, uint64_t size);
+typedef void (*seg_pool_destroy_fn)(struct shm_seg *seg);
+
+/* seg_pool_new_classes with another kind of segment (the sysv backend: sysv_seg.h): every
+ * segment, the first ones and every replacement, is made by create and unmade by destroy.
+ * Same returns. */
+int seg_pool_new_classes_ops(struct seg_pool **out, const struct seg_classes *cl,
+                             seg_pool_create_fn create, seg_pool_destroy_fn destroy);
+
 /* Destroys (unmaps and unlinks) every segment and frees the pool. Every item must have been given
  * back. NULL is a no-op. */
 void seg_pool_free(struct seg_pool *p);

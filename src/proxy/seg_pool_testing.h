@@ -6,8 +6,6 @@
 
 #include "seg_pool.h"
 
-typedef int (*seg_pool_create_fn)(struct shm_seg *seg, uint32_t serial, uint64_t size);
-
 /* seg_pool_new, with every segment (the first n and every replacement) made by create. */
 int seg_pool_new_with(struct seg_pool **out, unsigned n, uint64_t size, seg_pool_create_fn create);
 

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "gfs_cli.h"
 #include "gfserver.h"
+#include "cache_chan.h"
 #include "handle_with_cache.h"
 #include "handle_with_curl.h"
 #include "http_front.h"
@@ -57,6 +58,10 @@ static const char usage[] =
     "                            (from an earlier transfer), else the largest\n"
     "  --instance NAME           use the simplecached of instance NAME (1 to 32 of A-Z a-z\n"
     "                            0-9 _ -) (default: the instance named default)\n"
+    "  --ipc BACKEND             the channel to simplecached, the same as its --ipc: posix\n"
+    "                            (message queue and shared memory, default), sysv (System V\n"
+    "                            objects), unix (a Unix socket carries the bytes) or fd (the\n"
+    "                            cache passes the file, sent with sendfile)\n"
     GFS_CLI_USAGE
     "  --connect-timeout MS      origin connect timeout (default 5000)\n"
     "  --low-speed-time S        an origin transfer below the low-speed limit for S seconds\n"
@@ -102,14 +107,15 @@ struct config {
     uint16_t http_port;
     struct metrics_endpoint metrics;
     int use_metrics;
-    int no_stats; /* --no-stats: no stats object */
+    int no_stats;         /* --no-stats: no stats object */
+    enum ipc_backend ipc; /* --ipc */
 };
 
 /* Where files come from: one for all server workers. */
 struct sources {
-    struct origin_pool *origin; /* NULL without -s; thread-safe */
-    struct cache_client *cache; /* NULL in origin mode; thread-safe */
-    struct stats_region *stats; /* live figures (gfmon); NULL: none; thread-safe */
+    struct origin_pool *origin;     /* NULL without -s; thread-safe */
+    const struct cache_chan *cache; /* NULL in origin mode; thread-safe */
+    struct stats_region *stats;     /* live figures (gfmon); NULL: none; thread-safe */
 };
 
 /* What on_done reports to: the live figures and the access log (each may be NULL). */
@@ -136,7 +142,7 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
     int rc;
 
     if (src->cache != NULL) {
-        rc = handle_with_cache(ctx, path, path_len, src->cache, 0);
+        rc = cache_chan_handle(src->cache, ctx, path, path_len, 0);
         if (rc == 0) {
             gfs_ctx_set_note(ctx, ALOG_HIT);
             return 0;
@@ -237,6 +243,7 @@ enum long_opt {
     OPT_HTTP,
     OPT_METRICS,
     OPT_INSTANCE,
+    OPT_IPC,
     OPT_NO_STATS,
     OPT_VERSION,
     OPT_ORIGIN_RETRY_FIRST, /* ORIGIN_RETRY_LONGOPTS: three options from here */
@@ -260,6 +267,7 @@ static const struct option long_opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"instance", required_argument, NULL, OPT_INSTANCE},
+    {"ipc", required_argument, NULL, OPT_IPC},
     {"no-stats", no_argument, NULL, OPT_NO_STATS},
     ORIGIN_RETRY_LONGOPTS(OPT_ORIGIN_RETRY_FIRST),
     {"help", no_argument, NULL, 'h'},
@@ -379,6 +387,10 @@ static void parse_args(int argc, char **argv, struct config *c)
         case OPT_INSTANCE:
             instance_cli_option(PROG, optarg);
             break;
+        case OPT_IPC:
+            if (ipc_backend_parse(optarg, &c->ipc) < 0)
+                cli_fail(PROG, "--ipc: '%s': not a backend (" IPC_BACKEND_LIST ")", optarg);
+            break;
         case OPT_NO_STATS:
             c->no_stats = 1;
             break;
@@ -409,6 +421,8 @@ static void parse_args(int argc, char **argv, struct config *c)
     if (!seen_classes)
         seg_classes_single(&c->classes, c->nsegs, c->segsize);
     c->use_cache = seen_nz || seen_classes || !c->use_origin;
+    if (c->use_cache && cache_chan_ops_for(c->ipc) == NULL)
+        cli_fail(PROG, "--ipc %s: not built yet in this version", ipc_backend_name(c->ipc));
 }
 
 static const char *mode_name(const struct config *c)
@@ -425,7 +439,7 @@ int main(int argc, char **argv)
                        .nsegs = DEFAULT_NSEGS,
                        .segsize = DEFAULT_SEGSZ,
                        .origin = {.retry = {.max = ORIGIN_RETRY_DEFAULT}}};
-    struct cache_client *cache = NULL;
+    struct cache_chan cache = {0};
     struct gfserver *srv = NULL;
     struct http_front *http = NULL;
     struct access_log *alog = NULL;
@@ -473,14 +487,18 @@ int main(int argc, char **argv)
     }
     /* Live figures for gfmon (stats.h); the proxy runs without them if they cannot be made. */
     struct stats_config sc = {.threads = c.nthreads, .port = c.port};
-    unsigned nsegs = seg_classes_count(&c.classes);
-    if (c.use_cache) {
+    /* The socket backends have no segments (docs/ipc.md, "Backends"). */
+    int segs = c.use_cache && c.ipc != IPC_BACKEND_UNIX && c.ipc != IPC_BACKEND_FD;
+    unsigned nsegs = segs ? seg_classes_count(&c.classes) : 0;
+    if (segs) {
         sc.segments = nsegs;
         sc.segment_size = c.classes.c[c.classes.n - 1].size; /* the largest; slots tell each */
     }
-    snprintf(sc.text, sizeof sc.text, "mode=%s%s%s", c.use_cache ? "cache" : "",
-             c.use_cache && c.use_origin ? "+" : "", c.use_origin ? "origin" : "");
-    rc = c.no_stats ? 0 : stats_create(&stats, STATS_ROLE_PROXY, c.use_cache ? nsegs : 0, &sc);
+    snprintf(sc.text, sizeof sc.text, "mode=%s%s%s%s%s", c.use_cache ? "cache" : "",
+             c.use_cache && c.use_origin ? "+" : "", c.use_origin ? "origin" : "",
+             c.use_cache && c.ipc != IPC_BACKEND_POSIX ? " ipc=" : "",
+             c.use_cache && c.ipc != IPC_BACKEND_POSIX ? ipc_backend_name(c.ipc) : "");
+    rc = c.no_stats ? 0 : stats_create(&stats, STATS_ROLE_PROXY, nsegs, &sc);
     if (rc < 0)
         log_warn(-rc, "cannot create the stats object; running without live figures");
     if (c.use_cache) {
@@ -490,11 +508,12 @@ int main(int argc, char **argv)
             .segment_wait_ms = c.cache_wait_ms,
             .stall_ms = c.cache_stall_ms,
         };
-        rc = cache_client_new(&cache, &co);
+        rc = cache_chan_open(&cache, c.ipc, &co);
         if (rc < 0) {
             char desc[128];
             seg_classes_format(&c.classes, desc, sizeof desc);
-            log_err(-rc, "cannot set up the cache client (segments SIZE:COUNT %s)", desc);
+            log_err(-rc, "cannot set up the cache client (--ipc %s, segments SIZE:COUNT %s)",
+                    ipc_backend_name(c.ipc), desc);
             status = CLI_EXIT_CANNOT_START;
             goto out;
         }
@@ -508,7 +527,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    src.cache = cache;
+    src.cache = c.use_cache ? &cache : NULL;
     src.origin = origin;
     src.stats = stats;
     for (unsigned i = 0; i < c.nthreads; i++)
@@ -593,7 +612,7 @@ out:
                  (unsigned long long)retries);
     }
     origin_pool_free(origin);
-    cache_client_free(cache);
+    cache_chan_close(&cache);
     stats_close(stats);
     access_log_close(alog);
     free(args);

@@ -39,22 +39,44 @@ cache_queue_exists() {
         -print -quit 2>/dev/null)" ]
 }
 
+# ipc_of [ARGS...]: the backend the arguments name (--ipc X), else GETFILE_TEST_IPC, else posix.
+ipc_of() {
+    local be=${GETFILE_TEST_IPC:-posix}
+    while [ $# -gt 0 ]; do
+        if [ "$1" = --ipc ] && [ $# -ge 2 ]; then
+            be=$2
+        fi
+        shift
+    done
+    echo "$be"
+}
+
+# cache_socket_exists BACKEND: the socket of the cache on --ipc BACKEND (unix, fd) is bound.
+cache_socket_exists() {
+    [ -n "$(find "$GF_RUNDIR" -type s -name "getfile-$UIDN-$1.sock" -print -quit 2>/dev/null)" ]
+}
+
 # start_cache VAR [simplecached options]: starts simplecached in $CONTENT (relative paths) and
-# waits until its command queue exists.
+# waits until its command queue exists (and its socket, on --ipc unix or fd).
 start_cache() {
-    local __v=$1 __pid
+    local __v=$1 __pid __be
     shift
+    __be=$(ipc_of "$@")
     pushd "$CONTENT" >/dev/null || die "no $CONTENT"
     spawn __pid "$BIN_DIR/simplecached" -c locals.txt "$@"
     popd >/dev/null || die "popd"
     wait_for 30 cache_queue_exists "$__pid" || die "simplecached $__pid did not create its queue"
+    case $__be in
+    unix | fd) wait_for 30 cache_socket_exists "$__be" || die "simplecached $__pid has no $__be socket" ;;
+    esac
     printf -v "$__v" '%s' "$__pid"
 }
 
-# start_proxy VAR PORT THREADS NSEG SEGSIZE: webproxy in cache mode; waits for its port.
+# start_proxy VAR PORT THREADS NSEG SEGSIZE [webproxy options]: webproxy in cache mode; waits
+# for its port.
 start_proxy() {
     local __v=$1 __pid
-    spawn __pid "$BIN_DIR/webproxy" -p "$2" -t "$3" -n "$4" -z "$5"
+    spawn __pid "$BIN_DIR/webproxy" -p "$2" -t "$3" -n "$4" -z "$5" "${@:6}"
     wait_port "$2" 30
     printf -v "$__v" '%s' "$__pid"
 }

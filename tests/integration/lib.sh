@@ -56,12 +56,22 @@ check() {
     return 0
 }
 
+# GETFILE_TEST_IPC=posix|sysv|unix|fd: every simplecached and webproxy started with spawn gets
+# --ipc VALUE (unless its arguments name one), so the cache-mode tests run on that backend
+# (docs/ipc.md, "Backends"; tests/ipc.cmake registers some of them per backend).
+: "${GETFILE_TEST_IPC:=}"
+export GETFILE_TEST_IPC
+
 # spawn VAR CMD...: starts CMD in the background (under TEST_WRAPPER for our binaries when
 # the command is in BIN_DIR), stdout/stderr to $WORK/<name>.N.log; stores its PID in VAR.
 spawn() {
     local __var=$1
     shift
     local name log
+    if [ -n "$GETFILE_TEST_IPC" ] && [[ "$1" == "$BIN_DIR/simplecached" || "$1" == "$BIN_DIR/webproxy" ]] &&
+        [[ " $* " != *" --ipc "* ]]; then
+        set -- "$1" --ipc "$GETFILE_TEST_IPC" "${@:2}"
+    fi
     name=$(basename "$1")
     log="$WORK/$name.${#GF_PIDS[@]}.log"
     if [[ "$1" == "$BIN_DIR"/* && -n "$TEST_WRAPPER" ]]; then
@@ -198,7 +208,8 @@ wait_for() {
 GF_RUNDIR=/run/getfile
 
 # ipc_objects: our IPC objects in this namespace (everything here is ours), one per line:
-# names in /dev/shm and /dev/mqueue, and what is in the runtime directories (root's, and the
+# names in /dev/shm and /dev/mqueue, System V queues, segments and semaphore sets (what `ipcs`
+# lists; the namespace is private), and what is in the runtime directories (root's, and the
 # last resort /dev/shm/getfile-<uid> of users without one, which itself stays, like /run/user;
 # and an instance's empty directory instance-NAME in a runtime directory, which stays too).
 ipc_objects() {
@@ -206,6 +217,11 @@ ipc_objects() {
         ! \( -type d -regex '/dev/shm/getfile-[0-9]+' \) \
         ! \( -type d -empty -regex '.*/instance-[A-Za-z0-9_-]+' \) -printf '%P\n' 2>/dev/null ||
         true
+    local k
+    for k in msg shm sem; do
+        awk -v k="$k" 'NR > 1 { printf "sysv-%s key=%d id=%d\n", k, $1, $2 }' "/proc/sysvipc/$k" \
+            2>/dev/null || true
+    done
 }
 
 # assert_no_ipc_left: the closing check of every test that starts an IPC peer.

@@ -40,6 +40,8 @@ void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 char *__real_strdup(const char *s);
 int __real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+ssize_t __real_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t __real_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 #ifdef GF_FAULT_CURL
 CURL *__real_curl_easy_init(void);
 #endif
@@ -64,6 +66,8 @@ enum fault_fn {
     FN_REALLOC,
     FN_STRDUP,
     FN_ACCEPT4,
+    FN_SENDMSG,
+    FN_SENDFILE,
     FN_CURL_EASY_INIT,
     FN_COUNT
 };
@@ -94,6 +98,9 @@ static const struct {
     [FN_REALLOC] = {"realloc", ENOMEM},
     [FN_STRDUP] = {"strdup", ENOMEM},
     [FN_ACCEPT4] = {"accept4", EMFILE},
+    /* The socket backends (src/ipc/sock_chan.c, netio_sendfile_all_by). */
+    [FN_SENDMSG] = {"sendmsg", EPIPE},
+    [FN_SENDFILE] = {"sendfile", EIO},
     [FN_CURL_EASY_INIT] = {"curl_easy_init", ENOMEM},
 };
 
@@ -599,6 +606,26 @@ int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return -1;
     }
     return __real_accept4(fd, addr, len, flags);
+}
+
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    int err = fault_hit(FN_SENDMSG);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_sendmsg(fd, msg, flags);
+}
+
+ssize_t __wrap_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+    int err = fault_hit(FN_SENDFILE);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_sendfile(out_fd, in_fd, offset, count);
 }
 
 #ifdef GF_FAULT_CURL

@@ -72,6 +72,8 @@ void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
 char *__wrap_strdup(const char *s);
 int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t __wrap_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 void *__wrap_curl_easy_init(void); /* only with GF_FAULT_CURL (binaries linking libcurl) */
 
 #endif

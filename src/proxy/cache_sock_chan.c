@@ -1,0 +1,250 @@
+/* cache_sock_chan.c - the proxy's socket backends (--ipc unix and fd): one connection per
+ * request to the cache's Unix socket; the body comes on it (unix, and fills on fd) or as the
+ * file's read-only descriptor, sent to the client with sendfile (fd). docs/ipc.md, "The socket
+ * backends". */
+/* SPDX-License-Identifier: MIT */
+#include "cache_chan.h"
+#include "clock.h"
+#include "ipc_rundir.h"
+#include "log.h"
+#include "sock_chan.h"
+#include "sock_msg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RX_CHUNK 65536 /* bytes of a streamed body read at once */
+
+struct sock_client {
+    struct cache_client_options opt;
+    unsigned kind; /* IPC_BACKEND_UNIX or _FD */
+    uid_t uid;
+    struct ipc_rundir rd;
+    char name[SOCK_NAME_MAX];
+};
+
+static int sock_client_open(void **out, const struct cache_client_options *opt, unsigned kind)
+{
+    struct sock_client *c;
+    int rc;
+
+    if (opt->stall_ms < 0 || opt->send_timeout_ms < 0)
+        return -EINVAL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return -ENOMEM;
+    c->opt = *opt;
+    if (c->opt.stall_ms == 0)
+        c->opt.stall_ms = 30000;
+    if (c->opt.send_timeout_ms == 0)
+        c->opt.send_timeout_ms = 2000;
+    c->kind = kind;
+    c->uid = geteuid();
+    rc = sock_chan_name(c->name, c->uid, kind);
+    if (rc == 0)
+        rc = ipc_rundir_open(&c->rd);
+    if (rc < 0) {
+        log_err(-rc,
+                "cannot use the runtime directory '%s' (it must be a directory of uid %ld, not a "
+                "symlink; another user may have created it first): set GETFILE_RUNTIME_DIR or "
+                "XDG_RUNTIME_DIR to a private directory",
+                c->rd.path, (long)c->uid);
+        free(c);
+        return rc;
+    }
+    log_info("looking for simplecached at '%s/%s' (--ipc %s)", c->rd.path, c->name,
+             ipc_backend_name(kind));
+    *out = c;
+    return 0;
+}
+
+static int unix_open(void **out, const struct cache_client_options *opt)
+{
+    return sock_client_open(out, opt, IPC_BACKEND_UNIX);
+}
+
+static int fd_open(void **out, const struct cache_client_options *opt)
+{
+    return sock_client_open(out, opt, IPC_BACKEND_FD);
+}
+
+static void sock_client_close(void *impl)
+{
+    struct sock_client *c = impl;
+
+    if (c == NULL)
+        return;
+    ipc_rundir_close(&c->rd);
+    free(c);
+}
+
+static int ctx_stop(void *arg)
+{
+    return gfs_ctx_cancelled(arg) ? -ECANCELED : 0;
+}
+
+/* The cache ended the connection before its answer was complete: it died or was cut. */
+static int peer_error(int rc)
+{
+    return rc == -ECONNRESET || rc == -EPIPE ? -ESRCH : rc;
+}
+
+/* The body on the connection: len bytes, each chunk to the client as it comes. */
+static int stream_body(struct sock_client *c, struct gfs_ctx *ctx, int fd, uint64_t len)
+{
+    char *buf = malloc(len < RX_CHUNK ? (size_t)len + 1 : RX_CHUNK);
+    uint64_t left = len;
+    int rc = 0;
+
+    if (buf == NULL)
+        return -ENOMEM;
+    while (left > 0) {
+        size_t want = left < RX_CHUNK ? (size_t)left : RX_CHUNK;
+        ssize_t n = sock_recv_some(fd, buf, want, clock_mono_ms() + c->opt.stall_ms, ctx_stop, ctx);
+        if (n < 0) {
+            rc = (int)n == -ECONNRESET ? -EIO : (int)n; /* a short body: the cache gave up */
+            break;
+        }
+        rc = gfs_send(ctx, buf, (size_t)n);
+        if (rc < 0)
+            break;
+        left -= (uint64_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+/* 0 when the file behind fd still has the size and times the cache saw; -ESTALE when not. */
+static int same_file(int fd, const struct sock_resp *r)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if ((uint64_t)st.st_size != r->file_size ||
+        (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != r->mtime_ns ||
+        (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != r->ctime_ns)
+        return -ESTALE;
+    return 0;
+}
+
+/* Checks the passed descriptor before anything is promised: a regular file, read-only, and
+ * unchanged since the cache looked. Returns 0, -EBADMSG (not what the protocol allows) or
+ * -ESTALE (it changed). */
+static int check_descriptor(int fd, const struct sock_resp *r)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return -EBADMSG;
+    return same_file(fd, r);
+}
+
+/* The body from the passed file, with sendfile. The last byte is held back until the file is
+ * seen unchanged (size, mtime, ctime) after the others went: a file changed while it was sent
+ * is a short transfer, never a success. */
+static int send_descriptor(struct gfs_ctx *ctx, int fd, const struct sock_resp *r)
+{
+    int rc;
+
+    if (r->length > 1) {
+        rc = gfs_send_file(ctx, fd, r->offset, r->length - 1);
+        if (rc < 0)
+            return rc;
+    }
+    rc = same_file(fd, r);
+    if (rc < 0) {
+        log_warn(0, "a cached file changed while it was sent: transfer cut");
+        return rc;
+    }
+    return gfs_send_file(ctx, fd, r->offset + r->length - 1, 1);
+}
+
+static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t path_len,
+                       int answer_miss)
+{
+    struct sock_client *c = impl;
+    unsigned char *req = malloc(SOCK_REQ_MAX);
+    unsigned char rbuf[SOCK_RESP_SIZE];
+    struct sock_resp r;
+    pid_t pid = 0;
+    int fd = -1, passed = -1, header_sent = 0, rc;
+
+    if (req == NULL)
+        return -ENOMEM;
+    rc = sock_req_encode(req, SOCK_REQ_MAX, c->kind, path, path_len);
+    if (rc < 0)
+        goto out;
+    size_t reqlen = (size_t)rc;
+    rc = sock_connect(c->rd.path, c->rd.fd, c->name, c->opt.send_timeout_ms, c->uid, &fd, &pid);
+    if (rc == -EPERM) {
+        log_warn(0, "'%s/%s' is not served by uid %ld: not our cache", c->rd.path, c->name,
+                 (long)c->uid);
+        rc = -ENOTCONN;
+    }
+    if (rc < 0)
+        goto out;
+    stats_add(c->opt.stats, STATS_C_MESSAGES, 1);
+    rc = sock_send_full(fd, req, reqlen, -1, c->opt.send_timeout_ms, ctx_stop, ctx);
+    if (rc < 0) {
+        rc = peer_error(rc);
+        goto out;
+    }
+    rc = sock_recv_full(fd, rbuf, sizeof rbuf, c->kind == IPC_BACKEND_FD ? &passed : NULL,
+                        clock_mono_ms() + c->opt.stall_ms, ctx_stop, ctx);
+    if (rc < 0) {
+        rc = peer_error(rc);
+        goto out;
+    }
+    rc = sock_resp_decode(rbuf, sizeof rbuf, &r);
+    if (rc == 0 && (r.kind == SOCK_RESP_FD) != (passed >= 0))
+        rc = -EBADMSG; /* a descriptor without FD, or FD without one */
+    if (rc < 0) {
+        log_warn(-rc, "'%s': malformed answer from the cache (pid %ld)", path, (long)pid);
+        goto out;
+    }
+    if (r.status == SOCK_STATUS_NOT_FOUND) {
+        rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENOENT;
+        goto out;
+    }
+    if (r.status == SOCK_STATUS_ORIGIN_NOT_FOUND) {
+        /* The cache asked its origin: the proxy's own origin is not asked again. */
+        rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENODATA;
+        goto out;
+    }
+    if (r.status != SOCK_STATUS_OK) {
+        rc = -EIO;
+        goto out;
+    }
+    if (r.kind == SOCK_RESP_FD) {
+        rc = check_descriptor(passed, &r);
+        if (rc < 0) {
+            log_warn(-rc, "'%s': the cache's descriptor was refused", path);
+            goto out;
+        }
+    }
+    rc = gfs_send_header(ctx, GF_OK, r.length);
+    header_sent = 1;
+    if (rc == 0 && r.length > 0)
+        rc = r.kind == SOCK_RESP_FD ? send_descriptor(ctx, passed, &r)
+                                    : stream_body(c, ctx, fd, r.length);
+out:
+    if (rc < 0 && rc != -ENOENT && rc != -ENODATA && rc != -ENOTCONN)
+        log_msg(LOGL_DEBUG, -rc, "cache transfer of '%s' failed%s", path,
+                header_sent ? " after the header" : "");
+    if (passed >= 0)
+        close(passed);
+    if (fd >= 0)
+        close(fd);
+    free(req);
+    return rc;
+}
+
+const struct cache_chan_ops cache_chan_unix_ops = {"unix", unix_open, sock_client_close,
+                                                   sock_handle};
+const struct cache_chan_ops cache_chan_fd_ops = {"fd", fd_open, sock_client_close, sock_handle};
