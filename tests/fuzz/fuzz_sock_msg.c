@@ -37,7 +37,7 @@ static void check_response(const uint8_t *data, size_t size)
     if (rc != 0)
         return;
     FUZZ_CHECK(size == SOCK_RESP_SIZE);
-    FUZZ_CHECK(out.status <= SOCK_STATUS_ERROR);
+    FUZZ_CHECK(out.status <= SOCK_STATUS_ORIGIN_NOT_FOUND);
     FUZZ_CHECK(out.kind == SOCK_RESP_STREAM || out.kind == SOCK_RESP_FD);
     if (out.status != SOCK_STATUS_OK)
         FUZZ_CHECK(out.kind == SOCK_RESP_STREAM && out.length == 0);

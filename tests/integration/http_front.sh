@@ -168,7 +168,14 @@ check "If-Modified-Since earlier: 200" \
     test "$(code "$OURL/validators/1000" -H 'If-Modified-Since: Mon, 30 Nov 2026 10:00:00 GMT')" = 200
 check "origin without validators: If-Modified-Since is no 304" \
     test "$(code "$OURL/ok/1000" -H 'If-Modified-Since: Tue, 01 Dec 2099 10:00:00 GMT')" = 200
-st=$("${HC[@]}" idle "$HOPORT" 3 || true)
+# A connection of the checks above (the 504's, whose handler waits out the origin) can still
+# count against -C for a moment: "an earlier connection was closed" then means the limit was
+# already full. Tried again, bounded, until the earlier ones are gone.
+for _ in 1 2 3 4 5; do
+    st=$("${HC[@]}" idle "$HOPORT" 3 || true)
+    [ "$st" = "an earlier connection was closed" ] || break
+    sleep 1
+done
 check "-C 3: a fourth connection from one address is refused ($st)" test "$st" = refused
 # Both sources: the cache first, the origin on a miss.
 HBPORT=$(free_port)

@@ -92,7 +92,9 @@ static void test_response_rules(void)
     CHECK_EQ(sock_resp_encode(buf, sizeof buf, &r), -EINVAL);
     r.length = 0;
     CHECK_EQ(sock_resp_encode(buf, sizeof buf, &r), (int)SOCK_RESP_SIZE);
-    r.status = 3;
+    r.status = SOCK_STATUS_ORIGIN_NOT_FOUND;
+    CHECK_EQ(sock_resp_encode(buf, sizeof buf, &r), (int)SOCK_RESP_SIZE);
+    r.status = 4;
     CHECK_EQ(sock_resp_encode(buf, sizeof buf, &r), -EINVAL);
     /* FD: OK only, inside the file, no overflow. */
     struct sock_resp f = {.kind = SOCK_RESP_FD,
