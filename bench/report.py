@@ -19,6 +19,9 @@ SYSTEMS = [  # key, column title
     ("gfserver", "gfserver_main"),
     ("cache", "webproxy cache"),
     ("cache_nostats", "webproxy cache, --no-stats"),
+    ("cache_fd", "webproxy cache, --ipc fd"),
+    ("cache_unix", "webproxy cache, --ipc unix"),
+    ("cache_sysv", "webproxy cache, --ipc sysv"),
     ("cache_reader", "webproxy cache, gfmon reading"),
     ("fill", "webproxy + filling cache (hits)"),
     ("fill_miss", "webproxy + filling cache (misses)"),
@@ -39,6 +42,15 @@ SYSTEMS = [  # key, column title
 # within that repetition (the two ran back to back), then the median and IQR of those ratios.
 PAIRS = [
     ("cache", "cache_nostats", "stats on / off"),
+    # The IPC backends (issue 14's targets) against nginx with and without sendfile.
+    ("cache", "nginx", "cache posix / nginx"),
+    ("cache", "nginx_copy", "cache posix / nginx copying"),
+    ("cache_fd", "nginx", "cache fd / nginx"),
+    ("cache_fd", "nginx_copy", "cache fd / nginx copying"),
+    ("cache_unix", "nginx", "cache unix / nginx"),
+    ("cache_unix", "nginx_copy", "cache unix / nginx copying"),
+    ("cache_sysv", "nginx", "cache sysv / nginx"),
+    ("cache_sysv", "nginx_copy", "cache sysv / nginx copying"),
     ("cache_reader", "cache", "gfmon --json reading every 0.1 s / no reader"),
     ("fill", "nginx_pc", "hits: filling cache / nginx proxy_cache"),
     ("fill", "varnish", "hits: filling cache / Varnish"),
@@ -56,7 +68,8 @@ FLAT_KB = 4096  # "memory flat": peak RSS may grow at most this much from 10 MiB
 # One colour per system, the same in every panel (gnuplot's default cycle has 8 and repeats).
 COLOURS = {
     "nginx": "#1f78b4", "nginx_copy": "#a6cee3", "nginx_wrk": "#33a02c", "nginx_ka": "#b2df8a",
-    "gfserver": "#6a3d9a", "cache": "#e31a1c", "cache_nostats": "#8b0000", "origin": "#ff7f00", "curl": "#555555",
+    "gfserver": "#6a3d9a", "cache": "#e31a1c", "cache_nostats": "#8b0000",
+    "cache_fd": "#9e0142", "cache_unix": "#fc8d59", "cache_sysv": "#762a83", "origin": "#ff7f00", "curl": "#555555",
     "curl_close": "#b15928", "http": "#fb9a99", "http_ka": "#cab2d6", "varnish": "#000000",
     "varnish_ka": "#999999", "nginx_pc": "#fdbf6f", "nginx_pc_ka": "#ffff99",
     "cache_reader": "#f768a1", "fill": "#41ab5d", "fill_miss": "#005a32", "varnish_miss": "#525252",
@@ -215,6 +228,35 @@ def verdict(value, goal):
     return "**met**" if value >= goal else "**missed**"
 
 
+def ipc_targets(cells):
+    """Issue 14's targets, the rows whose systems were measured: fd >= 1.0x nginx at 1 and 10 MiB,
+    posix >= 1.0x nginx copying and >= 0.9x nginx at 1 MiB, 1 KiB on the best backend >= 0.8x
+    nginx, origin >= 1.0x nginx proxy_pass."""
+    c, rows = TARGET_CLIENTS, []
+
+    def row(text, sys_, wl, metric, base, goal):
+        if not cells.get((wl, c, sys_)) or not cells.get((wl, c, base)):
+            return
+        r = ratio(cells, wl, c, sys_, metric, base=base)
+        rows.append((f"(#14) {text}", "–" if r is None else f"{r:.2f}×", verdict(r, goal)))
+
+    for wl, name in (("1m", "1 MiB"), ("10m", "10 MiB")):
+        row(f"--ipc fd, {name}, {c} clients ≥ 1.0× nginx (GB/s)", "cache_fd", wl, "gbps", "nginx", 1.0)
+    for wl, name, metric in WORKLOADS:
+        row(f"--ipc posix, {name}, {c} clients ≥ 1.0× nginx copying", "cache", wl, metric,
+            "nginx_copy", 1.0)
+    row(f"--ipc posix, 1 MiB, {c} clients ≥ 0.9× nginx (GB/s)", "cache", "1m", "gbps", "nginx", 0.9)
+    best = [s for s in ("cache", "cache_fd", "cache_unix", "cache_sysv") if cells.get(("1k", c, s))]
+    if best:
+        top = max(best, key=lambda s: median_of(cells, "1k", c, s, "rps") or 0)
+        row(f"1 KiB, best backend ({top}), {c} clients ≥ 0.8× nginx (req/s)", top, "1k", "rps",
+            "nginx", 0.8)
+    for wl, name, metric in WORKLOADS:
+        row(f"origin mode, {name}, {c} clients ≥ 1.0× nginx proxy_pass", "origin", wl, metric,
+            "nginx_proxy", 1.0)
+    return rows
+
+
 def targets(cells, rss, micro):
     c = TARGET_CLIENTS
     rows = []
@@ -241,6 +283,7 @@ def targets(cells, rss, micro):
         if r is not None:
             rows.append((f"(reference) origin mode, {name}, {c} clients, against libcurl direct "
                          "with a new connection per request", f"{r:.2f}×", "no target"))
+    rows += ipc_targets(cells)
     shm = [d for d in micro if d.get("_prog") == "shm_bench" and d.get("seg_size") == "1048576"]
     r = float(shm[0]["ratio"]) if shm else None
     rows.append(("data channel, 1 MiB segments ≥ 70 % of memcpy",

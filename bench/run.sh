@@ -24,7 +24,9 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
   --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,
                      curl_close (default: all of these); cache_nostats (cache mode with
                      --no-stats on both daemons, a second pair: the cost of the live
-                     figures, against cache); cache_reader (the cache pair while gfmon
+                     figures, against cache); cache_fd, cache_unix, cache_sysv (the cache
+                     pair on another IPC backend, --ipc X on both daemons, instance
+                     ipcX; plain cache is posix); cache_reader (the cache pair while gfmon
                      --json reads its stats every 0.1 s); and the HTTP caches: http, http_ka
                      (webproxy --http, cache mode), varnish, varnish_ka (Varnish, malloc
                      storage), nginx_pc, nginx_pc_ka (nginx proxy_cache), each in front of
@@ -95,6 +97,7 @@ IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
 for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
     nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | cache_nostats | origin | curl | curl_close) ;;
+    cache_fd | cache_unix | cache_sysv) ;;
     http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
     cache_reader | fill | fill_miss | varnish_miss | nginx_pc_miss | nginx_proxy) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
@@ -328,6 +331,15 @@ if has_system cache_nostats && [ -x "$BIN/simplecached" ]; then
     start_gf cache_nostats wpnostats /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-nostats" \
         "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --no-stats
 fi
+# The same pair on the other IPC backends (docs/ipc.md "Backends"), each its own instance (its
+# own lock, names and socket), so all of them run beside the posix pair.
+for b in fd unix sysv; do
+    if has_system "cache_$b" && [ -x "$BIN/simplecached" ]; then
+        start "simplecached_$b" "$BIN/simplecached" --instance "ipc$b" --ipc "$b" -c locals.txt -t "$THREADS"
+        start_gf "cache_$b" "wp$b" "$BIN/webproxy" --instance "ipc$b" --ipc "$b" -t "$THREADS" \
+            -n "$SEGMENTS" -z "$SEGSIZE"
+    fi
+done
 # A cache that fills itself from the nginx origin (instance "fill": its own queue, segments and
 # lock), empty index: every file is fetched once, then served from its store. The store and
 # nginx proxy_cache's directory are both on tmpfs (memory caches, as Varnish's malloc storage),
@@ -421,7 +433,7 @@ measure() {
         paths=$(tr '\n' ' ' <"$WORK/$wl")
         WRK_PATHS=$paths timeout "$lim" wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s \
             -s "$BENCH_DIR/wrk_report.lua" "http://127.0.0.1:${PORT[$sys]}/" | grep '^wrk ' ;;
-    gfserver | cache | cache_nostats | origin | fill)
+    gfserver | cache | cache_nostats | cache_fd | cache_unix | cache_sysv | origin | fill)
         timeout "$lim" "$BIN/gfload" -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     curl | curl_close)
         local k=()
