@@ -26,7 +26,9 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
                      --no-stats on both daemons, a second pair: the cost of the live
                      figures, against cache); cache_reader (the cache pair while gfmon
                      --json reads its stats every 0.1 s); and the HTTP caches: http, http_ka
-                     (webproxy --http, cache mode), varnish, varnish_ka (Varnish, malloc
+                     (webproxy --http, cache mode), http_fd (the same with --ipc fd on
+                     both daemons, a second pair: bodies sent from the cache's
+                     descriptors), varnish, varnish_ka (Varnish, malloc
                      storage), nginx_pc, nginx_pc_ka (nginx proxy_cache), each in front of
                      the same nginx origin; _ka: wrk keep-alive, else gfload one request per
                      connection; fill (webproxy + simplecached --origin --store-dir: hits
@@ -95,7 +97,7 @@ IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
 for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
     nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | cache_nostats | origin | curl | curl_close) ;;
-    http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
+    http | http_ka | http_fd | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
     cache_reader | fill | fill_miss | varnish_miss | nginx_pc_miss | nginx_proxy) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
     esac
@@ -328,6 +330,21 @@ if has_system cache_nostats && [ -x "$BIN/simplecached" ]; then
     start_gf cache_nostats wpnostats /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-nostats" \
         "$BIN/webproxy" -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --no-stats
 fi
+# The HTTP pair on --ipc fd, in a runtime directory of its own (as cache_nostats).
+if has_system http_fd && [ -x "$BIN/simplecached" ]; then
+    mkdir -m 0700 "$WORK/rt-fd"
+    start simplecached_fd /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-fd" "$BIN/simplecached" \
+        -c locals.txt -t "$THREADS" --ipc fd
+    port=$(free_port)
+    start_gf http_fd wphttpfd /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-fd" "$BIN/webproxy" \
+        -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --ipc fd --http "127.0.0.1:$port"
+    # shellcheck disable=SC2154 # set by start
+    if [ -n "${PORT[http_fd]:-}" ] && wait_port "$port" "$wphttpfd_pid"; then
+        PORT[http_fd]=$port
+    else
+        unset 'PORT[http_fd]'
+    fi
+fi
 # A cache that fills itself from the nginx origin (instance "fill": its own queue, segments and
 # lock), empty index: every file is fetched once, then served from its store. The store and
 # nginx proxy_cache's directory are both on tmpfs (memory caches, as Varnish's malloc storage),
@@ -415,7 +432,7 @@ measure() {
     varnish_miss | nginx_pc_miss)
         timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -r "$n" \
             -w "$(miss_workload "$wl" "$n" "s$SAMPLE")" ;;
-    nginx | nginx_copy | http | varnish | nginx_pc | nginx_proxy)
+    nginx | nginx_copy | http | http_fd | varnish | nginx_pc | nginx_proxy)
         timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     http_ka | varnish_ka | nginx_pc_ka)
         paths=$(tr '\n' ' ' <"$WORK/$wl")
@@ -445,7 +462,7 @@ for sys in "${SYSTEM_LIST[@]}"; do
     ok=1
     for wl in w1k w1m w10m; do
         case "$sys" in
-        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka | \
+        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | http_fd | varnish | varnish_ka | nginx_pc | nginx_pc_ka | \
             varnish_miss | nginx_pc_miss | nginx_proxy)
             line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         *) line=$(timeout 60 "$BIN/gfload" -p "$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
