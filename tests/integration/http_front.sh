@@ -87,6 +87,15 @@ check "range: the right bytes" cmp -s "$WORK/r" <(tail -c +100001 "$CONTENT/file
 check "suffix range: the last 10 bytes" cmp -s "$WORK/r" <(tail -c 10 "$CONTENT/files/big.bin")
 "${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=2999990-' "$URL/big.bin" || true
 check "open range: the last 10 bytes" cmp -s "$WORK/r" <(tail -c 10 "$CONTENT/files/big.bin")
+# Ranges above 64 KiB (not gathered whole: with --ipc fd, sent from the descriptor).
+"${CURL[@]}" -D "$WORK/hr" -o "$WORK/r" -H 'Range: bytes=500000-1599999' "$URL/big.bin" || true
+check "large range: 206 bytes 500000-1599999" \
+    grep -qi "^Content-Range: bytes 500000-1599999/3000000" "$WORK/hr"
+check "large range: the right bytes" \
+    cmp -s "$WORK/r" <(tail -c +500001 "$CONTENT/files/big.bin" | head -c 1100000)
+"${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=-1500000' "$URL/big.bin" || true
+check "large suffix range: the last 1500000 bytes" \
+    cmp -s "$WORK/r" <(tail -c 1500000 "$CONTENT/files/big.bin")
 "${CURL[@]}" -D "$WORK/hr" -o /dev/null -H 'Range: bytes=3000000-' "$URL/big.bin" || true
 check "range past the end: 416" grep -q "^HTTP/1.1 416" "$WORK/hr"
 check "416: Content-Range bytes */3000000" grep -qi "^Content-Range: bytes \*/3000000" "$WORK/hr"
