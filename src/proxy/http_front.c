@@ -536,11 +536,13 @@ static int fd_watch_locked(struct job *j)
             mark = acked;
             waited = 0;
         }
-        if (waited >= send_timeout(h)) {
+        if (waited >= send_timeout(h) && j->fd >= 0) { /* no socket: libmicrohttpd's timeout */
             rc = -ETIMEDOUT;
             break;
         }
         int64_t left = send_timeout(h) - waited, t0 = clock_mono_ms();
+        if (left <= 0)
+            left = WAIT_SLICE_MS;
         struct timespec until = clock_mono_in(left < WAIT_SLICE_MS ? (int)left : WAIT_SLICE_MS);
         pthread_cond_timedwait(&j->moved, &j->lock, &until);
         waited += clock_mono_ms() - t0;
