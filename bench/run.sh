@@ -28,7 +28,9 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
                      pair on another IPC backend, --ipc X on both daemons, instance
                      ipcX; plain cache is posix); cache_reader (the cache pair while gfmon
                      --json reads its stats every 0.1 s); and the HTTP caches: http, http_ka
-                     (webproxy --http, cache mode), varnish, varnish_ka (Varnish, malloc
+                     (webproxy --http, cache mode), http_fd (the same with --ipc fd on
+                     both daemons, a second pair: bodies sent from the cache's
+                     descriptors), varnish, varnish_ka (Varnish, malloc
                      storage), nginx_pc, nginx_pc_ka (nginx proxy_cache), each in front of
                      the same nginx origin; _ka: wrk keep-alive, else gfload one request per
                      connection; fill (webproxy + simplecached --origin --store-dir: hits
@@ -98,7 +100,7 @@ for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
     nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | cache_nostats | origin | curl | curl_close) ;;
     cache_fd | cache_unix | cache_sysv) ;;
-    http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
+    http | http_ka | http_fd | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
     cache_reader | fill | fill_miss | varnish_miss | nginx_pc_miss | nginx_proxy) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
     esac
@@ -335,11 +337,26 @@ fi
 # own lock, names and socket), so all of them run beside the posix pair.
 for b in fd unix sysv; do
     if has_system "cache_$b" && [ -x "$BIN/simplecached" ]; then
-        start "simplecached_$b" "$BIN/simplecached" --instance "ipc$b" --ipc "$b" -c locals.txt -t "$THREADS"
-        start_gf "cache_$b" "wp$b" "$BIN/webproxy" --instance "ipc$b" --ipc "$b" -t "$THREADS" \
+        start "simplecached_ipc$b" "$BIN/simplecached" --instance "ipc$b" --ipc "$b" -c locals.txt -t "$THREADS"
+        start_gf "cache_$b" "wpipc$b" "$BIN/webproxy" --instance "ipc$b" --ipc "$b" -t "$THREADS" \
             -n "$SEGMENTS" -z "$SEGSIZE"
     fi
 done
+# The HTTP pair on --ipc fd, in a runtime directory of its own (as cache_nostats).
+if has_system http_fd && [ -x "$BIN/simplecached" ]; then
+    mkdir -m 0700 "$WORK/rt-fd"
+    start simplecached_fd /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-fd" "$BIN/simplecached" \
+        -c locals.txt -t "$THREADS" --ipc fd
+    port=$(free_port)
+    start_gf http_fd wphttpfd /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-fd" "$BIN/webproxy" \
+        -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --ipc fd --http "127.0.0.1:$port"
+    # shellcheck disable=SC2154 # set by start
+    if [ -n "${PORT[http_fd]:-}" ] && wait_port "$port" "$wphttpfd_pid"; then
+        PORT[http_fd]=$port
+    else
+        unset 'PORT[http_fd]'
+    fi
+fi
 # A cache that fills itself from the nginx origin (instance "fill": its own queue, segments and
 # lock), empty index: every file is fetched once, then served from its store. The store and
 # nginx proxy_cache's directory are both on tmpfs (memory caches, as Varnish's malloc storage),
@@ -427,7 +444,7 @@ measure() {
     varnish_miss | nginx_pc_miss)
         timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -r "$n" \
             -w "$(miss_workload "$wl" "$n" "s$SAMPLE")" ;;
-    nginx | nginx_copy | http | varnish | nginx_pc | nginx_proxy)
+    nginx | nginx_copy | http | http_fd | varnish | nginx_pc | nginx_proxy)
         timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
     http_ka | varnish_ka | nginx_pc_ka)
         paths=$(tr '\n' ' ' <"$WORK/$wl")
@@ -457,7 +474,7 @@ for sys in "${SYSTEM_LIST[@]}"; do
     ok=1
     for wl in w1k w1m w10m; do
         case "$sys" in
-        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka | \
+        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | http_fd | varnish | varnish_ka | nginx_pc | nginx_pc_ka | \
             varnish_miss | nginx_pc_miss | nginx_proxy)
             line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         *) line=$(timeout 60 "$BIN/gfload" -p "$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;

@@ -1006,9 +1006,13 @@ int gfs_send_file(struct gfs_ctx *ctx, int fd, uint64_t offset, uint64_t len)
         return -EMSGSIZE;
     if (len == 0)
         return 0;
-    if (ctx->sink_ops != NULL)
-        rc = sink_send_file(ctx, fd, offset, len);
-    else if (atomic_load(&ctx->srv->cancelled))
+    if (ctx->sink_ops != NULL) {
+        rc = -ENOTSUP;
+        if (ctx->sink_ops->send_fd != NULL)
+            rc = ctx->sink_ops->send_fd(ctx->sink, fd, offset, len);
+        if (rc == -ENOTSUP)
+            rc = sink_send_file(ctx, fd, offset, len);
+    } else if (atomic_load(&ctx->srv->cancelled))
         rc = -ECANCELED;
     else
         rc = ctx_sendfile(ctx, fd, offset, len);

@@ -152,9 +152,10 @@ int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length);
 int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len);
 
 /* gfs_send for len bytes of the file fd from offset, sent with sendfile (no copy through user
- * space; a sink ctx gets them read into a buffer). fd is only read (pread/sendfile: its offset
- * is not used or moved). Returns as gfs_send, and -ENODATA when the file ends before len bytes
- * (it shrank: the connection is then broken like after any failed send). */
+ * space; a sink ctx hands fd to its send_fd op, else gets them read into a buffer). fd is only read
+ * (pread/sendfile: its offset is not used or moved). Returns as gfs_send, and -ENODATA when the
+ * file ends before len bytes (it shrank: the connection is then broken like after any failed send).
+ */
 int gfs_send_file(struct gfs_ctx *ctx, int fd, uint64_t offset, uint64_t len);
 
 /* Non-zero once the server is stopping (handlers doing long waits should check it and give up
@@ -197,6 +198,10 @@ struct gfs_sink_ops {
     int (*cancelled)(void *sink);
     /* gfs_ctx_set_validators; may be NULL. */
     void (*validators)(void *sink, const char *etag, const char *last_modified);
+    /* gfs_send_file's len bytes of fd from offset, for a sink that sends files itself (it
+     * keeps its own dup of fd: the caller closes fd when the handler returns). May be NULL,
+     * and may return -ENOTSUP before taking anything: the bytes then come through send. */
+    int (*send_fd)(void *sink, int fd, uint64_t offset, uint64_t len);
 };
 
 /* Makes a ctx whose output goes to ops with sink (both borrowed until gfs_ctx_sink_free).

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <linux/tcp.h> /* tcp_info with tcpi_bytes_acked */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +63,7 @@ struct http_front {
     atomic_int stopping;  /* gfs_ctx_stopping */
     atomic_int cancelled; /* gfs_ctx_cancelled: the grace period is over */
     atomic_int active;    /* requests handed to a worker and not yet freed */
+    atomic_int fd_said;   /* the first body sent from a file was logged */
     pthread_mutex_t conns_lock;
     struct hconn *conns; /* every open connection */
 };
@@ -123,6 +127,13 @@ struct job {
     int gone;             /* (L) libmicrohttpd finished the request (sent, or the client left) */
     int failed;           /* (L) the body cannot be completed: the reader cuts the connection */
     int finished;         /* (L) the handler returned */
+    int completed_ok;     /* (L) libmicrohttpd ended the request as sent in full */
+    /* A body libmicrohttpd sends itself from the handler's file (sink_send_fd). */
+    int fd_mode;       /* the content comes from fd_src (worker only) */
+    int fd_src;        /* our dup of the handler's descriptor, for the checks, or -1 */
+    uint64_t fd_base;  /* its offset of content byte 0 */
+    struct stat fd_st; /* the file when it was handed to us */
+    int fd_body;       /* (L) the dup libmicrohttpd gets (and closes), or -1 */
 };
 
 static int64_t send_timeout(const struct http_front *h)
@@ -154,6 +165,8 @@ static struct job *job_new(struct http_front *h, const char *target)
     j->start_ns = clock_mono_ns();
     j->gf_status = -1;
     j->fd = -1;
+    j->fd_src = -1;
+    j->fd_body = -1;
     j->ims = -1;
     return j;
 }
@@ -190,6 +203,8 @@ static void job_unref(struct job *j)
         atomic_fetch_sub(&j->h->active, 1);
     pthread_cond_destroy(&j->moved);
     pthread_mutex_destroy(&j->lock);
+    if (j->fd_body >= 0)
+        close(j->fd_body); /* never handed to libmicrohttpd */
     free(j->small);
     free(j->inm);
     free(j->target);
@@ -443,6 +458,8 @@ static int sink_send(void *arg, const void *buf, size_t len)
     struct job *j = arg;
     uint64_t in = j->in, lo, hi;
 
+    if (j->fd_mode)
+        return -EPROTO; /* the body is already promised from the file */
     j->in += len;
     if (j->discard)
         return 0;
@@ -466,6 +483,136 @@ static int sink_send(void *arg, const void *buf, size_t len)
         return 0;
     }
     return publish(j, (const unsigned char *)buf + (lo - in), (size_t)(hi - lo));
+}
+
+/* Bytes of the connection's socket the client acknowledged (0 when unknown). */
+static uint64_t tcp_acked(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return 0;
+    return ti.tcpi_bytes_acked;
+}
+
+/* Non-zero when the file behind fd_src no longer has the size, mtime and ctime it had. */
+static int fd_changed(const struct job *j)
+{
+    struct stat st;
+
+    return fstat(j->fd_src, &st) < 0 || st.st_size != j->fd_st.st_size ||
+           st.st_mtim.tv_sec != j->fd_st.st_mtim.tv_sec ||
+           st.st_mtim.tv_nsec != j->fd_st.st_mtim.tv_nsec ||
+           st.st_ctim.tv_sec != j->fd_st.st_ctim.tv_sec ||
+           st.st_ctim.tv_nsec != j->fd_st.st_ctim.tv_nsec;
+}
+
+/* Watches libmicrohttpd send the body from the file until the request ends: the client must
+ * take min_rate bytes/s (counted from TCP_INFO's acknowledged bytes, in windows of the send
+ * timeout) and the file must stay unchanged; else the connection is cut. A change in the last
+ * slice before libmicrohttpd's last sendfile can reach the client as a complete answer: it is
+ * logged, and the request ends -ESTALE. Caller holds j->lock. */
+static int fd_watch_locked(struct job *j)
+{
+    const struct http_front *h = j->h;
+    uint64_t need = (uint64_t)h->opt.min_rate * (uint64_t)h->opt.send_timeout_ms / 1000;
+    uint64_t mark = tcp_acked(j->fd);
+    int64_t waited = 0;
+    int rc = 0;
+
+    while (!j->gone) {
+        if (atomic_load(&h->cancelled)) {
+            rc = -ECANCELED;
+            break;
+        }
+        if (fd_changed(j)) {
+            log_warn(0, "'%s': the file changed while it was sent: transfer cut", j->path);
+            rc = -ESTALE;
+            break;
+        }
+        uint64_t acked = tcp_acked(j->fd);
+        if (acked - mark >= need) {
+            mark = acked;
+            waited = 0;
+        }
+        if (waited >= send_timeout(h) && j->fd >= 0) { /* no socket: libmicrohttpd's timeout */
+            rc = -ETIMEDOUT;
+            break;
+        }
+        int64_t left = send_timeout(h) - waited, t0 = clock_mono_ms();
+        if (left <= 0)
+            left = WAIT_SLICE_MS;
+        struct timespec until = clock_mono_in(left < WAIT_SLICE_MS ? (int)left : WAIT_SLICE_MS);
+        pthread_cond_timedwait(&j->moved, &j->lock, &until);
+        waited += clock_mono_ms() - t0;
+    }
+    if (rc < 0) {
+        j->failed = 1;
+        if (!j->gone && j->fd >= 0)
+            shutdown(j->fd, SHUT_RDWR); /* libmicrohttpd's close waits for this lock */
+        return rc;
+    }
+    if (!j->completed_ok)
+        return -EPIPE;
+    j->out = j->body_len;
+    if (fd_changed(j)) {
+        log_warn(0,
+                 "'%s': the file changed as its last bytes were sent: the client may have a "
+                 "complete answer with mixed bytes",
+                 j->path);
+        return -ESTALE;
+    }
+    return 0;
+}
+
+/* gfs_send_file: the body is answered from a dup of fd (libmicrohttpd then sends it with
+ * sendfile) once the handler's calls cover it, contiguous in one file. A body gathered whole
+ * (small_mode) or one begun through sink_send takes the bytes through sink_send instead. */
+static int sink_send_fd(void *arg, int fd, uint64_t offset, uint64_t len)
+{
+    struct job *j = arg;
+    uint64_t in = j->in, end = j->first + j->body_len;
+    struct stat st;
+    int mfd, rc;
+
+    if (j->discard) {
+        j->in += len;
+        return 0;
+    }
+    if (!j->fd_mode) {
+        if (j->small_mode || in != 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+            return -ENOTSUP;
+        j->fd_src = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (j->fd_src < 0)
+            return -ENOTSUP;
+        j->fd_mode = 1;
+        j->fd_base = offset;
+        j->fd_st = st;
+    } else if (offset != j->fd_base + in || fstat(fd, &st) < 0 || st.st_dev != j->fd_st.st_dev ||
+               st.st_ino != j->fd_st.st_ino) {
+        return -EPROTO; /* not the rest of the same file */
+    }
+    j->in += len;
+    if (in >= end || in + len < end)
+        return 0; /* past the body (a range), or more of it to come */
+    mfd = fcntl(j->fd_src, F_DUPFD_CLOEXEC, 0);
+    if (mfd < 0)
+        return -errno;
+    if (!atomic_exchange(&j->h->fd_said, 1))
+        log_info("HTTP bodies are sent from the cache's file descriptors (sendfile)");
+    pthread_mutex_lock(&j->lock);
+    if (j->gone) {
+        rc = -EPIPE;
+        close(mfd);
+    } else {
+        j->fd_body = mfd;
+        j->answered = 1;
+        job_wake_locked(j);
+        rc = fd_watch_locked(j);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return rc;
 }
 
 static int sink_stopping(void *arg)
@@ -496,6 +643,7 @@ static const struct gfs_sink_ops sink_ops = {
     .stopping = sink_stopping,
     .cancelled = sink_cancelled,
     .validators = sink_validators,
+    .send_fd = sink_send_fd,
 };
 
 /* The handler returned rc: answers a request it left unanswered, or cuts a body it left short.
@@ -529,6 +677,10 @@ static void run_job(struct http_front *h, struct job *j)
         j->gf_status = gfs_ctx_status(ctx);
         j->note = gfs_ctx_note(ctx);
         gfs_ctx_sink_free(ctx);
+    }
+    if (j->fd_src >= 0) {
+        close(j->fd_src);
+        j->fd_src = -1;
     }
     pthread_mutex_lock(&j->lock);
     job_finish_locked(j, rc);
@@ -628,6 +780,11 @@ static enum MHD_Result queue_answer(struct job *j)
         if (r == NULL)
             return MHD_NO;
         j->small = NULL; /* libmicrohttpd frees it */
+    } else if (j->fd_body >= 0 && !j->head) {
+        r = MHD_create_response_from_fd_at_offset64(j->body_len, j->fd_body, j->fd_base + j->first);
+        if (r == NULL)
+            return MHD_NO;
+        j->fd_body = -1; /* libmicrohttpd closes it */
     } else if (j->body) {
         /* For HEAD libmicrohttpd sends the Content-Length and never calls read_body. */
         r = MHD_create_response_from_callback(j->body_len, BODY_BLOCK, read_body, j, free_body);
@@ -825,13 +982,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct http_front *h = cls;
     struct job *j = *req_cls;
 
-    (void)toe;
     conn_mark(conn, h, 0);
     if (j == NULL)
         return;
     *req_cls = NULL;
     pthread_mutex_lock(&j->lock);
     j->gone = 1;
+    j->completed_ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     j->suspended = 0; /* libmicrohttpd only ends a suspended request when it stops */
     pthread_cond_broadcast(&j->moved);
     pthread_mutex_unlock(&j->lock);

@@ -43,6 +43,11 @@ for f in /small.txt /big.bin /empty; do
     check "GET $f: 200 (got $c)" test "$c" = 200
     check "GET $f: byte-exact" cmp -s "$WORK/got" "$CONTENT/files$f"
 done
+if [ "$GETFILE_TEST_IPC" = fd ]; then
+    # --ipc fd: libmicrohttpd sends the bodies from the cache's descriptors, not copies.
+    check "fd: bodies sent from the descriptors (sendfile)" \
+        grep -q "sent from the cache's file descriptors" "$WORK"/webproxy.*.log
+fi
 read -r st cl extra <<<"$("${HC[@]}" head "$HPORT" /big.bin)"
 check "HEAD: 200, Content-Length 3000000, no body (got $st $cl $extra)" \
     test "$st $cl $extra" = "200 3000000 0"
@@ -82,6 +87,15 @@ check "range: the right bytes" cmp -s "$WORK/r" <(tail -c +100001 "$CONTENT/file
 check "suffix range: the last 10 bytes" cmp -s "$WORK/r" <(tail -c 10 "$CONTENT/files/big.bin")
 "${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=2999990-' "$URL/big.bin" || true
 check "open range: the last 10 bytes" cmp -s "$WORK/r" <(tail -c 10 "$CONTENT/files/big.bin")
+# Ranges above 64 KiB (not gathered whole: with --ipc fd, sent from the descriptor).
+"${CURL[@]}" -D "$WORK/hr" -o "$WORK/r" -H 'Range: bytes=500000-1599999' "$URL/big.bin" || true
+check "large range: 206 bytes 500000-1599999" \
+    grep -qi "^Content-Range: bytes 500000-1599999/3000000" "$WORK/hr"
+check "large range: the right bytes" \
+    cmp -s "$WORK/r" <(tail -c +500001 "$CONTENT/files/big.bin" | head -c 1100000)
+"${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=-1500000' "$URL/big.bin" || true
+check "large suffix range: the last 1500000 bytes" \
+    cmp -s "$WORK/r" <(tail -c 1500000 "$CONTENT/files/big.bin")
 "${CURL[@]}" -D "$WORK/hr" -o /dev/null -H 'Range: bytes=3000000-' "$URL/big.bin" || true
 check "range past the end: 416" grep -q "^HTTP/1.1 416" "$WORK/hr"
 check "416: Content-Range bytes */3000000" grep -qi "^Content-Range: bytes \*/3000000" "$WORK/hr"
@@ -112,6 +126,20 @@ wait "$SRPID" || true
 wait "$STPID" || true
 check "a reader that stops is cut ($(cat "$WORK/sr"))" grep -q "^cut" "$WORK/sr"
 check "a reader under the minimum rate is cut ($(cat "$WORK/st"))" grep -q "^cut" "$WORK/st"
+
+if [ "$GETFILE_TEST_IPC" = fd ]; then
+    # fd: a file touched while libmicrohttpd sends it is cut at once (not left to complete).
+    "${HC[@]}" slowread "$HPORT" /huge.bin --size 16000000 --limit 6 --ready "$WORK/fdb" \
+        >"$WORK/sf" &
+    SFPID=$!
+    GF_PIDS+=("$SFPID")
+    check "fd: the transfer to change has begun" wait_for 20 test -e "$WORK/fdb"
+    touch "$CONTENT/files/huge.bin"
+    wait "$SFPID" || true
+    check "fd: a file changed while sent is cut ($(cat "$WORK/sf"))" grep -q "^cut" "$WORK/sf"
+    check "fd: the change was seen during the send" \
+        grep -q "huge.bin': the file changed while it was sent" "$WORK"/webproxy.*.log
+fi
 
 # The GETFILE port still serves with --http.
 OUT=$(python3 "$SRC_DIR/tests/integration/proxy_client.py" "$GPORT" /small.txt --timeout 20 || true)

@@ -1102,9 +1102,62 @@ static void test_sink_ctx(void)
     gfs_ctx_sink_free(NULL);
 }
 
+/* A sink's send_fd: taken when it accepts, the copy path on -ENOTSUP. */
+struct fd_sink {
+    struct rec_sink rec;
+    int refuse, calls;
+    uint64_t offset, len;
+};
+
+static int fd_send_fd(void *arg, int fd, uint64_t offset, uint64_t len)
+{
+    struct fd_sink *f = arg;
+    (void)fd;
+    f->calls++;
+    if (f->refuse)
+        return -ENOTSUP;
+    f->offset = offset;
+    f->len = len;
+    return 0;
+}
+
+static const struct gfs_sink_ops fd_ops = {
+    .header = rec_header,
+    .send = rec_send,
+    .stopping = rec_cancelled,
+    .cancelled = rec_cancelled,
+    .send_fd = fd_send_fd,
+};
+
+static void test_sink_send_fd(void)
+{
+    char path[] = "/tmp/test_gfserver_fd.XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    CHECK_EQ(write(fd, "0123456789", 10), 10);
+    for (int refuse = 0; refuse <= 1; refuse++) {
+        struct fd_sink f = {.refuse = refuse};
+        struct gfs_ctx *ctx = NULL;
+        CHECK_EQ(gfs_ctx_sink_new(&ctx, &fd_ops, &f), 0);
+        CHECK_EQ(gfs_send_header(ctx, GF_OK, 6), 0);
+        CHECK_EQ(gfs_send_file(ctx, fd, 2, 6), 0);
+        CHECK_EQ(f.calls, 1);
+        CHECK_EQ(gfs_ctx_sent(ctx), 6);
+        /* taken: the sink had the descriptor, no bytes copied; refused: the bytes copied */
+        CHECK_EQ(f.rec.sent, refuse ? 6 : 0);
+        CHECK_EQ(f.len, refuse ? 0 : 6);
+        CHECK_EQ(f.offset, refuse ? 0 : 2);
+        CHECK_EQ(gfs_send_file(ctx, fd, 0, 1), -EMSGSIZE);
+        CHECK_EQ(f.calls, 1);
+        gfs_ctx_sink_free(ctx);
+    }
+    close(fd);
+}
+
 TEST_MAIN(T(test_basic_responses), T(test_on_done), T(test_handler_failures),
           T(test_legacy_framing), T(test_header_byte_by_byte), T(test_malformed_while_serving),
           T(test_lingering_close), T(test_stop_lets_inflight_finish), T(test_stop_cuts_after_grace),
           T(test_stalled_client_released), T(test_backpressure), T(test_stop_flag_signal),
           T(test_header_wait_holds_no_worker), T(test_options_and_lifecycle),
-          T(test_accept_pauses_on_emfile), T(test_sink_ctx))
+          T(test_accept_pauses_on_emfile), T(test_sink_ctx), T(test_sink_send_fd))
