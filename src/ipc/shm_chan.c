@@ -185,15 +185,13 @@ void shm_seg_begin(struct shm_seg *seg, uint64_t gen)
     (void)rc;
 }
 
-static int hdr_check(struct shm_seg_hdr *hdr, size_t size, uint32_t *k, uint32_t *cap);
-
 /* Idle, and its header still what we wrote: a segment someone scribbled over is replaced, not
  * handed to the next request (whose cache would refuse it). */
 static int seg_is_idle(struct shm_seg *seg)
 {
     uint32_t k, cap;
 
-    if (hdr_check(seg->hdr, seg->size, &k, &cap) < 0)
+    if (shm_seg_hdr_check(seg->hdr, seg->size, &k, &cap) < 0)
         return 0;
     /* Faults (guarded: -EFAULT, not idle) when the object was shrunk below the mapping. */
     (void)*(volatile const unsigned char *)((const unsigned char *)seg->hdr + seg->size - 1);
@@ -366,9 +364,7 @@ void shm_seg_cancel(struct shm_seg *seg)
     (void)rc;
 }
 
-/* 0 when the header at hdr, mapped with size bytes, carries our magic, version and the
- * geometry of that size; each field is loaded once. -EBADMSG otherwise. */
-static int hdr_check(struct shm_seg_hdr *hdr, size_t size, uint32_t *k, uint32_t *cap)
+int shm_seg_hdr_check(struct shm_seg_hdr *hdr, uint64_t size, uint32_t *k, uint32_t *cap)
 {
     uint32_t magic = __atomic_load_n(&hdr->magic, __ATOMIC_ACQUIRE);
     uint32_t version = __atomic_load_n(&hdr->version, __ATOMIC_RELAXED);
@@ -425,7 +421,7 @@ int shm_seg_attach_id(struct shm_seg *seg, const char *name, uint64_t claimed_si
         return -errno;
     seg->hdr = mem;
     seg->size = size;
-    GUARDED(seg, rc, hdr_check(mem, size, &k, &cap));
+    GUARDED(seg, rc, shm_seg_hdr_check(mem, size, &k, &cap));
     if (rc < 0) {
         munmap(mem, size);
         memset(seg, 0, sizeof *seg);
@@ -465,7 +461,7 @@ int shm_seg_revalidate(const struct shm_seg *seg, const struct shm_seg_id *id,
     if (st.st_dev != id->dev || st.st_ino != id->ino || st.st_size != id->size ||
         (size_t)st.st_size != seg->size)
         return -ESTALE;
-    GUARDED(seg, rc, hdr_check(seg->hdr, seg->size, &k, &cap));
+    GUARDED(seg, rc, shm_seg_hdr_check(seg->hdr, seg->size, &k, &cap));
     if (rc < 0)
         return rc;
     if (k != seg->nslots || cap != seg->slot_cap)

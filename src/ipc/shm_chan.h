@@ -112,6 +112,11 @@ _Static_assert(SHM_HDR_SPACE + SHM_SLOT_HDR_SPACE + 64 <= SHM_SEG_MIN, "smallest
  * compares with the header. */
 int shm_geometry(uint64_t seg_size, uint32_t *nslots, uint32_t *slot_cap);
 
+/* 0 when the header at hdr, mapped with size bytes, carries our magic, version and the
+ * geometry of that size (*k slots of *cap bytes); each field is loaded once. -EBADMSG
+ * otherwise. Shared by every backend that maps a ring segment. */
+int shm_seg_hdr_check(struct shm_seg_hdr *hdr, uint64_t size, uint32_t *k, uint32_t *cap);
+
 /* --- proxy side: creation and consuming ---------------------------------------------------- */
 
 /* A mapped segment in this process. */

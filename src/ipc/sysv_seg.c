@@ -59,21 +59,6 @@ void sysv_seg_destroy(struct shm_seg *seg)
     sysv_seg_detach(seg);
 }
 
-/* 0 when the header carries our magic, version and the geometry of size; loaded once. */
-static int hdr_check(struct shm_seg_hdr *hdr, uint64_t size, uint32_t *k, uint32_t *cap)
-{
-    uint32_t magic = __atomic_load_n(&hdr->magic, __ATOMIC_ACQUIRE);
-    uint32_t version = __atomic_load_n(&hdr->version, __ATOMIC_RELAXED);
-    uint64_t seg_size = __atomic_load_n(&hdr->seg_size, __ATOMIC_RELAXED);
-    uint32_t nslots = __atomic_load_n(&hdr->nslots, __ATOMIC_RELAXED);
-    uint32_t slot_cap = __atomic_load_n(&hdr->slot_cap, __ATOMIC_RELAXED);
-
-    if (shm_geometry(size, k, cap) < 0 || magic != SHM_MAGIC || version != SHM_VERSION ||
-        seg_size != size || nslots != *k || slot_cap != *cap)
-        return -EBADMSG;
-    return 0;
-}
-
 int sysv_seg_attach(struct shm_seg *seg, int shmid, pid_t creator, uint64_t claimed_size)
 {
     struct shmid_ds ds;
@@ -97,7 +82,7 @@ int sysv_seg_attach(struct shm_seg *seg, int shmid, pid_t creator, uint64_t clai
     mem = shmat(shmid, NULL, 0);
     if (mem == (void *)-1)
         return -errno;
-    rc = hdr_check(mem, size, &k, &cap);
+    rc = shm_seg_hdr_check(mem, size, &k, &cap);
     if (rc < 0) {
         shmdt(mem);
         return rc;
