@@ -112,6 +112,22 @@ struct gfs_ctx {
     const char *note;  /* gfs_ctx_set_note */
 };
 
+/* The deadline of the next piece of a response: the stall allowance (reset once need bytes
+ * went out since the last mark), capped by the response's total deadline. */
+static int64_t piece_deadline(struct gfs_ctx *ctx, uint64_t need, int64_t now)
+{
+    const struct gfs_options *o = &ctx->srv->opt;
+
+    if (ctx->out - ctx->mark_out >= need) {
+        ctx->waited_ms = 0;
+        ctx->mark_out = ctx->out;
+    }
+    int64_t deadline = now + o->send_timeout_ms - ctx->waited_ms;
+    if (o->response_timeout_ms > 0 && ctx->start_ms + o->response_timeout_ms < deadline)
+        deadline = ctx->start_ms + o->response_timeout_ms;
+    return deadline;
+}
+
 /* Writes part of a response within its limits: no stall longer than send_timeout_ms; at least
  * min_rate bytes/s while we wait on the client: each window of min_rate * send_timeout_ms
  * bytes must go out within send_timeout_ms of time spent in writes (the handler's own time,
@@ -128,13 +144,7 @@ static int ctx_write(struct gfs_ctx *ctx, const void *buf, size_t len)
     while (len > 0) {
         size_t n = len < piece ? len : piece;
         int64_t now = clock_mono_ms();
-        if (ctx->out - ctx->mark_out >= need) {
-            ctx->waited_ms = 0;
-            ctx->mark_out = ctx->out;
-        }
-        int64_t deadline = now + o->send_timeout_ms - ctx->waited_ms;
-        if (o->response_timeout_ms > 0 && ctx->start_ms + o->response_timeout_ms < deadline)
-            deadline = ctx->start_ms + o->response_timeout_ms;
+        int64_t deadline = piece_deadline(ctx, need, now);
         if (now >= deadline)
             return -ETIMEDOUT;
         int rc = netio_write_all_by(ctx->fd, p, n, o->send_timeout_ms, deadline);
@@ -159,13 +169,7 @@ static int ctx_sendfile(struct gfs_ctx *ctx, int fd, uint64_t off, uint64_t len)
     while (len > 0) {
         uint64_t n = len < piece ? len : piece, start = off;
         int64_t now = clock_mono_ms();
-        if (ctx->out - ctx->mark_out >= need) {
-            ctx->waited_ms = 0;
-            ctx->mark_out = ctx->out;
-        }
-        int64_t deadline = now + o->send_timeout_ms - ctx->waited_ms;
-        if (o->response_timeout_ms > 0 && ctx->start_ms + o->response_timeout_ms < deadline)
-            deadline = ctx->start_ms + o->response_timeout_ms;
+        int64_t deadline = piece_deadline(ctx, need, now);
         if (now >= deadline)
             return -ETIMEDOUT;
         int rc = netio_sendfile_all_by(ctx->fd, fd, &off, (size_t)n, o->send_timeout_ms, deadline);
