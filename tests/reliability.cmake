@@ -8,7 +8,8 @@ option(RELIABILITY_FULL "Run the long forms of the reliability tests" OFF)
 # Every function tests/rel/fault.c wraps; keep in sync with fault.h.
 set(GF_FAULT_WRAPPED shm_open mmap ftruncate posix_fallocate mq_open mq_timedsend
     mq_timedreceive sem_init sem_post sem_timedwait sem_clockwait shm_sem_post shm_sem_clockwait
-    pthread_create malloc calloc realloc strdup accept4 sendmsg sendfile)
+    pthread_create malloc calloc realloc strdup accept4 sendmsg sendfile socket connect recvmsg
+    recv msgget msgsnd msgrcv shmget shmat)
 list(JOIN GF_FAULT_WRAPPED ",--wrap=" gf_wrap_list)
 set(GF_FAULT_LINK "-Wl,--wrap=${gf_wrap_list}")
 

@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/sendfile.h>
+#include <sys/shm.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifdef GF_FAULT_CURL
@@ -42,6 +46,15 @@ char *__real_strdup(const char *s);
 int __real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 ssize_t __real_sendmsg(int fd, const struct msghdr *msg, int flags);
 ssize_t __real_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+int __real_socket(int domain, int type, int protocol);
+int __real_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t __real_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t __real_recv(int fd, void *buf, size_t len, int flags);
+int __real_msgget(key_t key, int flags);
+int __real_msgsnd(int id, const void *msg, size_t size, int flags);
+ssize_t __real_msgrcv(int id, void *msg, size_t size, long type, int flags);
+int __real_shmget(key_t key, size_t size, int flags);
+void *__real_shmat(int id, const void *addr, int flags);
 #ifdef GF_FAULT_CURL
 CURL *__real_curl_easy_init(void);
 #endif
@@ -68,6 +81,15 @@ enum fault_fn {
     FN_ACCEPT4,
     FN_SENDMSG,
     FN_SENDFILE,
+    FN_SOCKET,
+    FN_CONNECT,
+    FN_RECVMSG,
+    FN_RECV,
+    FN_MSGGET,
+    FN_MSGSND,
+    FN_MSGRCV,
+    FN_SHMGET,
+    FN_SHMAT,
     FN_CURL_EASY_INIT,
     FN_COUNT
 };
@@ -101,6 +123,18 @@ static const struct {
     /* The socket backends (src/ipc/sock_chan.c, netio_sendfile_all_by). */
     [FN_SENDMSG] = {"sendmsg", EPIPE},
     [FN_SENDFILE] = {"sendfile", EIO},
+    [FN_SOCKET] = {"socket", EMFILE},
+    /* The cache's socket is not there (or not listening): what a dead cache looks like. */
+    [FN_CONNECT] = {"connect", ECONNREFUSED},
+    [FN_RECVMSG] = {"recvmsg", ECONNRESET},
+    [FN_RECV] = {"recv", ECONNRESET},
+    /* The sysv backend (src/ipc/sysv_msgq.c, sysv_seg.c). */
+    [FN_MSGGET] = {"msgget", ENOSPC},
+    [FN_MSGSND] = {"msgsnd", ENOMEM},
+    /* As if the queue had been removed by hand (ipcrm): the cache makes it again. */
+    [FN_MSGRCV] = {"msgrcv", EIDRM},
+    [FN_SHMGET] = {"shmget", ENOSPC},
+    [FN_SHMAT] = {"shmat", ENOMEM},
     [FN_CURL_EASY_INIT] = {"curl_easy_init", ENOMEM},
 };
 
@@ -129,9 +163,17 @@ static const struct {
     {"ECONNABORTED", ECONNABORTED},
     {"ENOBUFS", ENOBUFS},
     {"EPROTO", EPROTO},
+    {"EPIPE", EPIPE},
+    {"ECONNREFUSED", ECONNREFUSED},
+    {"ECONNRESET", ECONNRESET},
+    {"EIDRM", EIDRM},
+    {"ENOMSG", ENOMSG},
 };
 
-enum fault_action { ACT_NONE, ACT_ERRNO, ACT_KILL, ACT_STOP };
+enum fault_action { ACT_NONE, ACT_ERRNO, ACT_KILL, ACT_STOP, ACT_HALF };
+
+/* fault_hit's answer for a "half" rule: send part of the bytes, then die. */
+#define FAULT_HALF (-1)
 
 #define MAX_RULES 16
 
@@ -226,6 +268,13 @@ static int parse_rule(const char *s, size_t len, struct fault_rule *r)
         r->action = ACT_STOP;
         return 0;
     }
+    if (alen == 4 && memcmp(p, "half", 4) == 0) {
+        /* Only where bytes are sent: the others have no "part" to make. */
+        if (r->fn != FN_SENDMSG && r->fn != FN_SENDFILE)
+            return -EINVAL;
+        r->action = ACT_HALF;
+        return 0;
+    }
     return parse_errno(p, alen, &r->err);
 }
 
@@ -308,6 +357,8 @@ static void announce(enum fault_fn fn, unsigned long n, const struct fault_rule 
 
     if (r->action == ACT_KILL) {
         what = "kill";
+    } else if (r->action == ACT_HALF) {
+        what = "half";
     } else if (r->action == ACT_ERRNO) {
         snprintf(errbuf, sizeof(errbuf), "errno %d", r->err);
         what = errbuf;
@@ -327,8 +378,9 @@ static void announce(enum fault_fn fn, unsigned long n, const struct fault_rule 
     }
 }
 
-/* Counts a call of fn. Returns the errno to fail it with, or 0 to make the real call (after a
- * "stop" action the process was continued). A "kill" action does not return. */
+/* Counts a call of fn. Returns the errno to fail it with, 0 to make the real call (after a
+ * "stop" action the process was continued) or FAULT_HALF (the wrapper sends part of its bytes,
+ * then calls die_now). A "kill" action does not return. */
 static int fault_hit(enum fault_fn fn)
 {
     unsigned long n = atomic_fetch_add(&calls[fn], 1) + 1;
@@ -346,6 +398,8 @@ static int fault_hit(enum fault_fn fn)
         case ACT_STOP:
             raise(SIGSTOP);
             return 0;
+        case ACT_HALF:
+            return FAULT_HALF;
         case ACT_ERRNO:
             return r->err;
         case ACT_NONE:
@@ -355,9 +409,16 @@ static int fault_hit(enum fault_fn fn)
     return 0;
 }
 
+/* The end of a "half" action: SIGKILL, as "kill". */
+static void die_now(void)
+{
+    raise(SIGKILL);
+    _exit(137); /* not reached */
+}
+
 static void write_counts(void)
 {
-    char buf[1024];
+    char buf[2048];
     size_t used = 0;
 
     if (!count_file)
@@ -608,9 +669,35 @@ int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     return __real_accept4(fd, addr, len, flags);
 }
 
+/* "half": the first half of the bytes (at least one, so a passed descriptor goes with it) in
+ * one sendmsg, then death: the peer holds a message cut short. */
+static void sendmsg_half(int fd, const struct msghdr *msg, int flags)
+{
+    struct iovec iov[16];
+    struct msghdr m = *msg;
+    size_t total = 0, want, n = 0;
+
+    for (size_t i = 0; i < msg->msg_iovlen; i++)
+        total += msg->msg_iov[i].iov_len;
+    want = total / 2 > 0 ? total / 2 : total;
+    for (size_t i = 0; i < msg->msg_iovlen && i < 16 && want > 0; i++, n++) {
+        iov[i] = msg->msg_iov[i];
+        if (iov[i].iov_len > want)
+            iov[i].iov_len = want;
+        want -= iov[i].iov_len;
+    }
+    m.msg_iov = iov;
+    m.msg_iovlen = n;
+    ssize_t w = __real_sendmsg(fd, &m, flags);
+    (void)w;
+    die_now();
+}
+
 ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     int err = fault_hit(FN_SENDMSG);
+    if (err == FAULT_HALF)
+        sendmsg_half(fd, msg, flags);
     if (err) {
         errno = err;
         return -1;
@@ -621,11 +708,106 @@ ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags)
 ssize_t __wrap_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
     int err = fault_hit(FN_SENDFILE);
+    if (err == FAULT_HALF) {
+        ssize_t w = __real_sendfile(out_fd, in_fd, offset, count / 2 > 0 ? count / 2 : count);
+        (void)w;
+        die_now();
+    }
     if (err) {
         errno = err;
         return -1;
     }
     return __real_sendfile(out_fd, in_fd, offset, count);
+}
+
+int __wrap_socket(int domain, int type, int protocol)
+{
+    int err = fault_hit(FN_SOCKET);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_socket(domain, type, protocol);
+}
+
+int __wrap_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int err = fault_hit(FN_CONNECT);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_connect(fd, addr, len);
+}
+
+ssize_t __wrap_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    int err = fault_hit(FN_RECVMSG);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_recvmsg(fd, msg, flags);
+}
+
+ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags)
+{
+    int err = fault_hit(FN_RECV);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_recv(fd, buf, len, flags);
+}
+
+int __wrap_msgget(key_t key, int flags)
+{
+    int err = fault_hit(FN_MSGGET);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_msgget(key, flags);
+}
+
+int __wrap_msgsnd(int id, const void *msg, size_t size, int flags)
+{
+    int err = fault_hit(FN_MSGSND);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_msgsnd(id, msg, size, flags);
+}
+
+ssize_t __wrap_msgrcv(int id, void *msg, size_t size, long type, int flags)
+{
+    int err = fault_hit(FN_MSGRCV);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_msgrcv(id, msg, size, type, flags);
+}
+
+int __wrap_shmget(key_t key, size_t size, int flags)
+{
+    int err = fault_hit(FN_SHMGET);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return __real_shmget(key, size, flags);
+}
+
+void *__wrap_shmat(int id, const void *addr, int flags)
+{
+    int err = fault_hit(FN_SHMAT);
+    if (err) {
+        errno = err;
+        return (void *)-1;
+    }
+    return __real_shmat(id, addr, flags);
 }
 
 #ifdef GF_FAULT_CURL

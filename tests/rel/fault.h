@@ -11,7 +11,9 @@
  *   ACTION  an errno name or number (the call fails with it; default: a sensible one per FN),
  *           "kill" (the process raises SIGKILL instead of making the call: deterministic death
  *           at an exact point), or "stop" (raises SIGSTOP, then makes the call once continued:
- *           a stalled peer)
+ *           a stalled peer), or "half" (sendmsg and sendfile only: sends the first half of
+ *           its bytes, at least one, then raises SIGKILL: a peer that dies mid-message, after
+ *           a passed descriptor went with the first byte)
  * GF_FAULT_COUNT_FILE=path: at exit, writes one "FN CALLS" line per wrapped function, and a
  *   "signals N" line (see GF_FAULT_SIGNAL).
  * GF_FAULT_SIGNAL=USR1|USR2|number: installs a handler for that signal that only counts it,
@@ -74,6 +76,15 @@ char *__wrap_strdup(const char *s);
 int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 ssize_t __wrap_sendmsg(int fd, const struct msghdr *msg, int flags);
 ssize_t __wrap_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+int __wrap_socket(int domain, int type, int protocol);
+int __wrap_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t __wrap_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags);
+int __wrap_msgget(key_t key, int flags); /* the sysv backend's queue and segments */
+int __wrap_msgsnd(int id, const void *msg, size_t size, int flags);
+ssize_t __wrap_msgrcv(int id, void *msg, size_t size, long type, int flags);
+int __wrap_shmget(key_t key, size_t size, int flags);
+void *__wrap_shmat(int id, const void *addr, int flags);
 void *__wrap_curl_easy_init(void); /* only with GF_FAULT_CURL (binaries linking libcurl) */
 
 #endif

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +56,9 @@ static void test_parse(void)
     CHECK_EQ(fault_configure("malloc:1:kil"), -EINVAL);
     CHECK_EQ(fault_configure("malloc:1x"), -EINVAL);
     CHECK_EQ(fault_configure("malloc:1:"), -EINVAL);
+    CHECK_EQ(fault_configure("sendmsg:1:half,sendfile:3:half"), 0);
+    CHECK_EQ(fault_configure("malloc:1:half"), -EINVAL); /* nothing to send half of */
+    CHECK_EQ(fault_configure("msgrcv:2:EIDRM,shmat:1,connect:1:ECONNREFUSED"), 0);
     CHECK_EQ(fault_configure(NULL), 0);
 }
 
@@ -184,6 +189,61 @@ static void test_kill_and_stop(void)
     munmap(sem, sizeof(sem_t));
 }
 
+/* half: the peer gets the first half of the message (with the descriptor), then EOF, and the
+ * sender died of SIGKILL. */
+static void test_half(void)
+{
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char msg[10] = "0123456789";
+        struct iovec iov = {.iov_base = msg, .iov_len = sizeof msg};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+        memset(&ctl, 0, sizeof ctl);
+        m.msg_control = ctl.buf;
+        m.msg_controllen = sizeof ctl.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        int passed = STDIN_FILENO;
+        memcpy(CMSG_DATA(c), &passed, sizeof passed);
+        close(sv[0]);
+        fault_configure("sendmsg:1:half");
+        sendmsg(sv[1], &m, 0);
+        _exit(0);
+    }
+    close(sv[1]);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    char got[16];
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = got, .iov_len = sizeof got};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    m.msg_control = ctl.buf;
+    m.msg_controllen = sizeof ctl.buf;
+    CHECK_EQ(recvmsg(sv[0], &m, 0), 5);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    CHECK(c != NULL && c->cmsg_type == SCM_RIGHTS);
+    if (c != NULL && c->cmsg_type == SCM_RIGHTS) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        close(fd);
+    }
+    CHECK_EQ(memcmp(got, "01234", 5), 0);
+    CHECK_EQ(recv(sv[0], got, sizeof got, 0), 0);
+    close(sv[0]);
+}
+
 static void *send_usr1_later(void *arg)
 {
     struct timespec d = {0, 50 * 1000 * 1000};
@@ -288,4 +348,4 @@ static void test_environment(void)
 }
 
 TEST_MAIN(T(test_parse), T(test_kth_call_fails), T(test_errno_per_function), T(test_and_later),
-          T(test_kill_and_stop), T(test_environment))
+          T(test_kill_and_stop), T(test_half), T(test_environment))
