@@ -93,10 +93,14 @@ rel_workload() {
 # Env for the daemon (GF_FAULT, ...) goes in REL_ENV (an array of NAME=VALUE); a command
 # prefix (prlimit, setpriv, ...) in REL_PREFIX.
 declare -a REL_ENV=() REL_PREFIX=()
+# spawn adds --ipc only to a command that starts with the daemon itself, not with env.
+declare -a REL_IPC_ARGS=()
+[ -z "${GETFILE_TEST_IPC:-}" ] || REL_IPC_ARGS=(--ipc "$GETFILE_TEST_IPC")
 rel_start_cache() {
     local __v=$1 bin=${2:-simplecached}
     shift 2 || shift $#
-    spawn "$__v" "${REL_PREFIX[@]}" env "${REL_ENV[@]}" "$BIN_DIR/$bin" -c "$CORPUS/locals.txt" -t 4 -d 0 "$@"
+    spawn "$__v" "${REL_PREFIX[@]}" env "${REL_ENV[@]}" "$BIN_DIR/$bin" "${REL_IPC_ARGS[@]}" \
+        -c "$CORPUS/locals.txt" -t 4 -d 0 "$@"
 }
 
 # rel_start_proxy VAR PORT [BINARY] [ARGS...]: webproxy in cache mode (default -n 2 -z 8192).
@@ -105,7 +109,8 @@ rel_start_proxy() {
     shift 3 || shift $#
     local -a args=("$@")
     [ ${#args[@]} -gt 0 ] || args=(-n 2 -z 8192)
-    spawn "$__v" "${REL_PREFIX[@]}" env "${REL_ENV[@]}" "$BIN_DIR/$bin" -p "$port" -t 4 "${args[@]}"
+    spawn "$__v" "${REL_PREFIX[@]}" env "${REL_ENV[@]}" "$BIN_DIR/$bin" "${REL_IPC_ARGS[@]}" \
+        -p "$port" -t 4 "${args[@]}"
 }
 
 # rel_alive PID: the process runs (and is not a zombie).
@@ -113,10 +118,44 @@ rel_alive() {
     proc_alive "$1"
 }
 
-# rel_cache_ready PID: the cache with this pid has published its queue.
+# ---- backends -----------------------------------------------------------------------------
+# REL_IPC: the --ipc backend of this run (GETFILE_TEST_IPC, which spawn passes to both daemons;
+# the _fi copies are named here too). The helpers below look at that backend's objects.
+REL_IPC=${GETFILE_TEST_IPC:-posix}
+
+# rel_sock_listening PID: PID holds its backend's listening socket (unix, fd). By the socket's
+# inode, so a file left by a killed cache, or another test's socket of the same path (the
+# network namespace is shared), is not taken for it.
+rel_sock_listening() {
+    local name="getfile-$REL_UID-$REL_IPC.sock" inodes _n _r _p flags _t _s ino path
+    inodes=" $(find "/proc/$1/fd" -lname 'socket:*' -printf '%l ' 2>/dev/null) "
+    while read -r _n _r _p flags _t _s ino path; do
+        [[ "$path" == */"$name" && "$flags" == 00010000 && "$inodes" == *" socket:[$ino] "* ]] &&
+            return 0
+    done </proc/net/unix
+    return 1
+}
+
+# rel_sysv_cmdq_of PID: the System V command queue of cache PID exists (key 0x67 << 24 | pid,
+# src/ipc/sysv_keys.h; the IPC namespace is private, so everything listed is ours).
+rel_sysv_cmdq_of() {
+    awk -v k=$(((0x67 << 24) | $1)) 'NR > 1 && $1 == k { f = 1 } END { exit !f }' /proc/sysvipc/msg
+}
+
+# rel_sysv_segs_of PID: System V segments created by PID (their cpid).
+rel_sysv_segs_of() {
+    awk -v p="$1" 'NR > 1 && $5 == p { n++ } END { print n + 0 }' /proc/sysvipc/shm
+}
+
+# rel_cache_ready PID: the cache with this pid has published its queue (every backend opens
+# the posix one, for gfctl) and its backend's endpoint.
 rel_cache_ready() {
     [ -n "$(find /dev/mqueue -maxdepth 1 -user "$REL_UID" -name "getfile-$REL_UID-$1-cmd*" \
-        -print -quit 2>/dev/null)" ]
+        -print -quit 2>/dev/null)" ] || return 1
+    case $REL_IPC in
+    unix | fd) rel_sock_listening "$1" ;;
+    sysv) rel_sysv_cmdq_of "$1" ;;
+    esac
 }
 
 # rel_wait_cache PID [TIMEOUT_S]: waits for the queue of cache PID.
@@ -184,12 +223,25 @@ rel_stop_check() {
 }
 
 # ---- IPC objects --------------------------------------------------------------------------
-rel_segments_of() { # PID: segments of the proxy PID
+rel_segments_of() { # PID: segments of the proxy PID (posix, sysv)
     local f n=0
+    if [ "$REL_IPC" = sysv ]; then
+        rel_sysv_segs_of "$1"
+        return
+    fi
     for f in /dev/shm/getfile-"$REL_UID"-"$1"-seg*; do
         [[ -e "$f" && "${f##*-seg}" =~ ^[0-9]+$ ]] && n=$((n + 1))
     done
     echo "$n"
+}
+
+# rel_pool_whole WHAT PID N: the proxy PID has its N segments (a check). The socket backends
+# have no segments: nothing to check there.
+rel_pool_whole() {
+    case $REL_IPC in unix | fd) return 0 ;; esac
+    CHECKS=$((CHECKS + 1))
+    [ "$(rel_segments_of "$2")" -eq "$3" ] ||
+        fail "$1: the proxy has $(rel_segments_of "$2") segments, not $3"
 }
 rel_ipc_count() { ipc_objects | grep -c . || true; }
 
@@ -199,6 +251,9 @@ rel_assert_no_objects_of() {
     for f in /dev/shm/getfile-"$REL_UID"-"$2"-* /dev/mqueue/getfile-"$REL_UID"-"$2"-*; do
         [ -e "$f" ] && left+="${f##*/}"$'\n'
     done
+    # System V: a cache's command queue (keyed by its pid), a proxy's segments (by creator).
+    rel_sysv_cmdq_of "$2" && left+="sysv-msg-of-$2"$'\n'
+    [ "$(rel_sysv_segs_of "$2")" -eq 0 ] || left+="sysv-shm-of-$2"$'\n'
     CHECKS=$((CHECKS + 1))
     if [ -n "$left" ]; then
         fail "$1: IPC objects of pid $2 left: $(echo "$left" | tr '\n' ' ')"
