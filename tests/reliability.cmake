@@ -67,7 +67,12 @@ endfunction()
 gf_add_rel_test(NAME faults_proxy ARG proxy TIMEOUT 600 LABELS slow)
 gf_add_rel_test(NAME faults_cache ARG cache TIMEOUT 600 LABELS slow)
 gf_add_rel_test(NAME faults_origin ARG origin TIMEOUT 300)
-gf_add_rel_test(NAME peer_death TIMEOUT 300)
+gf_add_rel_test(NAME peer_death TIMEOUT 300 LABELS ipc_posix)
+# The same sweeps on the other --ipc backends, each at its own exact points (docs/reliability.md,
+# "Per backend"); label ipc_<backend>.
+foreach(be sysv unix fd)
+  gf_add_rel_test(NAME peer_death_${be} ARG ${be} TIMEOUT 300 LABELS ipc_${be})
+endforeach()
 gf_add_rel_test(NAME limits TIMEOUT 300)
 gf_add_rel_test(NAME signals TIMEOUT 300)
 gf_add_rel_test(NAME cycles TIMEOUT 600 LABELS slow)
