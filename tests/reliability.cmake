@@ -64,8 +64,21 @@ function(gf_add_rel_test)
   endif()
 endfunction()
 
-gf_add_rel_test(NAME faults_proxy ARG proxy TIMEOUT 600 LABELS slow)
-gf_add_rel_test(NAME faults_cache ARG cache TIMEOUT 600 LABELS slow)
+gf_add_rel_test(NAME faults_proxy ARG proxy TIMEOUT 600 LABELS slow ipc_posix)
+gf_add_rel_test(NAME faults_cache ARG cache TIMEOUT 600 LABELS slow ipc_posix)
+# The fault sweeps on the other backends: the functions swept are those the baseline run
+# counted on that backend (its own socket or System V calls included), 3 k each in the CI form.
+foreach(be sysv unix fd)
+  foreach(side proxy cache)
+    gf_add_script_test(NAME rel_faults_${side}_${be} SCRIPT tests/integration/rel_faults.sh
+      ARGS ${side} ${be} TIMEOUT 600 LABELS reliability slow ipc_${be})
+    if(RELIABILITY_FULL)
+      set_property(TEST integration.rel_faults_${side}_${be} APPEND PROPERTY ENVIRONMENT
+        RELIABILITY_FULL=1)
+      set_property(TEST integration.rel_faults_${side}_${be} PROPERTY TIMEOUT 10800)
+    endif()
+  endforeach()
+endforeach()
 gf_add_rel_test(NAME faults_origin ARG origin TIMEOUT 300)
 gf_add_rel_test(NAME peer_death TIMEOUT 300 LABELS ipc_posix)
 # The same sweeps on the other --ipc backends, each at its own exact points (docs/reliability.md,

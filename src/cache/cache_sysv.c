@@ -53,6 +53,7 @@ struct cache_backend {
     pthread_cond_t wake;        /* the sweeper's sleep; signalled at retire */
     struct kept keep[KEEP_MAX]; /* guarded by lock */
     volatile sig_atomic_t stop; /* retire: set, then the queue removed to wake the receiver */
+    unsigned char *rxbuf;       /* the receiver's, SYSV_MSG_MAX bytes: made before it starts */
     uid_t uid;
 };
 
@@ -191,12 +192,8 @@ out:
 static void *rx_main(void *arg)
 {
     struct cache_backend *b = arg;
-    unsigned char *buf = malloc(SYSV_MSG_MAX);
+    unsigned char *buf = b->rxbuf;
 
-    if (buf == NULL) {
-        log_err(ENOMEM, "sysv: no receive buffer");
-        return NULL;
-    }
     while (!b->stop) {
         struct sysv_job *j;
         struct sysv_msgq q;
@@ -255,7 +252,6 @@ static void *rx_main(void *arg)
         if (rc < 0)
             free(j); /* stopping: the proxy sees the cache die or stop */
     }
-    free(buf);
     return NULL;
 }
 
@@ -271,6 +267,14 @@ static int sysv_open(struct cache_server *s, struct cache_backend **out)
         return -ENOMEM;
     b->s = s;
     b->uid = geteuid();
+    /* Made here, not in the receiver: without it the cache must not start (a receiver that
+     * gave up alone would leave a live cache that never answers). */
+    b->rxbuf = malloc(SYSV_MSG_MAX);
+    if (b->rxbuf == NULL) {
+        log_err(ENOMEM, "sysv: no receive buffer");
+        free(b);
+        return -ENOMEM;
+    }
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->wake, NULL);
     /* System V objects outlive every process: dead caches' queues, and segments of proxies
@@ -284,6 +288,7 @@ static int sysv_open(struct cache_server *s, struct cache_backend **out)
         log_err(-rc, "sysv: cannot create the command queue (key 0x%08x)", (unsigned)b->q.key);
         pthread_cond_destroy(&b->wake);
         pthread_mutex_destroy(&b->lock);
+        free(b->rxbuf);
         free(b);
         return rc;
     }
@@ -327,6 +332,7 @@ static void sysv_close(struct cache_backend *b)
     sysv_keep_drop_all(b);
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->lock);
+    free(b->rxbuf);
     free(b);
 }
 

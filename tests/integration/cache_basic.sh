@@ -39,7 +39,7 @@ check "live queue untouched" cache_queue_exists "$CACHE"
 
 PORT=$(free_port)
 start_proxy PROXY "$PORT" 12 8 8192
-check "8 segments created" test "$(segments_of "$PROXY")" = "$(initial_segments "$PROXY" 8)"
+posix_segments && check "8 segments created" test "$(segments_of "$PROXY")" = "$(initial_segments "$PROXY" 8)"
 
 # Case 6: a single request.
 expect_get "$PORT" /courses/ud923/filecorpus/road.jpg OK
@@ -60,10 +60,10 @@ check "10 MiB downloads succeed" download "$WORK/dl9" "$PORT" "$WORK/big.txt" 4 
 check "10 MiB download: bytes match" verify_all "$WORK/dl9" "$WORK/big.txt"
 
 # Clean transfers never replace a segment.
-check "still the initial 8 segments" test "$(segments_of "$PROXY")" = "$(initial_segments "$PROXY" 8)"
+posix_segments && check "still the initial 8 segments" test "$(segments_of "$PROXY")" = "$(initial_segments "$PROXY" 8)"
 
 stop_ok "$PROXY" TERM webproxy
-check "proxy removed its segments" test -z "$(segments_of "$PROXY")"
+posix_segments && check "proxy removed its segments" test -z "$(segments_of "$PROXY")"
 stop_ok "$CACHE" TERM simplecached
 check "cache logged its counters" grep -q "stopped: .* served" "$clog"
 assert_no_ipc_left

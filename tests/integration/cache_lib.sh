@@ -51,6 +51,11 @@ ipc_of() {
     echo "$be"
 }
 
+# posix_segments: the backend of this run keeps its segments in /dev/shm (posix), so the checks
+# by segment name apply (sysv has System V segments, unix and fd none: tests/ipc.cmake runs
+# the cache tests on each; rel_peer_death and rel_faults check their segments per backend).
+posix_segments() { [ "$(ipc_of)" = posix ]; }
+
 # cache_socket_exists BACKEND: the socket of the cache on --ipc BACKEND (unix, fd) is bound.
 cache_socket_exists() {
     [ -n "$(find "$GF_RUNDIR" -type s -name "getfile-$UIDN-$1.sock" -print -quit 2>/dev/null)" ]

@@ -66,8 +66,10 @@ stop_ok "$CACHE" TERM simplecached
 clients_all_short
 after=$(segments_of "$PROXY")
 replaced=$(comm -13 <(echo "$before") <(echo "$after") | grep -c . || true)
-check "the $NCLIENTS cut segments were replaced (replaced: $replaced)" test "$replaced" -eq "$NCLIENTS"
-check "the pool kept its size" test "$(echo "$after" | grep -c .)" -eq 4
+if posix_segments; then
+    check "the $NCLIENTS cut segments were replaced (replaced: $replaced)" test "$replaced" -eq "$NCLIENTS"
+    check "the pool kept its size" test "$(echo "$after" | grep -c .)" -eq 4
+fi
 check "no cache: ERROR" test "$(status_of "$(gfget "$PORT" /small.bin)")" = ERROR
 start_cache CACHE -t 4
 check "served again by a new cache" wait_for 15 get_ok "$PORT" /small.bin
