@@ -56,6 +56,13 @@ set(GF_CACHE_EVERY_BACKEND basic start_order signals delay kill reload restart s
     fresh stale ctl both faults cold32 bound)
 foreach(be sysv unix fd)
   foreach(t ${GF_CACHE_EVERY_BACKEND})
+    # On fd the proxy holds the file's descriptor once it is passed, so a transfer in flight
+    # completes whatever happens to the cache: the premise of these three (a cache stopped or
+    # killed mid-transfer cuts it) does not exist there; rel_peer_death_fd and
+    # cache_ipc_points_fd test fd's own points instead.
+    if(be STREQUAL "fd" AND t MATCHES "^(signals|kill|restart)$")
+      continue()
+    endif()
     gf_add_script_test(NAME cache_${t}_${be} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240
       LABELS cache ipc_${be})
     set_property(TEST integration.cache_${t}_${be} APPEND PROPERTY ENVIRONMENT

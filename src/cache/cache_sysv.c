@@ -25,6 +25,7 @@
 #define SUBMIT_SLICE_MS 200  /* a wait for a free worker checks for retirement this often */
 #define KEEP_MAX        64   /* attachments kept between requests */
 #define KEEP_SWEEP_MS   1000 /* how often kept attachments the proxy let go are dropped */
+#define JOBS_MAX        64   /* requests taken off the queue and not yet served */
 
 /* An attachment kept between requests: mapping a segment afresh costs its page faults on
  * every request (docs/ipc.md, "Measured, once"). Its shmid cannot name another segment while
@@ -41,6 +42,7 @@ struct cache_backend;
 struct sysv_job {
     struct cache_job base; /* first: the server calls base.run */
     struct cache_backend *b;
+    int busy; /* guarded by the backend's lock */
     struct cmdq_request req;
 };
 
@@ -54,8 +56,33 @@ struct cache_backend {
     struct kept keep[KEEP_MAX]; /* guarded by lock */
     volatile sig_atomic_t stop; /* retire: set, then the queue removed to wake the receiver */
     unsigned char *rxbuf;       /* the receiver's, SYSV_MSG_MAX bytes: made before it starts */
+    /* Made at open, so that a request taken off the queue never meets a failed allocation and
+     * goes unanswered (the proxy would wait for its stall limit: rel_faults_cache_sysv). */
+    struct sysv_job *jobs; /* JOBS_MAX */
     uid_t uid;
 };
+
+/* A free job, or NULL when JOBS_MAX requests are still being served. */
+static struct sysv_job *job_take(struct cache_backend *b)
+{
+    struct sysv_job *j = NULL;
+
+    pthread_mutex_lock(&b->lock);
+    for (unsigned i = 0; i < JOBS_MAX && j == NULL; i++)
+        if (!b->jobs[i].busy)
+            j = &b->jobs[i];
+    if (j != NULL)
+        j->busy = 1;
+    pthread_mutex_unlock(&b->lock);
+    return j;
+}
+
+static void job_give(struct cache_backend *b, struct sysv_job *j)
+{
+    pthread_mutex_lock(&b->lock);
+    j->busy = 0;
+    pthread_mutex_unlock(&b->lock);
+}
 
 /* Drops kept attachments the proxy has let go (only we are attached: it destroyed or
  * replaced the segment, or died); all of them when all is set. Caller holds b->lock. */
@@ -184,7 +211,7 @@ static void sysv_run(struct cache_server *s, unsigned slot, struct cache_job *jo
 out:
     if (pidfd >= 0)
         close(pidfd);
-    free(j);
+    job_give(b, j);
 }
 
 /* The receiver blocks in msgrcv: no polling, so no idle cost and no added latency. Its wait
@@ -234,14 +261,16 @@ static void *rx_main(void *arg)
             clock_sleep_ms(RX_RETRY_MS); /* do not spin on a persistent error */
             continue;
         }
-        j = calloc(1, sizeof *j);
+        /* Every job in use: wait for one, as for a free worker below. */
+        while ((j = job_take(b)) == NULL && !b->stop)
+            clock_sleep_ms(1);
         if (j == NULL)
-            continue;
+            break;
         rc = cmdq_request_decode(buf, (size_t)n, b->uid, &j->req);
         if (rc < 0) {
             if (cache_server_warn_ok(b->s))
                 log_warn(0, "sysv: rejected a malformed request of %zd bytes", n);
-            free(j);
+            job_give(b, j);
             continue;
         }
         j->base.run = sysv_run;
@@ -250,7 +279,7 @@ static void *rx_main(void *arg)
             rc = cache_server_submit(b->s, &j->base, SUBMIT_SLICE_MS);
         while (rc == -ETIMEDOUT && !b->stop);
         if (rc < 0)
-            free(j); /* stopping: the proxy sees the cache die or stop */
+            job_give(b, j); /* stopping: the proxy sees the cache die or stop */
     }
     return NULL;
 }
@@ -270,8 +299,11 @@ static int sysv_open(struct cache_server *s, struct cache_backend **out)
     /* Made here, not in the receiver: without it the cache must not start (a receiver that
      * gave up alone would leave a live cache that never answers). */
     b->rxbuf = malloc(SYSV_MSG_MAX);
-    if (b->rxbuf == NULL) {
-        log_err(ENOMEM, "sysv: no receive buffer");
+    b->jobs = calloc(JOBS_MAX, sizeof *b->jobs);
+    if (b->rxbuf == NULL || b->jobs == NULL) {
+        log_err(ENOMEM, "sysv: no receive buffer or jobs");
+        free(b->rxbuf);
+        free(b->jobs);
         free(b);
         return -ENOMEM;
     }
@@ -289,6 +321,7 @@ static int sysv_open(struct cache_server *s, struct cache_backend **out)
         pthread_cond_destroy(&b->wake);
         pthread_mutex_destroy(&b->lock);
         free(b->rxbuf);
+        free(b->jobs);
         free(b);
         return rc;
     }
@@ -333,6 +366,7 @@ static void sysv_close(struct cache_backend *b)
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->lock);
     free(b->rxbuf);
+    free(b->jobs);
     free(b);
 }
 
