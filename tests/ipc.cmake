@@ -35,7 +35,7 @@ foreach(be unix fd sysv)
     GETFILE_TEST_IPC=${be})
 endforeach()
 # Fill on miss on the socket backends: entries still being filled are streamed (also on fd).
-foreach(be unix fd)
+foreach(be unix fd sysv)
   gf_add_script_test(NAME cache_fill_${be} SCRIPT tests/integration/cache_fill.sh
     TIMEOUT 240 LABELS cache ipc_${be})
   set_property(TEST integration.cache_fill_${be} APPEND PROPERTY ENVIRONMENT
