@@ -77,3 +77,8 @@ foreach(be unix fd sysv)
   gf_add_script_test(NAME rel_craft_${be} SCRIPT tests/integration/rel_craft.sh ARGS ${be}
     TIMEOUT 180 LABELS reliability ipc_${be})
 endforeach()
+# The cache's queue (sysv) or socket (unix, fd) removed from under it: made again, served again.
+foreach(be unix fd sysv)
+  gf_add_script_test(NAME rel_endpoint_${be} SCRIPT tests/integration/rel_endpoint.sh ARGS ${be}
+    TIMEOUT 120 LABELS reliability ipc_${be})
+endforeach()

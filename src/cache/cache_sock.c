@@ -26,12 +26,14 @@
 #define REQ_READ_MS     2000  /* longest wait for a connection's request */
 #define BACKLOG         128   /* connections waiting for the acceptor */
 #define FILL_CHUNK      65536 /* bytes of a fill sent per write */
+#define NAME_CHECK_MS   1000  /* how often the acceptor checks that its socket's name is there */
 
 struct cache_backend {
     struct cache_server *s;
     unsigned kind; /* IPC_BACKEND_UNIX or _FD */
     uid_t uid;
-    struct sock_listener l;
+    struct sock_listener l; /* the acceptor's alone while it runs */
+    const char *dir_path;   /* the runtime directory's path, for a new bind */
     pthread_t acceptor;
     int started;
     atomic_int stop;
@@ -262,12 +264,43 @@ out:
     free(j);
 }
 
+/* The socket's name was removed from under us (rm, a cleaning script): proxies can no longer
+ * find us, so bind it again. Only when the name is absent: a name some other live socket holds
+ * is left alone. The old listener's backlog is reset by its close (nobody could connect to it
+ * since the name went). */
+static void relisten_if_gone(struct cache_backend *b)
+{
+    struct sock_listener nl, old;
+    struct stat st;
+    char name[SOCK_NAME_MAX];
+    int rc;
+
+    if (fstatat(b->l.dir_fd, b->l.name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+        return;
+    memcpy(name, b->l.name, sizeof name);
+    rc = sock_listen(&nl, b->dir_path, b->l.dir_fd, name, BACKLOG);
+    if (rc < 0) {
+        if (cache_server_warn_ok(b->s))
+            log_warn(-rc, "the socket '%s' was removed, and cannot be bound again", name);
+        return;
+    }
+    old = b->l;
+    b->l = nl;
+    sock_listener_close(&old); /* the name is the new socket's now: not removed */
+    log_warn(0, "the socket '%s/%s' was removed: listening on it again", b->dir_path, name);
+}
+
 static void *acceptor_main(void *arg)
 {
     struct cache_backend *b = arg;
+    int64_t next_check = clock_mono_ms() + NAME_CHECK_MS;
 
     while (!atomic_load_explicit(&b->stop, memory_order_acquire)) {
         pid_t pid = 0;
+        if (clock_mono_ms() >= next_check) {
+            relisten_if_gone(b);
+            next_check = clock_mono_ms() + NAME_CHECK_MS;
+        }
         int fd = sock_accept(&b->l, ACCEPT_SLICE_MS, b->uid, &pid);
         if (fd == -ETIMEDOUT)
             continue;
@@ -315,6 +348,7 @@ static int sock_open(struct cache_server *s, unsigned kind, struct cache_backend
     b->s = s;
     b->kind = kind;
     b->uid = geteuid();
+    b->dir_path = dir_path;
     rc = sock_chan_name(name, b->uid, kind);
     if (rc == 0)
         rc = sock_listen(&b->l, dir_path, dir_fd, name, BACKLOG);
