@@ -12,9 +12,14 @@
 #   3. Signals the daemons ignore (SIGPIPE is set to SIG_IGN by both; SIGWINCH, SIGCHLD, SIGURG
 #      are ignored by default): they survive and serve.
 # Variables set here are read by rel_common.sh functions (REL_ENV, DL_RC, ...).
+# rel_signals.sh BACKEND runs the same on that --ipc backend (tests/reliability.cmake).
 # shellcheck disable=SC2034
+if [ -n "${1:-}" ]; then
+    export GETFILE_TEST_IPC=$1
+fi
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/rel_common.sh"
+[ "$REL_IPC" = posix ] || TEST_NAME="rel_signals_$REL_IPC"
 
 rel_corpus
 WL=$(rel_workload mix /multi /road.jpg /small /empty /missing /unreadable /multi /road.jpg)
