@@ -7,6 +7,8 @@ set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$SRC_DIR/bench
+# shellcheck source=scripts/isolate.sh
+source "$SRC_DIR/scripts/isolate.sh"
 
 usage() {
     cat <<EOF
@@ -133,19 +135,8 @@ if [ -z "${GF_BENCH_ISOLATED:-}" ]; then
     export GF_BENCH_BUILD_DIR=$BUILD_DIR GF_BENCH_STAMP=${GF_BENCH_STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
     # A private IPC namespace with a fresh /dev/shm and /dev/mqueue: no collision with anyone's
     # simplecached or tests, and nothing of ours can outlive the run.
-    if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-        export GF_BENCH_ISOLATED=1
-        # shellcheck disable=SC2016 # expanded by the inner shell
-        exec unshare -m -i --fork --propagation private bash -c '
-            set -e
-            mount -t tmpfs -o size=4g,mode=1777 tmpfs /dev/shm
-            mkdir -p /dev/mqueue
-            mount -t mqueue mqueue /dev/mqueue
-            mkdir -p /run/getfile
-            mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
-            exec bash "$0" "$@"' "$0" "${ARGS_ORIG[@]}" --no-build
-    fi
-    echo "run.sh: not root: running without a private IPC namespace" >&2
+    gf_isolate GF_BENCH_ISOLATED 4g "$0" "${ARGS_ORIG[@]}" --no-build ||
+        echo "run.sh: not root: running without a private IPC namespace" >&2
 fi
 BUILD_DIR=${GF_BENCH_BUILD_DIR:-${BUILD_DIR:-$SRC_DIR/build/release}}
 BIN=$BUILD_DIR/bin
@@ -163,24 +154,6 @@ else
 fi
 mkdir -p "$CACHE_DIR"
 chmod 755 "$CACHE_DIR"
-declare -a PIDS=()
-
-# stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reaps it.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; then
-        say "pid $pid ignored SIGTERM for 10 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 our_ipc() {
     local f
     for f in /dev/shm/getfile-"$(id -u)"-* /dev/mqueue/getfile-"$(id -u)"-*; do
@@ -190,8 +163,8 @@ our_ipc() {
 }
 
 cleanup() {
-    local rc=$? pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    local rc=$?
+    stop_all TERM
     # Objects left after a clean stop are a bug of the system under test: reported, then removed.
     local left
     left=$(our_ipc)
@@ -221,26 +194,11 @@ trap 'exit 130' INT TERM
 start() {
     local name=$1
     shift
-    (cd "$WORK/files" && exec "$@") >"$WORK/$name.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    printf -v "${name}_pid" '%s' "$pid"
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    start_bg "${name}_pid" "$WORK/$name.log" -C "$WORK/files" "$@"
 }
 
 # wait_port PORT PID: until something accepts on PORT (10 s), while PID lives.
-wait_port() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
+wait_port() { port_up "$1" 10 "$2"; }
 
 for p in gfload curlget; do
     [ -x "$BIN/$p" ] || { say "missing $BIN/$p (build the \"bench\" target)"; exit 1; }
@@ -563,7 +521,7 @@ if [ "$RSS" = 1 ] && [ -x "$BIN/webproxy" ]; then
         h2=$(hwm "$pid")
         echo "rss mode=$mode hwm_1k_kb=$h0 hwm_10m_kb=$h1 hwm_1g_kb=$h2 $(sed -E 's/^gfload //' <<<"${big:-failures=1}")" >>"$WORK/rss.txt"
         say "peak RSS $mode: after 1 KiB $h0 kB, after 10 MiB $h1 kB, after 1 GiB $h2 kB"
-        stop_pid "$pid"
+        stop_pid "$pid" || true
     done
 fi
 
@@ -584,7 +542,7 @@ if [ "$MICRO" = 1 ]; then
     fi
     if [ -x "$BIN/mq_bench" ]; then
         # The cache's single-instance lock: the grid's simplecached must be gone first.
-        [ -n "${simplecached_pid:-}" ] && stop_pid "$simplecached_pid"
+        [ -z "${simplecached_pid:-}" ] || stop_pid "$simplecached_pid" || true
         say "mq_bench"
         timeout 120 "$BIN/mq_bench" -n 20000 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "mq_bench failed"
         timeout 120 "$BIN/mq_bench" -n 20000 -1 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "mq_bench -1 failed"
