@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "gf_proto.h"
+#include "hexdigit.h"
 #include "log.h"
 #include "workq.h"
 
@@ -817,17 +818,6 @@ static enum MHD_Result queue_answer(struct job *j)
     ok = MHD_queue_response(j->conn, j->status, r);
     MHD_destroy_response(r);
     return ok;
-}
-
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Decodes the path of an origin-form target ("/a%20b?q": the query is ignored) into j->path.
