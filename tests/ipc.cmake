@@ -45,3 +45,6 @@ endforeach()
 gf_add_script_test(NAME http_front_fd SCRIPT tests/integration/http_front.sh TIMEOUT 180
   LABELS ipc_fd tsan)
 set_property(TEST integration.http_front_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)
+# A proxy and a cache on different backends, every pair both ways, with and without an origin.
+gf_add_script_test(NAME cache_ipc_mismatch SCRIPT tests/integration/cache_ipc_mismatch.sh
+  TIMEOUT 180 LABELS cache ipc_posix ipc_sysv ipc_unix ipc_fd)

@@ -92,6 +92,7 @@ enum cache_status {
     CACHE_STATUS_NOT_FOUND = 1,
     CACHE_STATUS_ERROR = 2,
     CACHE_STATUS_ORIGIN_NOT_FOUND = 3, /* a fill's origin said 404: the proxy asks no origin */
+    CACHE_STATUS_OTHER_BACKEND = 4,    /* a ring request to a cache on a socket --ipc or sysv */
     CACHE_STATUS_FILL = 100,           /* the body comes from a fill read as it grows */
 };
 

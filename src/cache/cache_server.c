@@ -672,13 +672,13 @@ int cache_server_serve_ring(struct cache_server *s, unsigned slot, const struct 
     (void)ipc_name_parse(req->seg_name, IPC_KIND_SEGMENT, s->uid, NULL, &serial);
     stats_slot_begin(s->stats, slot, (pid_t)req->proxy_pid, serial, req->path, req->path_len);
     if (s->backend != cache_backend_ops_for(via)) {
-        /* A proxy on another --ipc found us: a quick ERROR. */
+        /* A proxy on another --ipc found us: a quick "no cache here" (its origin may answer). */
         if (ratelimit_allow(&s->rl))
             log_warn(0,
                      "'%s': request of proxy %u over --ipc %s, but this cache serves "
-                     "--ipc %s: answered ERROR",
+                     "--ipc %s: answered OTHER_BACKEND",
                      req->path, (unsigned)req->proxy_pid, ipc_backend_name(via), s->backend->name);
-        status = CACHE_STATUS_ERROR;
+        status = CACHE_STATUS_OTHER_BACKEND;
     } else {
         struct seg_want want = {seg, pidfd};
         status = cache_server_lookup(s, req->path, req->path_len, seg_wanted, &want, &a);

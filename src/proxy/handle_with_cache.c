@@ -286,6 +286,14 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
         size_hints_forget(cc->hints, path, path_len);
         rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENODATA;
         break;
+    case SHM_STATUS_OTHER_BACKEND:
+        /* The cache serves another --ipc: as if there were none (the origin may answer). */
+        rc = shm_seg_release(&it->seg);
+        if (rc < 0)
+            break;
+        replace = 0;
+        rc = -ENOTCONN;
+        break;
     default:
         replace = shm_seg_release(&it->seg) < 0;
         rc = -EIO;
