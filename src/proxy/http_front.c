@@ -16,7 +16,9 @@
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
-#include <linux/tcp.h> /* tcp_info with tcpi_bytes_acked */
+#include <linux/sockios.h> /* SIOCOUTQ */
+#include <linux/tcp.h>     /* tcp_info with tcpi_bytes_acked */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -99,6 +101,7 @@ struct job {
     char path[GF_PATH_MAX + 1];
     size_t path_len;
     int head;
+    int http10; /* an HTTP/1.0 request (libmicrohttpd answers it Connection: close) */
     /* The request's conditions, copied: the worker reads them after the request may end. */
     char *inm;  /* If-None-Match, or NULL */
     time_t ims; /* If-Modified-Since, or -1 */
@@ -135,6 +138,7 @@ struct job {
     uint64_t fd_base;  /* its offset of content byte 0 */
     struct stat fd_st; /* the file when it was handed to us */
     int fd_body;       /* (L) the dup libmicrohttpd gets (and closes), or -1 */
+    uint64_t fd_hdr;   /* (L) the response header's length as libmicrohttpd sends it */
 };
 
 static int64_t send_timeout(const struct http_front *h)
@@ -497,6 +501,27 @@ static uint64_t tcp_acked(int fd)
     return ti.tcpi_bytes_acked;
 }
 
+/* Bytes written to the connection's socket so far: acknowledged, plus those still queued. */
+static uint64_t tcp_written(int fd)
+{
+    int queued = 0;
+
+    if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued) < 0 || queued < 0)
+        queued = 0;
+    return tcp_acked(fd) + (uint64_t)queued;
+}
+
+/* Body bytes of a response sent from a file, from the socket's counts: libmicrohttpd does not
+ * say how many it wrote (no connection info, no count at completion; its sendfile takes an
+ * explicit offset, so the file position does not move). base bytes were written before the
+ * response, upto by when the count was taken; the header (fd_hdr) goes first. */
+static uint64_t fd_body_sent(const struct job *j, uint64_t base, uint64_t upto)
+{
+    uint64_t n = upto > base + j->fd_hdr ? upto - base - j->fd_hdr : 0;
+
+    return n < j->body_len ? n : j->body_len;
+}
+
 /* Non-zero when the file behind fd_src no longer has the size, mtime and ctime it had. */
 static int fd_changed(const struct job *j)
 {
@@ -518,7 +543,7 @@ static int fd_watch_locked(struct job *j)
 {
     const struct http_front *h = j->h;
     uint64_t need = (uint64_t)h->opt.min_rate * (uint64_t)h->opt.send_timeout_ms / 1000;
-    uint64_t mark = tcp_acked(j->fd);
+    uint64_t base = tcp_written(j->fd), mark = tcp_acked(j->fd), acked = mark;
     int64_t waited = 0;
     int rc = 0;
 
@@ -532,7 +557,7 @@ static int fd_watch_locked(struct job *j)
             rc = -ESTALE;
             break;
         }
-        uint64_t acked = tcp_acked(j->fd);
+        acked = tcp_acked(j->fd);
         if (acked - mark >= need) {
             mark = acked;
             waited = 0;
@@ -550,12 +575,19 @@ static int fd_watch_locked(struct job *j)
     }
     if (rc < 0) {
         j->failed = 1;
-        if (!j->gone && j->fd >= 0)
+        /* What was written still reaches a client that reads: the kernel sends it before
+         * the FIN. Gone already: what it acknowledged at the last look. */
+        if (!j->gone && j->fd >= 0) {
+            acked = tcp_written(j->fd);
             shutdown(j->fd, SHUT_RDWR); /* libmicrohttpd's close waits for this lock */
+        }
+        j->out = fd_body_sent(j, base, acked);
         return rc;
     }
-    if (!j->completed_ok)
+    if (!j->completed_ok) {
+        j->out = fd_body_sent(j, base, acked); /* the client left: acknowledged at the last look */
         return -EPIPE;
+    }
     j->out = j->body_len;
     if (fd_changed(j)) {
         log_warn(0,
@@ -766,6 +798,35 @@ static const char *status_text(unsigned status)
     }
 }
 
+static enum MHD_Result header_line_len(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    uint64_t *n = cls;
+
+    (void)kind;
+    *n += strlen(key) + strlen(value) + 4; /* "key: value\r\n" */
+    return MHD_YES;
+}
+
+/* The length of r's header as libmicrohttpd 0.9.75 sends it (seen with curl): the status line,
+ * Date, "Connection: close" when it closes (asked, or HTTP/1.0), our headers, Content-Length
+ * and the blank line. */
+static uint64_t header_len(const struct job *j, struct MHD_Response *r)
+{
+    const char *c = MHD_lookup_connection_value(j->conn, MHD_HEADER_KIND, "Connection");
+    const char *reason = MHD_get_reason_phrase_for(j->status);
+    char cl[48];
+    uint64_t n = strlen("HTTP/1.1 200 \r\n") + strlen(reason) + strlen("Date: \r\n") +
+                 29 /* IMF-fixdate */ + strlen("\r\n");
+
+    n += (uint64_t)snprintf(cl, sizeof cl, "Content-Length: %llu\r\n",
+                            (unsigned long long)j->body_len);
+    if (j->http10 || (c != NULL && strcasestr(c, "close") != NULL))
+        n += strlen("Connection: close\r\n");
+    MHD_get_response_headers(r, header_line_len, &n);
+    return n;
+}
+
 /* Queues the worker's answer. Runs on libmicrohttpd's thread; the answer fields are final
  * once answered is set. */
 static enum MHD_Result queue_answer(struct job *j)
@@ -773,6 +834,7 @@ static enum MHD_Result queue_answer(struct job *j)
     struct MHD_Response *r;
     enum MHD_Result ok;
     char buf[96];
+    int from_fd = 0;
 
     if (j->status == MHD_HTTP_NOT_FOUND || j->status >= 500)
         return queue_text(j->conn, j->status, status_text(j->status));
@@ -786,6 +848,7 @@ static enum MHD_Result queue_answer(struct job *j)
         if (r == NULL)
             return MHD_NO;
         j->fd_body = -1; /* libmicrohttpd closes it */
+        from_fd = 1;
     } else if (j->body) {
         /* For HEAD libmicrohttpd sends the Content-Length and never calls read_body. */
         r = MHD_create_response_from_callback(j->body_len, BODY_BLOCK, read_body, j, free_body);
@@ -814,6 +877,12 @@ static enum MHD_Result queue_answer(struct job *j)
     } else if (j->status == MHD_HTTP_RANGE_NOT_SATISFIABLE) {
         snprintf(buf, sizeof buf, "bytes */%llu", (unsigned long long)j->total);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, buf);
+    }
+    if (from_fd) {
+        uint64_t n = header_len(j, r);
+        pthread_mutex_lock(&j->lock);
+        j->fd_hdr = n; /* before a byte of it is sent */
+        pthread_mutex_unlock(&j->lock);
     }
     ok = MHD_queue_response(j->conn, j->status, r);
     MHD_destroy_response(r);
@@ -942,6 +1011,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         j->started = 1;
         j->conn = conn;
         j->fd = ci != NULL ? ci->connect_fd : -1;
+        j->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
         j->early = start_request(h, j, method);
         return MHD_YES;
     }
