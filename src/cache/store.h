@@ -156,8 +156,9 @@ void store_mark_verified(struct store *st, const char *path, size_t path_len, ui
 
 /* Drops the complete entry of path (prefix 0), or every complete entry whose path starts with
  * path (prefix 1), removing their files; requests already reading one keep their open file.
- * A fill in progress is not touched (its entry appears when it ends). Returns the entries
- * dropped (0 when none). */
+ * A matching fill in progress is cut from the store: its readers finish, but no new request
+ * joins it (the next one starts a fill of its own) and its body is not kept. Returns the
+ * entries dropped plus the fills cut (0 when none). */
 uint64_t store_purge(struct store *st, const char *path, size_t path_len, int prefix);
 
 #endif
