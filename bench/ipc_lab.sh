@@ -10,8 +10,8 @@ set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$SRC_DIR/bench
-# shellcheck source=scripts/isolate.sh
-source "$SRC_DIR/scripts/isolate.sh"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 usage() {
     cat <<EOF
@@ -116,18 +116,9 @@ HZ=$(getconf CLK_TCK)
 # --- files --------------------------------------------------------------------------------
 mkdir -p "$WORK/files/f"
 : >"$WORK/files/locals.txt"
-make_set() { # WORKLOAD COUNT SIZE PREFIX
-    local i
-    : >"$WORK/$1"
-    for ((i = 0; i < $2; i++)); do
-        head -c "$3" /dev/urandom >"$WORK/files/f/$4$i"
-        echo "/f/$4$i f/$4$i" >>"$WORK/files/locals.txt"
-        echo "/f/$4$i" >>"$WORK/$1"
-    done
-}
-make_set w1k 8 1024 k
-make_set w1m 4 1048576 m
-make_set w10m 2 10485760 t
+make_set locals.txt w1k 8 1024 k
+make_set locals.txt w1m 4 1048576 m
+make_set locals.txt w10m 2 10485760 t
 
 # --- one pair per backend -------------------------------------------------------------------
 IPC_FLAG=0

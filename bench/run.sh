@@ -7,8 +7,8 @@ set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$SRC_DIR/bench
-# shellcheck source=scripts/isolate.sh
-source "$SRC_DIR/scripts/isolate.sh"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 usage() {
     cat <<EOF
@@ -208,18 +208,9 @@ done
 say "creating files in $WORK/files"
 mkdir -p "$WORK/files/f" "$WORK/ngx"
 : >"$WORK/files/index.txt"
-make_set() { # make_set WORKLOAD COUNT SIZE PREFIX
-    local i
-    : >"$WORK/$1"
-    for ((i = 0; i < $2; i++)); do
-        head -c "$3" /dev/urandom >"$WORK/files/f/$4$i"
-        echo "/f/$4$i f/$4$i" >>"$WORK/files/index.txt"
-        echo "/f/$4$i" >>"$WORK/$1"
-    done
-}
-make_set w1k 8 1024 k
-make_set w1m 4 1048576 m
-make_set w10m 2 10485760 t
+make_set index.txt w1k 8 1024 k
+make_set index.txt w1m 4 1048576 m
+make_set index.txt w10m 2 10485760 t
 truncate -s 1G "$WORK/files/f/big"
 cat "$WORK/files/f/big" >/dev/null # into the page cache now, so both modes find it there
 echo "/f/big f/big" >>"$WORK/files/index.txt"

@@ -8,8 +8,8 @@
 set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=scripts/isolate.sh
-source "$SRC_DIR/scripts/isolate.sh"
+# shellcheck source=bench/lib.sh
+source "$SRC_DIR/bench/lib.sh"
 REPS=5 PASSES=4 CLIENTS=8 BUILD=1 BUILD_DIR=$SRC_DIR/build/release ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
