@@ -37,7 +37,8 @@ enum sock_resp_kind {
     SOCK_RESP_FD = 2,     /* OK only: a read-only descriptor came with the header */
 };
 
-/* Answer status: the values of enum shm_status (shm_chan.h) and enum cache_status. */
+/* Answer status: the values of enum shm_status (shm_chan.h) and enum cache_status, but for
+ * OTHER_BACKEND: a socket's name is its backend's, so no proxy of another one reaches it. */
 enum sock_status {
     SOCK_STATUS_OK = 0,
     SOCK_STATUS_NOT_FOUND = 1,
