@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <time.h>
@@ -52,7 +53,7 @@ struct cache_backend {
     int rx_started, sweeper_started;
     pthread_cond_t wake;        /* the sweeper's sleep; signalled at retire */
     struct kept keep[KEEP_MAX]; /* guarded by lock */
-    volatile sig_atomic_t stop; /* retire: set, then the queue removed to wake the receiver */
+    atomic_int stop;            /* retire: set, then the queue removed to wake the receiver */
     uid_t uid;
 };
 
