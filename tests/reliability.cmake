@@ -74,6 +74,11 @@ gf_add_rel_test(NAME users TIMEOUT 120)
 gf_add_rel_test(NAME squat TIMEOUT 300)
 gf_add_rel_test(NAME soak TIMEOUT 900 LABELS slow)
 gf_add_rel_test(NAME scribble TIMEOUT 600)
+# Issue 16 on the other backends (labels ipc_<backend>): another uid squatting (part 1 of
+# rel_squat.sh, plus each backend's own names: System V keys, socket names and SO_PEERCRED).
+foreach(be sysv unix fd)
+  gf_add_rel_test(NAME squat_${be} ARG ${be} TIMEOUT 240 LABELS ipc_${be})
+endforeach()
 
 # The socket backends (--ipc unix, fd) when a peer dies or stalls at an exact point.
 foreach(be unix fd)
