@@ -79,6 +79,9 @@ gf_add_rel_test(NAME scribble TIMEOUT 600)
 foreach(be sysv unix fd)
   gf_add_rel_test(NAME squat_${be} ARG ${be} TIMEOUT 240 LABELS ipc_${be})
 endforeach()
+foreach(be sysv unix fd)
+  gf_add_rel_test(NAME users_${be} ARG ${be} TIMEOUT 120 LABELS ipc_${be})
+endforeach()
 # rel_scribble.sh over System V segments (the socket backends have no segment to damage).
 gf_add_rel_test(NAME scribble_sysv ARG sysv TIMEOUT 600 LABELS ipc_sysv)
 
