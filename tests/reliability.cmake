@@ -82,8 +82,12 @@ endforeach()
 foreach(be sysv unix fd)
   gf_add_rel_test(NAME users_${be} ARG ${be} TIMEOUT 120 LABELS ipc_${be})
 endforeach()
-# rel_scribble.sh over System V segments (the socket backends have no segment to damage).
+# rel_scribble.sh over System V segments, and on the socket backends the same damage done by a
+# process of our uid relaying the cache's socket (rel_scribble_sock.py).
 gf_add_rel_test(NAME scribble_sysv ARG sysv TIMEOUT 600 LABELS ipc_sysv)
+foreach(be unix fd)
+  gf_add_rel_test(NAME scribble_${be} ARG ${be} TIMEOUT 300 LABELS ipc_${be})
+endforeach()
 
 # The socket backends (--ipc unix, fd) when a peer dies or stalls at an exact point.
 foreach(be unix fd)
