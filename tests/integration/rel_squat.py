@@ -16,7 +16,8 @@ of uid U's own segments of each proxy it sees, and the plain queue name of every
 mode 0666) and 256 random segment keys of ours (0x67 << 24 | 1 << 22 | serial); with --watch,
 every round the queue keys of the next 20 pids the kernel will give.
 --sock DIR (the unix and fd backends): tries to bind and to connect the cache's socket names in
-DIR (the victim's 0700 runtime directory) and prints how many were refused.
+DIR (the victim's 0700 runtime directory), and to unlink them, and prints how many were refused;
+with --watch, again every round while the daemons run.
 Never removes anything; rel_squat.sh removes it all as root afterwards."""
 import argparse
 import ctypes
@@ -76,15 +77,18 @@ def make_sysv_segs(n):
 
 
 def try_sockets(u, d):
-    """Binds and connects the cache's socket names in d: returns (refused, tries)."""
+    """Binds, connects and unlinks the cache's socket names in d: returns (refused, tries)."""
     refused = tries = 0
     for be in ("unix", "fd"):
         path = f"{d}/getfile-{u}-{be}.sock"
-        for op in ("bind", "connect"):
+        for op in ("bind", "connect", "unlink"):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             tries += 1
             try:
-                getattr(s, op)(path)
+                if op == "unlink":
+                    os.unlink(path)
+                else:
+                    getattr(s, op)(path)
             except PermissionError:
                 refused += 1
             except OSError:
@@ -153,7 +157,11 @@ def main():
     seg = re.compile(rf"^getfile-{u}-([1-9][0-9]*)-seg([0-9]+)$")
     taken = 0
     guessed = set()
+    sock_refused = sock_tries = 0
     while not stop:
+        if a.sock:
+            r, n = try_sockets(u, a.sock)
+            sock_refused, sock_tries = sock_refused + r, sock_tries + n
         top = {}
         for name in os.listdir("/dev/shm"):
             m = seg.match(name)
@@ -177,6 +185,8 @@ def main():
                     guessed.add(pid)
                     taken += make_sysv_queue(pid)
         time.sleep(0.02)
+    if a.sock:
+        print(f"sockets refused {sock_refused} of {sock_tries} while the daemons ran", flush=True)
     print(f"stopped; took {taken} names while the daemons ran", flush=True)
     return 0
 

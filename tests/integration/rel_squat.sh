@@ -117,9 +117,23 @@ squat_intact() {
     [ -z "$bad" ] || { log "squatter objects changed: $bad"; return 1; }
 }
 # unsquat: the squatter's objects removed (as root), its watcher stopped.
-unsquat() {
-    [ -z "${SQW:-}" ] || { stop "$SQW" || true; log "$(tail -1 "$(logfile_of "$SQW")")"; }
+# unwatch: the watching squatter stopped (and on unix and fd, its tries at the socket names
+# while the daemons ran checked).
+unwatch() {
+    [ -n "${SQW:-}" ] || return 0
+    stop "$SQW" || true
+    log "$(tail -1 "$(logfile_of "$SQW")")"
+    if [ "$BE" = unix ] || [ "$BE" = fd ]; then
+        local line
+        line=$(grep '^sockets refused .* while the daemons ran' "$(logfile_of "$SQW")" || true)
+        log "the watching squatter: $line"
+        check "while they ran, every try at the socket names was refused ($line)" \
+            awk '{ ok = $3 > 0 && $3 == $5 } END { exit !ok }' <<<"$line"
+    fi
     SQW=
+}
+unsquat() {
+    unwatch
     find /dev/shm /dev/mqueue -mindepth 1 -maxdepth 1 -user "$SQ" -exec rm -rf {} +
     local id
     for id in $(awk -v u="$SQ" 'NR > 1 && $8 == u { print $2 }' /proc/sysvipc/msg); do ipcrm -q "$id"; done
@@ -153,8 +167,8 @@ if [ "$BE" = sysv ]; then
         test "$(stat -c '%u %a' "$GF_RUNDIR/getfile-0-sysv.key")" = "0 600"
 fi
 if [ "$BE" = unix ] || [ "$BE" = fd ]; then
-    check "the squatter could bind or connect none of the socket names" \
-        grep -q 'sockets refused 4 of 4' "$WORK/squat.before"
+    check "the squatter could bind, connect or unlink none of the socket names" \
+        grep -q 'sockets refused 6 of 6' "$WORK/squat.before"
 fi
 check "the registry is in /run/getfile, of root, mode 0600" \
     test "$(stat -c '%u %a' "$GF_RUNDIR/getfile-0-cache")" = "0 600"
@@ -205,6 +219,7 @@ if [ "$BE" = unix ] || [ "$BE" = fd ]; then
     BE_NUM=2 # enum ipc_backend
     [ "$BE" = unix ] || BE_NUM=3
     log "unix/fd: the runtime directory opened up by hand: SO_PEERCRED is the second wall"
+    unwatch # its tries would succeed now
     chmod 0711 "$GF_RUNDIR"
     chmod 0666 "$sock"
     out=$("${AS_SQ[@]}" timeout 20 python3 -c '
