@@ -58,25 +58,36 @@ struct cache_backend {
     int dir; /* the instance's runtime directory (not ours to close): the key is published there */
 };
 
+/* Publishes key as ours before the queue is made under it (sysv_msgq_create_free's hook). */
+static int publish_first(key_t key, void *arg)
+{
+    struct cache_backend *b = arg;
+
+    return sysv_pub_write(b->dir, getpid(), key);
+}
+
 /* Creates the command queue under our pid key, or a random one when another process (another
- * user's squatter) holds it, and publishes its key for the proxies (sysv_pub.h). Caller holds
- * b->lock or is alone. Returns 0 or -errno; on failure no queue is left. */
+ * user's squatter) holds it, and publishes its key for the proxies (sysv_pub.h). A random key is
+ * published before its queue exists, so a cache killed at any moment leaves a record naming it
+ * for the next cache's sweep. Caller holds b->lock or is alone. Returns 0 or -errno; on failure
+ * no queue is left. */
 static int queue_create(struct cache_backend *b)
 {
-    int rc = sysv_msgq_create_free(&b->q, getpid());
+    key_t pid_key = sysv_key_make(SYSV_KIND_CMD, (uint32_t)getpid());
+    int rc = sysv_msgq_create_free(&b->q, getpid(), publish_first, b);
 
-    if (rc < 0)
-        return rc;
-    rc = sysv_pub_write(b->dir, getpid(), b->q.key);
+    if (rc == 0 && b->q.key == pid_key)
+        rc = sysv_pub_write(b->dir, getpid(), b->q.key);
     if (rc < 0) {
         sysv_msgq_close(&b->q);
+        sysv_pub_remove(b->dir, getpid());
         return rc;
     }
-    if (b->q.key != sysv_key_make(SYSV_KIND_CMD, (uint32_t)getpid()))
+    if (b->q.key != pid_key)
         log_warn(0,
                  "sysv: the command queue's key 0x%08x is taken by another process: using key "
                  "0x%08x instead (published in the runtime directory)",
-                 (unsigned)sysv_key_make(SYSV_KIND_CMD, (uint32_t)getpid()), (unsigned)b->q.key);
+                 (unsigned)pid_key, (unsigned)b->q.key);
     return 0;
 }
 

@@ -85,7 +85,8 @@ int sysv_msgq_create(struct sysv_msgq *q, pid_t owner)
     return -EEXIST;
 }
 
-int sysv_msgq_create_free(struct sysv_msgq *q, pid_t owner)
+int sysv_msgq_create_free(struct sysv_msgq *q, pid_t owner, int (*before)(key_t key, void *arg),
+                          void *arg)
 {
     int rc = sysv_msgq_create(q, owner), id;
 
@@ -94,6 +95,9 @@ int sysv_msgq_create_free(struct sysv_msgq *q, pid_t owner)
     for (int attempt = 0; attempt < SYSV_MSGQ_CREATE_ATTEMPTS; attempt++) {
         key_t key = sysv_key_make(SYSV_KIND_CMDR, sysv_random_serial());
 
+        rc = before ? before(key, arg) : 0;
+        if (rc < 0)
+            return rc;
         id = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
         if (id >= 0) {
             *q = (struct sysv_msgq){.id = id, .key = key, .owner = 1};

@@ -34,8 +34,9 @@ void sysv_pub_remove(int dir, pid_t pid);
 
 /* At a cache's start, holding the instance lock: when the record names a dead cache whose queue
  * had a random (SYSV_KIND_CMDR) key, removes that queue if it is ours (sysv_sweep_dead cannot
- * tell its owner: the key holds no pid), and the record. Returns 1 when a queue was removed,
- * else 0. */
+ * tell its owner: the key holds no pid), and the record. A record names its key before the
+ * queue exists (sysv_msgq_create_free's hook), so a queue under it that is not ours (another
+ * user's) is left alone. Returns 1 when a queue was removed, else 0. */
 int sysv_pub_sweep(int dir);
 
 #endif

@@ -213,6 +213,8 @@ if [ "$BE" = sysv ]; then
     check "the squatter holds the restarted cache's pid key" \
         awk -v u="$SQ" -v k=$((0x67 << 24 | CACHE)) 'NR > 1 && $1 == k && $8 == u { f = 1 } END { exit !f }' /proc/sysvipc/msg
     check "no System V queue or segment of the squatter's was used" sysv_untouched
+    check "the restarted cache removed the killed one's queue (random key, by its record)" \
+        grep -q 'removed the queue of a dead cache' "$(logfile_of "$CACHE")"
 fi
 if [ "$BE" = unix ] || [ "$BE" = fd ]; then
     sock=$GF_RUNDIR/getfile-0-$BE.sock

@@ -145,8 +145,23 @@ static void test_msgq_key_taken(void)
 /* Another process holds our pid key (a squatter of another uid, modelled by a live pid's key):
  * sysv_msgq_create_free takes a random SYSV_KIND_CMDR key instead of failing, publishes it
  * through sysv_pub (read back with every check), and a dead cache's published queue is swept. */
+static int stop_first(key_t key, void *arg)
+{
+    (void)key;
+    (void)arg;
+    return -ENOSPC;
+}
+
+static int note_key(key_t key, void *arg)
+{
+    CHECK(msgget(key, 0) < 0); /* not made yet */
+    *(key_t *)arg = key;
+    return 0;
+}
+
 static void test_msgq_key_squatted(void)
 {
+    key_t noted = -1;
     char dir_path[] = "/tmp/test_sysv_pubXXXXXX", name[64];
     struct sysv_msgq q, cli;
     enum sysv_kind kind;
@@ -160,7 +175,9 @@ static void test_msgq_key_squatted(void)
         msgget(sysv_key_make(SYSV_KIND_CMD, (uint32_t)getpid()), IPC_CREAT | IPC_EXCL | 0666);
     CHECK(squat >= 0);
     CHECK_EQ(sysv_msgq_create(&q, getpid()), -EEXIST);
-    CHECK_EQ(sysv_msgq_create_free(&q, getpid()), 0);
+    CHECK_EQ(sysv_msgq_create_free(&q, getpid(), stop_first, NULL), -ENOSPC);
+    CHECK_EQ(sysv_msgq_create_free(&q, getpid(), note_key, &noted), 0);
+    CHECK_EQ(noted, q.key); /* the hook saw the key before it was made */
     CHECK(q.id != squat);
     CHECK_EQ(sysv_key_parse(q.key, &kind, &low), 0);
     CHECK_EQ(kind, SYSV_KIND_CMDR);
