@@ -75,6 +75,9 @@ int cache_server_rundir(const struct cache_server *s, const char **path);
 /* Non-zero once the server stops: no new transfer starts (a lookup answers ERROR). */
 int cache_server_stopping(const struct cache_server *s);
 
+/* The number of workers (cache_server_options.nthreads). */
+unsigned cache_server_nthreads(const struct cache_server *s);
+
 /* The longest wait for the other side, in ms (cache_server_options.stall_ms). */
 int cache_server_stall_ms(const struct cache_server *s);
 

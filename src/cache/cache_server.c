@@ -781,6 +781,11 @@ int cache_server_stopping(const struct cache_server *s)
     return is_stopping(s);
 }
 
+unsigned cache_server_nthreads(const struct cache_server *s)
+{
+    return s->opt.nthreads;
+}
+
 int cache_server_stall_ms(const struct cache_server *s)
 {
     return s->opt.stall_ms;
