@@ -45,3 +45,12 @@ endforeach()
 gf_add_script_test(NAME http_front_fd SCRIPT tests/integration/http_front.sh TIMEOUT 180
   LABELS ipc_fd tsan)
 set_property(TEST integration.http_front_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)
+# The proxy's kept descriptors on fd: hits without a round trip, every change seen by the next
+# request, the bound; and gfctl purge/ban/reload and store freshness with descriptors kept.
+gf_add_script_test(NAME cache_fd_keep SCRIPT tests/integration/cache_fd_keep.sh TIMEOUT 180
+  LABELS cache ipc_fd)
+foreach(t ctl fresh)
+  gf_add_script_test(NAME cache_${t}_fd SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240
+    LABELS cache ipc_fd)
+  set_property(TEST integration.cache_${t}_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)
+endforeach()

@@ -22,6 +22,8 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +35,8 @@
 #define CONN_MAX        256   /* connections open at once, idle or in service */
 #define CONN_IDLE_MS    30000 /* an idle connection is closed after this long */
 #define LINGER_MS       50    /* a worker's wait on its connection for the next request */
+#define KEEP_MS         1000  /* how long a proxy may keep a descriptor (fd; docs/ipc.md) */
+#define GEN_SIZE        4096  /* the generation object: one page, the word at its start */
 
 struct cache_backend {
     struct cache_server *s;
@@ -46,8 +50,10 @@ struct cache_backend {
     pthread_mutex_t lock;            /* guards the fields below */
     struct sock_job *idle[CONN_MAX]; /* connections waiting for their next request */
     unsigned nidle;
-    unsigned nconn; /* connections open: idle ones and those in service */
-    int closed;     /* retired: a connection handed back is closed instead */
+    unsigned nconn;        /* connections open: idle ones and those in service */
+    int closed;            /* retired: a connection handed back is closed instead */
+    int gen_fd;            /* fd: the generation object (sealed memfd), passed on a GEN request */
+    _Atomic uint32_t *gen; /* its word, in our writable mapping */
 };
 
 /* One accepted connection: a job while a worker serves it, else in the idle set. */
@@ -101,7 +107,7 @@ static int send_status(struct cache_server *s, int fd, int status)
 /* The fd backend's answer for an open file: its descriptor with where the body is and what the
  * file looked like, so the proxy can tell a change. ERROR when the file is not what we expect. */
 static int send_descriptor(struct cache_server *s, int fd, const struct cache_answer *a,
-                           int *status)
+                           uint32_t gen, int *status)
 {
     struct sock_resp r = {.kind = SOCK_RESP_FD, .status = SOCK_STATUS_OK};
     struct stat st;
@@ -118,6 +124,10 @@ static int send_descriptor(struct cache_server *s, int fd, const struct cache_an
     r.file_size = (uint64_t)st.st_size;
     r.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     r.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    /* The proxy may keep it for the next requests while the generation stays gen, for at most
+     * KEEP_MS, and never past the entry's freshness. */
+    r.gen = gen;
+    r.keep_ms = a->fresh_ms < 0 || a->fresh_ms > KEEP_MS ? KEEP_MS : (uint32_t)a->fresh_ms;
     return send_resp(s, fd, &r, a->fd);
 }
 
@@ -235,6 +245,19 @@ static int serve_one(struct cache_server *s, unsigned slot, struct sock_job *j)
         goto out;
     }
     stats_add(stats, STATS_C_MESSAGES, 1);
+    if (req->flags & SOCK_REQ_GEN) {
+        /* Not a file: the generation object, on fd only. */
+        struct sock_resp g = {.kind = SOCK_RESP_GEN, .status = SOCK_STATUS_OK};
+        if (b->gen == NULL || req->backend != b->kind) {
+            rc = send_status(s, j->fd, SOCK_STATUS_ERROR);
+        } else {
+            g.gen = atomic_load_explicit(b->gen, memory_order_acquire);
+            rc = send_resp(s, j->fd, &g, b->gen_fd);
+        }
+        goto out;
+    }
+    /* Read before the lookup: a change after this read makes the answer's gen old at once. */
+    uint32_t gen = b->gen != NULL ? atomic_load_explicit(b->gen, memory_order_acquire) : 0;
     stats_slot_begin(stats, slot, j->pid, 0, req->path, req->path_len);
     if (req->backend != b->kind) {
         /* Cannot happen through the socket's name, but answer quickly if it does. */
@@ -254,7 +277,7 @@ static int serve_one(struct cache_server *s, unsigned slot, struct sock_job *j)
     else if (status != CACHE_STATUS_OK)
         rc = send_status(s, j->fd, status);
     else if (b->kind == IPC_BACKEND_FD)
-        rc = send_descriptor(s, j->fd, &a, &status);
+        rc = send_descriptor(s, j->fd, &a, gen, &status);
     else
         rc = send_stream(s, j->fd, &a);
     if (rc < 0) {
@@ -513,6 +536,53 @@ static void *acceptor_main(void *arg)
     return NULL;
 }
 
+/* fd: the generation object, a one-page memfd whose first word the server bumps on every
+ * change (cache_server_bump_generation). Sealed against writes other than through our own
+ * mapping and against resizing, so a proxy can map it read-only and trust its size. Starts
+ * at a random value. Returns 0 or -errno. */
+static int gen_open(struct cache_backend *b)
+{
+    uint32_t start = 0;
+    void *map;
+    int fd = memfd_create("getfile-gen", MFD_CLOEXEC | MFD_ALLOW_SEALING), rc;
+
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, GEN_SIZE) < 0)
+        goto fail;
+    map = mmap(NULL, GEN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        goto fail;
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) <
+        0) {
+        rc = -errno;
+        munmap(map, GEN_SIZE);
+        close(fd);
+        return rc;
+    }
+    if (getrandom(&start, sizeof start, 0) < 0)
+        start = (uint32_t)clock_mono_ns();
+    b->gen = map;
+    atomic_store_explicit(b->gen, start, memory_order_release);
+    b->gen_fd = fd;
+    return 0;
+
+fail:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+static void gen_close(struct cache_backend *b)
+{
+    if (b->gen != NULL)
+        munmap((void *)(uintptr_t)b->gen, GEN_SIZE);
+    if (b->gen_fd >= 0)
+        close(b->gen_fd);
+    b->gen = NULL;
+    b->gen_fd = -1;
+}
+
 static int sock_open(struct cache_server *s, unsigned kind, struct cache_backend **out)
 {
     struct cache_backend *b = calloc(1, sizeof *b);
@@ -527,11 +597,22 @@ static int sock_open(struct cache_server *s, unsigned kind, struct cache_backend
     b->s = s;
     b->kind = kind;
     b->uid = geteuid();
+    b->gen_fd = -1;
     b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (b->wake_fd < 0) {
         rc = -errno;
         free(b);
         return rc;
+    }
+    if (kind == IPC_BACKEND_FD) {
+        rc = gen_open(b);
+        if (rc < 0) {
+            log_err(-rc, "cannot create the generation object");
+            close(b->wake_fd);
+            free(b);
+            return rc;
+        }
+        cache_server_set_generation(s, b->gen);
     }
     pthread_mutex_init(&b->lock, NULL);
     rc = sock_chan_name(name, b->uid, kind);
@@ -559,6 +640,8 @@ static int sock_open(struct cache_server *s, unsigned kind, struct cache_backend
     return 0;
 
 fail:
+    cache_server_set_generation(s, NULL);
+    gen_close(b);
     pthread_mutex_destroy(&b->lock);
     close(b->wake_fd);
     free(b);
@@ -592,6 +675,10 @@ static void sock_retire(struct cache_backend *b)
     pthread_mutex_lock(&b->lock);
     b->closed = 1;
     pthread_mutex_unlock(&b->lock);
+    /* Descriptors proxies keep of ours are not to be used past our stop: the next cache may
+     * answer otherwise. */
+    if (b->gen != NULL)
+        atomic_fetch_add_explicit(b->gen, 1, memory_order_release);
     for (;;) {
         pthread_mutex_lock(&b->lock);
         j = b->nidle > 0 ? b->idle[--b->nidle] : NULL;
@@ -607,6 +694,8 @@ static void sock_close(struct cache_backend *b)
     if (b == NULL)
         return;
     sock_retire(b);
+    cache_server_set_generation(b->s, NULL);
+    gen_close(b);
     pthread_mutex_destroy(&b->lock);
     close(b->wake_fd);
     free(b);

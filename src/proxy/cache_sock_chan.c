@@ -5,6 +5,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "cache_chan.h"
 #include "clock.h"
+#include "fd_keep.h"
 #include "ipc_rundir.h"
 #include "log.h"
 #include "sock_chan.h"
@@ -36,6 +37,7 @@ struct sock_client {
     pthread_mutex_t lock;            /* guards the pool */
     struct sock_conn pool[POOL_MAX]; /* idle connections, the last one put back on top */
     unsigned npool;
+    struct fd_keep *keep; /* fd: kept descriptors (fd_keep.h); NULL on unix */
 };
 
 static int sock_client_open(void **out, const struct cache_client_options *opt, unsigned kind)
@@ -57,6 +59,8 @@ static int sock_client_open(void **out, const struct cache_client_options *opt, 
     c->uid = geteuid();
     pthread_mutex_init(&c->lock, NULL);
     rc = sock_chan_name(c->name, c->uid, kind);
+    if (rc == 0 && kind == IPC_BACKEND_FD)
+        rc = fd_keep_new(&c->keep, fd_keep_limit());
     if (rc == 0)
         rc = ipc_rundir_open(&c->rd);
     if (rc < 0) {
@@ -65,6 +69,7 @@ static int sock_client_open(void **out, const struct cache_client_options *opt, 
                 "symlink; another user may have created it first): set GETFILE_RUNTIME_DIR or "
                 "XDG_RUNTIME_DIR to a private directory",
                 c->rd.path, (long)c->uid);
+        fd_keep_free(c->keep);
         pthread_mutex_destroy(&c->lock);
         free(c);
         return rc;
@@ -91,6 +96,14 @@ static void sock_client_close(void *impl)
 
     if (c == NULL)
         return;
+    if (c->keep != NULL) {
+        struct fd_keep_stats ks;
+        fd_keep_stats(c->keep, &ks);
+        log_info("kept descriptors: %llu hits without a round trip, %llu kept, %llu dropped",
+                 (unsigned long long)ks.hits, (unsigned long long)ks.kept,
+                 (unsigned long long)ks.dropped);
+        fd_keep_free(c->keep);
+    }
     for (unsigned i = 0; i < c->npool; i++)
         close(c->pool[i].fd);
     pthread_mutex_destroy(&c->lock);
@@ -259,6 +272,54 @@ static int exchange(struct sock_client *c, struct gfs_ctx *ctx, const void *req,
     }
 }
 
+/* Asks the cache on cn (clean, between requests) for its generation object and maps it.
+ * Returns 0, or -errno with cn closed (the request itself is not affected). */
+static int fetch_gen(struct sock_client *c, struct gfs_ctx *ctx, struct sock_conn *cn)
+{
+    unsigned char req[SOCK_REQ_HDR_SIZE + 1], rbuf[SOCK_RESP_SIZE];
+    struct sock_resp r;
+    int memfd = -1;
+    int rc = sock_req_encode_flags(req, sizeof req, c->kind, SOCK_REQ_GEN, "/", 1);
+
+    if (rc > 0)
+        rc = sock_send_full(cn->fd, req, (size_t)rc, -1, c->opt.send_timeout_ms, ctx_stop, ctx);
+    if (rc == 0)
+        rc = sock_recv_full(cn->fd, rbuf, sizeof rbuf, &memfd, clock_mono_ms() + c->opt.stall_ms,
+                            ctx_stop, ctx);
+    if (rc == 0)
+        rc = sock_resp_decode(rbuf, sizeof rbuf, &r);
+    if (rc == 0 && (r.kind != SOCK_RESP_GEN || memfd < 0))
+        rc = -EBADMSG;
+    if (rc == 0) {
+        rc = fd_keep_set_gen(c->keep, cn->pid, memfd);
+        memfd = -1;
+    }
+    if (memfd >= 0)
+        close(memfd);
+    if (rc < 0) {
+        log_msg(LOGL_DEBUG, -rc, "no generation object from the cache (pid %ld)", (long)cn->pid);
+        close(cn->fd);
+        cn->fd = -1;
+    }
+    return rc;
+}
+
+/* A hit from a kept descriptor: no round trip. Returns 1 with *rc when it served (or tried to:
+ * the header went out), 0 when nothing valid is kept for path. */
+static int kept_hit(struct sock_client *c, struct gfs_ctx *ctx, const char *path, size_t path_len,
+                    int *rc)
+{
+    struct fd_kept *e = fd_keep_get(c->keep, path, path_len);
+
+    if (e == NULL)
+        return 0;
+    *rc = gfs_send_header(ctx, GF_OK, e->r.length);
+    if (*rc == 0 && e->r.length > 0)
+        *rc = send_descriptor(ctx, e->fd, &e->r);
+    fd_keep_release(c->keep, e, *rc == -ESTALE);
+    return 1;
+}
+
 static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t path_len,
                        int answer_miss)
 {
@@ -271,6 +332,10 @@ static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t
 
     if (req == NULL)
         return -ENOMEM;
+    if (c->keep != NULL && kept_hit(c, ctx, path, path_len, &rc)) {
+        free(req);
+        return rc;
+    }
     rc = sock_req_encode(req, SOCK_REQ_MAX, c->kind, path, path_len);
     if (rc < 0)
         goto out;
@@ -284,8 +349,12 @@ static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t
         log_warn(-rc, "'%s': malformed answer from the cache (pid %ld)", path, (long)cn.pid);
         goto out;
     }
+    /* A descriptor the proxy may keep needs the generation object of its cache. */
+    if (r.kind == SOCK_RESP_FD && r.keep_ms > 0 && c->keep != NULL &&
+        !fd_keep_has_gen(c->keep, cn.pid))
+        (void)fetch_gen(c, ctx, &cn);
     /* Nothing more of this answer on the connection: it serves the next request. */
-    if (r.kind == SOCK_RESP_FD || r.length == 0)
+    if (cn.fd >= 0 && (r.kind == SOCK_RESP_FD || r.length == 0))
         conn_put(c, &cn);
     if (r.status == SOCK_STATUS_NOT_FOUND) {
         rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENOENT;
@@ -312,6 +381,10 @@ static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t
     if (rc == 0 && r.length > 0) {
         if (r.kind == SOCK_RESP_FD) {
             rc = send_descriptor(ctx, passed, &r);
+            if (rc == 0 && r.keep_ms > 0 && c->keep != NULL) {
+                fd_keep_put(c->keep, path, path_len, passed, &r, cn.pid);
+                passed = -1; /* the table's now */
+            }
         } else {
             rc = stream_body(c, ctx, cn.fd, r.length);
             if (rc == 0)
