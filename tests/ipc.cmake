@@ -45,6 +45,9 @@ endforeach()
 gf_add_script_test(NAME http_front_fd SCRIPT tests/integration/http_front.sh TIMEOUT 180
   LABELS ipc_fd tsan)
 set_property(TEST integration.http_front_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)
+# The proxy's kept descriptors (src/proxy/fd_keep.c).
+gf_add_unit_test(NAME test_fd_keep SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_fd_keep.c
+                 LIBS gfproxy LABELS tsan ipc_fd)
 # The proxy's kept descriptors on fd: hits without a round trip, every change seen by the next
 # request, the bound; and gfctl purge/ban/reload and store freshness with descriptors kept.
 gf_add_script_test(NAME cache_fd_keep SCRIPT tests/integration/cache_fd_keep.sh TIMEOUT 180
