@@ -5,8 +5,8 @@
 # another size, replaced by a rename, the index retargeted by a reload (SIGHUP), the cache
 # killed (ERROR at once, not a kept hit), the cache restarted with another index; the kept
 # descriptors stay within a quarter of RLIMIT_NOFILE; nothing left.
-# shellcheck source=tests/integration/lib.sh
 export GETFILE_TEST_IPC=fd
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/cache_lib.sh
 source "$(dirname "$0")/cache_lib.sh"
