@@ -4,7 +4,8 @@
 # cache, and every change is seen by the very next request: the file rewritten in place with
 # another size, replaced by a rename, the index retargeted by a reload (SIGHUP), the cache
 # killed (ERROR at once, not a kept hit), the cache restarted with another index; the kept
-# descriptors stay within a quarter of RLIMIT_NOFILE; nothing left.
+# descriptors stay within a quarter of RLIMIT_NOFILE; the cache keeps at most 256 connections;
+# nothing left.
 export GETFILE_TEST_IPC=fd
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -89,8 +90,16 @@ check "60 distinct files OK under ulimit -n 120" test $ok = 1
 n1=$(nfds)
 check "at most 30 kept: the proxy's descriptors grew by at most 31 (got $n0 -> $n1)" \
     test $((n1 - n0)) -le 31
-stop_ok "$PROXY2" TERM webproxy
 
+log "the cache keeps at most 256 connections: 300 idle ones, the oldest are closed"
+res=$(timeout 60 python3 "$SRC_DIR/tests/integration/sock_conns.py" \
+    "$GF_RUNDIR/getfile-$UIDN-fd.sock" 300 /b.bin || echo failed)
+log "300 connections: $res"
+check "300 connections each answered once (got: $res)" test "${res%% closed*}" = "ok 300"
+check "at least 44 of them closed by the cache (got: $res)" test "${res##* }" -ge 44
+check "a proxy is still served" wait_for 15 get_ok "$P2" /b.bin
+
+stop_ok "$PROXY2" TERM webproxy
 stop_ok "$CACHE" TERM simplecached
 assert_no_ipc_left
 finish
