@@ -52,6 +52,8 @@ gf_add_unit_test(NAME test_fd_keep SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test
 # request, the bound; and gfctl purge/ban/reload and store freshness with descriptors kept.
 gf_add_script_test(NAME cache_fd_keep SCRIPT tests/integration/cache_fd_keep.sh TIMEOUT 180
   LABELS cache ipc_fd)
+gf_add_script_test(NAME cache_fd_keep_ctl SCRIPT tests/integration/cache_fd_keep_ctl.sh
+  TIMEOUT 120 LABELS cache ipc_fd)
 foreach(t ctl fresh)
   gf_add_script_test(NAME cache_${t}_fd SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240
     LABELS cache ipc_fd)
