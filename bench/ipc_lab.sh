@@ -296,14 +296,17 @@ loc() {
     echo "$n"
 }
 # Each backend's own files; what it reuses is said in docs/ipc-lab.md (sysv: the posix ring,
-# pool and discovery; unix and fd share theirs, counted for both).
+# pool and discovery; unix and fd share theirs, counted for both; fd's kept descriptors are its
+# own).
 backend_files() {
     case "$1" in
     posix) echo src/ipc/cmdq_client.c src/ipc/cmdq_server.c src/ipc/cmdq_msg.c src/ipc/shm_chan.c \
         src/ipc/shm_sem.c src/ipc/ipc_names.c src/proxy/handle_with_cache.c src/proxy/seg_pool.c \
         src/cache/attach_cache.c ;;
     sysv) echo src/ipc/sysv_keys.c src/ipc/sysv_msgq.c src/ipc/sysv_seg.c src/cache/cache_sysv.c ;;
-    unix | fd) echo src/ipc/sock_msg.c src/ipc/sock_chan.c src/cache/cache_sock.c src/proxy/cache_sock_chan.c ;;
+    unix) echo src/ipc/sock_msg.c src/ipc/sock_chan.c src/cache/cache_sock.c src/proxy/cache_sock_chan.c ;;
+    fd) echo src/ipc/sock_msg.c src/ipc/sock_chan.c src/cache/cache_sock.c src/proxy/cache_sock_chan.c \
+        src/proxy/fd_keep.c ;;
     esac
 }
 for b in "${ACTIVE[@]}"; do

@@ -48,3 +48,17 @@ set_property(TEST integration.http_front_fd APPEND PROPERTY ENVIRONMENT GETFILE_
 # A proxy and a cache on different backends, every pair both ways, with and without an origin.
 gf_add_script_test(NAME cache_ipc_mismatch SCRIPT tests/integration/cache_ipc_mismatch.sh
   TIMEOUT 180 LABELS cache ipc_posix ipc_sysv ipc_unix ipc_fd)
+# The proxy's kept descriptors (src/proxy/fd_keep.c).
+gf_add_unit_test(NAME test_fd_keep SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_fd_keep.c
+                 LIBS gfproxy LABELS tsan ipc_fd)
+# The proxy's kept descriptors on fd: hits without a round trip, every change seen by the next
+# request, the bound; and gfctl purge/ban/reload and store freshness with descriptors kept.
+gf_add_script_test(NAME cache_fd_keep SCRIPT tests/integration/cache_fd_keep.sh TIMEOUT 180
+  LABELS cache ipc_fd)
+gf_add_script_test(NAME cache_fd_keep_ctl SCRIPT tests/integration/cache_fd_keep_ctl.sh
+  TIMEOUT 120 LABELS cache ipc_fd)
+foreach(t ctl fresh)
+  gf_add_script_test(NAME cache_${t}_fd SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240
+    LABELS cache ipc_fd)
+  set_property(TEST integration.cache_${t}_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)
+endforeach()

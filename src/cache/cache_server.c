@@ -71,6 +71,7 @@ struct cache_server {
     struct attach_cache *attach; /* kept segment attachments, shared by the workers */
     struct stats_region *stats;  /* borrowed; NULL: none */
     atomic_uint next_worker;     /* the stats slot the next worker to start takes */
+    _Atomic uint32_t *gen;       /* the change generation (cache_server_set_generation) */
     int64_t next_depth_ms;       /* the boss's next queue depth poll */
     uint64_t evictions_seen;     /* store evictions already counted in stats; the boss's */
     struct {
@@ -191,6 +192,12 @@ static int lookup_store(struct cache_server *s, const char *path, size_t path_le
         a->fd = hit.fd;
         a->base = hit.offset;
         a->len = hit.length;
+        if (hit.expires_ms != 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts); /* expiry is wall-clock time (store.h) */
+            int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+            a->fresh_ms = (int64_t)hit.expires_ms > now ? (int64_t)hit.expires_ms - now : 0;
+        }
         a->crc = hit.verify ? (int64_t)hit.crc : -1;
         log_debug("'%s': hit in the store", path);
         return CACHE_STATUS_OK;
@@ -223,6 +230,7 @@ int cache_server_lookup(struct cache_server *s, const char *path, size_t path_le
     a->len = 0;
     a->crc = -1;
     a->fill = NULL;
+    a->fresh_ms = -1;
     rc = lookup_delay(s, wanted, arg);
     if (rc == -ESRCH)
         return rc;
@@ -781,6 +789,22 @@ int cache_server_stopping(const struct cache_server *s)
     return is_stopping(s);
 }
 
+void cache_server_set_generation(struct cache_server *s, _Atomic uint32_t *word)
+{
+    s->gen = word;
+}
+
+void cache_server_bump_generation(struct cache_server *s)
+{
+    if (s->gen != NULL)
+        atomic_fetch_add_explicit(s->gen, 1, memory_order_release);
+}
+
+unsigned cache_server_nthreads(const struct cache_server *s)
+{
+    return s->opt.nthreads;
+}
+
 int cache_server_stall_ms(const struct cache_server *s)
 {
     return s->opt.stall_ms;
@@ -997,6 +1021,7 @@ static int reload_index(struct cache_server *s)
     stats_set(s->stats, STATS_G_STORE_ENTRIES, simplecache_count(fresh));
     stats_set(s->stats, STATS_G_STORE_BYTES, simplecache_bytes(fresh));
     simplecache_free(old); /* no lookup holds it: each held the read lock while using it */
+    cache_server_bump_generation(s);
     return 0;
 }
 
@@ -1083,6 +1108,7 @@ static void handle_ctl(struct cache_server *s, const void *buf, size_t len)
             rc = -ENOTSUP;
         else
             count = store_purge(s->opt.store, ctl.path, ctl.path_len, ctl.op == CMDQ_CTL_BAN);
+        cache_server_bump_generation(s);
         stats_add(s->stats, STATS_C_PURGES, count);
         log_info("control: %s '%s' by pid %u: %llu entr%s dropped%s",
                  ctl.op == CMDQ_CTL_BAN ? "ban" : "purge", ctl.path, ctl.sender_pid,

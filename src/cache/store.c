@@ -565,6 +565,7 @@ static int entry_open(struct store *st, struct entry *e, struct store_hit *hit)
     hit->offset = STORE_HEADER_SIZE + e->path_len;
     hit->length = e->size - hit->offset - e->vlen;
     hit->crc = e->crc;
+    hit->expires_ms = e->expires_ms;
     hit->verify = !(e->verified && sb.st_ino == e->vino && sb.st_ctim.tv_sec == e->vctime.tv_sec &&
                     sb.st_ctim.tv_nsec == e->vctime.tv_nsec);
     return 0;

@@ -61,13 +61,14 @@ void store_close(struct store *st);
 
 /* A request's view of an entry it reads. */
 struct store_hit {
-    int fd;          /* the entry's file, opened for this request (the caller closes it) */
-    uint64_t offset; /* where the body starts in it */
-    uint64_t length; /* the body's length */
-    uint32_t crc;    /* the body's CRC-32 (zlib's crc32), as written when it was filled */
-    int verify;      /* the file changed (or was never checked) since it last matched crc: the
-                      * reader checks it (store_mark_verified when it did, store_drop_damaged
-                      * when it does not match) */
+    int fd;              /* the entry's file, opened for this request (the caller closes it) */
+    uint64_t offset;     /* where the body starts in it */
+    uint64_t length;     /* the body's length */
+    uint32_t crc;        /* the body's CRC-32 (zlib's crc32), as written when it was filled */
+    uint64_t expires_ms; /* Unix ms after which the entry is stale; 0: never */
+    int verify;          /* the file changed (or was never checked) since it last matched crc: the
+                          * reader checks it (store_mark_verified when it did, store_drop_damaged
+                          * when it does not match) */
 };
 
 enum store_result {
