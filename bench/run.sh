@@ -23,6 +23,7 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
   --reps N           repetitions of each cell (default 3)
   --duration S       seconds per sample (default 3)
   --clients LIST     concurrency levels, comma separated (default 1,8,32)
+  --sizes LIST       file sizes measured, a subset of 1KiB,1MiB,10MiB (default all three)
   --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,
                      curl_close (default: all of these); cache_nostats (cache mode with
                      --no-stats on both daemons, a second pair: the cost of the live
@@ -59,6 +60,7 @@ EOF
 
 QUICK=0 REPS=3 DURATION=3 CLIENTS=1,8,32 SYSTEMS=nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,curl_close
 THREADS=32 SEGMENTS=32 SEGSIZE=1048576 NGX_WORKERS=1 MICRO=1 RSS=1 BUILD=1 BUILD_DIR=
+SIZES=1KiB,1MiB,10MiB
 OUT_DIR=$BENCH_DIR/results UPDATE_DOC=0 MISS_REQ=2000 ARGS_ORIG=("$@")
 export GF_BENCH_CMD=${GF_BENCH_CMD:-bench/run.sh${*:+ $*}}
 reps_set=0 dur_set=0 cli_set=0
@@ -69,6 +71,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; dur_set=1; shift ;;
     --clients) CLIENTS=$2; cli_set=1; shift ;;
     --systems) SYSTEMS=$2; shift ;;
+    --sizes) SIZES=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     --segments) SEGMENTS=$2; shift ;;
     --segsize) SEGSIZE=$2; shift ;;
@@ -98,6 +101,16 @@ for v in REPS DURATION THREADS SEGMENTS SEGSIZE NGX_WORKERS MISS_REQ; do
 done
 IFS=, read -r -a CLIENT_LIST <<<"$CLIENTS"
 IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
+IFS=, read -r -a SIZE_LIST <<<"$SIZES"
+SIZE_KEYS=()
+for z in "${SIZE_LIST[@]}"; do
+    case "$z" in
+    1KiB) SIZE_KEYS+=(1k) ;;
+    1MiB) SIZE_KEYS+=(1m) ;;
+    10MiB) SIZE_KEYS+=(10m) ;;
+    *) echo "run.sh: unknown size '$z' (1KiB, 1MiB or 10MiB)" >&2; exit 2 ;;
+    esac
+done
 for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
     nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | cache_nostats | origin | curl | curl_close) ;;
@@ -459,7 +472,7 @@ META=$WORK/meta.txt
     echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$META"
 printf 'rep\tworkload\tclients\tsystem\tline\n' >"$RAW"
-total=$((REPS * 3 * ${#CLIENT_LIST[@]} * ${#ACTIVE[@]}))
+total=$((REPS * ${#SIZE_KEYS[@]} * ${#CLIENT_LIST[@]} * ${#ACTIVE[@]}))
 n=0
 # Odd repetitions run the systems in order, even ones in reverse (A B C, C B A, ...): a drift
 # of the machine during a cell's systems favours none of them over the repetitions.
@@ -467,7 +480,7 @@ REVERSED=()
 for ((i = ${#ACTIVE[@]} - 1; i >= 0; i--)); do REVERSED+=("${ACTIVE[$i]}"); done
 for ((rep = 1; rep <= REPS; rep++)); do
     if ((rep % 2)); then ORDER=("${ACTIVE[@]}"); else ORDER=("${REVERSED[@]}"); fi
-    for wl in 1k 1m 10m; do
+    for wl in "${SIZE_KEYS[@]}"; do
         for c in "${CLIENT_LIST[@]}"; do
             for sys in "${ORDER[@]}"; do
                 n=$((n + 1))
