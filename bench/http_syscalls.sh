@@ -125,8 +125,9 @@ if [[ ",$SYSTEMS," == *,http_fd2,* ]]; then
     mkdir -m 700 "$WORK/rt-fd2"
     start simplecached_fd2 /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-fd2" "$BIN/simplecached" -c locals.txt -t 32 --ipc fd
     p=$(free_port)
+    # shellcheck disable=SC2086 # HTTP_FD2_ARGS: words, on purpose
     start wphttpfd2 /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-fd2" "$BIN/webproxy" -t 32 -n 32 -z 1048576 --ipc fd \
-        -p "$(free_port)" --http "127.0.0.1:$p" ${HTTP_FD2_ARGS:-} # words, on purpose
+        -p "$(free_port)" --http "127.0.0.1:$p" ${HTTP_FD2_ARGS:-}
     wait_port "$p" "$wphttpfd2_pid"
     PORT[http_fd2]=$p SPID[http_fd2]=$wphttpfd2_pid AUX[http_fd2]=$simplecached_fd2_pid
 fi
@@ -135,6 +136,7 @@ fi
 descendants() {
     local p=$1 c
     echo "$p"
+    # shellcheck disable=SC2013 # one pid per word
     for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do descendants "$c"; done
 }
 # cpu_ticks PID: user + system clock ticks of PID and its children processes (0 for none).
