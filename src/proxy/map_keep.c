@@ -82,7 +82,7 @@ struct map_entry *map_keep_get(struct map_keep *mk, int fd, const struct stat *s
     struct map_entry *e = NULL;
 
     if (!S_ISREG(st->st_mode) || st->st_size <= 0 || (uint64_t)st->st_size > mk->max_bytes ||
-        (uint64_t)st->st_size > SIZE_MAX)
+        (uintmax_t)st->st_size > (uintmax_t)(SIZE_MAX >> 1))
         return NULL;
     pthread_mutex_lock(&mk->lock);
     for (unsigned i = 0; i < mk->n && e == NULL; i++)
