@@ -41,7 +41,8 @@ foreach(be unix fd)
   set_property(TEST integration.cache_fill_${be} APPEND PROPERTY ENVIRONMENT
     GETFILE_TEST_IPC=${be})
 endforeach()
-# The HTTP front end on fd: libmicrohttpd sends the passed file (send_fd), checked in the script.
+# The HTTP front end on fd: libmicrohttpd sends the passed file (send_fd: sendfile, or a kept
+# mapping from 2 MiB), checked in the script.
 gf_add_script_test(NAME http_front_fd SCRIPT tests/integration/http_front.sh TIMEOUT 180
   LABELS ipc_fd tsan)
 set_property(TEST integration.http_front_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)

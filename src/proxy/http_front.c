@@ -28,6 +28,7 @@
 #include "gf_proto.h"
 #include "hexdigit.h"
 #include "log.h"
+#include "map_keep.h"
 #include "workq.h"
 
 #define BODY_BLOCK     (256u << 10) /* libmicrohttpd's body buffer per response */
@@ -39,8 +40,11 @@
 #define VALIDATOR_MAX  128
 #define MAX_WORKERS    4096
 #define MAX_IO_THREADS 4
-#define CONDITION_MAX  1024        /* longest If-None-Match kept */
-#define SMALL_MAX      (64u << 10) /* bodies up to this long are gathered, then answered */
+#define CONDITION_MAX  1024         /* longest If-None-Match kept */
+#define SMALL_MAX      (64u << 10)  /* bodies up to this long are gathered, then answered */
+#define MAP_MIN        (2u << 20)   /* shorter bodies from a descriptor: sendfile */
+#define MAP_KEEP_BYTES (1ull << 30) /* kept mappings: bytes mapped at most ... */
+#define MAP_KEEP_FILES 256u         /* ... and files */
 
 /* One connection, for the header deadline; guarded by http_front.conns_lock. */
 struct hconn {
@@ -62,11 +66,13 @@ struct http_front {
     unsigned nworkers; /* started */
     pthread_t watcher;
     int watching;
-    atomic_int stop;      /* http_front_stop asks the watcher to stop */
-    atomic_int stopping;  /* gfs_ctx_stopping */
-    atomic_int cancelled; /* gfs_ctx_cancelled: the grace period is over */
-    atomic_int active;    /* requests handed to a worker and not yet freed */
-    atomic_int fd_said;   /* the first body sent from a file was logged */
+    atomic_int stop;       /* http_front_stop asks the watcher to stop */
+    atomic_int stopping;   /* gfs_ctx_stopping */
+    atomic_int cancelled;  /* gfs_ctx_cancelled: the grace period is over */
+    atomic_int active;     /* requests handed to a worker and not yet freed */
+    atomic_int fd_said;    /* the first body sent from a file was logged */
+    atomic_int map_said;   /* the first body sent from a kept mapping was logged */
+    struct map_keep *maps; /* opt.map_max > 0: files mapped for bodies sent from memory */
     pthread_mutex_t conns_lock;
     struct hconn *conns; /* every open connection */
 };
@@ -133,12 +139,14 @@ struct job {
     int finished;         /* (L) the handler returned */
     int completed_ok;     /* (L) libmicrohttpd ended the request as sent in full */
     /* A body libmicrohttpd sends itself from the handler's file (sink_send_fd). */
-    int fd_mode;       /* the content comes from fd_src (worker only) */
-    int fd_src;        /* our dup of the handler's descriptor, for the checks, or -1 */
-    uint64_t fd_base;  /* its offset of content byte 0 */
-    struct stat fd_st; /* the file when it was handed to us */
-    int fd_body;       /* (L) the dup libmicrohttpd gets (and closes), or -1 */
-    uint64_t fd_hdr;   /* (L) the response header's length as libmicrohttpd sends it */
+    int fd_mode;                 /* the content comes from fd_src (worker only) */
+    int fd_src;                  /* our dup of the handler's descriptor, for the checks, or -1 */
+    uint64_t fd_base;            /* its offset of content byte 0 */
+    struct stat fd_st;           /* the file when it was handed to us */
+    int fd_body;                 /* (L) the dup libmicrohttpd gets (and closes), or -1 */
+    uint64_t fd_hdr;             /* (L) the response header's length as libmicrohttpd sends it */
+    struct map_entry *map;       /* (L) or a held mapping of the file: the body is sent from it */
+    const unsigned char *map_at; /* its first body byte */
 };
 
 static int64_t send_timeout(const struct http_front *h)
@@ -210,6 +218,8 @@ static void job_unref(struct job *j)
     pthread_mutex_destroy(&j->lock);
     if (j->fd_body >= 0)
         close(j->fd_body); /* never handed to libmicrohttpd */
+    if (j->map != NULL)
+        map_keep_put(j->h->maps, j->map);
     free(j->small);
     free(j->inm);
     free(j->target);
@@ -599,15 +609,38 @@ static int fd_watch_locked(struct job *j)
     return 0;
 }
 
-/* gfs_send_file: the body is answered from a dup of fd (libmicrohttpd then sends it with
- * sendfile) once the handler's calls cover it, contiguous in one file. A body gathered whole
+/* A held mapping of the body's file when the body is at least MAP_MIN long and the file at
+ * most map_max (*at: the body's first byte), else NULL: sendfile. On loopback a body written
+ * from memory costs the receiver half what a sendfile'd one does, and a kept mapping costs no
+ * mmap/munmap per request (docs/http.md has the measurements). */
+static struct map_entry *map_body(const struct job *j, const unsigned char **at)
+{
+    const unsigned char *base;
+    uint64_t first = j->fd_base + j->first;
+    struct map_entry *e;
+
+    if (j->h->maps == NULL || j->body_len < MAP_MIN ||
+        (uint64_t)j->fd_st.st_size > j->h->opt.map_max ||
+        first + j->body_len > (uint64_t)j->fd_st.st_size)
+        return NULL;
+    e = map_keep_get(j->h->maps, j->fd_src, &j->fd_st, &base);
+    if (e != NULL)
+        *at = base + first;
+    return e;
+}
+
+/* gfs_send_file: the body is answered from a kept mapping of fd (map_body: libmicrohttpd
+ * sends it from memory) or from a dup of fd (libmicrohttpd then sends it with sendfile) once
+ * the handler's calls cover it, contiguous in one file. A body gathered whole
  * (small_mode) or one begun through sink_send takes the bytes through sink_send instead. */
 static int sink_send_fd(void *arg, int fd, uint64_t offset, uint64_t len)
 {
     struct job *j = arg;
     uint64_t in = j->in, end = j->first + j->body_len;
     struct stat st;
-    int mfd, rc;
+    struct map_entry *map;
+    const unsigned char *map_at = NULL;
+    int mfd = -1, rc;
 
     if (j->discard) {
         j->in += len;
@@ -629,17 +662,27 @@ static int sink_send_fd(void *arg, int fd, uint64_t offset, uint64_t len)
     j->in += len;
     if (in >= end || in + len < end)
         return 0; /* past the body (a range), or more of it to come */
-    mfd = fcntl(j->fd_src, F_DUPFD_CLOEXEC, 0);
-    if (mfd < 0)
-        return -errno;
-    if (!atomic_exchange(&j->h->fd_said, 1))
-        log_info("HTTP bodies are sent from the cache's file descriptors (sendfile)");
+    map = map_body(j, &map_at);
+    if (map == NULL) {
+        mfd = fcntl(j->fd_src, F_DUPFD_CLOEXEC, 0);
+        if (mfd < 0)
+            return -errno;
+        if (!atomic_exchange(&j->h->fd_said, 1))
+            log_info("HTTP bodies are sent from the cache's file descriptors (sendfile)");
+    } else if (!atomic_exchange(&j->h->map_said, 1)) {
+        log_info("HTTP bodies are sent from the cache's file descriptors (kept mappings)");
+    }
     pthread_mutex_lock(&j->lock);
     if (j->gone) {
         rc = -EPIPE;
-        close(mfd);
+        if (map != NULL)
+            map_keep_put(j->h->maps, map);
+        else
+            close(mfd);
     } else {
         j->fd_body = mfd;
+        j->map = map;
+        j->map_at = map_at;
         j->answered = 1;
         job_wake_locked(j);
         rc = fd_watch_locked(j);
@@ -768,6 +811,21 @@ static void free_body(void *cls)
     job_unref(cls);
 }
 
+/* A response sent from a kept mapping is freed: the mapping's hold ends. */
+static void free_mapped(void *cls)
+{
+    struct job *j = cls;
+    struct map_entry *e;
+
+    pthread_mutex_lock(&j->lock);
+    e = j->map;
+    j->map = NULL;
+    pthread_mutex_unlock(&j->lock);
+    if (e != NULL)
+        map_keep_put(j->h->maps, e);
+    job_unref(j);
+}
+
 static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status, const char *text)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
@@ -843,6 +901,12 @@ static enum MHD_Result queue_answer(struct job *j)
         if (r == NULL)
             return MHD_NO;
         j->small = NULL; /* libmicrohttpd frees it */
+    } else if (j->map != NULL && !j->head) {
+        r = MHD_create_response_from_buffer_with_free_callback_cls(
+            j->body_len, (void *)(uintptr_t)j->map_at, free_mapped, j);
+        if (r == NULL)
+            return MHD_NO;
+        job_ref(j); /* the response's, with the mapping's hold */
     } else if (j->fd_body >= 0 && !j->head) {
         r = MHD_create_response_from_fd_at_offset64(j->body_len, j->fd_body, j->fd_base + j->first);
         if (r == NULL)
@@ -1252,6 +1316,11 @@ int http_front_new(struct http_front **out, const struct http_front_options *opt
     }
     h->opt.host = NULL; /* borrowed: used only here */
     pthread_mutex_init(&h->conns_lock, NULL);
+    if (h->opt.map_max > 0) {
+        rc = map_keep_new(&h->maps, MAP_KEEP_BYTES, MAP_KEEP_FILES);
+        if (rc < 0)
+            goto err;
+    }
     rc = listen_on(opt->host, opt->port, &h->lfd, &h->port);
     if (rc < 0)
         goto err;
@@ -1347,6 +1416,7 @@ void http_front_free(struct http_front *h)
     if (h->q_ready)
         workq_release(&h->q);
     pthread_mutex_destroy(&h->conns_lock);
+    map_keep_free(h->maps); /* libmicrohttpd stopped: every response, and its hold, is gone */
     free(h->workers);
     free(h);
 }

@@ -45,8 +45,10 @@ for f in /small.txt /big.bin /empty; do
 done
 if [ "$GETFILE_TEST_IPC" = fd ]; then
     # --ipc fd: libmicrohttpd sends the bodies from the cache's descriptors, not copies.
-    check "fd: bodies sent from the descriptors (sendfile)" \
-        grep -q "sent from the cache's file descriptors" "$WORK"/webproxy.*.log
+    # Bodies of 2 MiB or more (big.bin, 3 MB) from a kept mapping, shorter ones (the ranges
+    # below) with sendfile.
+    check "fd: bodies sent from kept mappings of the descriptors" \
+        grep -q "sent from the cache's file descriptors (kept mappings)" "$WORK"/webproxy.*.log
 fi
 read -r st cl extra <<<"$("${HC[@]}" head "$HPORT" /big.bin)"
 check "HEAD: 200, Content-Length 3000000, no body (got $st $cl $extra)" \
@@ -96,6 +98,14 @@ check "large range: the right bytes" \
 "${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=-1500000' "$URL/big.bin" || true
 check "large suffix range: the last 1500000 bytes" \
     cmp -s "$WORK/r" <(tail -c 1500000 "$CONTENT/files/big.bin")
+# A range of 2 MiB or more at an offset (with --ipc fd, from the kept mapping of the file).
+"${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=700001-2899999' "$URL/big.bin" || true
+check "2 MiB range at an odd offset: the right bytes" \
+    cmp -s "$WORK/r" <(tail -c +700002 "$CONTENT/files/big.bin" | head -c 2199999)
+if [ "$GETFILE_TEST_IPC" = fd ]; then
+    check "fd: bodies under 2 MiB sent from the descriptors (sendfile)" \
+        grep -q "sent from the cache's file descriptors (sendfile)" "$WORK"/webproxy.*.log
+fi
 "${CURL[@]}" -D "$WORK/hr" -o /dev/null -H 'Range: bytes=3000000-' "$URL/big.bin" || true
 check "range past the end: 416" grep -q "^HTTP/1.1 416" "$WORK/hr"
 check "416: Content-Range bytes */3000000" grep -qi "^Content-Range: bytes \*/3000000" "$WORK/hr"
