@@ -10,6 +10,8 @@ set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$SRC_DIR/bench
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 usage() {
     cat <<EOF
@@ -75,17 +77,8 @@ if [ -z "${GF_LAB_ISOLATED:-}" ]; then
     BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
     [ -n "$OUT" ] && OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
     export GF_LAB_BUILD_DIR=$BUILD_DIR GF_LAB_OUT=$OUT
-    if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-        export GF_LAB_ISOLATED=1
-        # shellcheck disable=SC2016 # expanded by the inner shell
-        exec unshare -m -i --fork --propagation private bash -c '
-            set -e
-            mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
-            mkdir -p /dev/mqueue
-            mount -t mqueue mqueue /dev/mqueue
-            exec bash "$0" "$@"' "$0" "${ARGS_ORIG[@]}" --no-build
-    fi
-    echo "ipc_lab.sh: not root: running without a private IPC namespace" >&2
+    gf_isolate GF_LAB_ISOLATED 2g "$0" "${ARGS_ORIG[@]}" --no-build ||
+        echo "ipc_lab.sh: not root: running without a private IPC namespace" >&2
 fi
 BUILD_DIR=${GF_LAB_BUILD_DIR:-$BUILD_DIR}
 OUT=${GF_LAB_OUT:-$OUT}
@@ -95,20 +88,9 @@ for p in gfload webproxy simplecached; do
 done
 
 WORK=$(mktemp -d /tmp/gflab.XXXXXX)
-declare -a PIDS=()
-stop_pid() { # SIGTERM, up to 10 s, then SIGKILL; reaps it
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
-    local rc=$? pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    local rc=$?
+    stop_all TERM
     if [ "$rc" -ne 0 ]; then
         for f in "$WORK"/*.log; do
             [ -f "$f" ] && { echo "---- $(basename "$f")" >&2; tail -n 8 "$f" >&2; }
@@ -119,18 +101,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() { # PORT PID: until something accepts on PORT (20 s), while PID lives
-    local i
-    for ((i = 0; i < 400; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
+wait_port() { port_up "$1" 20 "$2"; } # PORT PID: until something accepts on PORT, while PID lives
 now_ms() { date +%s%3N; }
 cpu_ticks() { # PID...: utime+stime of the processes (all threads), in clock ticks
     local t=0 p f
@@ -145,18 +116,9 @@ HZ=$(getconf CLK_TCK)
 # --- files --------------------------------------------------------------------------------
 mkdir -p "$WORK/files/f"
 : >"$WORK/files/locals.txt"
-make_set() { # WORKLOAD COUNT SIZE PREFIX
-    local i
-    : >"$WORK/$1"
-    for ((i = 0; i < $2; i++)); do
-        head -c "$3" /dev/urandom >"$WORK/files/f/$4$i"
-        echo "/f/$4$i f/$4$i" >>"$WORK/files/locals.txt"
-        echo "/f/$4$i" >>"$WORK/$1"
-    done
-}
-make_set w1k 8 1024 k
-make_set w1m 4 1048576 m
-make_set w10m 2 10485760 t
+make_set locals.txt w1k 8 1024 k
+make_set locals.txt w1m 4 1048576 m
+make_set locals.txt w10m 2 10485760 t
 
 # --- one pair per backend -------------------------------------------------------------------
 IPC_FLAG=0
@@ -168,20 +130,16 @@ start_cache() { # BACKEND
     local b=$1 a
     a=$(ipc_args "$b")
     # shellcheck disable=SC2086 # a is a word list
-    (cd "$WORK/files" && exec env GETFILE_RUNTIME_DIR="$WORK/rt-$b" "$BIN/simplecached" \
-        -c locals.txt -t "$THREADS" $a) >>"$WORK/cache-$b.log" 2>&1 &
-    CPID[$b]=$!
-    PIDS+=("$!")
+    start_bg "CPID[$b]" "$WORK/cache-$b.log" -C "$WORK/files" env GETFILE_RUNTIME_DIR="$WORK/rt-$b" \
+        "$BIN/simplecached" -c locals.txt -t "$THREADS" $a
 }
 start_proxy() { # BACKEND
     local b=$1 a
     a=$(ipc_args "$b")
     # shellcheck disable=SC2086
-    (cd "$WORK/files" && exec env GETFILE_RUNTIME_DIR="$WORK/rt-$b" "$BIN/webproxy" \
-        -p "${PORT[$b]}" -t "$THREADS" -n 16 -z 1048576 $a) >>"$WORK/proxy-$b.log" 2>&1 &
-    PPID_[$b]=$!
-    PIDS+=("$!")
-    wait_port "${PORT[$b]}" "$!"
+    start_bg "PPID_[$b]" "$WORK/proxy-$b.log" -C "$WORK/files" env GETFILE_RUNTIME_DIR="$WORK/rt-$b" \
+        "$BIN/webproxy" -p "${PORT[$b]}" -t "$THREADS" -n 16 -z 1048576 $a
+    wait_port "${PORT[$b]}" "${PPID_[$b]}"
 }
 ok_request() { # BACKEND WORKLOAD: one request served in full
     local line
@@ -338,14 +296,17 @@ loc() {
     echo "$n"
 }
 # Each backend's own files; what it reuses is said in docs/ipc-lab.md (sysv: the posix ring,
-# pool and discovery; unix and fd share theirs, counted for both).
+# pool and discovery; unix and fd share theirs, counted for both; fd's kept descriptors are its
+# own).
 backend_files() {
     case "$1" in
     posix) echo src/ipc/cmdq_client.c src/ipc/cmdq_server.c src/ipc/cmdq_msg.c src/ipc/shm_chan.c \
         src/ipc/shm_sem.c src/ipc/ipc_names.c src/proxy/handle_with_cache.c src/proxy/seg_pool.c \
         src/cache/attach_cache.c ;;
     sysv) echo src/ipc/sysv_keys.c src/ipc/sysv_msgq.c src/ipc/sysv_seg.c src/cache/cache_sysv.c ;;
-    unix | fd) echo src/ipc/sock_msg.c src/ipc/sock_chan.c src/cache/cache_sock.c src/proxy/cache_sock_chan.c ;;
+    unix) echo src/ipc/sock_msg.c src/ipc/sock_chan.c src/cache/cache_sock.c src/proxy/cache_sock_chan.c ;;
+    fd) echo src/ipc/sock_msg.c src/ipc/sock_chan.c src/cache/cache_sock.c src/proxy/cache_sock_chan.c \
+        src/proxy/fd_keep.c ;;
     esac
 }
 for b in "${ACTIVE[@]}"; do

@@ -7,6 +7,8 @@ set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$SRC_DIR/bench
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 usage() {
     cat <<EOF
@@ -21,6 +23,7 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
   --reps N           repetitions of each cell (default 3)
   --duration S       seconds per sample (default 3)
   --clients LIST     concurrency levels, comma separated (default 1,8,32)
+  --sizes LIST       file sizes measured, a subset of 1KiB,1MiB,10MiB (default all three)
   --systems LIST     subset of: nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,
                      curl_close (default: all of these); cache_nostats (cache mode with
                      --no-stats on both daemons, a second pair: the cost of the live
@@ -57,6 +60,7 @@ EOF
 
 QUICK=0 REPS=3 DURATION=3 CLIENTS=1,8,32 SYSTEMS=nginx,nginx_copy,nginx_wrk,nginx_ka,gfserver,cache,origin,curl,curl_close
 THREADS=32 SEGMENTS=32 SEGSIZE=1048576 NGX_WORKERS=1 MICRO=1 RSS=1 BUILD=1 BUILD_DIR=
+SIZES=1KiB,1MiB,10MiB
 OUT_DIR=$BENCH_DIR/results UPDATE_DOC=0 MISS_REQ=2000 ARGS_ORIG=("$@")
 export GF_BENCH_CMD=${GF_BENCH_CMD:-bench/run.sh${*:+ $*}}
 reps_set=0 dur_set=0 cli_set=0
@@ -67,6 +71,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; dur_set=1; shift ;;
     --clients) CLIENTS=$2; cli_set=1; shift ;;
     --systems) SYSTEMS=$2; shift ;;
+    --sizes) SIZES=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     --segments) SEGMENTS=$2; shift ;;
     --segsize) SEGSIZE=$2; shift ;;
@@ -96,6 +101,16 @@ for v in REPS DURATION THREADS SEGMENTS SEGSIZE NGX_WORKERS MISS_REQ; do
 done
 IFS=, read -r -a CLIENT_LIST <<<"$CLIENTS"
 IFS=, read -r -a SYSTEM_LIST <<<"$SYSTEMS"
+IFS=, read -r -a SIZE_LIST <<<"$SIZES"
+SIZE_KEYS=()
+for z in "${SIZE_LIST[@]}"; do
+    case "$z" in
+    1KiB) SIZE_KEYS+=(1k) ;;
+    1MiB) SIZE_KEYS+=(1m) ;;
+    10MiB) SIZE_KEYS+=(10m) ;;
+    *) echo "run.sh: unknown size '$z' (1KiB, 1MiB or 10MiB)" >&2; exit 2 ;;
+    esac
+done
 for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
     nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | cache_nostats | origin | curl | curl_close) ;;
@@ -133,19 +148,8 @@ if [ -z "${GF_BENCH_ISOLATED:-}" ]; then
     export GF_BENCH_BUILD_DIR=$BUILD_DIR GF_BENCH_STAMP=${GF_BENCH_STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
     # A private IPC namespace with a fresh /dev/shm and /dev/mqueue: no collision with anyone's
     # simplecached or tests, and nothing of ours can outlive the run.
-    if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-        export GF_BENCH_ISOLATED=1
-        # shellcheck disable=SC2016 # expanded by the inner shell
-        exec unshare -m -i --fork --propagation private bash -c '
-            set -e
-            mount -t tmpfs -o size=4g,mode=1777 tmpfs /dev/shm
-            mkdir -p /dev/mqueue
-            mount -t mqueue mqueue /dev/mqueue
-            mkdir -p /run/getfile
-            mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
-            exec bash "$0" "$@"' "$0" "${ARGS_ORIG[@]}" --no-build
-    fi
-    echo "run.sh: not root: running without a private IPC namespace" >&2
+    gf_isolate GF_BENCH_ISOLATED 4g "$0" "${ARGS_ORIG[@]}" --no-build ||
+        echo "run.sh: not root: running without a private IPC namespace" >&2
 fi
 BUILD_DIR=${GF_BENCH_BUILD_DIR:-${BUILD_DIR:-$SRC_DIR/build/release}}
 BIN=$BUILD_DIR/bin
@@ -163,24 +167,6 @@ else
 fi
 mkdir -p "$CACHE_DIR"
 chmod 755 "$CACHE_DIR"
-declare -a PIDS=()
-
-# stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reaps it.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]; then
-        say "pid $pid ignored SIGTERM for 10 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 our_ipc() {
     local f
     for f in /dev/shm/getfile-"$(id -u)"-* /dev/mqueue/getfile-"$(id -u)"-*; do
@@ -190,8 +176,8 @@ our_ipc() {
 }
 
 cleanup() {
-    local rc=$? pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    local rc=$?
+    stop_all TERM
     # Objects left after a clean stop are a bug of the system under test: reported, then removed.
     local left
     left=$(our_ipc)
@@ -221,26 +207,11 @@ trap 'exit 130' INT TERM
 start() {
     local name=$1
     shift
-    (cd "$WORK/files" && exec "$@") >"$WORK/$name.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    printf -v "${name}_pid" '%s' "$pid"
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    start_bg "${name}_pid" "$WORK/$name.log" -C "$WORK/files" "$@"
 }
 
 # wait_port PORT PID: until something accepts on PORT (10 s), while PID lives.
-wait_port() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
+wait_port() { port_up "$1" 10 "$2"; }
 
 for p in gfload curlget; do
     [ -x "$BIN/$p" ] || { say "missing $BIN/$p (build the \"bench\" target)"; exit 1; }
@@ -250,18 +221,9 @@ done
 say "creating files in $WORK/files"
 mkdir -p "$WORK/files/f" "$WORK/ngx"
 : >"$WORK/files/index.txt"
-make_set() { # make_set WORKLOAD COUNT SIZE PREFIX
-    local i
-    : >"$WORK/$1"
-    for ((i = 0; i < $2; i++)); do
-        head -c "$3" /dev/urandom >"$WORK/files/f/$4$i"
-        echo "/f/$4$i f/$4$i" >>"$WORK/files/index.txt"
-        echo "/f/$4$i" >>"$WORK/$1"
-    done
-}
-make_set w1k 8 1024 k
-make_set w1m 4 1048576 m
-make_set w10m 2 10485760 t
+make_set index.txt w1k 8 1024 k
+make_set index.txt w1m 4 1048576 m
+make_set index.txt w10m 2 10485760 t
 truncate -s 1G "$WORK/files/f/big"
 cat "$WORK/files/f/big" >/dev/null # into the page cache now, so both modes find it there
 echo "/f/big f/big" >>"$WORK/files/index.txt"
@@ -510,7 +472,7 @@ META=$WORK/meta.txt
     echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$META"
 printf 'rep\tworkload\tclients\tsystem\tline\n' >"$RAW"
-total=$((REPS * 3 * ${#CLIENT_LIST[@]} * ${#ACTIVE[@]}))
+total=$((REPS * ${#SIZE_KEYS[@]} * ${#CLIENT_LIST[@]} * ${#ACTIVE[@]}))
 n=0
 # Odd repetitions run the systems in order, even ones in reverse (A B C, C B A, ...): a drift
 # of the machine during a cell's systems favours none of them over the repetitions.
@@ -518,7 +480,7 @@ REVERSED=()
 for ((i = ${#ACTIVE[@]} - 1; i >= 0; i--)); do REVERSED+=("${ACTIVE[$i]}"); done
 for ((rep = 1; rep <= REPS; rep++)); do
     if ((rep % 2)); then ORDER=("${ACTIVE[@]}"); else ORDER=("${REVERSED[@]}"); fi
-    for wl in 1k 1m 10m; do
+    for wl in "${SIZE_KEYS[@]}"; do
         for c in "${CLIENT_LIST[@]}"; do
             for sys in "${ORDER[@]}"; do
                 n=$((n + 1))
@@ -563,7 +525,7 @@ if [ "$RSS" = 1 ] && [ -x "$BIN/webproxy" ]; then
         h2=$(hwm "$pid")
         echo "rss mode=$mode hwm_1k_kb=$h0 hwm_10m_kb=$h1 hwm_1g_kb=$h2 $(sed -E 's/^gfload //' <<<"${big:-failures=1}")" >>"$WORK/rss.txt"
         say "peak RSS $mode: after 1 KiB $h0 kB, after 10 MiB $h1 kB, after 1 GiB $h2 kB"
-        stop_pid "$pid"
+        stop_pid "$pid" || true
     done
 fi
 
@@ -584,7 +546,7 @@ if [ "$MICRO" = 1 ]; then
     fi
     if [ -x "$BIN/mq_bench" ]; then
         # The cache's single-instance lock: the grid's simplecached must be gone first.
-        [ -n "${simplecached_pid:-}" ] && stop_pid "$simplecached_pid"
+        [ -z "${simplecached_pid:-}" ] || stop_pid "$simplecached_pid" || true
         say "mq_bench"
         timeout 120 "$BIN/mq_bench" -n 20000 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "mq_bench failed"
         timeout 120 "$BIN/mq_bench" -n 20000 -1 >>"$WORK/micro.txt" 2>>"$WORK/micro.log" || say "mq_bench -1 failed"

@@ -8,6 +8,8 @@
 set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$SRC_DIR/bench/lib.sh"
 REPS=5 PASSES=4 CLIENTS=8 BUILD=1 BUILD_DIR=$SRC_DIR/build/release ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -45,31 +47,14 @@ if [ -z "${GF_SEGCLASSES_ISOLATED:-}" ]; then
     fi
     export GF_SEGCLASSES_BIN=$BUILD_DIR/bin
     # A private IPC namespace (fresh /dev/shm, /dev/mqueue, runtime directory) when root.
-    if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-        export GF_SEGCLASSES_ISOLATED=1
-        # shellcheck disable=SC2016 # expanded by the inner shell
-        exec unshare -m -i --fork --propagation private bash -c '
-            set -e
-            mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
-            mkdir -p /dev/mqueue
-            mount -t mqueue mqueue /dev/mqueue
-            mkdir -p /run/getfile
-            mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
-            exec bash "$0" "$@"' "$0" "${ARGS_ORIG[@]}" --no-build
-    fi
-    echo "segclasses.sh: not root: no private IPC namespace (a private runtime directory)" >&2
+    gf_isolate GF_SEGCLASSES_ISOLATED 2g "$0" "${ARGS_ORIG[@]}" --no-build ||
+        echo "segclasses.sh: not root: no private IPC namespace (a private runtime directory)" >&2
 fi
 BIN=${GF_SEGCLASSES_BIN:-$BUILD_DIR/bin}
 WORK=$(mktemp -d /tmp/segclasses.XXXXXX)
 export GETFILE_RUNTIME_DIR=$WORK/rt
-PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_all TERM
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -98,31 +83,16 @@ NFILES=$(wc -l <"$WORK/files/workload.txt")
 BYTES_PASS=$(awk '{print $2}' "$WORK/files/locals.txt" | (cd "$WORK/files" && xargs stat -c %s) |
     awk '{s += $1} END {print s}')
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "segclasses.sh: nothing listens on $1" >&2
-    return 1
-}
-
-(cd "$WORK/files" && exec "$BIN/simplecached" -c locals.txt -t 16) >"$WORK/cache.log" 2>&1 &
-PIDS+=($!)
+start_bg cache_pid "$WORK/cache.log" -C "$WORK/files" "$BIN/simplecached" -c locals.txt -t 16
 sleep 0.5
 declare -a PORTS MEM
 for i in "${!CONFIGS[@]}"; do
     opts=${CONFIGS[$i]#*|}
     port=$(free_port)
     # shellcheck disable=SC2086 # the options are separate words
-    "$BIN/webproxy" -p "$port" -t 16 --cache-wait 60000 $opts >"$WORK/proxy$i.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    wait_port "$port"
+    start_bg pid "$WORK/proxy$i.log" "$BIN/webproxy" -p "$port" -t 16 --cache-wait 60000 $opts
+    # shellcheck disable=SC2154 # set by start_bg
+    port_up "$port" 10 "$pid" || { echo "segclasses.sh: nothing listens on $port" >&2; exit 1; }
     PORTS[i]=$port
     # Segment memory: the bytes of this proxy's segments in /dev/shm.
     MEM[i]=$(find /dev/shm -maxdepth 1 -name "getfile-$(id -u)-$pid-seg*" -printf '%s\n' |

@@ -33,19 +33,12 @@ if [ -z "$bin" ]; then
 fi
 
 # The rest runs in private mount and IPC namespaces: a fresh tmpfs on /dev/shm and a private
-# mqueue mount on /dev/mqueue (lib.sh's isolation). Without root it runs in the machine's
-# namespaces; the IPC names carry the uid, so only this user's objects are concerned.
-if [ -z "${GF_DEMO_ISOLATED:-}" ] && [ "$(id -u)" -eq 0 ]; then
-    export GF_DEMO_ISOLATED=1
-    exec unshare -m -i --fork --propagation private bash -c '
-        set -e
-        mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
-        mkdir -p /dev/mqueue
-        mount -t mqueue mqueue /dev/mqueue
-        mkdir -p /run/getfile
-        mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
-        exec bash "$0" "$@"' "$root/scripts/demo.sh" -b "$bin" -r "$requests" -t "$threads" -z "$segsize" -n "$nsegs"
-fi
+# mqueue mount on /dev/mqueue (scripts/isolate.sh, as the tests do). Without root it runs in the
+# machine's namespaces; the IPC names carry the uid, so only this user's objects are concerned.
+# shellcheck source=scripts/isolate.sh
+source "$root/scripts/isolate.sh"
+gf_isolate GF_DEMO_ISOLATED 2g "$root/scripts/demo.sh" -b "$bin" -r "$requests" -t "$threads" \
+    -z "$segsize" -n "$nsegs" || true
 if [ -n "${GF_DEMO_ISOLATED:-}" ]; then
     echo "== In a private IPC namespace ($(readlink /proc/self/ns/ipc)) with its own /dev/shm and /dev/mqueue"
     ours='^getfile-'
@@ -55,11 +48,9 @@ else
 fi
 
 work=$(mktemp -d /tmp/getfile-demo.XXXXXX)
-cache_pid= proxy_pid=
+cache_pid='' proxy_pid='' # set by start_bg
 cleanup() {
-    for p in $proxy_pid $cache_pid; do
-        kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-    done
+    stop_all TERM
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -68,24 +59,14 @@ echo "== Generating content in $work"
 python3 "$root/scripts/gen_content.py" "$work" >/dev/null
 cd "$work"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 echo "== Starting simplecached (4 threads) and webproxy (port $port, 8 threads, $nsegs x $segsize B segments)"
-"$bin/simplecached" -c locals.txt -t 4 -d 0 2>cache.log &
-cache_pid=$!
+start_bg cache_pid cache.log "$bin/simplecached" -c locals.txt -t 4 -d 0
 # The proxy's first requests find the cache once its command queue exists.
-if mountpoint -q /dev/mqueue; then
-    for _ in $(seq 100); do
-        compgen -G "/dev/mqueue/getfile-$(id -u)-$cache_pid-cmd*" >/dev/null && break
-        sleep 0.05
-    done
-fi
-"$bin/webproxy" -p "$port" -t 8 -n "$nsegs" -z "$segsize" 2>proxy.log &
-proxy_pid=$!
-
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.05
-done
+cmdq_made() { compgen -G "/dev/mqueue/getfile-$(id -u)-$cache_pid-cmd*" >/dev/null; }
+if mountpoint -q /dev/mqueue; then wait_for 5 cmdq_made || true; fi
+start_bg proxy_pid proxy.log "$bin/webproxy" -p "$port" -t 8 -n "$nsegs" -z "$segsize"
+port_up "$port" 5 "$proxy_pid" || true
 echo "== Downloading $requests requests with $threads client threads"
 mkdir dl
 (cd dl && "$bin/gfclient_download" -p "$port" -t "$threads" -w ../workload.txt -r "$requests") | tee download.txt
@@ -107,11 +88,9 @@ echo "== Measuring ($requests requests, $threads threads)"
 "$bin/gfclient_measure" -p "$port" -t "$threads" -w workload.txt -r "$requests" -m metrics.txt
 
 echo "== Stopping (SIGTERM)"
-kill -TERM "$proxy_pid" "$cache_pid"
 rc_proxy=0 rc_cache=0
-wait "$proxy_pid" || rc_proxy=$?
-wait "$cache_pid" || rc_cache=$?
-proxy_pid= cache_pid=
+stop_pid "$proxy_pid" || rc_proxy=$?
+stop_pid "$cache_pid" || rc_cache=$?
 echo "webproxy exited $rc_proxy, simplecached exited $rc_cache"
 left=$(ls -A /dev/shm /dev/mqueue 2>/dev/null | grep -E "$ours" || true)
 if [ -n "$left" ]; then

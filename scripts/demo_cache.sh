@@ -19,39 +19,17 @@ for p in simplecached webproxy gfclient_download; do
     [ -x "$BIN/$p" ] || { echo "demo_cache: $BIN/$p not built (cmake --build $1)" >&2; exit 1; }
 done
 
-if [ -z "${GF_DEMO_ISOLATED:-}" ] && [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
-    export GF_DEMO_ISOLATED=1
-    exec unshare -m -i --fork --propagation private bash -c '
-        set -e
-        mount -t tmpfs -o size=1g,mode=1777 tmpfs /dev/shm
-        mkdir -p /dev/mqueue
-        mount -t mqueue mqueue /dev/mqueue
-        mkdir -p /run/getfile
-        mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
-        exec bash "$0" "$@"' "$0" "$@"
-fi
+# shellcheck source=scripts/isolate.sh
+source "$(dirname "$0")/isolate.sh"
+gf_isolate GF_DEMO_ISOLATED 1g "$0" "$@" || true
 
 WORK=$(mktemp -d /tmp/gfdemo.XXXXXX)
-CACHE_PID="" PROXY_PID=""
 cleanup() {
-    for pid in $PROXY_PID $CACHE_PID; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
+    stop_all KILL
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 say() { printf '[demo] %s\n' "$*"; }
-
-# wait_until TIMEOUT_S COMMAND...: polls every 50 ms.
-wait_until() {
-    local t=$1 i
-    shift
-    for ((i = 0; i < t * 20; i++)); do
-        "$@" && return 0
-        sleep 0.05
-    done
-    return 1
-}
 
 say "generating content in $WORK/content"
 mkdir -p "$WORK/content/files" "$WORK/download"
@@ -77,17 +55,14 @@ add /big/10mib.bin $((10 * 1024 * 1024))
 add /empty.bin 0
 (cd files && find . -type f -exec sha256sum {} +) >"$WORK/manifest"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 say "starting simplecached -t 4"
-"$BIN/simplecached" -c locals.txt -t 4 >"$WORK/simplecached.log" 2>&1 &
-CACHE_PID=$!
-wait_until 20 grep -q "serving" "$WORK/simplecached.log" ||
+start_bg CACHE_PID "$WORK/simplecached.log" "$BIN/simplecached" -c locals.txt -t 4
+wait_for 20 grep -q "serving" "$WORK/simplecached.log" ||
     { cat "$WORK/simplecached.log" >&2; echo "demo_cache: simplecached did not start" >&2; exit 1; }
 say "starting webproxy -p $PORT -t 8 -n 8 -z 1048576 (cache mode)"
-"$BIN/webproxy" -p "$PORT" -t 8 -n 8 -z 1048576 >"$WORK/webproxy.log" 2>&1 &
-PROXY_PID=$!
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
-wait_until 20 port_open ||
+start_bg PROXY_PID "$WORK/webproxy.log" "$BIN/webproxy" -p "$PORT" -t 8 -n 8 -z 1048576
+port_up "$PORT" 20 "$PROXY_PID" ||
     { cat "$WORK/webproxy.log" >&2; echo "demo_cache: webproxy did not start" >&2; exit 1; }
 
 say "downloading $REQUESTS requests with $CLIENTS client threads"
@@ -117,12 +92,10 @@ for p in "${paths[@]}"; do
 done
 
 say "stopping both with SIGTERM"
-kill -TERM "$PROXY_PID" "$CACHE_PID"
 prc=0 crc=0
-wait "$PROXY_PID" || prc=$?
-wait "$CACHE_PID" || crc=$?
+stop_pid "$PROXY_PID" || prc=$?
+stop_pid "$CACHE_PID" || crc=$?
 cpid=$CACHE_PID ppid=$PROXY_PID
-PROXY_PID="" CACHE_PID=""
 
 if [ -n "${GF_DEMO_ISOLATED:-}" ]; then
     left=$(find /dev/shm /dev/mqueue /run/getfile -mindepth 1 -printf "%f ") # all would be ours

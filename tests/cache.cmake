@@ -3,6 +3,8 @@ gf_add_unit_test(NAME test_seg_pool SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/tes
                  LIBS gfproxy LABELS tsan)
 gf_add_unit_test(NAME test_seg_classes SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_seg_classes.c
                  LIBS gfproxy LABELS tsan)
+gf_add_unit_test(NAME test_map_keep SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_map_keep.c
+                 LIBS gfproxy LABELS tsan)
 gf_add_unit_test(NAME test_simplecache SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_simplecache.c
                  LIBS gfcache LABELS tsan)
 

@@ -42,7 +42,8 @@ foreach(be unix fd sysv)
   set_property(TEST integration.cache_fill_${be} APPEND PROPERTY ENVIRONMENT
     GETFILE_TEST_IPC=${be})
 endforeach()
-# The HTTP front end on fd: libmicrohttpd sends the passed file (send_fd), checked in the script.
+# The HTTP front end on fd: libmicrohttpd sends the passed file (send_fd: sendfile, or a kept
+# mapping from 2 MiB), checked in the script.
 gf_add_script_test(NAME http_front_fd SCRIPT tests/integration/http_front.sh TIMEOUT 180
   LABELS ipc_fd tsan)
 set_property(TEST integration.http_front_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)
@@ -64,6 +65,10 @@ foreach(be sysv unix fd)
     if(be STREQUAL "fd" AND t MATCHES "^(signals|kill|restart)$")
       continue()
     endif()
+    # ctl and fresh on fd are registered below with the kept descriptors' tests.
+    if(be STREQUAL "fd" AND t MATCHES "^(ctl|fresh)$")
+      continue()
+    endif()
     gf_add_script_test(NAME cache_${t}_${be} SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240
       LABELS cache ipc_${be})
     set_property(TEST integration.cache_${t}_${be} APPEND PROPERTY ENVIRONMENT
@@ -81,4 +86,21 @@ endforeach()
 foreach(be unix fd sysv)
   gf_add_script_test(NAME rel_endpoint_${be} SCRIPT tests/integration/rel_endpoint.sh ARGS ${be}
     TIMEOUT 120 LABELS reliability ipc_${be})
+endforeach()
+# A proxy and a cache on different backends, every pair both ways, with and without an origin.
+gf_add_script_test(NAME cache_ipc_mismatch SCRIPT tests/integration/cache_ipc_mismatch.sh
+  TIMEOUT 180 LABELS cache ipc_posix ipc_sysv ipc_unix ipc_fd)
+# The proxy's kept descriptors (src/proxy/fd_keep.c).
+gf_add_unit_test(NAME test_fd_keep SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_fd_keep.c
+                 LIBS gfproxy LABELS tsan ipc_fd)
+# The proxy's kept descriptors on fd: hits without a round trip, every change seen by the next
+# request, the bound; and gfctl purge/ban/reload and store freshness with descriptors kept.
+gf_add_script_test(NAME cache_fd_keep SCRIPT tests/integration/cache_fd_keep.sh TIMEOUT 180
+  LABELS cache ipc_fd)
+gf_add_script_test(NAME cache_fd_keep_ctl SCRIPT tests/integration/cache_fd_keep_ctl.sh
+  TIMEOUT 120 LABELS cache ipc_fd)
+foreach(t ctl fresh)
+  gf_add_script_test(NAME cache_${t}_fd SCRIPT tests/integration/cache_${t}.sh TIMEOUT 240
+    LABELS cache ipc_fd)
+  set_property(TEST integration.cache_${t}_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)
 endforeach()

@@ -92,10 +92,23 @@ foreach(be sysv unix fd)
   gf_add_rel_test(NAME signals_${be} ARG ${be} TIMEOUT 300 LABELS ipc_${be})
 endforeach()
 gf_add_rel_test(NAME cycles TIMEOUT 600 LABELS slow)
-gf_add_rel_test(NAME users TIMEOUT 120)
-gf_add_rel_test(NAME squat TIMEOUT 300)
+gf_add_rel_test(NAME users TIMEOUT 120 LABELS ipc_posix)
+gf_add_rel_test(NAME squat TIMEOUT 300 LABELS ipc_posix)
 gf_add_rel_test(NAME soak TIMEOUT 900 LABELS slow)
-gf_add_rel_test(NAME scribble TIMEOUT 600)
+gf_add_rel_test(NAME scribble TIMEOUT 600 LABELS ipc_posix)
+# Issue 16 on the other backends (labels ipc_<backend>): another uid squatting (part 1 of
+# rel_squat.sh, plus each backend's own names: System V keys, socket names and SO_PEERCRED) and
+# two users side by side (rel_users.sh, probes of each backend's objects).
+foreach(be sysv unix fd)
+  gf_add_rel_test(NAME squat_${be} ARG ${be} TIMEOUT 240 LABELS ipc_${be})
+  gf_add_rel_test(NAME users_${be} ARG ${be} TIMEOUT 120 LABELS ipc_${be})
+endforeach()
+# rel_scribble.sh over System V segments, and on the socket backends the same damage done by a
+# process of our uid relaying the cache's socket (rel_scribble_sock.py).
+gf_add_rel_test(NAME scribble_sysv ARG sysv TIMEOUT 600 LABELS ipc_sysv)
+foreach(be unix fd)
+  gf_add_rel_test(NAME scribble_${be} ARG ${be} TIMEOUT 300 LABELS ipc_${be})
+endforeach()
 
 # The socket backends (--ipc unix, fd) when a peer dies or stalls at an exact point.
 foreach(be unix fd)

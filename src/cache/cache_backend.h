@@ -75,6 +75,9 @@ int cache_server_rundir(const struct cache_server *s, const char **path);
 /* Non-zero once the server stops: no new transfer starts (a lookup answers ERROR). */
 int cache_server_stopping(const struct cache_server *s);
 
+/* The number of workers (cache_server_options.nthreads). */
+unsigned cache_server_nthreads(const struct cache_server *s);
+
 /* The longest wait for the other side, in ms (cache_server_options.stall_ms). */
 int cache_server_stall_ms(const struct cache_server *s);
 
@@ -92,6 +95,7 @@ enum cache_status {
     CACHE_STATUS_NOT_FOUND = 1,
     CACHE_STATUS_ERROR = 2,
     CACHE_STATUS_ORIGIN_NOT_FOUND = 3, /* a fill's origin said 404: the proxy asks no origin */
+    CACHE_STATUS_OTHER_BACKEND = 4,    /* a ring request to a cache on a socket --ipc or sysv */
     CACHE_STATUS_FILL = 100,           /* the body comes from a fill read as it grows */
 };
 
@@ -103,7 +107,18 @@ struct cache_answer {
     uint64_t base, len;
     int64_t crc; /* a store entry not checked since its file changed: its body's CRC-32; else -1 */
     struct fill *fill;
+    int64_t fresh_ms; /* OK: how long the answer stays true unless the generation moves (an
+                       * index entry: -1, no limit; a store entry: until it goes stale) */
 };
+
+/* The change generation (fd backend, docs/ipc.md "Kept descriptors"): a word the backend
+ * publishes read-only to proxies; the server adds one after every change that can make an
+ * earlier answer wrong (reload, purge, ban) and at stop. Registered once, before any thread
+ * runs; NULL: none. */
+void cache_server_set_generation(struct cache_server *s, _Atomic uint32_t *word);
+
+/* Adds one to the generation (release order: after the change it announces). */
+void cache_server_bump_generation(struct cache_server *s);
 
 /* Looks path up after the -d delay (its slices call wanted): the index first (its entries are
  * pinned: never fetched), then the store, then a fill from the origin (started here, or

@@ -28,6 +28,9 @@
 #define SWEEP_EVERY_MS   1000  /* how often the boss drops stale kept attachments */
 #define QUEUE_POLL_MS    100   /* how often the boss publishes the command queue's depth */
 #define FILLS_WAIT_MS    30000 /* on stop, the longest wait for fetches to notice */
+/* An index file up to this long, whose chunks all fit in the proxy's idle ring (so no write
+ * waits for the proxy), is served by the boss itself: no boss -> worker handoff. */
+#define INLINE_MAX (32u << 10)
 
 /* At most WARN_PER_SEC warnings per second; the rest are counted and summarised. */
 struct ratelimit {
@@ -41,6 +44,7 @@ struct ratelimit {
 struct posix_job {
     struct cache_job base;
     struct cmdq_request req;
+    struct cache_answer pre; /* an index file the boss opened already (pre.fd >= 0), or none */
 };
 
 struct cache_server {
@@ -71,6 +75,7 @@ struct cache_server {
     struct attach_cache *attach; /* kept segment attachments, shared by the workers */
     struct stats_region *stats;  /* borrowed; NULL: none */
     atomic_uint next_worker;     /* the stats slot the next worker to start takes */
+    _Atomic uint32_t *gen;       /* the change generation (cache_server_set_generation) */
     int64_t next_depth_ms;       /* the boss's next queue depth poll */
     uint64_t evictions_seen;     /* store evictions already counted in stats; the boss's */
     struct {
@@ -191,6 +196,12 @@ static int lookup_store(struct cache_server *s, const char *path, size_t path_le
         a->fd = hit.fd;
         a->base = hit.offset;
         a->len = hit.length;
+        if (hit.expires_ms != 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts); /* expiry is wall-clock time (store.h) */
+            int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+            a->fresh_ms = (int64_t)hit.expires_ms > now ? (int64_t)hit.expires_ms - now : 0;
+        }
         a->crc = hit.verify ? (int64_t)hit.crc : -1;
         log_debug("'%s': hit in the store", path);
         return CACHE_STATUS_OK;
@@ -223,6 +234,7 @@ int cache_server_lookup(struct cache_server *s, const char *path, size_t path_le
     a->len = 0;
     a->crc = -1;
     a->fill = NULL;
+    a->fresh_ms = -1;
     rc = lookup_delay(s, wanted, arg);
     if (rc == -ESRCH)
         return rc;
@@ -622,15 +634,23 @@ static void note_done(struct cache_server *s, enum stats_outcome outcome, uint64
     stats_request_done(s->stats, outcome, bytes, ns > 0 ? (uint64_t)ns / 1000u : 0);
 }
 
-/* Serves one request from start to end: attach (or reuse a kept attachment), check, look up,
- * answer, give the attachment back. slot is the worker's stats slot. */
-static void serve(struct cache_server *s, unsigned slot, const struct cmdq_request *req)
+static int serve_ring(struct cache_server *s, unsigned slot, const struct cmdq_request *req,
+                      struct shm_seg *seg, int pidfd, enum ipc_backend via, int64_t t0,
+                      struct cache_answer *pre);
+
+/* Serves one request from start to end: attach (or reuse a kept attachment), check, look up
+ * (unless pre holds the boss's lookup: taken over and released here), answer, give the
+ * attachment back. slot is the worker's stats slot. */
+static void serve(struct cache_server *s, unsigned slot, const struct cmdq_request *req,
+                  struct cache_answer *pre)
 {
     struct attach_lease lease;
     int64_t t0 = clock_mono_ns();
     int rc, drop;
 
     rc = attach_retrying(s, req, &lease);
+    if (rc < 0 && pre != NULL)
+        cache_answer_release(s, pre);
     if (rc == -ESRCH) {
         log_debug("proxy %u is gone; request for '%s' dropped", (unsigned)req->proxy_pid,
                   req->path);
@@ -646,12 +666,21 @@ static void serve(struct cache_server *s, unsigned slot, const struct cmdq_reque
                      req->seg_name);
         return;
     }
-    drop = cache_server_serve_ring(s, slot, req, &lease.seg, lease.pidfd, IPC_BACKEND_POSIX, t0);
+    drop = serve_ring(s, slot, req, &lease.seg, lease.pidfd, IPC_BACKEND_POSIX, t0, pre);
     attach_cache_put(s->attach, &lease, drop);
 }
 
 int cache_server_serve_ring(struct cache_server *s, unsigned slot, const struct cmdq_request *req,
                             struct shm_seg *seg, int pidfd, enum ipc_backend via, int64_t t0)
+{
+    return serve_ring(s, slot, req, seg, pidfd, via, t0, NULL);
+}
+
+/* cache_server_serve_ring, with the lookup already done when pre is non-NULL (pre is then taken
+ * over: this releases it). */
+static int serve_ring(struct cache_server *s, unsigned slot, const struct cmdq_request *req,
+                      struct shm_seg *seg, int pidfd, enum ipc_backend via, int64_t t0,
+                      struct cache_answer *pre)
 {
     struct cache_answer a = {.fd = -1};
     enum cache_result result = CACHE_RESULT_ABORTED;
@@ -659,6 +688,11 @@ int cache_server_serve_ring(struct cache_server *s, unsigned slot, const struct 
     uint32_t serial = 0;
     int status, rc, drop = 0;
 
+    if (pre != NULL) {
+        a = *pre;
+        pre->fd = -1;
+        pre->fill = NULL;
+    }
     /* The proxy sets the generation before it sends the request and changes it only for the
      * next request, which it cannot send before this one is answered or abandoned. */
     gen = __atomic_load_n(&seg->hdr->generation, __ATOMIC_ACQUIRE);
@@ -672,13 +706,15 @@ int cache_server_serve_ring(struct cache_server *s, unsigned slot, const struct 
     (void)ipc_name_parse(req->seg_name, IPC_KIND_SEGMENT, s->uid, NULL, &serial);
     stats_slot_begin(s->stats, slot, (pid_t)req->proxy_pid, serial, req->path, req->path_len);
     if (s->backend != cache_backend_ops_for(via)) {
-        /* A proxy on another --ipc found us: a quick ERROR. */
+        /* A proxy on another --ipc found us: a quick "no cache here" (its origin may answer). */
         if (ratelimit_allow(&s->rl))
             log_warn(0,
                      "'%s': request of proxy %u over --ipc %s, but this cache serves "
-                     "--ipc %s: answered ERROR",
+                     "--ipc %s: answered OTHER_BACKEND",
                      req->path, (unsigned)req->proxy_pid, ipc_backend_name(via), s->backend->name);
-        status = CACHE_STATUS_ERROR;
+        status = CACHE_STATUS_OTHER_BACKEND;
+    } else if (pre != NULL) {
+        status = is_stopping(s) ? CACHE_STATUS_ERROR : a.status; /* as a lookup answers */
     } else {
         struct seg_want want = {seg, pidfd};
         status = cache_server_lookup(s, req->path, req->path_len, seg_wanted, &want, &a);
@@ -759,7 +795,7 @@ static void posix_run(struct cache_server *s, unsigned slot, struct cache_job *j
 {
     struct posix_job *pj = (struct posix_job *)job;
 
-    serve(s, slot, &pj->req);
+    serve(s, slot, &pj->req, pj->pre.fd >= 0 ? &pj->pre : NULL);
     job_put(s, pj);
 }
 
@@ -779,6 +815,22 @@ int cache_server_rundir(const struct cache_server *s, const char **path)
 int cache_server_stopping(const struct cache_server *s)
 {
     return is_stopping(s);
+}
+
+void cache_server_set_generation(struct cache_server *s, _Atomic uint32_t *word)
+{
+    s->gen = word;
+}
+
+void cache_server_bump_generation(struct cache_server *s)
+{
+    if (s->gen != NULL)
+        atomic_fetch_add_explicit(s->gen, 1, memory_order_release);
+}
+
+unsigned cache_server_nthreads(const struct cache_server *s)
+{
+    return s->opt.nthreads;
 }
 
 int cache_server_stall_ms(const struct cache_server *s)
@@ -948,10 +1000,39 @@ static int dispatch(struct cache_server *s, struct posix_job *job,
         if (rc == 0)
             return 0;
         if (rc != -ETIMEDOUT || *stop) {
+            cache_answer_release(s, &job->pre);
             job_put(s, job);
             return -1;
         }
     }
+}
+
+/* Opens the request's index file into job->pre when it is one (no -d delay, posix: a lookup
+ * then needs no wait), so the worker need not look it up again. Returns 1 when the boss
+ * should serve it itself: a file of at most INLINE_MAX bytes whose chunks all fit in the idle
+ * ring of the request's segment size, so every write finds a free slot without waiting for
+ * the proxy (a slow client cannot hold the boss). */
+static int peek_index(struct cache_server *s, struct posix_job *job)
+{
+    const struct cmdq_request *req = &job->req;
+    struct cache_answer *a = &job->pre;
+    uint32_t k, cap;
+    int rc;
+
+    *a = (struct cache_answer){.status = CACHE_STATUS_ERROR, .fd = -1, .crc = -1};
+    if (s->opt.delay_us != 0 || s->backend != &cache_backend_posix || is_stopping(s))
+        return 0;
+    pthread_rwlock_rdlock(&s->index_lock);
+    rc = simplecache_open(s->cache, req->path, req->path_len, &a->fd, &a->len);
+    pthread_rwlock_unlock(&s->index_lock);
+    if (rc < 0) {
+        a->fd = -1; /* the worker's lookup decides (store, fill, NOT_FOUND, ERROR) */
+        return 0;
+    }
+    a->status = CACHE_STATUS_OK;
+    if (a->len > INLINE_MAX || shm_geometry(req->seg_size, &k, &cap) < 0)
+        return 0;
+    return a->len <= (uint64_t)k * cap;
 }
 
 /* The queue's and the registry's names may be removed or replaced from under us (by hand, or by
@@ -997,6 +1078,7 @@ static int reload_index(struct cache_server *s)
     stats_set(s->stats, STATS_G_STORE_ENTRIES, simplecache_count(fresh));
     stats_set(s->stats, STATS_G_STORE_BYTES, simplecache_bytes(fresh));
     simplecache_free(old); /* no lookup holds it: each held the read lock while using it */
+    cache_server_bump_generation(s);
     return 0;
 }
 
@@ -1083,6 +1165,7 @@ static void handle_ctl(struct cache_server *s, const void *buf, size_t len)
             rc = -ENOTSUP;
         else
             count = store_purge(s->opt.store, ctl.path, ctl.path_len, ctl.op == CMDQ_CTL_BAN);
+        cache_server_bump_generation(s);
         stats_add(s->stats, STATS_C_PURGES, count);
         log_info("control: %s '%s' by pid %u: %llu entr%s dropped%s",
                  ctl.op == CMDQ_CTL_BAN ? "ban" : "purge", ctl.path, ctl.sender_pid,
@@ -1143,6 +1226,13 @@ static void boss_loop(struct cache_server *s, const volatile sig_atomic_t *stop)
             if (ratelimit_allow(&s->rl))
                 log_warn(0, "rejected a %s request of %zd bytes", reject_reason(rc), n);
             continue; /* job is reused for the next message */
+        }
+        if (peek_index(s, job)) {
+            /* The boss's stats slot is nthreads: past the live figures' slots, so not shown. */
+            serve(s, s->opt.nthreads, &job->req, &job->pre);
+            job_put(s, job);
+            job = NULL;
+            continue;
         }
         /* dispatch gives the job back (job_put) when it fails: read it before. */
         unsigned proxy_pid = job->req.proxy_pid;

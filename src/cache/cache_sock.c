@@ -1,8 +1,9 @@
 /* cache_sock.c - the cache's socket backends (--ipc unix and fd): an acceptor thread takes
  * connections on the Unix socket, checks the peer's uid, and hands each to the workers; a
- * worker reads the one request, looks it up (cache_server_lookup) and answers: the bytes on the
+ * worker reads a request, looks it up (cache_server_lookup) and answers: the bytes on the
  * connection (unix; and fd while an entry is being filled), or the file's read-only descriptor
- * (fd). docs/ipc.md, "The socket backends". */
+ * (fd). A connection carries many requests, one at a time, for as long as the proxy keeps it
+ * (docs/ipc.md, "The socket backends"). */
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "cache_backend.h"
@@ -18,7 +19,12 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +32,11 @@
 #define REQ_READ_MS     2000  /* longest wait for a connection's request */
 #define BACKLOG         128   /* connections waiting for the acceptor */
 #define FILL_CHUNK      65536 /* bytes of a fill sent per write */
+#define CONN_MAX        256   /* connections open at once, idle or in service */
+#define CONN_IDLE_MS    30000 /* an idle connection is closed after this long */
+#define LINGER_MS       50    /* a worker's wait on its connection for the next request */
+#define KEEP_MS         1000  /* how long a proxy may keep a descriptor (fd; docs/ipc.md) */
+#define GEN_SIZE        4096  /* the generation object: one page, the word at its start */
 #define NAME_CHECK_MS   1000  /* how often the acceptor checks that its socket's name is there */
 
 struct cache_backend {
@@ -37,14 +48,24 @@ struct cache_backend {
     pthread_t acceptor;
     int started;
     atomic_int stop;
+    int wake_fd;                     /* eventfd: a connection was handed back to the acceptor */
+    pthread_mutex_t lock;            /* guards the fields below */
+    struct sock_job *idle[CONN_MAX]; /* connections waiting for their next request */
+    unsigned nidle;
+    unsigned nconn;        /* connections open: idle ones and those in service */
+    int closed;            /* retired: a connection handed back is closed instead */
+    int gen_fd;            /* fd: the generation object (sealed memfd), passed on a GEN request */
+    _Atomic uint32_t *gen; /* its word, in our writable mapping */
 };
 
-/* One accepted connection, served by a worker. */
+/* One accepted connection: a job while a worker serves it, else in the idle set. */
 struct sock_job {
     struct cache_job base;
     struct cache_backend *b;
     int fd;
-    pid_t pid; /* the peer's, from SO_PEERCRED */
+    pid_t pid;          /* the peer's, from SO_PEERCRED */
+    int fresh;          /* just accepted: its first request may still be on its way */
+    int64_t idle_since; /* clock_mono_ms when it was handed back */
 };
 
 /* The requester is still there while it has neither closed nor sent anything more. */
@@ -88,7 +109,7 @@ static int send_status(struct cache_server *s, int fd, int status)
 /* The fd backend's answer for an open file: its descriptor with where the body is and what the
  * file looked like, so the proxy can tell a change. ERROR when the file is not what we expect. */
 static int send_descriptor(struct cache_server *s, int fd, const struct cache_answer *a,
-                           int *status)
+                           uint32_t gen, int *status)
 {
     struct sock_resp r = {.kind = SOCK_RESP_FD, .status = SOCK_STATUS_OK};
     struct stat st;
@@ -105,6 +126,10 @@ static int send_descriptor(struct cache_server *s, int fd, const struct cache_an
     r.file_size = (uint64_t)st.st_size;
     r.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     r.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    /* The proxy may keep it for the next requests while the generation stays gen, for at most
+     * KEEP_MS, and never past the entry's freshness. */
+    r.gen = gen;
+    r.keep_ms = a->fresh_ms < 0 || a->fresh_ms > KEEP_MS ? KEEP_MS : (uint32_t)a->fresh_ms;
     return send_resp(s, fd, &r, a->fd);
 }
 
@@ -203,16 +228,18 @@ static int read_request(struct cache_backend *b, int fd, pid_t pid, struct sock_
     return rc;
 }
 
-static void sock_run(struct cache_server *s, unsigned slot, struct cache_job *job)
+/* Serves the request waiting on j's connection. Returns 0 when the connection is clean for
+ * the next request (an answer sent whole, whatever its status), -1 when it must be closed (a
+ * bad request, the proxy gone, a transfer cut). */
+static int serve_one(struct cache_server *s, unsigned slot, struct sock_job *j)
 {
-    struct sock_job *j = (struct sock_job *)job;
     struct cache_backend *b = j->b;
     struct stats_region *stats = cache_server_stats_region(s);
     struct cache_answer a = {.fd = -1};
     enum cache_result result = CACHE_RESULT_ABORTED;
     int64_t t0 = clock_mono_ns();
     struct sock_req *req = malloc(sizeof *req);
-    int status, rc;
+    int status, rc = -1;
 
     if (req == NULL || read_request(b, j->fd, j->pid, req) < 0) {
         stats_add(stats, STATS_C_REJECTED, 1);
@@ -220,6 +247,19 @@ static void sock_run(struct cache_server *s, unsigned slot, struct cache_job *jo
         goto out;
     }
     stats_add(stats, STATS_C_MESSAGES, 1);
+    if (req->flags & SOCK_REQ_GEN) {
+        /* Not a file: the generation object, on fd only. */
+        struct sock_resp g = {.kind = SOCK_RESP_GEN, .status = SOCK_STATUS_OK};
+        if (b->gen == NULL || req->backend != b->kind) {
+            rc = send_status(s, j->fd, SOCK_STATUS_ERROR);
+        } else {
+            g.gen = atomic_load_explicit(b->gen, memory_order_acquire);
+            rc = send_resp(s, j->fd, &g, b->gen_fd);
+        }
+        goto out;
+    }
+    /* Read before the lookup: a change after this read makes the answer's gen old at once. */
+    uint32_t gen = b->gen != NULL ? atomic_load_explicit(b->gen, memory_order_acquire) : 0;
     stats_slot_begin(stats, slot, j->pid, 0, req->path, req->path_len);
     if (req->backend != b->kind) {
         /* Cannot happen through the socket's name, but answer quickly if it does. */
@@ -239,7 +279,7 @@ static void sock_run(struct cache_server *s, unsigned slot, struct cache_job *jo
     else if (status != CACHE_STATUS_OK)
         rc = send_status(s, j->fd, status);
     else if (b->kind == IPC_BACKEND_FD)
-        rc = send_descriptor(s, j->fd, &a, &status);
+        rc = send_descriptor(s, j->fd, &a, gen, &status);
     else
         rc = send_stream(s, j->fd, &a);
     if (rc < 0) {
@@ -260,8 +300,171 @@ out_done:
 out:
     cache_answer_release(s, &a);
     free(req);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Closes a connection and forgets it. */
+static void conn_close(struct cache_backend *b, struct sock_job *j)
+{
     close(j->fd);
+    pthread_mutex_lock(&b->lock);
+    b->nconn--;
+    pthread_mutex_unlock(&b->lock);
     free(j);
+}
+
+/* Gives an idle connection to the acceptor, which submits it again when its next request
+ * comes (or closes it after CONN_IDLE_MS); after the retire it is closed instead. */
+static void hand_back(struct cache_backend *b, struct sock_job *j)
+{
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&b->lock);
+    if (b->closed || b->nidle >= CONN_MAX) {
+        pthread_mutex_unlock(&b->lock);
+        conn_close(b, j);
+        return;
+    }
+    j->idle_since = clock_mono_ms();
+    b->idle[b->nidle++] = j;
+    pthread_mutex_unlock(&b->lock);
+    if (write(b->wake_fd, &one, sizeof one) < 0) {
+        /* The counter cannot overflow in practice; the acceptor looks every slice anyway. */
+    }
+}
+
+/* 1 when the connection holds a request's first byte, 0 when nothing is there yet, -1 when
+ * the proxy closed it (or it failed). */
+static int conn_has_request(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n == 1)
+        return 1;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
+}
+
+/* Waits at most ms on the connection for the next request: 1 it came, 0 not yet, -1 close. */
+static int next_request(struct cache_backend *b, int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    int n = ms > 0 ? poll(&p, 1, ms) : 1;
+
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return 0;
+    if (atomic_load_explicit(&b->stop, memory_order_acquire))
+        return -1;
+    return conn_has_request(fd);
+}
+
+/* A connection's job: serves its requests one after the other. While there are no more
+ * connections than workers, the worker waits up to LINGER_MS for the next request on it (the
+ * proxy's next request then wakes this very thread: no hop through the acceptor); else, or
+ * when none comes, the connection goes back to the acceptor. A stop closes it after the
+ * request in progress. */
+static void sock_run(struct cache_server *s, unsigned slot, struct cache_job *job)
+{
+    struct sock_job *j = (struct sock_job *)job;
+    struct cache_backend *b = j->b;
+
+    if (!j->fresh && conn_has_request(j->fd) < 0)
+        goto close; /* the proxy closed it while idle */
+    j->fresh = 0;
+    for (;;) {
+        if (serve_one(s, slot, j) < 0 || cache_server_stopping(s))
+            break;
+        pthread_mutex_lock(&b->lock);
+        int linger = b->nconn <= cache_server_nthreads(s) ? LINGER_MS : 0;
+        pthread_mutex_unlock(&b->lock);
+        int rc = next_request(b, j->fd, linger);
+        if (rc > 0)
+            continue;
+        if (rc == 0) {
+            hand_back(b, j);
+            return;
+        }
+        break;
+    }
+close:
+    conn_close(b, j);
+}
+
+/* Hands a connection to the workers, waiting while their queue is full. On failure (stopping)
+ * the connection is closed: the proxy sees it end, and moves on. */
+static void submit_conn(struct cache_backend *b, struct sock_job *j)
+{
+    int rc;
+
+    do {
+        rc = cache_server_submit(b->s, &j->base, ACCEPT_SLICE_MS);
+    } while (rc == -ETIMEDOUT && !atomic_load_explicit(&b->stop, memory_order_acquire));
+    if (rc < 0)
+        conn_close(b, j);
+}
+
+/* Removes j from the idle set; 0 when it was not there. Call with the lock held. */
+static int idle_take(struct cache_backend *b, struct sock_job *j)
+{
+    for (unsigned i = 0; i < b->nidle; i++)
+        if (b->idle[i] == j) {
+            b->idle[i] = b->idle[--b->nidle];
+            return 1;
+        }
+    return 0;
+}
+
+/* The idle connection waiting longest, taken out of the set; NULL when none. Lock held. */
+static struct sock_job *idle_oldest(struct cache_backend *b)
+{
+    struct sock_job *o = NULL;
+
+    for (unsigned i = 0; i < b->nidle; i++)
+        if (o == NULL || b->idle[i]->idle_since < o->idle_since)
+            o = b->idle[i];
+    if (o != NULL)
+        idle_take(b, o);
+    return o;
+}
+
+/* Accepts one connection and submits it. With CONN_MAX open, the longest idle one is closed
+ * to make room (its proxy connects again when it needs to). */
+static void accept_one(struct cache_backend *b)
+{
+    struct sock_job *victim = NULL;
+    pid_t pid = 0;
+    int fd = sock_accept(&b->l, 0, b->uid, &pid);
+
+    if (fd == -ETIMEDOUT)
+        return;
+    if (fd < 0) {
+        if (cache_server_warn_ok(b->s))
+            log_warn(-fd, "%s socket: %s", ipc_backend_name(b->kind),
+                     fd == -EPERM ? "refused a connection of another uid" : "accept failed");
+        stats_add(cache_server_stats_region(b->s), STATS_C_REJECTED, fd == -EPERM);
+        if (fd != -EPERM)
+            clock_sleep_ms(ACCEPT_SLICE_MS); /* EMFILE and the like: do not spin */
+        return;
+    }
+    struct sock_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        close(fd);
+        return;
+    }
+    j->base.run = sock_run;
+    j->b = b;
+    j->fd = fd;
+    j->pid = pid;
+    j->fresh = 1;
+    pthread_mutex_lock(&b->lock);
+    if (++b->nconn > CONN_MAX)
+        victim = idle_oldest(b);
+    pthread_mutex_unlock(&b->lock);
+    if (victim != NULL)
+        conn_close(b, victim);
+    submit_conn(b, j);
 }
 
 /* The socket's name was removed from under us (rm, a cleaning script): proxies can no longer
@@ -290,48 +493,128 @@ static void relisten_if_gone(struct cache_backend *b)
     log_warn(0, "the socket '%s/%s' was removed: listening on it again", b->dir_path, name);
 }
 
+/* The acceptor: new connections, and idle ones whose next request came, go to the workers;
+ * idle ones are closed after CONN_IDLE_MS. */
 static void *acceptor_main(void *arg)
 {
     struct cache_backend *b = arg;
     int64_t next_check = clock_mono_ms() + NAME_CHECK_MS;
+    struct pollfd *pf = calloc(CONN_MAX + 2, sizeof *pf);
+    struct sock_job **pj = calloc(CONN_MAX, sizeof *pj);
 
-    while (!atomic_load_explicit(&b->stop, memory_order_acquire)) {
-        pid_t pid = 0;
-        if (clock_mono_ms() >= next_check) {
-            relisten_if_gone(b);
-            next_check = clock_mono_ms() + NAME_CHECK_MS;
-        }
-        int fd = sock_accept(&b->l, ACCEPT_SLICE_MS, b->uid, &pid);
-        if (fd == -ETIMEDOUT)
-            continue;
-        if (fd < 0) {
-            if (cache_server_warn_ok(b->s))
-                log_warn(-fd, "%s socket: %s", ipc_backend_name(b->kind),
-                         fd == -EPERM ? "refused a connection of another uid" : "accept failed");
-            stats_add(cache_server_stats_region(b->s), STATS_C_REJECTED, fd == -EPERM);
-            if (fd != -EPERM)
-                clock_sleep_ms(ACCEPT_SLICE_MS); /* EMFILE and the like: do not spin */
-            continue;
-        }
-        struct sock_job *j = malloc(sizeof *j);
-        if (j == NULL) {
-            close(fd);
-            continue;
-        }
-        j->base.run = sock_run;
-        j->b = b;
-        j->fd = fd;
-        j->pid = pid;
-        int rc;
-        do {
-            rc = cache_server_submit(b->s, &j->base, ACCEPT_SLICE_MS);
-        } while (rc == -ETIMEDOUT && !atomic_load_explicit(&b->stop, memory_order_acquire));
-        if (rc < 0) {
-            close(fd); /* stopping: the proxy sees the connection end, and moves on */
-            free(j);
-        }
+    if (pf == NULL || pj == NULL) {
+        log_err(ENOMEM, "%s socket: acceptor", ipc_backend_name(b->kind));
+        free(pf);
+        free(pj);
+        return NULL;
     }
+    while (!atomic_load_explicit(&b->stop, memory_order_acquire)) {
+        int64_t now = clock_mono_ms();
+        unsigned n = 0, nexp = 0, nidle;
+        int full;
+
+        if (now >= next_check) {
+            relisten_if_gone(b);
+            next_check = now + NAME_CHECK_MS;
+        }
+
+        pthread_mutex_lock(&b->lock);
+        for (unsigned i = 0; i < b->nidle;) {
+            struct sock_job *j = b->idle[i];
+            if (now - j->idle_since >= CONN_IDLE_MS) {
+                b->idle[i] = b->idle[--b->nidle];
+                pj[CONN_MAX - 1 - nexp++] = j; /* expired ones fill the array from its end */
+                continue;
+            }
+            pj[n] = j;
+            pf[2 + n].fd = j->fd;
+            pf[2 + n].events = POLLIN | POLLRDHUP;
+            pf[2 + n].revents = 0;
+            n++;
+            i++;
+        }
+        nidle = b->nidle;
+        full = b->nconn - nexp >= CONN_MAX && nidle == 0;
+        pthread_mutex_unlock(&b->lock);
+        for (unsigned i = 0; i < nexp; i++)
+            conn_close(b, pj[CONN_MAX - 1 - i]);
+        pf[0].fd = full ? -1 : b->l.fd; /* all in service: new ones wait in the backlog */
+        pf[0].events = POLLIN;
+        pf[0].revents = 0;
+        pf[1].fd = b->wake_fd;
+        pf[1].events = POLLIN;
+        pf[1].revents = 0;
+        int rc = poll(pf, 2 + n, ACCEPT_SLICE_MS);
+        if (rc <= 0)
+            continue;
+        if (pf[1].revents & POLLIN) {
+            uint64_t v;
+            if (read(b->wake_fd, &v, sizeof v) < 0) {
+                /* Nothing to read after all: fine. */
+            }
+        }
+        for (unsigned i = 0; i < n; i++) {
+            if (pf[2 + i].revents == 0)
+                continue;
+            pthread_mutex_lock(&b->lock);
+            int mine = idle_take(b, pj[i]);
+            pthread_mutex_unlock(&b->lock);
+            if (mine)
+                submit_conn(b, pj[i]);
+        }
+        if (pf[0].revents & POLLIN)
+            accept_one(b);
+    }
+    free(pf);
+    free(pj);
     return NULL;
+}
+
+/* fd: the generation object, a one-page memfd whose first word the server bumps on every
+ * change (cache_server_bump_generation). Sealed against writes other than through our own
+ * mapping and against resizing, so a proxy can map it read-only and trust its size. Starts
+ * at a random value. Returns 0 or -errno. */
+static int gen_open(struct cache_backend *b)
+{
+    uint32_t start = 0;
+    void *map;
+    int fd = memfd_create("getfile-gen", MFD_CLOEXEC | MFD_ALLOW_SEALING), rc;
+
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, GEN_SIZE) < 0)
+        goto fail;
+    map = mmap(NULL, GEN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        goto fail;
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) <
+        0) {
+        rc = -errno;
+        munmap(map, GEN_SIZE);
+        close(fd);
+        return rc;
+    }
+    if (getrandom(&start, sizeof start, 0) < 0)
+        start = (uint32_t)clock_mono_ns();
+    b->gen = map;
+    atomic_store_explicit(b->gen, start, memory_order_release);
+    b->gen_fd = fd;
+    return 0;
+
+fail:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+static void gen_close(struct cache_backend *b)
+{
+    if (b->gen != NULL)
+        munmap((void *)(uintptr_t)b->gen, GEN_SIZE);
+    if (b->gen_fd >= 0)
+        close(b->gen_fd);
+    b->gen = NULL;
+    b->gen_fd = -1;
 }
 
 static int sock_open(struct cache_server *s, unsigned kind, struct cache_backend **out)
@@ -349,13 +632,30 @@ static int sock_open(struct cache_server *s, unsigned kind, struct cache_backend
     b->kind = kind;
     b->uid = geteuid();
     b->dir_path = dir_path;
+    b->gen_fd = -1;
+    b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (b->wake_fd < 0) {
+        rc = -errno;
+        free(b);
+        return rc;
+    }
+    if (kind == IPC_BACKEND_FD) {
+        rc = gen_open(b);
+        if (rc < 0) {
+            log_err(-rc, "cannot create the generation object");
+            close(b->wake_fd);
+            free(b);
+            return rc;
+        }
+        cache_server_set_generation(s, b->gen);
+    }
+    pthread_mutex_init(&b->lock, NULL);
     rc = sock_chan_name(name, b->uid, kind);
     if (rc == 0)
         rc = sock_listen(&b->l, dir_path, dir_fd, name, BACKLOG);
     if (rc < 0) {
         log_err(-rc, "cannot listen on '%s/%s'", dir_path, name);
-        free(b);
-        return rc;
+        goto fail;
     }
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
@@ -366,13 +666,21 @@ static int sock_open(struct cache_server *s, unsigned kind, struct cache_backend
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0) {
         sock_listener_close(&b->l);
-        free(b);
-        return -err;
+        rc = -err;
+        goto fail;
     }
     b->started = 1;
     log_info("listening on '%s/%s' (--ipc %s)", dir_path, name, ipc_backend_name(kind));
     *out = b;
     return 0;
+
+fail:
+    cache_server_set_generation(s, NULL);
+    gen_close(b);
+    pthread_mutex_destroy(&b->lock);
+    close(b->wake_fd);
+    free(b);
+    return rc;
 }
 
 static int unix_open(struct cache_server *s, struct cache_backend **out)
@@ -385,8 +693,13 @@ static int fd_open(struct cache_server *s, struct cache_backend **out)
     return sock_open(s, IPC_BACKEND_FD, out);
 }
 
+/* Stops the acceptor, gives the name up and closes the idle connections (their proxies see
+ * them end and connect again, to the next cache); connections in service close after their
+ * request. */
 static void sock_retire(struct cache_backend *b)
 {
+    struct sock_job *j;
+
     if (b == NULL)
         return;
     atomic_store_explicit(&b->stop, 1, memory_order_release);
@@ -394,6 +707,21 @@ static void sock_retire(struct cache_backend *b)
         pthread_join(b->acceptor, NULL);
     b->started = 0;
     sock_listener_close(&b->l); /* connections still in the backlog are reset */
+    pthread_mutex_lock(&b->lock);
+    b->closed = 1;
+    pthread_mutex_unlock(&b->lock);
+    /* Descriptors proxies keep of ours are not to be used past our stop: the next cache may
+     * answer otherwise. */
+    if (b->gen != NULL)
+        atomic_fetch_add_explicit(b->gen, 1, memory_order_release);
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        j = b->nidle > 0 ? b->idle[--b->nidle] : NULL;
+        pthread_mutex_unlock(&b->lock);
+        if (j == NULL)
+            break;
+        conn_close(b, j);
+    }
 }
 
 static void sock_close(struct cache_backend *b)
@@ -401,6 +729,10 @@ static void sock_close(struct cache_backend *b)
     if (b == NULL)
         return;
     sock_retire(b);
+    cache_server_set_generation(b->s, NULL);
+    gen_close(b);
+    pthread_mutex_destroy(&b->lock);
+    close(b->wake_fd);
     free(b);
 }
 

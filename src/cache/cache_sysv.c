@@ -20,6 +20,7 @@
 #include "peer.h"
 #include "sysv_keys.h"
 #include "sysv_msgq.h"
+#include "sysv_pub.h"
 #include "sysv_seg.h"
 
 #define RX_RETRY_MS     200  /* after a receive error, before the next try */
@@ -61,6 +62,7 @@ struct cache_backend {
      * goes unanswered (the proxy would wait for its stall limit: rel_faults_cache_sysv). */
     struct sysv_job *jobs; /* JOBS_MAX */
     uid_t uid;
+    int dir; /* the instance's runtime directory (not ours to close): the key is published there */
 };
 
 /* A free job, or NULL when JOBS_MAX requests are still being served. */
@@ -83,6 +85,39 @@ static void job_give(struct cache_backend *b, struct sysv_job *j)
     pthread_mutex_lock(&b->lock);
     j->busy = 0;
     pthread_mutex_unlock(&b->lock);
+}
+
+/* Publishes key as ours before the queue is made under it (sysv_msgq_create_free's hook). */
+static int publish_first(key_t key, void *arg)
+{
+    struct cache_backend *b = arg;
+
+    return sysv_pub_write(b->dir, getpid(), key);
+}
+
+/* Creates the command queue under our pid key, or a random one when another process (another
+ * user's squatter) holds it, and publishes its key for the proxies (sysv_pub.h). A random key is
+ * published before its queue exists, so a cache killed at any moment leaves a record naming it
+ * for the next cache's sweep. Caller holds b->lock or is alone. Returns 0 or -errno; on failure
+ * no queue is left. */
+static int queue_create(struct cache_backend *b)
+{
+    key_t pid_key = sysv_key_make(SYSV_KIND_CMD, (uint32_t)getpid());
+    int rc = sysv_msgq_create_free(&b->q, getpid(), publish_first, b);
+
+    if (rc == 0 && b->q.key == pid_key)
+        rc = sysv_pub_write(b->dir, getpid(), b->q.key);
+    if (rc < 0) {
+        sysv_msgq_close(&b->q);
+        sysv_pub_remove(b->dir, getpid());
+        return rc;
+    }
+    if (b->q.key != pid_key)
+        log_warn(0,
+                 "sysv: the command queue's key 0x%08x is taken by another process: using key "
+                 "0x%08x instead (published in the runtime directory)",
+                 (unsigned)pid_key, (unsigned)b->q.key);
+    return 0;
 }
 
 /* Drops kept attachments the proxy has let go (only we are attached: it destroyed or
@@ -242,7 +277,7 @@ static void *rx_main(void *arg)
             /* Removed by hand (ipcrm): make it again under the same key. */
             pthread_mutex_lock(&b->lock);
             sysv_msgq_close(&b->q);
-            rc = b->stop ? -ECANCELED : sysv_msgq_create(&b->q, getpid());
+            rc = b->stop ? -ECANCELED : queue_create(b);
             pthread_mutex_unlock(&b->lock);
             if (rc == -ECANCELED)
                 break;
@@ -291,6 +326,7 @@ static int sysv_open(struct cache_server *s, struct cache_backend **out)
 {
     struct sysv_sweep_stats st;
     struct cache_backend *b = calloc(1, sizeof *b);
+    const char *dir_path;
     int rc;
 
     if (b == NULL)
@@ -308,6 +344,7 @@ static int sysv_open(struct cache_server *s, struct cache_backend **out)
         free(b);
         return -ENOMEM;
     }
+    b->dir = cache_server_rundir(s, &dir_path);
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->wake, NULL);
     /* System V objects outlive every process: dead caches' queues, and segments of proxies
@@ -316,9 +353,11 @@ static int sysv_open(struct cache_server *s, struct cache_backend **out)
     if (rc > 0)
         log_info("sysv: removed %u queue(s) and %u segment(s) left by dead processes",
                  st.queues_removed, st.segs_removed);
-    rc = sysv_msgq_create(&b->q, getpid());
+    if (sysv_pub_sweep(b->dir) > 0)
+        log_info("sysv: removed the queue of a dead cache (a published random key)");
+    rc = queue_create(b);
     if (rc < 0) {
-        log_err(-rc, "sysv: cannot create the command queue (key 0x%08x)", (unsigned)b->q.key);
+        log_err(-rc, "sysv: cannot create the command queue in '%s'", dir_path);
         pthread_cond_destroy(&b->wake);
         pthread_mutex_destroy(&b->lock);
         free(b->rxbuf);
@@ -348,6 +387,7 @@ static void sysv_retire(struct cache_backend *b)
     b->stop = 1;
     /* IPC_RMID wakes the receiver (EIDRM); a proxy's next send finds no queue. */
     pthread_mutex_lock(&b->lock);
+    sysv_pub_remove(b->dir, getpid());
     sysv_msgq_close(&b->q);
     pthread_cond_signal(&b->wake);
     pthread_mutex_unlock(&b->lock);

@@ -65,6 +65,7 @@ struct fill {
     uint64_t offset;   /* header + path: where the body starts */
     unsigned refs;     /* guarded by the store's lock */
     struct fill *next; /* the store's fills in progress; guarded by the store's lock */
+    int purged;        /* a purge or ban matched it: not joined, not kept (the store's lock) */
     /* guarded by lock: */
     int header, failed, done;
     int keep;             /* the origin allows keeping it */
@@ -564,6 +565,7 @@ static int entry_open(struct store *st, struct entry *e, struct store_hit *hit)
     hit->offset = STORE_HEADER_SIZE + e->path_len;
     hit->length = e->size - hit->offset - e->vlen;
     hit->crc = e->crc;
+    hit->expires_ms = e->expires_ms;
     hit->verify = !(e->verified && sb.st_ino == e->vino && sb.st_ctim.tv_sec == e->vctime.tv_sec &&
                     sb.st_ctim.tv_nsec == e->vctime.tv_nsec);
     return 0;
@@ -655,7 +657,8 @@ int store_get(struct store *st, const char *path, size_t path_len, unsigned max_
         entry_drop(st, e, rc == -EBADMSG);
     }
     for (f = st->fills; f != NULL; f = f->next) {
-        if (f->hash == hash && f->path_len == path_len && memcmp(f->path, path, path_len) == 0) {
+        if (!f->purged && f->hash == hash && f->path_len == path_len &&
+            memcmp(f->path, path, path_len) == 0) {
             f->refs++;
             st->st.coalesced++;
             pthread_mutex_unlock(&st->lock);
@@ -1116,6 +1119,8 @@ void fill_done(struct store *st, struct fill *f, int rc)
         log_info("store: '%s': the origin forbids keeping it (no-store, private, no-cache or "
                  "no freshness): served, not kept",
                  f->path);
+    } else if (ok && f->purged) {
+        log_info("store: '%s' was purged while it was filled: served, not kept", f->path);
     } else if (ok && size > st->max_bytes) {
         st->st.too_big++;
         log_info("store: '%s' (%llu bytes) is larger than the store's bound: served, not kept",
@@ -1153,11 +1158,25 @@ void store_stats(struct store *st, struct store_stats *out)
     pthread_mutex_unlock(&st->lock);
 }
 
+/* path (path_len bytes) is the purge's path, or starts with it when prefix is set. */
+static int purge_matches(const char *path, size_t path_len, const char *what, size_t what_len,
+                         int prefix)
+{
+    return (prefix ? path_len >= what_len : path_len == what_len) &&
+           memcmp(path, what, what_len) == 0;
+}
+
 uint64_t store_purge(struct store *st, const char *path, size_t path_len, int prefix)
 {
     uint64_t n = 0;
 
     pthread_mutex_lock(&st->lock);
+    for (struct fill *f = st->fills; f != NULL; f = f->next) {
+        if (!f->purged && purge_matches(f->path, f->path_len, path, path_len, prefix)) {
+            f->purged = 1;
+            n++;
+        }
+    }
     if (!prefix) {
         struct entry *e = entry_find(st, path, path_len, hash_path(path, path_len));
         if (e != NULL) {
@@ -1168,7 +1187,7 @@ uint64_t store_purge(struct store *st, const char *path, size_t path_len, int pr
         struct entry *e = st->lru_head;
         while (e != NULL) {
             struct entry *next = e->next;
-            if (e->path_len >= path_len && memcmp(e->path, path, path_len) == 0) {
+            if (purge_matches(e->path, e->path_len, path, path_len, 1)) {
                 entry_drop(st, e, 1);
                 n++;
             }

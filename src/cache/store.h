@@ -61,13 +61,14 @@ void store_close(struct store *st);
 
 /* A request's view of an entry it reads. */
 struct store_hit {
-    int fd;          /* the entry's file, opened for this request (the caller closes it) */
-    uint64_t offset; /* where the body starts in it */
-    uint64_t length; /* the body's length */
-    uint32_t crc;    /* the body's CRC-32 (zlib's crc32), as written when it was filled */
-    int verify;      /* the file changed (or was never checked) since it last matched crc: the
-                      * reader checks it (store_mark_verified when it did, store_drop_damaged
-                      * when it does not match) */
+    int fd;              /* the entry's file, opened for this request (the caller closes it) */
+    uint64_t offset;     /* where the body starts in it */
+    uint64_t length;     /* the body's length */
+    uint32_t crc;        /* the body's CRC-32 (zlib's crc32), as written when it was filled */
+    uint64_t expires_ms; /* Unix ms after which the entry is stale; 0: never */
+    int verify;          /* the file changed (or was never checked) since it last matched crc: the
+                          * reader checks it (store_mark_verified when it did, store_drop_damaged
+                          * when it does not match) */
 };
 
 enum store_result {
@@ -156,8 +157,9 @@ void store_mark_verified(struct store *st, const char *path, size_t path_len, ui
 
 /* Drops the complete entry of path (prefix 0), or every complete entry whose path starts with
  * path (prefix 1), removing their files; requests already reading one keep their open file.
- * A fill in progress is not touched (its entry appears when it ends). Returns the entries
- * dropped (0 when none). */
+ * A matching fill in progress is cut from the store: its readers finish, but no new request
+ * joins it (the next one starts a fill of its own) and its body is not kept. Returns the
+ * entries dropped plus the fills cut (0 when none). */
 uint64_t store_purge(struct store *st, const char *path, size_t path_len, int prefix);
 
 #endif

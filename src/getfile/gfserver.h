@@ -1,10 +1,14 @@
 /* gfserver.h - GETFILE server library: a listener, a boss thread and a fixed pool of workers.
  *
- * The boss accepts connections and reads their request headers itself, in an epoll loop, so a
- * client that sends its header slowly holds no worker: up to max_waiting such connections
- * (max_per_client from one address) wait at once, each until header_timeout_ms after its
- * accept. Complete requests are queued (bounded) to the workers, which call the handler with
- * the path. The library answers INVALID to a malformed or late header by itself (from the
+ * Idle workers accept connections (one at a time, from one shared epoll set; the listener
+ * defers an accept until the client's first bytes came, for at most ~1 s). A worker that finds
+ * the whole request header already there calls the handler itself: no handoff between threads
+ * on the common path. A connection still sending its header goes to the boss, which reads it
+ * in an epoll loop, so a client that sends its header slowly holds no worker: up to
+ * max_waiting such connections (max_per_client from one address) wait at once, each until
+ * header_timeout_ms after its accept. Their complete requests are queued (bounded) to the
+ * workers. While every worker is busy nothing is accepted: new connections wait in the
+ * listen backlog. The library answers INVALID to a malformed or late header by itself (from the
  * boss, without blocking), and ERROR when a handler fails before sending a header. Every send is
  * bounded by a stall deadline, SIGPIPE never fires, and stopping is clean: stop accepting, let
  * in-flight transfers finish, cut them after a grace period, join. One request per connection;
@@ -36,7 +40,8 @@ typedef int (*gfs_handler_fn)(struct gfs_ctx *ctx, const char *path, size_t path
 /* Conditions worth a log line; the library never logs, it reports them here. */
 enum gfs_event {
     /* accept(2) failed for lack of resources (value: its errno: EMFILE, ENFILE, ENOBUFS,
-     * ENOMEM); the boss stops accepting for ~100 ms and retries. At most once a second. */
+     * ENOMEM); accepting stops for ~100 ms, then the boss lets the workers retry. At most once
+     * a second. */
     GFS_EV_ACCEPT_PAUSED,
     /* A handler returned 0 without a complete response (no header, or fewer bytes than
      * announced): treated as a failure. value: 0 */
@@ -44,8 +49,9 @@ enum gfs_event {
     /* The shutdown grace period ended; value: connections still active (being served, or
      * still sending their header), whose sockets are now shut down. */
     GFS_EV_CUT,
-    /* A new connection was closed at once: its client address already had max_per_client
-     * connections waiting, or max_waiting connections had complete requests. value: 0 */
+    /* A new connection without its complete header was closed at once: its client address
+     * already had max_per_client connections waiting, or max_waiting connections had
+     * complete requests. value: 0 */
     GFS_EV_REFUSED,
     /* The boss saw the stop request (stop_flag or gfs_stop) and closed the listener; in-flight
      * transfers now get the grace period. From the boss, once. value: 0 */
@@ -76,7 +82,7 @@ struct gfs_options {
     const char *host;      /* address to bind; NULL = every address */
     uint16_t port;         /* 0 = pick a free port (see gfs_port) */
     unsigned nthreads;     /* workers, >= 1 */
-    unsigned queue_depth;  /* complete requests waiting for a worker; 0 = 4 * nthreads */
+    unsigned queue_depth;  /* requests the boss completed, waiting for a worker; 0 = 4 * nthreads */
     int backlog;           /* listen(2) backlog; 0 = 1024 */
     int header_timeout_ms; /* whole request header must arrive within this long of the
                             * accept, else INVALID; 0 = 60000 */

@@ -214,6 +214,10 @@ int cmdq_client_send(struct cmdq_client *c, const struct cmdq_request *req, int 
  * on failure *cache_pidfd is -1. Returns 0, -ENOTCONN or -errno as cmdq_client_send. */
 int cmdq_client_locate(struct cmdq_client *c, pid_t *cache_pid, int *cache_pidfd);
 
+/* The runtime directory the client found the registry in (ipc_rundir.h), where a backend may
+ * publish more (sysv_pub.h). Owned by the client: fixed until cmdq_client_free. */
+int cmdq_client_dir(const struct cmdq_client *c);
+
 /* As cmdq_client_send for a control command. */
 int cmdq_client_send_ctl(struct cmdq_client *c, const struct cmdq_ctl *ctl, int timeout_ms,
                          int *cache_pidfd);

@@ -419,6 +419,11 @@ int cmdq_client_locate(struct cmdq_client *c, pid_t *cache_pid, int *cache_pidfd
     return 0;
 }
 
+int cmdq_client_dir(const struct cmdq_client *c)
+{
+    return c->dir;
+}
+
 pid_t cmdq_client_cache_pid(struct cmdq_client *c)
 {
     pid_t pid;

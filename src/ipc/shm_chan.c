@@ -267,6 +267,7 @@ int shm_chunk_validate(const struct shm_slot_hdr *h, uint64_t gen, uint64_t seq,
         case SHM_STATUS_NOT_FOUND:
         case SHM_STATUS_ERROR:
         case SHM_STATUS_ORIGIN_NOT_FOUND:
+        case SHM_STATUS_OTHER_BACKEND:
             return h->len == 0 && h->file_len == 0 ? 0 : -EBADMSG;
         default:
             return -EBADMSG;

@@ -59,12 +59,16 @@
 enum shm_slot_kind { SHM_SLOT_RESPONSE = 1, SHM_SLOT_DATA = 2 };
 /* NOT_FOUND: the cache does not have it (not in its index or store, and it does not fill);
  * ORIGIN_NOT_FOUND: the cache fills itself and its origin answered that it does not exist, so a
- * proxy with an origin of its own must not ask it again (docs/cache.md, "Both mode"). */
+ * proxy with an origin of its own must not ask it again (docs/cache.md, "Both mode");
+ * OTHER_BACKEND: the cache serves another --ipc and did not look the path up: to the proxy it is
+ * no cache, so its origin may take the request (a proxy older than this status refuses it as a
+ * bad chunk and answers ERROR). */
 enum shm_status {
     SHM_STATUS_OK = 0,
     SHM_STATUS_NOT_FOUND = 1,
     SHM_STATUS_ERROR = 2,
     SHM_STATUS_ORIGIN_NOT_FOUND = 3,
+    SHM_STATUS_OTHER_BACKEND = 4,
 };
 
 /* Values of the cancel word; any of them ends the request and the segment is replaced. */

@@ -15,12 +15,20 @@ static int path_ok(const char *path, size_t len)
 
 int sock_req_encode(void *buf, size_t cap, unsigned backend, const char *path, size_t path_len)
 {
+    return sock_req_encode_flags(buf, cap, backend, 0, path, path_len);
+}
+
+int sock_req_encode_flags(void *buf, size_t cap, unsigned backend, unsigned flags, const char *path,
+                          size_t path_len)
+{
     struct sock_req_hdr h = {.magic = SOCK_REQ_MAGIC,
                              .version = SOCK_MSG_VERSION,
                              .backend = (uint16_t)backend,
-                             .path_len = (uint32_t)path_len};
+                             .path_len = (uint32_t)path_len,
+                             .flags = flags};
 
-    if (path == NULL || !path_ok(path, path_len) || backend > UINT16_MAX)
+    if (path == NULL || !path_ok(path, path_len) || backend > UINT16_MAX ||
+        (flags & ~SOCK_REQ_GEN) != 0)
         return -EINVAL;
     if (cap < SOCK_REQ_HDR_SIZE + path_len)
         return -ENOSPC;
@@ -40,7 +48,7 @@ int sock_req_decode_hdr(const void *buf, size_t len, struct sock_req_hdr *out)
         return -EBADMSG;
     if (h.version != SOCK_MSG_VERSION)
         return -EPROTO;
-    if (h.path_len == 0 || h.path_len > SOCK_PATH_MAX || h.reserved != 0)
+    if (h.path_len == 0 || h.path_len > SOCK_PATH_MAX || (h.flags & ~SOCK_REQ_GEN) != 0)
         return -EBADMSG;
     *out = h;
     return 0;
@@ -57,6 +65,7 @@ int sock_req_decode(const void *buf, size_t len, struct sock_req *out)
     if (len != SOCK_REQ_HDR_SIZE + h.path_len || !path_ok(path, h.path_len))
         return -EBADMSG;
     out->backend = h.backend;
+    out->flags = h.flags;
     out->path_len = h.path_len;
     memcpy(out->path, path, h.path_len);
     out->path[h.path_len] = '\0';
@@ -70,10 +79,13 @@ static int resp_ok(const struct sock_resp *r)
         return 0;
     if (r->kind == SOCK_RESP_STREAM)
         return r->offset == 0 && r->file_size == 0 && r->mtime_ns == 0 && r->ctime_ns == 0 &&
-               (r->status == SOCK_STATUS_OK || r->length == 0);
+               r->keep_ms == 0 && r->gen == 0 && (r->status == SOCK_STATUS_OK || r->length == 0);
     if (r->kind == SOCK_RESP_FD)
         return r->status == SOCK_STATUS_OK && r->offset <= r->file_size &&
-               r->length <= r->file_size - r->offset;
+               r->length <= r->file_size - r->offset && r->keep_ms <= SOCK_KEEP_MAX_MS;
+    if (r->kind == SOCK_RESP_GEN)
+        return r->status == SOCK_STATUS_OK && r->length == 0 && r->offset == 0 &&
+               r->file_size == 0 && r->mtime_ns == 0 && r->ctime_ns == 0 && r->keep_ms == 0;
     return 0;
 }
 

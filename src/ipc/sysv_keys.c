@@ -13,7 +13,8 @@
 
 key_t sysv_key_make(enum sysv_kind kind, uint32_t low)
 {
-    if ((kind != SYSV_KIND_CMD && kind != SYSV_KIND_SEG) || low == 0 || low > SYSV_KEY_LOW_MAX)
+    if ((kind != SYSV_KIND_CMD && kind != SYSV_KIND_SEG && kind != SYSV_KIND_CMDR) || low == 0 ||
+        low > SYSV_KEY_LOW_MAX)
         return (key_t)-1;
     return (key_t)(int32_t)((SYSV_KEY_MAGIC << 24) | ((uint32_t)kind << SYSV_KEY_LOW_BITS) | low);
 }
@@ -22,7 +23,7 @@ int sysv_key_parse(key_t key, enum sysv_kind *kind, uint32_t *low)
 {
     uint32_t k = (uint32_t)key, kd = (k >> SYSV_KEY_LOW_BITS) & 3u, lo = k & SYSV_KEY_LOW_MAX;
 
-    if ((k >> 24) != SYSV_KEY_MAGIC || kd > SYSV_KIND_SEG || lo == 0)
+    if ((k >> 24) != SYSV_KEY_MAGIC || kd > SYSV_KIND_CMDR || lo == 0)
         return -EINVAL;
     *kind = (enum sysv_kind)kd;
     *low = lo;
@@ -118,12 +119,14 @@ static void sweep_msg(const struct sysv_row *r, void *arg)
     uint32_t low;
 
     if (!(c->kinds & SYSV_SWEEP_CMD) || r->uid != c->uid || r->cuid != c->uid ||
-        sysv_key_parse((key_t)r->key, &kind, &low) < 0 || kind != SYSV_KIND_CMD)
+        sysv_key_parse((key_t)r->key, &kind, &low) < 0 || kind == SYSV_KIND_SEG)
         return;
     if (c->count_only) {
         c->counted++;
         return;
     }
+    if (kind == SYSV_KIND_CMDR)
+        return; /* no pid in the key: its owner is published (sysv_pub_sweep) */
     if (!pid_dead(low)) {
         c->st->live_kept++;
         return;

@@ -10,11 +10,15 @@
  *   bits 21..0   SYSV_KIND_CMD: the owner's pid (pid_max is at most 2^22 = 4194304)
  *                SYSV_KIND_SEG: a random serial; the owner is the segment's creator pid
  *                (shm_cpid, which the kernel records and /proc/sysvipc/shm lists)
+ *                SYSV_KIND_CMDR: a random serial, for a command queue whose pid key another
+ *                user took first; its owner is named where only our uid can write it
+ *                (sysv_pub.h, in the runtime directory), which is also how proxies find it
  *
  * Queues have no creator pid in the kernel (only the last sender's and receiver's), which is
  * why a command queue's key holds its owner's pid. A key is not a defence against other users:
  * anybody may create an object under any key first; the creator then gets EEXIST and the
- * opener checks owner (uid and cuid), mode 0600 and, for segments, the creator pid. */
+ * opener checks owner (uid and cuid), mode 0600 and, for segments, the creator pid. A taken key
+ * never stops us: a segment, or a queue whose pid key is taken, takes another random key. */
 /* SPDX-License-Identifier: MIT */
 #ifndef GF_SYSV_KEYS_H
 #define GF_SYSV_KEYS_H
@@ -28,8 +32,9 @@
 #define SYSV_KEY_LOW_MAX  ((1u << SYSV_KEY_LOW_BITS) - 1u)
 
 enum sysv_kind {
-    SYSV_KIND_CMD = 0, /* a cache's command queue; low bits: the cache's pid */
-    SYSV_KIND_SEG = 1, /* a proxy's data segment; low bits: a random serial */
+    SYSV_KIND_CMD = 0,  /* a cache's command queue; low bits: the cache's pid */
+    SYSV_KIND_SEG = 1,  /* a proxy's data segment; low bits: a random serial */
+    SYSV_KIND_CMDR = 2, /* a cache's command queue whose pid key was taken; a random serial */
 };
 
 /* Sweep selectors for sysv_sweep_dead. */
@@ -53,11 +58,12 @@ struct sysv_sweep_stats {
 };
 
 /* Removes the System V objects of uid whose key is ours (sysv_key_parse) and whose owner
- * (the pid in a queue's key, a segment's creator pid) no longer exists (kill(pid, 0) fails
- * with ESRCH), reading /proc/sysvipc/msg and /proc/sysvipc/shm. An object another uid owns or
+ * (the pid in a SYSV_KIND_CMD queue's key, a segment's creator pid) no longer exists (kill(pid, 0)
+ * fails with ESRCH), reading /proc/sysvipc/msg and /proc/sysvipc/shm. An object another uid owns or
  * created, a key that is not ours and a live owner's object are never touched. A segment still
  * attached somewhere is only marked: the kernel frees it at the last detach. kinds is a mask
- * of enum sysv_sweep_kinds; st may be NULL. Returns the number of objects removed or -errno
+ * of enum sysv_sweep_kinds; st may be NULL. SYSV_KIND_CMDR queues carry no pid: they are
+ * removed by sysv_pub_sweep. Returns the number of objects removed or -errno
  * (-ENOENT: /proc/sysvipc is missing). */
 int sysv_sweep_dead(uid_t uid, unsigned kinds, struct sysv_sweep_stats *st);
 

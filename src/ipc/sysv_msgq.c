@@ -85,13 +85,41 @@ int sysv_msgq_create(struct sysv_msgq *q, pid_t owner)
     return -EEXIST;
 }
 
+int sysv_msgq_create_free(struct sysv_msgq *q, pid_t owner, int (*before)(key_t key, void *arg),
+                          void *arg)
+{
+    int rc = sysv_msgq_create(q, owner), id;
+
+    if (rc != -EEXIST)
+        return rc;
+    for (int attempt = 0; attempt < SYSV_MSGQ_CREATE_ATTEMPTS; attempt++) {
+        key_t key = sysv_key_make(SYSV_KIND_CMDR, sysv_random_serial());
+
+        rc = before ? before(key, arg) : 0;
+        if (rc < 0)
+            return rc;
+        id = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
+        if (id >= 0) {
+            *q = (struct sysv_msgq){.id = id, .key = key, .owner = 1};
+            return 0;
+        }
+        if (errno != EEXIST)
+            return -errno;
+    }
+    return -EEXIST;
+}
+
 int sysv_msgq_open(struct sysv_msgq *q, pid_t owner)
 {
-    key_t key = sysv_key_make(SYSV_KIND_CMD, (uint32_t)owner);
+    return sysv_msgq_open_key(q, sysv_key_make(SYSV_KIND_CMD, (uint32_t)owner));
+}
+
+int sysv_msgq_open_key(struct sysv_msgq *q, key_t key)
+{
     int id, rc;
 
     *q = (struct sysv_msgq){.id = -1, .key = key};
-    if (key == (key_t)-1)
+    if (key == (key_t)-1 || key == IPC_PRIVATE)
         return -EINVAL;
     id = msgget(key, 0);
     if (id < 0)

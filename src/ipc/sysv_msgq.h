@@ -38,6 +38,21 @@ struct sysv_msgq {
  * live owner's gives -EEXIST and nothing is touched. Returns 0 or -errno. */
 int sysv_msgq_create(struct sysv_msgq *q, pid_t owner);
 
+#define SYSV_MSGQ_CREATE_ATTEMPTS 16 /* random keys tried when the pid key is taken */
+
+/* As sysv_msgq_create, but a key taken by anybody else (another uid, a live process) does not
+ * stop us: then up to SYSV_MSGQ_CREATE_ATTEMPTS random SYSV_KIND_CMDR keys are tried. Such a key
+ * holds no pid, so nothing but a record of it can find its owner: before (may be NULL) is called
+ * with each random key before it is created, and a negative return stops with that error (the
+ * cache publishes the key there first, so a crash after the queue's creation leaves a record
+ * that names it: sysv_pub.h). q->key says which key it got. Returns 0 or -errno (-EEXIST only
+ * when every key tried was taken). */
+int sysv_msgq_create_free(struct sysv_msgq *q, pid_t owner, int (*before)(key_t key, void *arg),
+                          void *arg);
+
+/* Opens the command queue with key key: checked as sysv_msgq_open. Returns 0 or -errno. */
+int sysv_msgq_open_key(struct sysv_msgq *q, key_t key);
+
 /* Opens the command queue of process owner: it must be of our uid (owner and creator) with
  * mode 0600 (-EPERM otherwise; -ENOENT when there is none). Returns 0 or -errno. */
 int sysv_msgq_open(struct sysv_msgq *q, pid_t owner);

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "gf_proto.h"
+#include "hexdigit.h"
 #include "log.h"
 
 #define SPOOL_BUF_SIZE (64u << 10)  /* bytes read back from the spool per sink write */
@@ -135,17 +136,6 @@ out:
     curl_free(scheme);
     curl_url_cleanup(u);
     return rc;
-}
-
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Non-zero when buf[0..len), split at '/' and '\\', has a "." or ".." piece. */

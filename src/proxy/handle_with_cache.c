@@ -8,11 +8,13 @@
 #include "shm_chan.h"
 #include "sysv_keys.h"
 #include "sysv_msgq.h"
+#include "sysv_pub.h"
 #include "sysv_seg.h"
 #include "size_hints.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,7 +27,10 @@ struct cache_client {
     struct cmdq_client *cmdq; /* thread-safe */
     struct cache_client_options opt;
     pid_t pid;
-    int sysv; /* the sysv backend: System V segments and queue */
+    int sysv;                 /* the sysv backend: System V segments and queue */
+    pthread_mutex_t key_lock; /* guards key_pid, key */
+    pid_t key_pid;            /* the cache whose published queue key is key; 0: none read */
+    key_t key;
 };
 
 static int sysv_pool_create(struct shm_seg *seg, uint32_t serial, uint64_t size)
@@ -56,6 +61,7 @@ static int client_new(struct cache_client **out, const struct cache_client_optio
         cc->opt.send_timeout_ms = 2000;
     cc->pid = getpid();
     cc->sysv = sysv;
+    pthread_mutex_init(&cc->key_lock, NULL);
     rc = cmdq_client_new(&cc->cmdq, rundir, sizeof rundir);
     if (rc < 0) {
         if (rc != -ENOMEM)
@@ -121,11 +127,41 @@ void cache_client_free(struct cache_client *cc)
     cmdq_client_free(cc->cmdq);
     seg_pool_free(cc->pool);
     size_hints_free(cc->hints);
+    pthread_mutex_destroy(&cc->key_lock);
     free(cc);
 }
 
-/* The sysv backend's send: the cache the registry names, its System V queue (keyed by its
- * pid), a bounded send. A cache without one (another backend) is -ENOTCONN at once. */
+/* Opens the System V queue of cache: under the key it published (sysv_pub.h; read again when
+ * the cache changed or the queue under the remembered key is not its own any more), checked as
+ * ours (sysv_msgq_open_key). Returns 0 or -errno (-ENOTCONN: no queue published by cache). */
+static int sysv_queue_of(struct cache_client *cc, pid_t cache, struct sysv_msgq *q)
+{
+    pid_t pub_pid;
+    key_t key = -1;
+    int rc = -ENOENT;
+
+    pthread_mutex_lock(&cc->key_lock);
+    if (cc->key_pid == cache)
+        key = cc->key;
+    pthread_mutex_unlock(&cc->key_lock);
+    if (key != (key_t)-1)
+        rc = sysv_msgq_open_key(q, key);
+    if (rc == 0)
+        return 0;
+    rc = sysv_pub_read(cmdq_client_dir(cc->cmdq), &pub_pid, &key);
+    if (rc == 0 && pub_pid != cache)
+        rc = -ENOENT; /* a dead cache's record, or the new cache has not published yet */
+    if (rc == 0)
+        rc = sysv_msgq_open_key(q, key);
+    pthread_mutex_lock(&cc->key_lock);
+    cc->key_pid = rc == 0 ? cache : 0;
+    cc->key = key;
+    pthread_mutex_unlock(&cc->key_lock);
+    return rc == -ENOENT ? -ENOTCONN : rc;
+}
+
+/* The sysv backend's send: the cache the registry names, its System V queue (the key it
+ * published), a bounded send. A cache without one (another backend) is -ENOTCONN at once. */
 static int sysv_send(struct cache_client *cc, const struct cmdq_request *req, int *pidfd)
 {
     struct sysv_msgq q;
@@ -134,7 +170,7 @@ static int sysv_send(struct cache_client *cc, const struct cmdq_request *req, in
 
     if (rc < 0)
         return rc;
-    rc = sysv_msgq_open(&q, cache);
+    rc = sysv_queue_of(cc, cache, &q);
     if (rc == 0)
         rc = sysv_msgq_send(&q, req, sizeof *req, *pidfd, cc->opt.send_timeout_ms);
     else if (rc == -ENOENT)
@@ -285,6 +321,14 @@ int handle_with_cache(struct gfs_ctx *ctx, const char *path, size_t path_len,
         replace = 0;
         size_hints_forget(cc->hints, path, path_len);
         rc = answer_miss ? gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0) : -ENODATA;
+        break;
+    case SHM_STATUS_OTHER_BACKEND:
+        /* The cache serves another --ipc: as if there were none (the origin may answer). */
+        rc = shm_seg_release(&it->seg);
+        if (rc < 0)
+            break;
+        replace = 0;
+        rc = -ENOTCONN;
         break;
     default:
         replace = shm_seg_release(&it->seg) < 0;

@@ -46,7 +46,8 @@ void cache_client_free(struct cache_client *cc);
  *   -ENOENT      the cache does not have the file (and answer_miss was 0)
  *   -ENODATA     the cache fills itself and its origin says the file does not exist (and
  *                answer_miss was 0): answer FILE_NOT_FOUND, do not ask an origin again
- *   -ENOTCONN    no cache is running; -ESRCH the cache died before answering;
+ *   -ENOTCONN    no cache is running, or the one running serves another --ipc;
+ *   -ESRCH       the cache died before answering;
  *   -ETIMEDOUT   no free segment or no answer in time
  * so the caller can fall back to the origin or answer ERROR. After the header was sent any
  * failure returns -errno and the caller must return it (the client sees a short transfer). */

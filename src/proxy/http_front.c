@@ -16,7 +16,9 @@
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
-#include <linux/tcp.h> /* tcp_info with tcpi_bytes_acked */
+#include <linux/sockios.h> /* SIOCOUTQ */
+#include <linux/tcp.h>     /* tcp_info with tcpi_bytes_acked */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -24,7 +26,9 @@
 
 #include "clock.h"
 #include "gf_proto.h"
+#include "hexdigit.h"
 #include "log.h"
+#include "map_keep.h"
 #include "workq.h"
 
 #define BODY_BLOCK     (256u << 10) /* libmicrohttpd's body buffer per response */
@@ -36,8 +40,11 @@
 #define VALIDATOR_MAX  128
 #define MAX_WORKERS    4096
 #define MAX_IO_THREADS 4
-#define CONDITION_MAX  1024        /* longest If-None-Match kept */
-#define SMALL_MAX      (64u << 10) /* bodies up to this long are gathered, then answered */
+#define CONDITION_MAX  1024         /* longest If-None-Match kept */
+#define SMALL_MAX      (64u << 10)  /* bodies up to this long are gathered, then answered */
+#define MAP_MIN        (2u << 20)   /* shorter bodies from a descriptor: sendfile */
+#define MAP_KEEP_BYTES (1ull << 30) /* kept mappings: bytes mapped at most ... */
+#define MAP_KEEP_FILES 256u         /* ... and files */
 
 /* One connection, for the header deadline; guarded by http_front.conns_lock. */
 struct hconn {
@@ -59,11 +66,13 @@ struct http_front {
     unsigned nworkers; /* started */
     pthread_t watcher;
     int watching;
-    atomic_int stop;      /* http_front_stop asks the watcher to stop */
-    atomic_int stopping;  /* gfs_ctx_stopping */
-    atomic_int cancelled; /* gfs_ctx_cancelled: the grace period is over */
-    atomic_int active;    /* requests handed to a worker and not yet freed */
-    atomic_int fd_said;   /* the first body sent from a file was logged */
+    atomic_int stop;       /* http_front_stop asks the watcher to stop */
+    atomic_int stopping;   /* gfs_ctx_stopping */
+    atomic_int cancelled;  /* gfs_ctx_cancelled: the grace period is over */
+    atomic_int active;     /* requests handed to a worker and not yet freed */
+    atomic_int fd_said;    /* the first body sent from a file was logged */
+    atomic_int map_said;   /* the first body sent from a kept mapping was logged */
+    struct map_keep *maps; /* opt.map_max > 0: files mapped for bodies sent from memory */
     pthread_mutex_t conns_lock;
     struct hconn *conns; /* every open connection */
 };
@@ -98,6 +107,7 @@ struct job {
     char path[GF_PATH_MAX + 1];
     size_t path_len;
     int head;
+    int http10; /* an HTTP/1.0 request (libmicrohttpd answers it Connection: close) */
     /* The request's conditions, copied: the worker reads them after the request may end. */
     char *inm;  /* If-None-Match, or NULL */
     time_t ims; /* If-Modified-Since, or -1 */
@@ -129,11 +139,14 @@ struct job {
     int finished;         /* (L) the handler returned */
     int completed_ok;     /* (L) libmicrohttpd ended the request as sent in full */
     /* A body libmicrohttpd sends itself from the handler's file (sink_send_fd). */
-    int fd_mode;       /* the content comes from fd_src (worker only) */
-    int fd_src;        /* our dup of the handler's descriptor, for the checks, or -1 */
-    uint64_t fd_base;  /* its offset of content byte 0 */
-    struct stat fd_st; /* the file when it was handed to us */
-    int fd_body;       /* (L) the dup libmicrohttpd gets (and closes), or -1 */
+    int fd_mode;                 /* the content comes from fd_src (worker only) */
+    int fd_src;                  /* our dup of the handler's descriptor, for the checks, or -1 */
+    uint64_t fd_base;            /* its offset of content byte 0 */
+    struct stat fd_st;           /* the file when it was handed to us */
+    int fd_body;                 /* (L) the dup libmicrohttpd gets (and closes), or -1 */
+    uint64_t fd_hdr;             /* (L) the response header's length as libmicrohttpd sends it */
+    struct map_entry *map;       /* (L) or a held mapping of the file: the body is sent from it */
+    const unsigned char *map_at; /* its first body byte */
 };
 
 static int64_t send_timeout(const struct http_front *h)
@@ -205,6 +218,8 @@ static void job_unref(struct job *j)
     pthread_mutex_destroy(&j->lock);
     if (j->fd_body >= 0)
         close(j->fd_body); /* never handed to libmicrohttpd */
+    if (j->map != NULL)
+        map_keep_put(j->h->maps, j->map);
     free(j->small);
     free(j->inm);
     free(j->target);
@@ -496,6 +511,27 @@ static uint64_t tcp_acked(int fd)
     return ti.tcpi_bytes_acked;
 }
 
+/* Bytes written to the connection's socket so far: acknowledged, plus those still queued. */
+static uint64_t tcp_written(int fd)
+{
+    int queued = 0;
+
+    if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued) < 0 || queued < 0)
+        queued = 0;
+    return tcp_acked(fd) + (uint64_t)queued;
+}
+
+/* Body bytes of a response sent from a file, from the socket's counts: libmicrohttpd does not
+ * say how many it wrote (no connection info, no count at completion; its sendfile takes an
+ * explicit offset, so the file position does not move). base bytes were written before the
+ * response, upto by when the count was taken; the header (fd_hdr) goes first. */
+static uint64_t fd_body_sent(const struct job *j, uint64_t base, uint64_t upto)
+{
+    uint64_t n = upto > base + j->fd_hdr ? upto - base - j->fd_hdr : 0;
+
+    return n < j->body_len ? n : j->body_len;
+}
+
 /* Non-zero when the file behind fd_src no longer has the size, mtime and ctime it had. */
 static int fd_changed(const struct job *j)
 {
@@ -517,7 +553,7 @@ static int fd_watch_locked(struct job *j)
 {
     const struct http_front *h = j->h;
     uint64_t need = (uint64_t)h->opt.min_rate * (uint64_t)h->opt.send_timeout_ms / 1000;
-    uint64_t mark = tcp_acked(j->fd);
+    uint64_t base = tcp_written(j->fd), mark = tcp_acked(j->fd), acked = mark;
     int64_t waited = 0;
     int rc = 0;
 
@@ -531,7 +567,7 @@ static int fd_watch_locked(struct job *j)
             rc = -ESTALE;
             break;
         }
-        uint64_t acked = tcp_acked(j->fd);
+        acked = tcp_acked(j->fd);
         if (acked - mark >= need) {
             mark = acked;
             waited = 0;
@@ -549,12 +585,19 @@ static int fd_watch_locked(struct job *j)
     }
     if (rc < 0) {
         j->failed = 1;
-        if (!j->gone && j->fd >= 0)
+        /* What was written still reaches a client that reads: the kernel sends it before
+         * the FIN. Gone already: what it acknowledged at the last look. */
+        if (!j->gone && j->fd >= 0) {
+            acked = tcp_written(j->fd);
             shutdown(j->fd, SHUT_RDWR); /* libmicrohttpd's close waits for this lock */
+        }
+        j->out = fd_body_sent(j, base, acked);
         return rc;
     }
-    if (!j->completed_ok)
+    if (!j->completed_ok) {
+        j->out = fd_body_sent(j, base, acked); /* the client left: acknowledged at the last look */
         return -EPIPE;
+    }
     j->out = j->body_len;
     if (fd_changed(j)) {
         log_warn(0,
@@ -566,15 +609,38 @@ static int fd_watch_locked(struct job *j)
     return 0;
 }
 
-/* gfs_send_file: the body is answered from a dup of fd (libmicrohttpd then sends it with
- * sendfile) once the handler's calls cover it, contiguous in one file. A body gathered whole
+/* A held mapping of the body's file when the body is at least MAP_MIN long and the file at
+ * most map_max (*at: the body's first byte), else NULL: sendfile. On loopback a body written
+ * from memory costs the receiver half what a sendfile'd one does, and a kept mapping costs no
+ * mmap/munmap per request (docs/http.md has the measurements). */
+static struct map_entry *map_body(const struct job *j, const unsigned char **at)
+{
+    const unsigned char *base;
+    uint64_t first = j->fd_base + j->first;
+    struct map_entry *e;
+
+    if (j->h->maps == NULL || j->body_len < MAP_MIN ||
+        (uint64_t)j->fd_st.st_size > j->h->opt.map_max ||
+        first + j->body_len > (uint64_t)j->fd_st.st_size)
+        return NULL;
+    e = map_keep_get(j->h->maps, j->fd_src, &j->fd_st, &base);
+    if (e != NULL)
+        *at = base + first;
+    return e;
+}
+
+/* gfs_send_file: the body is answered from a kept mapping of fd (map_body: libmicrohttpd
+ * sends it from memory) or from a dup of fd (libmicrohttpd then sends it with sendfile) once
+ * the handler's calls cover it, contiguous in one file. A body gathered whole
  * (small_mode) or one begun through sink_send takes the bytes through sink_send instead. */
 static int sink_send_fd(void *arg, int fd, uint64_t offset, uint64_t len)
 {
     struct job *j = arg;
     uint64_t in = j->in, end = j->first + j->body_len;
     struct stat st;
-    int mfd, rc;
+    struct map_entry *map;
+    const unsigned char *map_at = NULL;
+    int mfd = -1, rc;
 
     if (j->discard) {
         j->in += len;
@@ -596,17 +662,27 @@ static int sink_send_fd(void *arg, int fd, uint64_t offset, uint64_t len)
     j->in += len;
     if (in >= end || in + len < end)
         return 0; /* past the body (a range), or more of it to come */
-    mfd = fcntl(j->fd_src, F_DUPFD_CLOEXEC, 0);
-    if (mfd < 0)
-        return -errno;
-    if (!atomic_exchange(&j->h->fd_said, 1))
-        log_info("HTTP bodies are sent from the cache's file descriptors (sendfile)");
+    map = map_body(j, &map_at);
+    if (map == NULL) {
+        mfd = fcntl(j->fd_src, F_DUPFD_CLOEXEC, 0);
+        if (mfd < 0)
+            return -errno;
+        if (!atomic_exchange(&j->h->fd_said, 1))
+            log_info("HTTP bodies are sent from the cache's file descriptors (sendfile)");
+    } else if (!atomic_exchange(&j->h->map_said, 1)) {
+        log_info("HTTP bodies are sent from the cache's file descriptors (kept mappings)");
+    }
     pthread_mutex_lock(&j->lock);
     if (j->gone) {
         rc = -EPIPE;
-        close(mfd);
+        if (map != NULL)
+            map_keep_put(j->h->maps, map);
+        else
+            close(mfd);
     } else {
         j->fd_body = mfd;
+        j->map = map;
+        j->map_at = map_at;
         j->answered = 1;
         job_wake_locked(j);
         rc = fd_watch_locked(j);
@@ -735,6 +811,21 @@ static void free_body(void *cls)
     job_unref(cls);
 }
 
+/* A response sent from a kept mapping is freed: the mapping's hold ends. */
+static void free_mapped(void *cls)
+{
+    struct job *j = cls;
+    struct map_entry *e;
+
+    pthread_mutex_lock(&j->lock);
+    e = j->map;
+    j->map = NULL;
+    pthread_mutex_unlock(&j->lock);
+    if (e != NULL)
+        map_keep_put(j->h->maps, e);
+    job_unref(j);
+}
+
 static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status, const char *text)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
@@ -765,6 +856,35 @@ static const char *status_text(unsigned status)
     }
 }
 
+static enum MHD_Result header_line_len(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    uint64_t *n = cls;
+
+    (void)kind;
+    *n += strlen(key) + strlen(value) + 4; /* "key: value\r\n" */
+    return MHD_YES;
+}
+
+/* The length of r's header as libmicrohttpd 0.9.75 sends it (seen with curl): the status line,
+ * Date, "Connection: close" when it closes (asked, or HTTP/1.0), our headers, Content-Length
+ * and the blank line. */
+static uint64_t header_len(const struct job *j, struct MHD_Response *r)
+{
+    const char *c = MHD_lookup_connection_value(j->conn, MHD_HEADER_KIND, "Connection");
+    const char *reason = MHD_get_reason_phrase_for(j->status);
+    char cl[48];
+    uint64_t n = strlen("HTTP/1.1 200 \r\n") + strlen(reason) + strlen("Date: \r\n") +
+                 29 /* IMF-fixdate */ + strlen("\r\n");
+
+    n += (uint64_t)snprintf(cl, sizeof cl, "Content-Length: %llu\r\n",
+                            (unsigned long long)j->body_len);
+    if (j->http10 || (c != NULL && strcasestr(c, "close") != NULL))
+        n += strlen("Connection: close\r\n");
+    MHD_get_response_headers(r, header_line_len, &n);
+    return n;
+}
+
 /* Queues the worker's answer. Runs on libmicrohttpd's thread; the answer fields are final
  * once answered is set. */
 static enum MHD_Result queue_answer(struct job *j)
@@ -772,6 +892,7 @@ static enum MHD_Result queue_answer(struct job *j)
     struct MHD_Response *r;
     enum MHD_Result ok;
     char buf[96];
+    int from_fd = 0;
 
     if (j->status == MHD_HTTP_NOT_FOUND || j->status >= 500)
         return queue_text(j->conn, j->status, status_text(j->status));
@@ -780,11 +901,18 @@ static enum MHD_Result queue_answer(struct job *j)
         if (r == NULL)
             return MHD_NO;
         j->small = NULL; /* libmicrohttpd frees it */
+    } else if (j->map != NULL && !j->head) {
+        r = MHD_create_response_from_buffer_with_free_callback_cls(
+            j->body_len, (void *)(uintptr_t)j->map_at, free_mapped, j);
+        if (r == NULL)
+            return MHD_NO;
+        job_ref(j); /* the response's, with the mapping's hold */
     } else if (j->fd_body >= 0 && !j->head) {
         r = MHD_create_response_from_fd_at_offset64(j->body_len, j->fd_body, j->fd_base + j->first);
         if (r == NULL)
             return MHD_NO;
         j->fd_body = -1; /* libmicrohttpd closes it */
+        from_fd = 1;
     } else if (j->body) {
         /* For HEAD libmicrohttpd sends the Content-Length and never calls read_body. */
         r = MHD_create_response_from_callback(j->body_len, BODY_BLOCK, read_body, j, free_body);
@@ -814,20 +942,15 @@ static enum MHD_Result queue_answer(struct job *j)
         snprintf(buf, sizeof buf, "bytes */%llu", (unsigned long long)j->total);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, buf);
     }
+    if (from_fd) {
+        uint64_t n = header_len(j, r);
+        pthread_mutex_lock(&j->lock);
+        j->fd_hdr = n; /* before a byte of it is sent */
+        pthread_mutex_unlock(&j->lock);
+    }
     ok = MHD_queue_response(j->conn, j->status, r);
     MHD_destroy_response(r);
     return ok;
-}
-
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Decodes the path of an origin-form target ("/a%20b?q": the query is ignored) into j->path.
@@ -952,6 +1075,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         j->started = 1;
         j->conn = conn;
         j->fd = ci != NULL ? ci->connect_fd : -1;
+        j->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
         j->early = start_request(h, j, method);
         return MHD_YES;
     }
@@ -1192,6 +1316,11 @@ int http_front_new(struct http_front **out, const struct http_front_options *opt
     }
     h->opt.host = NULL; /* borrowed: used only here */
     pthread_mutex_init(&h->conns_lock, NULL);
+    if (h->opt.map_max > 0) {
+        rc = map_keep_new(&h->maps, MAP_KEEP_BYTES, MAP_KEEP_FILES);
+        if (rc < 0)
+            goto err;
+    }
     rc = listen_on(opt->host, opt->port, &h->lfd, &h->port);
     if (rc < 0)
         goto err;
@@ -1287,6 +1416,7 @@ void http_front_free(struct http_front *h)
     if (h->q_ready)
         workq_release(&h->q);
     pthread_mutex_destroy(&h->conns_lock);
+    map_keep_free(h->maps); /* libmicrohttpd stopped: every response, and its hold, is gone */
     free(h->workers);
     free(h);
 }

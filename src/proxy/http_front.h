@@ -27,6 +27,9 @@
 
 struct http_front;
 
+/* webproxy's default map_max (docs/http.md). */
+#define HTTP_FRONT_MAP_MAX (64ull << 20)
+
 struct http_front_options {
     const char *host;        /* address to bind (a name or a literal); NULL = every address */
     uint16_t port;           /* 0 = pick a free one (http_front_port) */
@@ -39,6 +42,11 @@ struct http_front_options {
     int shutdown_grace_ms;   /* 0 = 5000 */
     unsigned max_per_client; /* connections per client address; 0 = 64 */
     unsigned max_conns;      /* connections in all; 0 = 1000 */
+    uint64_t map_max;        /* a body of 2 MiB or more from the cache's descriptor
+                              * (gfs_send_file) in a file up to this long is sent from a
+                              * mapping of the file kept across requests (at most 1 GiB and 256
+                              * files mapped), others with sendfile; 0 = always sendfile
+                              * (HTTP_FRONT_MAP_MAX: webproxy's default) */
     gfs_handler_fn handler;  /* called with handler_arg from every worker */
     void *handler_arg; /* Optional: called once per request when both sides are done with it (the
                         * response ended and the handler returned), from a libmicrohttpd thread or a

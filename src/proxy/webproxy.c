@@ -46,6 +46,9 @@ static const char usage[] =
     "  -p, --port PORT           port to listen on (default 10823)\n"
     "      --http [ADDR:]PORT    also serve HTTP/1.1 (GET, HEAD) there, ADDR a name or an\n"
     "                            address ([::1] for IPv6; default every address)\n"
+    "      --http-map-max BYTES  with --ipc fd: HTTP bodies of 2 MiB or more from files up\n"
+    "                            to BYTES are sent from kept mappings, others with\n"
+    "                            sendfile; 0: always sendfile (default 67108864)\n"
     "  -t, --threads THREADS     worker threads, 1..1024 (default 8)\n"
     "  -s, --origin BASE_URL     origin, http:// or https:// with a host,\n"
     "                            e.g. http://127.0.0.1:8080/files\n"
@@ -105,6 +108,7 @@ struct config {
     const char *http_spec; /* --http as given */
     char http_host[256];   /* "" = every address */
     uint16_t http_port;
+    uint64_t http_map_max; /* --http-map-max */
     struct metrics_endpoint metrics;
     int use_metrics;
     int no_stats;         /* --no-stats: no stats object */
@@ -241,6 +245,7 @@ enum long_opt {
     OPT_CACHE_STALL,
     OPT_ACCESS_LOG,
     OPT_HTTP,
+    OPT_HTTP_MAP_MAX,
     OPT_METRICS,
     OPT_INSTANCE,
     OPT_IPC,
@@ -265,6 +270,7 @@ static const struct option long_opts[] = {
     {"cache-stall", required_argument, NULL, OPT_CACHE_STALL},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"http", required_argument, NULL, OPT_HTTP},
+    {"http-map-max", required_argument, NULL, OPT_HTTP_MAP_MAX},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"instance", required_argument, NULL, OPT_INSTANCE},
     {"ipc", required_argument, NULL, OPT_IPC},
@@ -379,6 +385,9 @@ static void parse_args(int argc, char **argv, struct config *c)
         case OPT_HTTP:
             parse_http(optarg, c);
             break;
+        case OPT_HTTP_MAP_MAX:
+            c->http_map_max = parse_u64(optarg, "--http-map-max", 0, UINT64_MAX >> 1);
+            break;
         case OPT_METRICS:
             if (metrics_endpoint_parse(optarg, &c->metrics, &why) < 0)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
@@ -438,6 +447,7 @@ int main(int argc, char **argv)
                        .nthreads = 8,
                        .nsegs = DEFAULT_NSEGS,
                        .segsize = DEFAULT_SEGSZ,
+                       .http_map_max = HTTP_FRONT_MAP_MAX,
                        .origin = {.retry = {.max = ORIGIN_RETRY_DEFAULT}}};
     struct cache_chan cache = {0};
     struct gfserver *srv = NULL;
@@ -570,6 +580,7 @@ int main(int argc, char **argv)
             .shutdown_grace_ms = c.server.shutdown_grace_ms,
             .max_per_client = c.server.max_per_client,
             .max_conns = c.server.max_waiting,
+            .map_max = c.http_map_max,
             .handler = handle,
             .handler_arg = &src,
             .on_done = on_done,

@@ -86,7 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pos == 0) {
         FUZZ_CHECK(ch.kind == SHM_SLOT_RESPONSE);
         FUZZ_CHECK(ch.status == SHM_STATUS_OK || ch.status == SHM_STATUS_NOT_FOUND ||
-                   ch.status == SHM_STATUS_ERROR || ch.status == SHM_STATUS_ORIGIN_NOT_FOUND);
+                   ch.status == SHM_STATUS_ERROR || ch.status == SHM_STATUS_ORIGIN_NOT_FOUND ||
+                   ch.status == SHM_STATUS_OTHER_BACKEND);
         FUZZ_CHECK(ch.file_len == h.file_len && ch.len <= ch.file_len);
         if (ch.status != SHM_STATUS_OK)
             FUZZ_CHECK(ch.len == 0 && ch.file_len == 0);

@@ -56,6 +56,45 @@ fetch_ok "$PPORT" "$A" 1000
 check "ban of /ok/2000/img/: $X fetched again, $A still a hit (got $(attempts $X) $(attempts $A))" \
     test "$(attempts $X)$(attempts $A)" = 33
 
+# Purge and ban cut a fill in progress (the origin paused mid-body): its readers finish, a
+# request after the purge does not join it (it fetches again), and its body is not kept.
+P1=/pause/200000/1000/purge P2=/pause/200000/1000/ban/x
+attempts_at_least() { [ "$(attempts "$1")" -ge "$2" ]; }
+# paused_client VAR PATH N: a client of PATH; returns once the origin has N requests for PATH
+# (the fill waits there); sets VAR (pid).
+paused_client() {
+    local __p
+    spawn __p python3 "$WORK/gfget.py" "$PPORT" "$2" --out "$WORK/$1.out"
+    wait_for 20 attempts_at_least "$2" "$3" || fail "$1: no origin request $3 for $2"
+    printf -v "$1" '%s' "$__p"
+}
+# paused_result PID NAME SIZE: the client ended OK with the origin's SIZE bytes.
+paused_result() {
+    local line
+    wait_for 60 eval "! proc_alive $1" || fail "$2 did not end"
+    wait "$1" 2>/dev/null || true
+    line=$(tail -n 1 "$(logfile_of "$1")")
+    check "$2: OK after the release (got: $line)" test "$(status_of "$line")" = OK
+    check "$2: the origin's bytes" \
+        test "$(sha256sum "$WORK/$2.out" 2>/dev/null | cut -d' ' -f1 || true)" = "$(sha_of "$3")"
+}
+paused_client C1 "$P1" 1
+paused_client C2 "$P2" 1
+ctl 0 purge "$P1"
+said "purged $P1 (1 entry)"
+ctl 0 ban /pause/200000/1000/ban/
+said "banned /pause/200000/1000/ban/ (1 entry)"
+paused_client C3 "$P1" 2 # not joining the purged fill: a second origin request
+touch "$RELEASE"
+paused_result "$C1" C1 200000
+paused_result "$C2" C2 200000
+paused_result "$C3" C3 200000
+check "the purged fill was not kept" grep -q "'$P1' was purged while it was filled" "$(logfile_of "$CACHE")"
+fetch_ok "$PPORT" "$P1" 200000
+check "the fill started after the purge was kept: a hit (got $(attempts "$P1"))" test "$(attempts "$P1")" -eq 2
+fetch_ok "$PPORT" "$P2" 200000
+check "the banned fill was not kept: fetched again (got $(attempts "$P2"))" test "$(attempts "$P2")" -eq 2
+
 # Index entries are pinned.
 ctl 1 purge /pinned.bin
 said "pinned"

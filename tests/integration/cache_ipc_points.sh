@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # cache_ipc_points.sh BACKEND - the socket backends (--ipc unix or fd) when a peer dies or stalls
 # at an exact point (GF_FAULT on simplecached_fi / webproxy_fi, tests/rel/fault.h):
-#   1. the cache dies with the request's connection in its backlog (accept4:N:kill) or just
-#      before its answer (sendmsg:1:kill): the client gets ERROR at once, never a hang;
+#   1. the cache dies with the request's connection in its backlog (accept4:N:kill: a second
+#      proxy's first connection, the first proxy keeps its own) or just before its answer
+#      (sendmsg:1:kill): the client gets ERROR at once, never a hang;
 #   2. unix: the cache dies mid-body (sendfile:3:kill): the client sees a short transfer;
 #   3. fd: the proxy dies mid-send (sendfile:3:kill): the cache is untouched and serves the next
 #      proxy at once;
@@ -49,14 +50,21 @@ start_proxy PROXY "$PORT" 4 2 65536
 for fault in accept4:2:kill sendmsg:1:kill; do
     log "the cache dies at $fault"
     fi_cache CACHE "$fault"
-    [ "${fault%%:*}" = accept4 ] && expect_get "$PORT" /small.bin OK # the first accept is fine
-    timed_get "$PORT" /small.bin
+    qport=$PORT
+    if [ "${fault%%:*}" = accept4 ]; then
+        expect_get "$PORT" /small.bin OK # the first accept is fine
+        # The first proxy keeps its connection: a second proxy's is the cache's second accept.
+        qport=$(free_port)
+        start_proxy QPROXY "$qport" 2 2 65536
+    fi
+    timed_get "$qport" /small.bin
     check "$fault: ERROR (got: $LINE)" test "$(status_of "$LINE")" = ERROR
     check "$fault: within 3 s (took $MS ms)" test "$MS" -lt 3000
     check "$fault: the cache died there" dead "$CACHE"
     check "$fault: the fault was injected" grep -q "gf_fault: ${fault%%:*} call" "$(logfile_of "$CACHE")"
     start_cache CACHE -t 2
     check "$fault: service resumes" wait_for 15 get_ok "$PORT" /small.bin
+    [ "$qport" != "$PORT" ] && stop_ok "$QPROXY" TERM webproxy
     stop_ok "$CACHE" TERM simplecached
 done
 

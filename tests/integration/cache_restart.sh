@@ -62,9 +62,13 @@ check "A logs that it gave its names up" \
 cache_ready B -t 2
 blog=$(logfile_of "$B")
 check "B started without waiting for A" bash -c "! grep -q 'waiting up to' '$blog'"
-check "A is still running, draining the held transfer" proc_alive "$A"
+# fd: the proxy sends the held file from A's descriptor, so A holds no transfer and may end
+# at once; the held transfer must complete all the same.
+held_in_cache=1
+[ "${GETFILE_TEST_IPC:-posix}" = fd ] && held_in_cache=0
+[ $held_in_cache = 1 ] && check "A is still running, draining the held transfer" proc_alive "$A"
 expect_get "$PORT" "$small" OK
-check "A is still running after B served a request" proc_alive "$A"
+[ $held_in_cache = 1 ] && check "A is still running after B served a request" proc_alive "$A"
 rm -f "$hold"
 rc=0
 reap "$SLOW" || rc=$?

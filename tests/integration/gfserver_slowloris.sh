@@ -4,7 +4,11 @@
 # a real simplecached) a normal client's downloads all succeed meanwhile, close to its own
 # baseline, and every dripping client is served byte-exact. Then the per-client limit (-C) and
 # the capacity (-W, which evicts the oldest waiting connection) of gfserver_main.
+# gfserver_slowloris.sh BACKEND (posix, sysv, unix, fd; label ipc_<backend>): part 3 only, both
+# daemons on --ipc BACKEND (the defence is the server core's, so one short run per backend).
 # SPDX-License-Identifier: MIT
+BE=${1:-}
+[ -z "$BE" ] || export GETFILE_TEST_IPC=$BE
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cache_lib.sh"
 RAW="$SRC_DIR/tests/integration/gfserver_raw.py"
@@ -42,6 +46,21 @@ slowloris() {
     check "$name: every client sending one header byte a second is served ($line)" \
         test "$line" = "drip $NDRIP $NDRIP 0"
 }
+
+# 3 alone: webproxy in cache mode on simplecached, both on --ipc BACKEND (spawn adds it).
+if [ -n "$BE" ]; then
+    start_cache CACHE -t 4
+    port=$(free_port)
+    spawn PROXY "$BIN_DIR/webproxy" -p "$port" -t 4 -n 4 -z 8192 -C 1000
+    wait_port "$port" 30
+    check "the cache runs on --ipc $BE" grep -q -- "(--ipc $BE)" "$(logfile_of "$CACHE")"
+    slowloris "webproxy cache --ipc $BE" "$port"
+    stop_ok "$PROXY" TERM webproxy
+    stop_ok "$CACHE" TERM simplecached
+    assert_no_ipc_left
+    finish
+    exit
+fi
 
 # 1. gfserver_main, 4 workers.
 port=$(free_port)

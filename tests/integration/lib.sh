@@ -1,11 +1,12 @@
 # lib.sh - shared by the integration tests: isolation, process tracking, ports, checks.
 #
-# Source it first thing. It re-executes the test inside private mount and IPC namespaces with
-# a fresh tmpfs on /dev/shm, a private mqueue mount on /dev/mqueue and a fresh tmpfs on
-# /run/getfile (root's runtime directory, where the cache's registry lives), so tests can run in
-# parallel and "nothing of ours is left" is a plain ls. Every process started with `spawn` is
-# stopped by PID on exit. Requires root (unshare); the suite runs as root, and for anybody else
-# the test exits 77, which ctest reports as skipped (SKIP_RETURN_CODE in tests/CMakeLists.txt).
+# Source it first thing. It re-executes the test (gf_isolate, scripts/isolate.sh) inside
+# private mount and IPC namespaces with a fresh tmpfs on /dev/shm, a private mqueue mount on
+# /dev/mqueue and a fresh tmpfs on /run/getfile (root's runtime directory, where the cache's
+# registry lives), so tests can run in parallel and "nothing of ours is left" is a plain ls.
+# Every process started with `spawn` is stopped by PID on exit. Requires root (unshare); the
+# suite runs as root, and for anybody else the test exits 77, which ctest reports as skipped
+# (SKIP_RETURN_CODE in tests/CMakeLists.txt).
 # shellcheck shell=bash
 set -euo pipefail
 
@@ -22,21 +23,15 @@ BIN_DIR=$(realpath -- "$BIN_DIR")
 SRC_DIR=$(realpath -- "$SRC_DIR")
 export BIN_DIR SRC_DIR
 
-if [ -z "${GF_TEST_ISOLATED:-}" ]; then
-    export GF_TEST_ISOLATED=1
-    exec unshare -m -i --fork --propagation private bash -c '
-        set -e
-        mount -t tmpfs -o size=2g,mode=1777 tmpfs /dev/shm
-        mkdir -p /dev/mqueue
-        mount -t mqueue mqueue /dev/mqueue
-        mkdir -p /run/getfile
-        mount -t tmpfs -o size=1m,mode=0700 tmpfs /run/getfile
-        exec bash "$0" "$@"' "$0" "$@"
-fi
+# The isolation, processes, ports and waits shared with the demo and bench scripts: gf_isolate,
+# start_bg, stop_pid, stop_all, ours, proc_alive, proc_state, nap, free_port, port_open,
+# port_up, wait_for.
+# shellcheck source=scripts/isolate.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/isolate.sh"
+gf_isolate GF_TEST_ISOLATED 2g "$0" "$@" || true
 
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/gftest.${TEST_NAME}.XXXXXX")
-declare -a GF_PIDS=()
 FAILURES=0
 CHECKS=0
 
@@ -75,15 +70,11 @@ spawn() {
     name=$(basename "$1")
     log="$WORK/$name.${#GF_PIDS[@]}.log"
     if [[ "$1" == "$BIN_DIR"/* && -n "$TEST_WRAPPER" ]]; then
-        # shellcheck disable=SC2086
-        $TEST_WRAPPER "$@" >"$log" 2>&1 &
-    else
-        "$@" >"$log" 2>&1 &
+        # shellcheck disable=SC2086 # the wrapper is a word list
+        set -- $TEST_WRAPPER "$@"
     fi
-    local pid=$!
-    GF_PIDS+=("$pid")
-    printf -v "$__var" '%s' "$pid"
-    echo "$log" >"$WORK/.log.$pid"
+    start_bg "$__var" "$log" "$@"
+    echo "$log" >"$WORK/.log.${!__var}"
 }
 
 logfile_of() { cat "$WORK/.log.$1"; }
@@ -96,73 +87,16 @@ logfile_of() { cat "$WORK/.log.$1"; }
 # list, read with gdb, held the PID the script was waiting for).
 files_under() { find "$1" -type f -print0 >"$2"; }
 
-# The polling helpers below fork no `ps | cut`: fewer forks, fewer PID wraps in a long run.
-
-# nap [SECONDS]: sleeps 50 ms by default.
-nap() { sleep "${1:-0.05}"; }
-
-# proc_fields PID VAR: stores the fields of /proc/PID/stat after "pid (comm) " (state, ppid,
-# ...) in VAR, "" if PID is gone. comm may hold spaces and parentheses, hence the last ") ".
-proc_fields() {
-    local __f=""
-    read -r __f 2>/dev/null <"/proc/$1/stat" || __f=""
-    printf -v "$2" '%s' "${__f##*) }"
-}
-
-# proc_state PID VAR: stores the state letter of PID (R, S, T, Z...) in VAR, "" if it is gone.
-proc_state() {
-    local __st
-    proc_fields "$1" __st
-    printf -v "$2" '%s' "${__st:0:1}"
-}
-
-# ours PID: PID is a child of this shell. A PID we spawned may since have ended, been reaped
-# and been given to somebody else's process (a long run wraps pid_max many times over): never
-# signal a PID without asking this first.
-ours() {
-    local f ppid
-    proc_fields "$1" f
-    read -r _ ppid _ <<<"$f"
-    [ "${ppid:-}" = "$$" ]
-}
-
-# proc_alive PID: PID exists and is not a zombie.
-proc_alive() {
-    local st
-    proc_state "$1" st
-    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-# stop PID [SIGNAL] [TIMEOUT_S]: signals the process and waits for it; SIGKILL after the
-# timeout. Returns the exit status (128+n for a signal).
-stop() {
-    local pid=$1 sig=${2:-TERM} t=${3:-10} i
-    ours "$pid" && kill -"$sig" "$pid" 2>/dev/null || true
-    # A zombie still answers kill -0, hence proc_alive; wait reaps it below.
-    for ((i = 0; i < t * 20; i++)); do
-        proc_alive "$pid" && ours "$pid" || break
-        nap
-    done
-    if proc_alive "$pid" && ours "$pid"; then
-        log "pid $pid did not stop within ${t}s after SIG$sig; killing"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    local rc=0
-    wait "$pid" 2>/dev/null || rc=$?
-    return $rc
-}
+# stop PID [SIGNAL] [TIMEOUT_S]: stop_pid (scripts/isolate.sh): signals the process if it is
+# ours and waits for it; SIGKILL after the timeout. Returns the exit status (128+n for a signal).
+stop() { stop_pid "$@"; }
 
 cleanup() {
     local rc=$?
     # A child forked by spawn that is signalled before its exec is still this script, EXIT
     # trap included: it must not kill our processes and remove $WORK on its way out.
     [ "$BASHPID" = "$$" ] || return 0
-    for pid in "${GF_PIDS[@]}"; do
-        if ours "$pid"; then
-            kill -KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
+    stop_all KILL
     if [ "$rc" -ne 0 ] || [ "$FAILURES" -ne 0 ]; then
         for f in "$WORK"/*.log; do
             [ -f "$f" ] || continue
@@ -174,34 +108,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# free_port: a TCP port nobody listens on right now.
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 # wait_port PORT [TIMEOUT_S]: waits until something accepts on 127.0.0.1:PORT.
 wait_port() {
-    local port=$1 t=${2:-20} i
-    for ((i = 0; i < t * 20; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        nap
-    done
-    die "nothing listens on port $port after ${t}s"
-}
-
-# wait_for TIMEOUT_S COMMAND...: polls a condition every 50 ms.
-wait_for() {
-    local t=$1 i
-    shift
-    for ((i = 0; i < t * 20; i++)); do
-        if "$@"; then
-            return 0
-        fi
-        nap
-    done
-    return 1
+    port_up "$1" "${2:-20}" || die "nothing listens on port $1 after ${2:-20}s"
 }
 
 # GF_RUNDIR: root's runtime directory (src/ipc/ipc_rundir.h), private to this test.

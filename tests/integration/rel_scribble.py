@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """rel_scribble.py - damages the proxy's data segments in the middle of a transfer.
 
-usage: rel_scribble.py PORT PROXY_PID CACHE_PID BIG SMALL SLOT_STRIDE
+usage: rel_scribble.py PORT PROXY_PID CACHE_PID BIG SMALL SLOT_STRIDE [--sysv]
 
 For every damage below: starts a download of /huge (the file BIG), reads 64 KiB and stops
 reading, so the transfer is in flight; applies the damage to every segment of PROXY_PID in
@@ -12,7 +12,11 @@ complete with wrong bytes); both daemons must still run; and the next downloads 
 failed. Damages: truncation to 0, 100, 256 and 4096 bytes; 0xff, then 0x00, over each 8-byte
 word of the segment header (256 bytes) and of the first two slot headers (64 bytes each, the
 second SLOT_STRIDE bytes after the first). Prints one line per damage and a summary; exits 1 on
-any violation."""
+any violation.
+--sysv: the segments are the System V ones PROXY_PID created (/proc/sysvipc/shm, already marked
+for removal, still attachable by id), written through shmat; no truncation (a System V segment's
+size is fixed at shmget: nobody can shrink it under a mapping)."""
+import ctypes
 import glob
 import os
 import socket
@@ -21,6 +25,7 @@ import threading
 import time
 
 HDR_SPACE, SLOT_HDR = 256, 64
+SYSV = False
 
 
 def download(port, path, pause_after=None, on_pause=None, timeout=30.0):
@@ -56,7 +61,39 @@ def segments(pid):
     return sorted(glob.glob("/dev/shm/getfile-%d-%d-seg*" % (os.getuid(), pid)))
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.shmat.restype = ctypes.c_void_p
+LIBC.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+LIBC.shmdt.argtypes = [ctypes.c_void_p]
+
+
+def sysv_segments(pid):
+    """shmids of the System V segments pid created, of our uid."""
+    ids = []
+    with open("/proc/sysvipc/shm") as f:
+        next(f)
+        for line in f:
+            c = line.split()
+            if int(c[4]) == pid and int(c[7]) == os.getuid():
+                ids.append(int(c[1]))
+    return ids
+
+
+def sysv_damage(arg):
+    def apply(pid):
+        for shmid in sysv_segments(pid):
+            addr = LIBC.shmat(shmid, None, 0)
+            if addr is None or addr == ctypes.c_void_p(-1).value:
+                continue  # replaced meanwhile
+            ctypes.memset(addr + arg[0], arg[1], 8)
+            LIBC.shmdt(addr)
+    return apply
+
+
 def damage(kind, arg):
+    if SYSV:
+        return sysv_damage(arg)
+
     def apply(pid):
         for path in segments(pid):
             try:
@@ -83,7 +120,9 @@ def main(argv):
     port, ppid, cpid = int(argv[1]), int(argv[2]), int(argv[3])
     big, small = open(argv[4], "rb").read(), open(argv[5], "rb").read()
     stride = int(argv[6])
-    damages = [("truncate", (n,)) for n in (0, 100, HDR_SPACE, 4096)]
+    global SYSV
+    SYSV = "--sysv" in argv[7:]
+    damages = [] if SYSV else [("truncate", (n,)) for n in (0, 100, HDR_SPACE, 4096)]
     offsets = list(range(0, HDR_SPACE, 8))
     offsets += [HDR_SPACE + o for o in range(0, SLOT_HDR, 8)]
     offsets += [HDR_SPACE + stride + o for o in range(0, SLOT_HDR, 8)]

@@ -15,6 +15,17 @@
 #   4. a user without a runtime directory whose last resort the squatter took first: both daemons
 #      refuse to start (exit 3, naming GETFILE_RUNTIME_DIR), use nothing of the squatter's; with
 #      GETFILE_RUNTIME_DIR (a directory of its own, mode 0755: narrowed to 0700) they serve.
+# rel_squat.sh BACKEND (sysv, unix, fd; tests/reliability.cmake, label ipc_<backend>): part 1 only
+# (parts 2-4 test the runtime directory's choice, the same for every backend), both daemons on
+# --ipc BACKEND, with what that backend adds:
+#   sysv: the squatter also takes the System V queue key of each cache's pid (before it starts,
+#     and of the next pids while they run) and 256 segment keys: the cache starts anyway on a
+#     random key it publishes in the runtime directory (sysv_pub.h), the proxy finds it there;
+#     no queue or segment of the squatter's is ever sent to or attached (qnum, lspid, nattch 0);
+#   unix, fd: the squatter cannot bind or connect the socket names (the directory is 0700);
+#     with the directory opened up by hand (a misconfiguration), another uid's connection to the
+#     cache is closed unanswered (SO_PEERCRED) and, the cache stopped, a fake cache of another
+#     uid under the socket name gets no request from the proxy, whose client gets ERROR.
 # Variables set here are read by rel_common.sh functions (REL_PREFIX, CORPUS, ...).
 # shellcheck disable=SC2034
 source "$(dirname "$0")/lib.sh"
@@ -23,6 +34,16 @@ source "$(dirname "$0")/rel_common.sh"
 SQ=65534
 AS_SQ=(setpriv "--reuid=$SQ" "--regid=$SQ" --clear-groups)
 SQUAT=$SRC_DIR/tests/integration/rel_squat.py
+BE=${1:-}
+IPC=()
+SQ_BE=()
+case "$BE" in
+"") ;;
+sysv) SQ_BE=(--sysv) ;;
+unix | fd) SQ_BE=(--sock "$GF_RUNDIR") ;;
+*) die "unknown backend '$BE'" ;;
+esac
+[ -z "$BE" ] || IPC=(--ipc "$BE")
 chmod 755 "$WORK"
 rel_corpus big
 chmod -R a+rX "$WORK"
@@ -46,17 +67,36 @@ release() {
 # ready). squat_watch UID: the squatter that keeps taking names, in the background (SQW).
 squat_before() {
     local out
-    out=$("${AS_SQ[@]}" /usr/bin/python3 "$SQUAT" --uid "$@") || die "the squatter failed: $out"
+    out=$("${AS_SQ[@]}" /usr/bin/python3 "$SQUAT" "${SQ_BE[@]}" --uid "$@") || die "the squatter failed: $out"
     log "squatter for uid $1: $out"
+    echo "$out" >>"$WORK/squat.before"
 }
 squat_watch() {
-    spawn SQW "${AS_SQ[@]}" /usr/bin/python3 "$SQUAT" --uid "$1" --watch
+    spawn SQW "${AS_SQ[@]}" /usr/bin/python3 "$SQUAT" "${SQ_BE[@]}" --uid "$1" --watch
     wait_for 10 grep -q '^ready' "$(logfile_of "$SQW")" || die "the watching squatter did not start"
 }
 
 # owned_by UID: every name in /dev/shm, /dev/mqueue and the runtime directories owned by UID.
 owned_by() {
     find /dev/shm /dev/mqueue "$GF_RUNDIR" -mindepth 1 -user "$1" ! -type d -printf '%P\n' 2>/dev/null
+    awk -v u="$1" 'FNR > 1 && $8 == u { print FILENAME, $1 }' /proc/sysvipc/msg /proc/sysvipc/shm
+}
+# segs_be UID PID: the proxy's segments of its backend (posix: in /dev/shm, mode 0600; sysv: of
+# uid and created by PID, mode 0600; none on unix and fd).
+segs_be() {
+    case "$BE" in
+    sysv) awk -v u="$1" -v p="$2" 'NR > 1 && $5 == p && $8 == u && ($3 == 600 || $3 == 1600)' /proc/sysvipc/shm | wc -l ;;
+    unix | fd) echo 2 ;;
+    *) segs_of "$@" ;;
+    esac
+}
+# sysv_untouched: no System V queue of the squatter's was ever sent to or received from (qnum,
+# lspid, lrpid 0), none of its segments is attached (nattch 0).
+sysv_untouched() {
+    local bad
+    bad=$(awk -v u="$SQ" 'NR > 1 && $8 == u && ($5 != 0 || $6 != 0 || $7 != 0)' /proc/sysvipc/msg)
+    bad+=$(awk -v u="$SQ" 'NR > 1 && $8 == u && $7 != 0' /proc/sysvipc/shm)
+    [ -z "$bad" ] || { log "squatter's System V objects used: $bad"; return 1; }
 }
 # queue_of UID PID: the name of cache PID's queue owned by UID ("" if none).
 queue_of() {
@@ -77,17 +117,34 @@ squat_intact() {
     [ -z "$bad" ] || { log "squatter objects changed: $bad"; return 1; }
 }
 # unsquat: the squatter's objects removed (as root), its watcher stopped.
-unsquat() {
-    [ -z "${SQW:-}" ] || { stop "$SQW" || true; log "$(tail -1 "$(logfile_of "$SQW")")"; }
+# unwatch: the watching squatter stopped (and on unix and fd, its tries at the socket names
+# while the daemons ran checked).
+unwatch() {
+    [ -n "${SQW:-}" ] || return 0
+    stop "$SQW" || true
+    log "$(tail -1 "$(logfile_of "$SQW")")"
+    if [ "$BE" = unix ] || [ "$BE" = fd ]; then
+        local line
+        line=$(grep '^sockets refused .* while the daemons ran' "$(logfile_of "$SQW")" || true)
+        log "the watching squatter: $line"
+        check "while they ran, every try at the socket names was refused ($line)" \
+            awk '{ ok = $3 > 0 && $3 == $5 } END { exit !ok }' <<<"$line"
+    fi
     SQW=
+}
+unsquat() {
+    unwatch
     find /dev/shm /dev/mqueue -mindepth 1 -maxdepth 1 -user "$SQ" -exec rm -rf {} +
+    local id
+    for id in $(awk -v u="$SQ" 'NR > 1 && $8 == u { print $2 }' /proc/sysvipc/msg); do ipcrm -q "$id"; done
+    for id in $(awk -v u="$SQ" 'NR > 1 && $8 == u { print $2 }' /proc/sysvipc/shm); do ipcrm -m "$id"; done
 }
 
 # ---- 1. root ------------------------------------------------------------------------------------
 log "1. root's daemons, everything squatted before they start and while they run"
 PORT=$(free_port)
-gated CACHE c1 env "$BIN_DIR/simplecached" -c "$CORPUS/locals.txt" -t 4 -d 0 -w 0
-gated PROXY p1 env "$BIN_DIR/webproxy" -p "$PORT" -t 4 -n 2 -z 8192 --cache-stall 5000
+gated CACHE c1 env "$BIN_DIR/simplecached" "${IPC[@]}" -c "$CORPUS/locals.txt" -t 4 -d 0 -w 0
+gated PROXY p1 env "$BIN_DIR/webproxy" "${IPC[@]}" -p "$PORT" -t 4 -n 2 -z 8192 --cache-stall 5000
 squat_before 0 --cache "$CACHE" --proxy "$PROXY" --segments 2 # the watcher takes the rest
 squat_watch 0
 check "the squatter holds the cache's plain queue name" \
@@ -103,7 +160,16 @@ check "the cache's queue is not the squatted name" test "$(queue_of 0 "$CACHE")"
 wait_port "$PORT"
 wait_for 15 rel_serves "$PORT" "$WL_SMALL" || fail "root's proxy does not serve"
 rel_get_strict "root, squatted" "$PORT" "$WL" 8 0 8 2
-check "the proxy has its 2 segments, of root, mode 0600" test "$(segs_of 0 "$PROXY")" -eq 2
+check "the proxy has its 2 segments, of root, mode 0600" test "$(segs_be 0 "$PROXY")" -eq 2
+if [ "$BE" = sysv ]; then
+    check "the cache's pid key was taken: it says so" grep -q 'is taken by another process' "$(logfile_of "$CACHE")"
+    check "its queue's key is published in /run/getfile, of root, mode 0600" \
+        test "$(stat -c '%u %a' "$GF_RUNDIR/getfile-0-sysv.key")" = "0 600"
+fi
+if [ "$BE" = unix ] || [ "$BE" = fd ]; then
+    check "the squatter could bind, connect or unlink none of the socket names" \
+        grep -q 'sockets refused 6 of 6' "$WORK/squat.before"
+fi
 check "the registry is in /run/getfile, of root, mode 0600" \
     test "$(stat -c '%u %a' "$GF_RUNDIR/getfile-0-cache")" = "0 600"
 check "/run/getfile is 0700 (mounted 0700 by lib.sh)" test "$(stat -c %a "$GF_RUNDIR")" = 700
@@ -115,8 +181,13 @@ done
 # The cache dies mid-transfer: every segment in use is replaced, its next serials are taken.
 rel_get_start "$PORT" "$WL_BIG" 4 2 60
 BIGDL=$DL_PID
+# In flight: the cache maps the proxy's segment (posix, sysv) or has a connection (unix, fd).
 for _ in $(seq 100); do
-    grep -q "getfile-0-$PROXY-seg" "/proc/$CACHE/maps" 2>/dev/null && break
+    case "$BE" in
+    sysv) grep -q "SYSV" "/proc/$CACHE/maps" 2>/dev/null && break ;;
+    unix | fd) [ "$(find "/proc/$CACHE/fd" -lname 'socket:*' 2>/dev/null | wc -l)" -gt 2 ] && break ;;
+    *) grep -q "getfile-0-$PROXY-seg" "/proc/$CACHE/maps" 2>/dev/null && break ;;
+    esac
     nap
 done
 rel_signal "$CACHE" KILL
@@ -125,21 +196,98 @@ DL_RC=0
 wait "$BIGDL" || DL_RC=$?
 rel_get_check # byte-exact or failed, never wrong bytes
 log "downloads while the cache died: $DL_OK ok, $DL_FAILED failed"
-gated CACHE c2 env "$BIN_DIR/simplecached" -c "$CORPUS/locals.txt" -t 4 -d 0 -w 0
+gated CACHE c2 env "$BIN_DIR/simplecached" "${IPC[@]}" -c "$CORPUS/locals.txt" -t 4 -d 0 -w 0
 squat_before 0 --cache "$CACHE"
 release c2
 rel_add runs
 wait_for 20 queue_up 0 "$CACHE" || die "the restarted simplecached did not start: $(tail -3 "$(logfile_of "$CACHE")")"
 wait_for 15 rel_serves "$PORT" "$WL_SMALL" || fail "no service from the restarted cache"
 rel_get_strict "root, squatted, after a cache restart" "$PORT" "$WL" 8 0 8 2
-check "the proxy still has its 2 segments" test "$(segs_of 0 "$PROXY")" -eq 2
-check "the squatter took the next segment names while they ran" \
-    test "$(find /dev/shm -maxdepth 1 -user "$SQ" -name "getfile-0-$PROXY-seg*" | wc -l)" -gt 3
+check "the proxy still has its 2 segments" test "$(segs_be 0 "$PROXY")" -eq 2
+if [ -z "$BE" ] || [ "$BE" = posix ]; then
+    check "the squatter took the next segment names while they ran" \
+        test "$(find /dev/shm -maxdepth 1 -user "$SQ" -name "getfile-0-$PROXY-seg*" | wc -l)" -gt 3
+fi
 check "nothing of the squatter's was opened, changed or removed" squat_intact
+if [ "$BE" = sysv ]; then
+    check "the squatter holds the restarted cache's pid key" \
+        awk -v u="$SQ" -v k=$((0x67 << 24 | CACHE)) 'NR > 1 && $1 == k && $8 == u { f = 1 } END { exit !f }' /proc/sysvipc/msg
+    check "no System V queue or segment of the squatter's was used" sysv_untouched
+    check "the restarted cache removed the killed one's queue (random key, by its record)" \
+        grep -q 'removed the queue of a dead cache' "$(logfile_of "$CACHE")"
+fi
+if [ "$BE" = unix ] || [ "$BE" = fd ]; then
+    sock=$GF_RUNDIR/getfile-0-$BE.sock
+    BE_NUM=2 # enum ipc_backend
+    [ "$BE" = unix ] || BE_NUM=3
+    log "unix/fd: the runtime directory opened up by hand: SO_PEERCRED is the second wall"
+    unwatch # its tries would succeed now
+    chmod 0711 "$GF_RUNDIR"
+    chmod 0666 "$sock"
+    out=$("${AS_SQ[@]}" timeout 20 python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+p = b"/small"
+try:
+    s.sendall(b"GFSQ" + struct.pack("=HHII", 1, int(sys.argv[2]), len(p), 0) + p)
+    print("answer bytes", len(s.recv(4096)))
+except OSError as e:
+    print("cut", e.errno)
+' "$sock" "$BE_NUM" 2>&1)
+    chmod 0600 "$sock"
+    chmod 0700 "$GF_RUNDIR"
+    log "another uid connecting to the cache: $out"
+    check "another uid's connection is closed unanswered" grep -Eq '^(answer bytes 0|cut [0-9]+)$' <<<"$out"
+    rel_stop_check "root's simplecached" "$CACHE"
+    chmod 0733 "$GF_RUNDIR"
+    spawn FAKE "${AS_SQ[@]}" timeout 60 python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(8)
+print("listening", flush=True)
+s.settimeout(30)
+n = 0
+while True:
+    try:
+        c, _ = s.accept()
+    except OSError:
+        break
+    c.settimeout(2)
+    try:
+        got = c.recv(4096)
+    except OSError:
+        got = b""
+    n += 1
+    print("connection", n, "request bytes", len(got), flush=True)
+    body = b"FAKE" * 256
+    c.sendall(b"GFSR" + struct.pack("=HHIIQQQqq", 1, 1, 0, 0, len(body), 0, 0, 0, 0) + body)
+    c.close()
+' "$sock"
+    wait_for 10 grep -q '^listening' "$(logfile_of "$FAKE")" || die "the fake cache did not start"
+    chmod 0700 "$GF_RUNDIR"
+    rel_get "$PORT" "$WL_SMALL" 2 1
+    log "the proxy facing a fake cache of another uid: ok/failed $DL_OK/$DL_FAILED; fake: $(grep -c connection "$(logfile_of "$FAKE")") connection(s)"
+    check "the proxy served nothing of the fake's" test "$DL_OK" -eq 0
+    check "the fake cache got no request from the proxy" \
+        bash -c "! grep -Eq 'request bytes [1-9]' '$(logfile_of "$FAKE")'"
+    check "the proxy refused it by its uid" grep -q 'is not served by uid 0' "$(logfile_of "$PROXY")"
+    stop "$FAKE" TERM 5 || true
+    rm -f "$sock"
+    CACHE=
+fi
 rel_stop_check "root's webproxy" "$PROXY"
-rel_stop_check "root's simplecached" "$CACHE"
+[ -z "$CACHE" ] || rel_stop_check "root's simplecached" "$CACHE"
 check "nothing of root's left" test -z "$(owned_by 0)"
 unsquat
+if [ -n "$BE" ]; then
+    assert_no_ipc_left
+    rel_report
+    finish
+    exit
+fi
 
 # ---- 2. a user with its own runtime directory ----------------------------------------------------
 log "2. uid 4242 with its own XDG_RUNTIME_DIR, everything squatted"

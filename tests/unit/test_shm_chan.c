@@ -413,8 +413,13 @@ static void test_chunk_validate(void)
     h.file_len = 63; /* carries more than the file */
     CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), -EBADMSG);
     h = ok_resp;
-    h.status = 4;
+    h.status = 5;
     CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), -EBADMSG);
+    h.status = SHM_STATUS_OTHER_BACKEND; /* carries nothing, like a miss */
+    CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), -EBADMSG);
+    h.len = 0;
+    h.file_len = 0;
+    CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), 0);
     h = ok_resp;
     h.status = SHM_STATUS_NOT_FOUND; /* a miss carries nothing */
     CHECK_EQ(shm_chunk_validate(&h, 7, 0, 64, UINT64_MAX), -EBADMSG);

@@ -59,8 +59,11 @@ static void test_request_rules(void)
     buf[4] = 9; /* version */
     CHECK_EQ(sock_req_decode(buf, (size_t)n, &r), -EPROTO);
     buf[4] = SOCK_MSG_VERSION;
-    buf[12] = 1; /* reserved */
+    buf[12] = 2; /* an unknown flag */
     CHECK_EQ(sock_req_decode(buf, (size_t)n, &r), -EBADMSG);
+    buf[12] = SOCK_REQ_GEN; /* the generation object */
+    CHECK_EQ(sock_req_decode(buf, (size_t)n, &r), 0);
+    CHECK_EQ(r.flags, SOCK_REQ_GEN);
     buf[12] = 0;
     buf[SOCK_REQ_HDR_SIZE + 1] = '\0'; /* a NUL inside the path */
     CHECK_EQ(sock_req_decode(buf, (size_t)n, &r), -EBADMSG);
@@ -112,13 +115,34 @@ static void test_response_rules(void)
     f.length = UINT64_MAX;
     CHECK_EQ(sock_resp_encode(buf, sizeof buf, &f), -EINVAL);
     f.length = 1;
+    f.keep_ms = SOCK_KEEP_MAX_MS + 1; /* kept longer than allowed */
+    CHECK_EQ(sock_resp_encode(buf, sizeof buf, &f), -EINVAL);
+    f.keep_ms = SOCK_KEEP_MAX_MS;
+    f.gen = 12345;
+    CHECK_EQ(sock_resp_encode(buf, sizeof buf, &f), (int)SOCK_RESP_SIZE);
+    CHECK_EQ(sock_resp_decode(buf, sizeof buf, &out), 0);
+    CHECK_EQ(out.gen, 12345);
+    CHECK_EQ(out.keep_ms, SOCK_KEEP_MAX_MS);
     f.status = SOCK_STATUS_ERROR;
     CHECK_EQ(sock_resp_encode(buf, sizeof buf, &f), -EINVAL);
+    /* GEN: OK with nothing but the generation. */
+    struct sock_resp g = {.kind = SOCK_RESP_GEN, .status = SOCK_STATUS_OK, .gen = 7};
+    CHECK_EQ(sock_resp_encode(buf, sizeof buf, &g), (int)SOCK_RESP_SIZE);
+    CHECK_EQ(sock_resp_decode(buf, sizeof buf, &out), 0);
+    CHECK_EQ(out.kind, SOCK_RESP_GEN);
+    g.length = 1;
+    CHECK_EQ(sock_resp_encode(buf, sizeof buf, &g), -EINVAL);
+    g.length = 0;
+    g.keep_ms = 1;
+    CHECK_EQ(sock_resp_encode(buf, sizeof buf, &g), -EINVAL);
     /* STREAM carries no file fields; unknown kinds and versions are refused. */
     struct sock_resp s = {.kind = SOCK_RESP_STREAM, .status = SOCK_STATUS_OK, .offset = 1};
     CHECK_EQ(sock_resp_encode(buf, sizeof buf, &s), -EINVAL);
     s.offset = 0;
-    s.kind = 3;
+    s.gen = 1;
+    CHECK_EQ(sock_resp_encode(buf, sizeof buf, &s), -EINVAL);
+    s.gen = 0;
+    s.kind = 4;
     CHECK_EQ(sock_resp_encode(buf, sizeof buf, &s), -EINVAL);
     s.kind = SOCK_RESP_STREAM;
     CHECK_EQ(sock_resp_encode(buf, sizeof buf, &s), (int)SOCK_RESP_SIZE);

@@ -13,10 +13,15 @@
 #include <sys/shm.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ipc/peer.h"
 #include "ipc/sysv_msgq.h"
+#include "ipc/sysv_pub.h"
 #include "ipc/sysv_seg.h"
 #include "ipc_testutil.h"
 #include "test.h"
@@ -135,6 +140,91 @@ static void test_msgq_key_taken(void)
     CHECK(mine.id != mine_old);
     sysv_msgq_close(&mine);
     msgctl(id, IPC_RMID, NULL);
+}
+
+/* Another process holds our pid key (a squatter of another uid, modelled by a live pid's key):
+ * sysv_msgq_create_free takes a random SYSV_KIND_CMDR key instead of failing, publishes it
+ * through sysv_pub (read back with every check), and a dead cache's published queue is swept. */
+static int stop_first(key_t key, void *arg)
+{
+    (void)key;
+    (void)arg;
+    return -ENOSPC;
+}
+
+static int note_key(key_t key, void *arg)
+{
+    CHECK(msgget(key, 0) < 0); /* not made yet */
+    *(key_t *)arg = key;
+    return 0;
+}
+
+static void test_msgq_key_squatted(void)
+{
+    key_t noted = -1;
+    char dir_path[] = "/tmp/test_sysv_pubXXXXXX", name[64];
+    struct sysv_msgq q, cli;
+    enum sysv_kind kind;
+    uint32_t low;
+    pid_t pid, dead = ipc_test_dead_pid();
+    key_t key;
+    int dir, fd;
+
+    /* Mode 0666: not ours to remove, as another user's would not be. */
+    int squat =
+        msgget(sysv_key_make(SYSV_KIND_CMD, (uint32_t)getpid()), IPC_CREAT | IPC_EXCL | 0666);
+    CHECK(squat >= 0);
+    CHECK_EQ(sysv_msgq_create(&q, getpid()), -EEXIST);
+    CHECK_EQ(sysv_msgq_create_free(&q, getpid(), stop_first, NULL), -ENOSPC);
+    CHECK_EQ(sysv_msgq_create_free(&q, getpid(), note_key, &noted), 0);
+    CHECK_EQ(noted, q.key); /* the hook saw the key before it was made */
+    CHECK(q.id != squat);
+    CHECK_EQ(sysv_key_parse(q.key, &kind, &low), 0);
+    CHECK_EQ(kind, SYSV_KIND_CMDR);
+    CHECK_EQ(sysv_msgq_open(&cli, getpid()), -EPERM); /* the squatter's queue is never used */
+
+    CHECK(mkdtemp(dir_path) != NULL);
+    dir = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(dir >= 0);
+    CHECK_EQ(sysv_pub_read(dir, &pid, &key), -ENOENT);
+    CHECK_EQ(sysv_pub_write(dir, getpid(), q.key), 0);
+    CHECK_EQ(sysv_pub_read(dir, &pid, &key), 0);
+    CHECK_EQ(pid, getpid());
+    CHECK_EQ(key, q.key);
+    CHECK_EQ(sysv_msgq_open_key(&cli, key), 0);
+    CHECK_EQ(cli.id, q.id);
+    sysv_msgq_close(&cli);
+    CHECK_EQ(sysv_msgq_open_key(&cli, IPC_PRIVATE), -EINVAL);
+    snprintf(name, sizeof name, "getfile-%lu-sysv.key", (unsigned long)geteuid());
+    CHECK_EQ(fchmodat(dir, name, 0644, 0), 0);
+    CHECK_EQ(sysv_pub_read(dir, &pid, &key), -EPERM); /* anybody could have written it */
+    CHECK_EQ(fchmodat(dir, name, 0600, 0), 0);
+    fd = openat(dir, name, O_WRONLY | O_APPEND);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, "x", 1), 1);
+    close(fd);
+    CHECK_EQ(sysv_pub_read(dir, &pid, &key), -EBADMSG); /* not exactly one record */
+    CHECK_EQ(unlinkat(dir, name, 0), 0);
+    CHECK_EQ(symlinkat("/etc/passwd", dir, name), 0);
+    CHECK_EQ(sysv_pub_read(dir, &pid, &key), -EPERM);
+    CHECK_EQ(unlinkat(dir, name, 0), 0);
+    /* Our own live record is not swept; removal only when it names us. */
+    CHECK_EQ(sysv_pub_write(dir, getpid(), q.key), 0);
+    CHECK_EQ(sysv_pub_sweep(dir), 0);
+    sysv_pub_remove(dir, getppid());
+    CHECK_EQ(sysv_pub_read(dir, &pid, &key), 0);
+    /* A dead cache's record: its random-key queue is removed, and the record. */
+    CHECK_EQ(sysv_pub_write(dir, dead, q.key), 0);
+    CHECK_EQ(sysv_pub_sweep(dir), 1);
+    CHECK(msgctl(q.id, IPC_STAT, &(struct msqid_ds){0}) < 0);
+    CHECK_EQ(sysv_pub_read(dir, &pid, &key), -ENOENT);
+    q.owner = 0;
+    sysv_msgq_close(&q);
+    /* The squatter's queue is still there, untouched. */
+    CHECK_EQ(msgctl(squat, IPC_STAT, &(struct msqid_ds){0}), 0);
+    msgctl(squat, IPC_RMID, NULL);
+    close(dir);
+    CHECK_EQ(rmdir(dir_path), 0);
 }
 
 /* msgmnb (16384) holds only a few 4200-byte requests: a full queue is a bounded wait,
@@ -498,6 +588,7 @@ int main(void)
         T(test_keys),
         T(test_msgq_round_trip),
         T(test_msgq_key_taken),
+        T(test_msgq_key_squatted),
         T(test_msgq_full),
         T(test_msgq_blocking),
         T(test_msgq_idle_cpu),
