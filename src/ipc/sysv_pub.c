@@ -88,8 +88,8 @@ int sysv_pub_read(int dir, pid_t *pid, key_t *key)
 void sysv_pub_remove(int dir, pid_t pid)
 {
     char name[64];
-    pid_t p;
-    key_t k;
+    pid_t p = 0;
+    key_t k = 0;
 
     if (sysv_pub_read(dir, &p, &k) == 0 && p == pid && pub_name(name, sizeof name, "") == 0)
         unlinkat(dir, name, 0);
@@ -100,8 +100,8 @@ int sysv_pub_sweep(int dir)
     struct sysv_msgq q;
     enum sysv_kind kind;
     uint32_t low;
-    pid_t pid;
-    key_t key;
+    pid_t pid = 0;
+    key_t key = 0;
     int removed = 0;
 
     if (sysv_pub_read(dir, &pid, &key) < 0 || pid == getpid() ||

@@ -237,18 +237,21 @@ static int send_descriptor(struct gfs_ctx *ctx, int fd, const struct sock_resp *
 }
 
 /* A kept connection that failed before any answer: the cache closed it while it was idle
- * (idle timeout, a stop) or died since. The request is asked again on a new connection. */
+ * (idle timeout, a stop) or died since; or it held stray bytes, the rest of an earlier answer
+ * whose length a peer of our uid understated, read as a malformed header. The request is asked
+ * again on a new connection. */
 static int stale_conn(int rc)
 {
-    return rc == -ECONNRESET || rc == -EPIPE;
+    return rc == -ECONNRESET || rc == -EPIPE || rc == -EBADMSG || rc == -EPROTO;
 }
 
-/* Sends the request on a connection and reads the answer's header (and descriptor). A kept
- * connection found closed is replaced by a new one, once. Returns 0 with *cn open, or -errno
- * with *cn closed. */
+/* Sends the request on a connection, reads the answer's header (and descriptor) and decodes it
+ * into *r. A kept connection found closed or out of step is replaced by a new one, once.
+ * Returns 0 with *cn open, or -errno with *cn closed (-EBADMSG, -EPROTO: malformed answer). */
 static int exchange(struct sock_client *c, struct gfs_ctx *ctx, const void *req, size_t reqlen,
-                    struct sock_conn *cn, unsigned char *rbuf, int *passed)
+                    struct sock_conn *cn, struct sock_resp *r, int *passed)
 {
+    unsigned char rbuf[SOCK_RESP_SIZE];
     int rc, reused;
 
     for (int fresh = 0;; fresh = 1) {
@@ -264,7 +267,15 @@ static int exchange(struct sock_client *c, struct gfs_ctx *ctx, const void *req,
                                 c->kind == IPC_BACKEND_FD ? passed : NULL,
                                 clock_mono_ms() + c->opt.stall_ms, ctx_stop, ctx);
         if (rc == 0)
+            rc = sock_resp_decode(rbuf, sizeof rbuf, r);
+        if (rc == 0 && (r->kind == SOCK_RESP_FD) != (*passed >= 0))
+            rc = -EBADMSG; /* a descriptor without FD, or FD without one */
+        if (rc == 0)
             return 0;
+        if (*passed >= 0) {
+            close(*passed);
+            *passed = -1;
+        }
         close(cn->fd);
         cn->fd = -1;
         if (!reused || !stale_conn(rc))
@@ -325,7 +336,6 @@ static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t
 {
     struct sock_client *c = impl;
     unsigned char *req = malloc(SOCK_REQ_MAX);
-    unsigned char rbuf[SOCK_RESP_SIZE];
     struct sock_resp r;
     struct sock_conn cn = {.fd = -1};
     int passed = -1, header_sent = 0, rc;
@@ -339,16 +349,11 @@ static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t
     rc = sock_req_encode(req, SOCK_REQ_MAX, c->kind, path, path_len);
     if (rc < 0)
         goto out;
-    rc = exchange(c, ctx, req, (size_t)rc, &cn, rbuf, &passed);
+    rc = exchange(c, ctx, req, (size_t)rc, &cn, &r, &passed);
+    if (rc == -EBADMSG || rc == -EPROTO)
+        log_warn(-rc, "'%s': malformed answer from the cache", path);
     if (rc < 0)
         goto out;
-    rc = sock_resp_decode(rbuf, sizeof rbuf, &r);
-    if (rc == 0 && (r.kind == SOCK_RESP_FD) != (passed >= 0))
-        rc = -EBADMSG; /* a descriptor without FD, or FD without one */
-    if (rc < 0) {
-        log_warn(-rc, "'%s': malformed answer from the cache (pid %ld)", path, (long)cn.pid);
-        goto out;
-    }
     /* A descriptor the proxy may keep needs the generation object of its cache. */
     if (r.kind == SOCK_RESP_FD && r.keep_ms > 0 && c->keep != NULL &&
         !fd_keep_has_gen(c->keep, cn.pid))

@@ -43,7 +43,7 @@ fi
 out=$WORK/scribble.out
 rc=0
 if [ "$BE" = unix ] || [ "$BE" = fd ]; then
-    wait_for 15 rel_serves "$PORT" "$(rel_workload small /small)" || fail "the proxy does not serve"
+    # No request before the relay is in place: a connection made before it would bypass it.
     timeout 300 python3 "$SRC_DIR/tests/integration/rel_scribble_sock.py" "$PORT" "$PROXY" "$CACHE" \
         "$GF_RUNDIR/getfile-$REL_UID-$BE.sock" "$BE" "$CORPUS/files/multi" "$CORPUS/files/small" \
         >"$out" 2>&1 || rc=$?
