@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# rel_cycles.sh - start/stop cycles of both daemons in alternating orders, each ending with
+# rel_cycles.sh [posix|sysv|unix|fd] - start/stop cycles of both daemons in alternating orders, each ending with
 # SIGTERM or SIGKILL at a random moment (sometimes before a daemon is even ready, sometimes in
 # the middle of a transfer). 20 cycles here, 200 with RELIABILITY_FULL=1 (seeded: reproducible).
 # Checks: a SIGTERM always ends in exit 0 with no sanitizer report; once both daemons of a cycle
 # are up, no IPC object of a dead process is left (each start sweeps its predecessors'); after
 # the last cycle a clean cache start/stop leaves nothing at all; and a later run is not degraded
 # (the same download takes no more than 3x as long as before the cycles, plus 1 s).
+# On another --ipc backend (default posix; docs/reliability.md, "Per backend"): 12 cycles in the
+# CI form; "no object of a dead process" also means no System V queue keyed by, or segment
+# created by, a dead pid (sysv); on unix and fd the proxy's kept connections (and fd's kept
+# descriptors) must follow each new cache, which the transfers and the final download check.
 # Variables set here are read by rel_common.sh functions (REL_ENV, DL_RC, ...).
 # shellcheck disable=SC2034
+if [ -n "${1:-}" ]; then
+    export GETFILE_TEST_IPC=$1
+fi
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/rel_common.sh"
+[ "$REL_IPC" = posix ] || TEST_NAME="rel_cycles_$REL_IPC"
 
 rel_corpus
 WL_SMALL=$(rel_workload small /small)
 WL_MIX=$(rel_workload mix /small /multi /missing /empty /road.jpg)
 WL_BENCH=$(rel_workload bench /multi /road.jpg /small)
 CYCLES=20
+[ "$REL_IPC" = posix ] || CYCLES=12 # the CI form on the other backends: a shorter one
 [ "$REL_FULL" = 1 ] && CYCLES=200
 RANDOM=2024
 
@@ -42,6 +51,20 @@ no_dead_objects() {
             echo "$name"
         fi
     done
+    [ "$REL_IPC" = sysv ] || return 0
+    # System V: a cache's queue keyed 0x67 << 24 | pid, a proxy's segments by creator pid.
+    # (Lists read first, no process substitution: see files_under in lib.sh.)
+    local key cpid
+    for key in $(awk 'NR > 1 { print $1 }' /proc/sysvipc/msg); do
+        pid=$((key & 0xffffff))
+        if [ $((key >> 24)) -eq $((0x67)) ] && ! rel_alive "$pid"; then
+            echo "sysv-msg-of-$pid"
+        fi
+    done
+    for cpid in $(awk 'NR > 1 { print $5 }' /proc/sysvipc/shm); do
+        rel_alive "$cpid" || echo "sysv-shm-of-$cpid"
+    done
+    return 0
 }
 
 # ---- baseline speed ---------------------------------------------------------------------------

@@ -4,16 +4,20 @@
 # backend's own (docs/reliability.md, "Peer death per backend"):
 #   posix, sysv (the same ring in a posix or a System V segment): the cache's RESPONSE post and
 #     its 1st, 2nd and 39th DATA post (shm_sem_post), the proxy's 1st, 2nd and 30th `free` post;
-#   unix: the cache dies with the request in its backlog (accept4), before its answer
-#     (sendmsg), mid-answer header (sendmsg half), mid-body (sendfile half); the
+#   unix: the cache dies before its answer (sendmsg), mid-answer header (sendmsg half),
+#     mid-body (sendfile half); the
 #     proxy dies before its request (sendmsg), mid-request (sendmsg half), before the answer
 #     (recvmsg), mid-body (its 3rd recv);
-#   fd: the cache dies with the request in its backlog, before passing the descriptor, after
-#     passing it with the first half of the answer header (sendmsg half); the proxy dies before
-#     and mid-request, before the answer, mid-send of the passed file to its client.
+#   fd: the cache dies before passing the descriptor, after passing it with the first half of
+#     the answer header (sendmsg half); the proxy dies before and mid-request, before the
+#     answer, mid-send of the passed file to its client.
+#   (No backlog point on unix and fd: the proxy keeps its connections, so a request after the
+#   warm-up takes no accept; cache_ipc_points_<be> has it.)
 #   1. The cache dies (SIGKILL via GF_FAULT=F:N:kill, N counted from a warm-up request): the
 #      client's transfer fails promptly and is reported; the proxy lives, its pool is whole, and
 #      it serves again once a new cache starts (which sweeps the dead cache's objects).
+#      fd: the warm-up's /small, kept by the proxy for up to 1 s, is not served after the
+#      cache's death (its pidfd shows it dead): the next /small fails at once too.
 #   2. The proxy dies the same way: the cache's only worker (-t 1) is freed within ~1 s (a new
 #      proxy is served at once), the dead proxy's segment is let go by the cache (posix, sysv),
 #      and the next proxy's start sweeps its segments.
@@ -58,7 +62,11 @@ unix)
 fd)
     CACHE_POINTS="sendmsg:1 sendmsg:1:half"
     PROXY_POINTS="sendmsg:1 sendmsg:1:half recvmsg:1 sendfile:1:half"
-    STALL_CACHE=sendmsg:2:stop STALL_PROXY=sendfile:3:stop WL_STALL=$WL_BIG
+    # A fresh cache's warm-up /small costs it 2 sendmsg (the generation object, then the
+    # answer): its 3rd is /big's answer. The proxy's warm-up sends /small in 2 sendfile (all but
+    # the last byte, then the last); /big is not kept, so its 3rd is /big's first. (A stall point
+    # inside the warm-up, as sendmsg:2 once was, stops the cache before /big is asked at all.)
+    STALL_CACHE=sendmsg:3:stop STALL_PROXY=sendfile:3:stop WL_STALL=$WL_BIG
     ;;
 *) die "unknown backend '$REL_IPC'" ;;
 esac
@@ -66,6 +74,7 @@ esac
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # ---- 1. the cache dies at an exact point ----------------------------------------------------
+KEPT_REFUSED=0 # fd: kept hits refused after the cache's death within their keep time
 PORT=$(free_port)
 REL_ENV=()
 rel_start_proxy PROXY "$PORT" webproxy "${SEG[@]}"
@@ -86,6 +95,7 @@ for point in $CACHE_POINTS; do
     rel_start_cache CPID simplecached_fi
     rel_add runs
     rel_wait_cache "$CPID" || die "simplecached_fi did not start"
+    tw=$(now_ms)
     wait_for 15 rel_serves "$PORT" "$WL_SMALL" || fail "no service from the cache"
     t0=$(now_ms)
     rel_get "$PORT" "$WL_MULTI" 0 1 30
@@ -107,6 +117,21 @@ for point in $CACHE_POINTS; do
     CHECKS=$((CHECKS + 1))
     [ "$st" -eq 137 ] || fail "cache at $at: status $st, expected 137 (SIGKILL)"
     rel_add faults
+    if [ "$REL_IPC" = fd ]; then
+        # The warm-up's /small is kept by the proxy (answered after tw, kept 1 s): a kept hit
+        # now would serve a dead cache's answer. It must fail as the request above did.
+        rel_get "$PORT" "$WL_SMALL" 0 1 30
+        t2=$(now_ms)
+        CHECKS=$((CHECKS + 1))
+        if [ "$DL_FAILED" != 1 ]; then
+            fail "cache killed at $at: the kept /small was still served $((t2 - tw)) ms after the warm-up"
+        elif [ $((t2 - tw)) -lt 1000 ]; then
+            log "cache killed at $at: the kept /small refused $((t2 - tw)) ms after the warm-up (within its keep time)"
+            KEPT_REFUSED=$((KEPT_REFUSED + 1))
+        else
+            log "cache killed at $at: /small failed $((t2 - tw)) ms after the warm-up (past its keep time: no kept-hit check)"
+        fi
+    fi
     CHECKS=$((CHECKS + 1))
     rel_alive "$PROXY" || fail "the proxy died with the cache"
     rel_pool_whole "after the cache died at $at" "$PROXY" 2
@@ -120,6 +145,7 @@ for point in $CACHE_POINTS; do
     rel_stop_check "simplecached" "$C2"
 done
 rel_stop_check "webproxy" "$PROXY"
+[ "$REL_IPC" != fd ] || log "kept hits refused after the cache's death: $KEPT_REFUSED of 2"
 assert_no_ipc_left
 
 # ---- 2. the proxy dies at an exact point --------------------------------------------------
@@ -195,17 +221,28 @@ for who in cache proxy; do
         rel_start_cache CACHE simplecached_fi
         REL_ENV=()
         rel_start_proxy PROXY "$PORT" webproxy "${SEG[@]}"
-        STALLED=$CACHE
+        STALLED=$CACHE STALLED_AT=$STALL_CACHE
     else
         REL_ENV=()
         rel_start_cache CACHE
         REL_ENV=("GF_FAULT=$STALL_PROXY")
         rel_start_proxy PROXY "$PORT" webproxy_fi "${SEG[@]}"
-        STALLED=$PROXY
+        STALLED=$PROXY STALLED_AT=$STALL_PROXY
     fi
     rel_wait_cache "$CACHE" || die "simplecached did not start"
     wait_port "$PORT"
-    wait_for 15 rel_serves "$PORT" "$WL_SMALL" || fail "no service before the stall"
+    stopped() {
+        local st
+        proc_state "$STALLED" st
+        [ "$st" = T ]
+    }
+    # Bounded in time (a probe can take 10 s): a stall point that fires in the warm-up stops it.
+    warm_end=$((SECONDS + 20))
+    until rel_serves "$PORT" "$WL_SMALL"; do
+        ! stopped || die "the $who stopped in the warm-up: the stall point is too early"
+        [ $SECONDS -lt $warm_end ] || die "no service before the stall"
+        nap
+    done
     rel_add runs
     (
         d=$WORK/stall
@@ -214,13 +251,9 @@ for who in cache proxy; do
             -w "$WL_STALL" -t 1 -R 5 >"$d.out" 2>&1
     ) &
     CLIENT=$!
-    stopped() {
-        local st
-        proc_state "$STALLED" st
-        [ "$st" = T ]
-    }
     wait_for 20 stopped || fail "the $who never stopped (GF_FAULT=$STALL_CACHE / $STALL_PROXY)"
     rel_add faults
+    log "the $who stopped at ${STALLED_AT:-?} mid-transfer of $(sed -n 1p "$WL_STALL"); resumed after 2 s"
     sleep 2 # the stall itself: shorter than every timeout, so the transfer must survive it
     rel_signal "$STALLED" CONT
     st=0
