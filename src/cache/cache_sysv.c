@@ -357,7 +357,8 @@ static int sysv_open(struct cache_server *s, struct cache_backend **out)
         log_info("sysv: removed the queue of a dead cache (a published random key)");
     rc = queue_create(b);
     if (rc < 0) {
-        log_err(-rc, "sysv: cannot create the command queue in '%s'", dir_path);
+        log_err(-rc, "sysv: cannot create the command queue in '%s'%s", dir_path,
+                rc == -ENOSPC ? " (kernel.msgmni reached)" : "");
         pthread_cond_destroy(&b->wake);
         pthread_mutex_destroy(&b->lock);
         free(b->rxbuf);

@@ -460,6 +460,7 @@ int main(int argc, char **argv)
     rc = cache_server_new(&srv, &opt, cache, &q);
     if (rc < 0) {
         log_err(-rc, "cannot set up the workers");
+        status = CLI_EXIT_CANNOT_START; /* as every other start failure (a backend's endpoint) */
         goto out_queue;
     }
     cache = NULL; /* the server's now */

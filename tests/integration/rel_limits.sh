@@ -14,10 +14,22 @@
 #      segment. Failures are reported (never a hang or crash), service recovers, exits are clean.
 #   4. Out of file descriptors on accept (ulimit -n small, many idle connections): webproxy
 #      pauses accepting (no busy loop: little CPU over the interval), and serves once they close.
+# rel_limits.sh sysv: the System V counterparts instead (docs/reliability.md, "Per backend"):
+#   kernel.msgmni 0 (no queue can be made): simplecached exits 3 naming kernel.msgmni, the
+#   running proxy's requests fail at once; kernel.msgmax below our request message: each request
+#   fails at once (never after the stall limit); kernel.shmmni too small for the pool: webproxy
+#   exits 3 with a message, nothing of it left; with each limit back the same proxy serves.
+#   (Not for unix and fd: their limits are descriptor limits, not written yet; §4's front end
+#   is the same on every backend.)
 # Variables set here are read by rel_common.sh functions (REL_ENV, DL_RC, ...).
 # shellcheck disable=SC2034
+if [ -n "${1:-}" ]; then
+    export GETFILE_TEST_IPC=$1
+fi
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/rel_common.sh"
+[ "$REL_IPC" = posix ] || TEST_NAME="rel_limits_$REL_IPC"
+case $REL_IPC in posix | sysv) ;; *) die "rel_limits: no form for --ipc $REL_IPC" ;; esac
 
 rel_corpus
 WL_SMALL=$(rel_workload small /small)
@@ -29,6 +41,75 @@ PORT=$(free_port)
 REL_PREFIX=("${NOCAP[@]}")
 rel_start_proxy PROXY "$PORT" webproxy -n 2 -z 8192 --cache-stall 3000
 wait_port "$PORT"
+
+# ---- sysv: System V limits ------------------------------------------------------------------
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# fails_at_once WHAT: one request fails, is reported, and takes well under the stall limit (3 s).
+fails_at_once() {
+    local t0 t1
+    t0=$(now_ms)
+    rel_get "$PORT" "$WL_SMALL" 0 1 20
+    t1=$(now_ms)
+    CHECKS=$((CHECKS + 1))
+    [ "$DL_FAILED" = 1 ] || fail "$1: the request did not fail"
+    CHECKS=$((CHECKS + 1))
+    [ $((t1 - t0)) -lt 2500 ] || fail "$1: the failure took $((t1 - t0)) ms (the stall limit is 3 s)"
+    log "$1: the request failed after $((t1 - t0)) ms"
+}
+if [ "$REL_IPC" = sysv ]; then
+    K=/proc/sys/kernel
+    orig_msgmni=$(cat $K/msgmni) orig_msgmax=$(cat $K/msgmax) orig_shmmni=$(cat $K/shmmni)
+
+    rel_add runs
+    echo 0 >$K/msgmni
+    rel_start_cache LPID
+    st=0
+    wait_for 20 eval '! rel_alive "$LPID"' || fail "kernel.msgmni=0: the cache runs without a queue"
+    wait "$LPID" 2>/dev/null || st=$?
+    CHECKS=$((CHECKS + 1))
+    [ "$st" -eq 3 ] || fail "kernel.msgmni=0: cache exit status $st, expected 3 (cannot start)"
+    rel_check_exit "kernel.msgmni=0" "$st" "$(logfile_of "$LPID")" any
+    CHECKS=$((CHECKS + 1))
+    grep -q "kernel.msgmni" "$(logfile_of "$LPID")" ||
+        fail "kernel.msgmni=0: the cache's message does not name it: $(grep ' E ' "$(logfile_of "$LPID")" | head -2)"
+    log "kernel.msgmni=0: $(grep ' E ' "$(logfile_of "$LPID")" | head -1 | cut -d' ' -f4-)"
+    fails_at_once "kernel.msgmni=0, no cache"
+    rel_assert_no_objects_of "kernel.msgmni=0" "$LPID"
+    echo "$orig_msgmni" >$K/msgmni
+
+    rel_add runs
+    rel_start_cache CACHE
+    rel_wait_cache "$CACHE" || die "simplecached does not start with kernel.msgmni restored"
+    wait_for 15 rel_serves "$PORT" "$WL_SMALL" || fail "no service with kernel.msgmni restored"
+    echo 32 >$K/msgmax # below the request message: msgsnd fails with EINVAL
+    fails_at_once "kernel.msgmax=32"
+    echo "$orig_msgmax" >$K/msgmax
+    rel_get_strict "kernel.msgmax restored" "$PORT" "$WL_MIX" 4 1
+
+    rel_add runs
+    echo $(($(awk 'NR > 1' /proc/sysvipc/shm | wc -l) + 3)) >$K/shmmni # 3 more: not 8
+    P3PORT=$(free_port)
+    rel_start_proxy P3 "$P3PORT" webproxy -n 8 -z 65536
+    st=0
+    wait_for 20 eval '! rel_alive "$P3"' || fail "webproxy with a pool over kernel.shmmni keeps running"
+    wait "$P3" 2>/dev/null || st=$?
+    CHECKS=$((CHECKS + 1))
+    [ "$st" -eq 3 ] || fail "pool over kernel.shmmni: webproxy status $st, expected 3"
+    rel_check_exit "webproxy, pool over kernel.shmmni" "$st" "$(logfile_of "$P3")" any
+    log "pool over kernel.shmmni: $(grep ' E ' "$(logfile_of "$P3")" | head -1 | cut -d' ' -f4-)"
+    rel_assert_no_objects_of "webproxy, pool over kernel.shmmni" "$P3"
+    echo "$orig_shmmni" >$K/shmmni
+    rel_get_strict "kernel.shmmni restored" "$PORT" "$WL_MIX" 4 1
+
+    CHECKS=$((CHECKS + 1))
+    rel_alive "$PROXY" || fail "the proxy died under the System V limits"
+    rel_stop_check "webproxy" "$PROXY"
+    rel_stop_check "simplecached" "$CACHE"
+    assert_no_ipc_left
+    rel_report
+    finish
+    exit 0
+fi
 
 # cache_under_limit WHAT WORD SETUP... : SETUP is run first (eval), then a cache is started;
 # it must serve (adapted) or exit 3 (cannot start) with WORD in its log. The limit is restored by RESTORE.
