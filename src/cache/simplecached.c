@@ -90,6 +90,8 @@ static const char usage[] =
     "flight finish from the old one; an index that cannot be read is refused with a log line\n"
     "and the old one kept.\n"
     "SIGUSR1, SIGUSR2 and SIGPIPE are ignored (logs go to stderr: no log file to reopen).\n"
+    "Environment: GETFILE_CONN_IDLE_MS (100..3600000, default 30000): with --ipc unix or\n"
+    "fd, a proxy's connection idle this long is closed (for tests).\n"
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 
