@@ -125,7 +125,7 @@ endforeach()
 # The cache's idle limit on connections (GETFILE_CONN_IDLE_MS shortens its 30 s to 1 s).
 foreach(be unix fd)
   gf_add_script_test(NAME cache_conn_idle_${be} SCRIPT tests/integration/cache_conn_idle.sh
-    ARGS ${be} TIMEOUT 120 LABELS cache ipc_${be})
+    ARGS ${be} TIMEOUT 120 LABELS cache tsan ipc_${be})
 endforeach()
 
 # The socket backends (--ipc unix, fd) when a peer dies or stalls at an exact point.
