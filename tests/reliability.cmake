@@ -89,8 +89,10 @@ foreach(be sysv unix fd)
   gf_add_rel_test(NAME peer_death_${be} ARG ${be} TIMEOUT 300 LABELS ipc_${be})
 endforeach()
 gf_add_rel_test(NAME limits TIMEOUT 300 LABELS ipc_posix)
-# sysv: kernel.msgmni, msgmax, shmmni instead (unix, fd: descriptor limits, not written yet).
-gf_add_rel_test(NAME limits_sysv ARG sysv TIMEOUT 120 LABELS ipc_sysv)
+# sysv: kernel.msgmni, msgmax, shmmni instead; unix, fd: the cache out of descriptors.
+foreach(be sysv unix fd)
+  gf_add_rel_test(NAME limits_${be} ARG ${be} TIMEOUT 120 LABELS ipc_${be})
+endforeach()
 gf_add_rel_test(NAME signals TIMEOUT 300 LABELS ipc_posix)
 foreach(be sysv unix fd)
   gf_add_rel_test(NAME signals_${be} ARG ${be} TIMEOUT 300 LABELS ipc_${be})

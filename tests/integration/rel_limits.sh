@@ -19,8 +19,12 @@
 #   running proxy's requests fail at once; kernel.msgmax below our request message: each request
 #   fails at once (never after the stall limit); kernel.shmmni too small for the pool: webproxy
 #   exits 3 with a message, nothing of it left; with each limit back the same proxy serves.
-#   (Not for unix and fd: their limits are descriptor limits, not written yet; §4's front end
-#   is the same on every backend.)
+# rel_limits.sh unix|fd: the socket backends' limit is descriptors: the cache under
+#   RLIMIT_NOFILE a few above its descriptors (prlimit on the running cache), with 150
+#   connections to its socket held open without a request: its
+#   acceptor meets EMFILE and sleeps instead of spinning (little CPU over 3 s), warns, and
+#   once they close the same proxy is served. (§4, the front end out of descriptors, is the
+#   same code on every backend: posix only.)
 # Variables set here are read by rel_common.sh functions (REL_ENV, DL_RC, ...).
 # shellcheck disable=SC2034
 if [ -n "${1:-}" ]; then
@@ -29,7 +33,7 @@ fi
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/rel_common.sh"
 [ "$REL_IPC" = posix ] || TEST_NAME="rel_limits_$REL_IPC"
-case $REL_IPC in posix | sysv) ;; *) die "rel_limits: no form for --ipc $REL_IPC" ;; esac
+case $REL_IPC in posix | sysv | unix | fd) ;; *) die "rel_limits: no form for --ipc $REL_IPC" ;; esac
 
 rel_corpus
 WL_SMALL=$(rel_workload small /small)
@@ -56,6 +60,58 @@ fails_at_once() {
     [ $((t1 - t0)) -lt 2500 ] || fail "$1: the failure took $((t1 - t0)) ms (the stall limit is 3 s)"
     log "$1: the request failed after $((t1 - t0)) ms"
 }
+if [ "$REL_IPC" = unix ] || [ "$REL_IPC" = fd ]; then
+    rel_add runs
+    rel_start_cache CACHE
+    rel_wait_cache "$CACHE" || die "simplecached did not start"
+    wait_for 15 rel_serves "$PORT" "$WL_SMALL" || fail "no service before the descriptor test"
+    # Its own descriptors + 3: the acceptor's queue of connections (bounded, docs/ipc.md
+    # "Connections") would stop it long before a fixed limit such as 64.
+    nofile=$(($(rel_fd_count "$CACHE") + 3))
+    prlimit --pid "$CACHE" --nofile="$nofile"
+    log "the cache's RLIMIT_NOFILE set to $nofile while it runs"
+    python3 - "$GF_RUNDIR/getfile-$REL_UID-$REL_IPC.sock" 150 "$WORK/conns.ready" <<'PY' &
+import socket, sys, time
+path, n, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+socks = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect(path)
+    except OSError:
+        break
+    socks.append(s)
+open(ready, "w").write(str(len(socks)))
+time.sleep(4)
+for s in socks:
+    s.close()
+PY
+    HOLDER=$!
+    wait_for 20 test -s "$WORK/conns.ready" || fail "connections to the cache not opened"
+    log "$(cat "$WORK/conns.ready") connections to the cache held open without a request"
+    t0=$(rel_proc_cpu_ticks "$CACHE")
+    sleep 3
+    t1=$(rel_proc_cpu_ticks "$CACHE")
+    hz=$(getconf CLK_TCK)
+    log "out of fds: simplecached used $((t1 - t0)) ticks of CPU in 3 s (${hz}/s)"
+    CHECKS=$((CHECKS + 1))
+    [ $((t1 - t0)) -lt $((hz * 3 / 4)) ] || fail "the cache's acceptor busy while out of fds: $((t1 - t0)) ticks in 3 s"
+    CHECKS=$((CHECKS + 1))
+    grep -q 'socket: accept failed' "$(logfile_of "$CACHE")" ||
+        fail "no warning about a failed accept (did descriptors run out?)"
+    wait "$HOLDER" || true
+    wait_for 20 rel_serves "$PORT" "$WL_SMALL" || fail "no service after the connections closed"
+    rel_get_strict "after the cache ran out of descriptors" "$PORT" "$WL_MIX" 4 1
+    CHECKS=$((CHECKS + 1))
+    rel_alive "$PROXY" || fail "the proxy died"
+    rel_stop_check "webproxy" "$PROXY"
+    rel_stop_check "simplecached (fd limit)" "$CACHE"
+    assert_no_ipc_left
+    rel_report
+    finish
+    exit 0
+fi
 if [ "$REL_IPC" = sysv ]; then
     K=/proc/sys/kernel
     orig_msgmni=$(cat $K/msgmni) orig_msgmax=$(cat $K/msgmax) orig_shmmni=$(cat $K/shmmni)
