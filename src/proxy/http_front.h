@@ -6,7 +6,8 @@
  * to our own workers, which run the handler with a sink ctx (gfserver.h): what the handler
  * sends is handed to libmicrohttpd's body callback piece by piece, without a buffer of our
  * own (bodies up to 64 KiB excepted: gathered, then answered whole), and the connection is
- * suspended while the handler has nothing for it. The GETFILE statuses map to
+ * suspended while the handler has nothing for it (unless the optional quick handler served it
+ * at once on libmicrohttpd's thread: see quick below). The GETFILE statuses map to
  * 200/206/304/416 (OK), 404 (FILE_NOT_FOUND) and 502 (ERROR); a handler that fails before the
  * HTTP header went out (which waits for the first body byte) gets 504 for -ETIMEDOUT, 503
  * when cancelled, else 502.
