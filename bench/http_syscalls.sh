@@ -3,7 +3,7 @@
 # calls per request, for Varnish (malloc), nginx proxy_cache, nginx (sendfile) and webproxy
 # --http on --ipc posix and --ipc fd, side by side in one run on the same files.
 #
-# Usage: bench/http_syscalls.sh [--duration S] [--clients N] [--sizes 1m,10m]
+# Usage: bench/http_syscalls.sh [--duration S] [--clients N] [--sizes 1m,10m] (1k 1m 2m 4m 10m)
 #                               [--systems nginx,nginx_pc,varnish,http,http_fd] [--no-build]
 # http_fd2 (not in the default list): a second --ipc fd pair whose webproxy also gets the
 # words of $HTTP_FD2_ARGS, e.g. a changed build or option next to http_fd in the same run.
@@ -80,8 +80,9 @@ wait_port() {
 
 mkdir -p "$WORK/files/f"
 : >"$WORK/files/index.txt"
-declare -A BYTES=([1k]=1024 [1m]=1048576 [10m]=10485760) COUNT=([1k]=8 [1m]=4 [10m]=2)
-for s in 1k 1m 10m; do
+declare -A BYTES=([1k]=1024 [1m]=1048576 [2m]=2097152 [4m]=4194304 [10m]=10485760)
+declare -A COUNT=([1k]=8 [1m]=4 [2m]=4 [4m]=2 [10m]=2)
+for s in 1k 1m 2m 4m 10m; do
     : >"$WORK/w$s"
     for ((i = 0; i < COUNT[$s]; i++)); do
         head -c "${BYTES[$s]}" /dev/urandom >"$WORK/files/f/$s$i"

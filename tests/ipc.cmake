@@ -43,10 +43,14 @@ foreach(be unix fd sysv)
     GETFILE_TEST_IPC=${be})
 endforeach()
 # The HTTP front end on fd: libmicrohttpd sends the passed file (send_fd: sendfile, or a kept
-# mapping from 2 MiB), checked in the script.
+# mapping from 1 MiB), checked in the script.
 gf_add_script_test(NAME http_front_fd SCRIPT tests/integration/http_front.sh TIMEOUT 180
   LABELS ipc_fd tsan)
 set_property(TEST integration.http_front_fd APPEND PROPERTY ENVIRONMENT GETFILE_TEST_IPC=fd)
+# Kept hits served on libmicrohttpd's thread (quick), the watcher on their bodies, and
+# --http-map-min (fd only: the script sets GETFILE_TEST_IPC=fd itself).
+gf_add_script_test(NAME http_front_quick SCRIPT tests/integration/http_front_quick.sh TIMEOUT 180
+  LABELS ipc_fd tsan)
 
 # Every cache-mode integration test on every backend (issue 14, item 4): the scripts start the
 # daemons with spawn, which passes --ipc $GETFILE_TEST_IPC (tests/integration/lib.sh); the

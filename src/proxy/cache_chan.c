@@ -25,7 +25,8 @@ static int posix_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_
     return handle_with_cache(ctx, path, path_len, impl, answer_miss);
 }
 
-static const struct cache_chan_ops posix_ops = {"posix", posix_open, posix_close, posix_handle};
+static const struct cache_chan_ops posix_ops = {"posix", posix_open, posix_close, posix_handle,
+                                                NULL};
 
 /* sysv: the same client and ring, in System V segments and queue (cache_client_new_sysv). */
 static int sysv_open(void **out, const struct cache_client_options *opt)
@@ -38,7 +39,7 @@ static int sysv_open(void **out, const struct cache_client_options *opt)
     return rc;
 }
 
-static const struct cache_chan_ops sysv_ops = {"sysv", sysv_open, posix_close, posix_handle};
+static const struct cache_chan_ops sysv_ops = {"sysv", sysv_open, posix_close, posix_handle, NULL};
 
 const struct cache_chan_ops *cache_chan_ops_for(enum ipc_backend b)
 {

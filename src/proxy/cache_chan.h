@@ -22,6 +22,11 @@ struct cache_chan_ops {
      * Thread-safe. */
     int (*handle)(void *impl, struct gfs_ctx *ctx, const char *path, size_t path_len,
                   int answer_miss);
+    /* Optional (NULL: never): serves path through ctx from what the proxy itself holds (fd:
+     * a kept descriptor), with no round trip to the cache and no wait on anything. Returns 1
+     * with *rc as handle would return it when it served (or began to: the header went out),
+     * 0 with ctx untouched when nothing valid is held for path. Thread-safe. */
+    int (*try_kept)(void *impl, struct gfs_ctx *ctx, const char *path, size_t path_len, int *rc);
 };
 
 /* The socket backends (cache_sock_chan.c). */
@@ -44,6 +49,13 @@ static inline int cache_chan_handle(const struct cache_chan *ch, struct gfs_ctx 
                                     const char *path, size_t path_len, int answer_miss)
 {
     return ch->ops->handle(ch->impl, ctx, path, path_len, answer_miss);
+}
+
+/* The channel's try_kept, or 0 (nothing held) for a backend without one. */
+static inline int cache_chan_try_kept(const struct cache_chan *ch, struct gfs_ctx *ctx,
+                                      const char *path, size_t path_len, int *rc)
+{
+    return ch->ops->try_kept != NULL ? ch->ops->try_kept(ch->impl, ctx, path, path_len, rc) : 0;
 }
 
 /* Closes an opened channel; a zeroed one is a no-op. */

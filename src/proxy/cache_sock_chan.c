@@ -408,6 +408,16 @@ out:
     return rc;
 }
 
+/* try_kept of fd: a kept descriptor, checked as for handle (kept_hit). */
+static int sock_try_kept(void *impl, struct gfs_ctx *ctx, const char *path, size_t path_len,
+                         int *rc)
+{
+    struct sock_client *c = impl;
+
+    return c->keep != NULL && kept_hit(c, ctx, path, path_len, rc);
+}
+
 const struct cache_chan_ops cache_chan_unix_ops = {"unix", unix_open, sock_client_close,
-                                                   sock_handle};
-const struct cache_chan_ops cache_chan_fd_ops = {"fd", fd_open, sock_client_close, sock_handle};
+                                                   sock_handle, NULL};
+const struct cache_chan_ops cache_chan_fd_ops = {"fd", fd_open, sock_client_close, sock_handle,
+                                                 sock_try_kept};

@@ -42,7 +42,6 @@
 #define MAX_IO_THREADS 4
 #define CONDITION_MAX  1024         /* longest If-None-Match kept */
 #define SMALL_MAX      (64u << 10)  /* bodies up to this long are gathered, then answered */
-#define MAP_MIN        (2u << 20)   /* shorter bodies from a descriptor: sendfile */
 #define MAP_KEEP_BYTES (1ull << 30) /* kept mappings: bytes mapped at most ... */
 #define MAP_KEEP_FILES 256u         /* ... and files */
 
@@ -52,6 +51,7 @@ struct hconn {
     int fd;              /* libmicrohttpd's socket: valid until its CLOSED notification */
     int busy;            /* a request's header is complete and not yet answered in full */
     int cut;             /* shut down for a late header */
+    unsigned requests;   /* requests begun on the connection */
     int64_t deadline_ms; /* when not busy: the next request header must be complete by then */
 };
 
@@ -72,9 +72,12 @@ struct http_front {
     atomic_int active;     /* requests handed to a worker and not yet freed */
     atomic_int fd_said;    /* the first body sent from a file was logged */
     atomic_int map_said;   /* the first body sent from a kept mapping was logged */
+    atomic_int quick_said; /* the first request served by quick was logged */
     struct map_keep *maps; /* opt.map_max > 0: files mapped for bodies sent from memory */
     pthread_mutex_t conns_lock;
-    struct hconn *conns; /* every open connection */
+    struct hconn *conns;        /* every open connection */
+    pthread_mutex_t watch_lock; /* taken before a job's lock, never after */
+    struct job *watched;        /* bodies from files promised by quick, being sent */
 };
 
 /* A range request, as parsed: bytes=first-last, bytes=first-, or bytes=-suffix. */
@@ -147,6 +150,15 @@ struct job {
     uint64_t fd_hdr;             /* (L) the response header's length as libmicrohttpd sends it */
     struct map_entry *map;       /* (L) or a held mapping of the file: the body is sent from it */
     const unsigned char *map_at; /* its first body byte */
+    /* A request served by quick on libmicrohttpd's thread (http_front.h). */
+    int quick;                 /* the handler runs there: its sends must not wait */
+    unsigned conn_seq;         /* the request's number on its connection, from 1 */
+    int watched;               /* in h->watched (watch_lock) until on_completed takes it out */
+    struct job *wprev, *wnext; /* (watch_lock) */
+    uint64_t w_base;           /* (L) bytes written on the socket before this response */
+    uint64_t w_mark;           /* (L) acknowledged bytes when the rate window began ... */
+    int64_t w_since_ms;        /* (L) ... at this time */
+    int w_rc;                  /* (L) why the body failed after quick returned, or 0 */
 };
 
 static int64_t send_timeout(const struct http_front *h)
@@ -218,6 +230,8 @@ static void job_unref(struct job *j)
     pthread_mutex_destroy(&j->lock);
     if (j->fd_body >= 0)
         close(j->fd_body); /* never handed to libmicrohttpd */
+    if (j->fd_src >= 0)
+        close(j->fd_src); /* a quick request's, for the checks */
     if (j->map != NULL)
         map_keep_put(j->h->maps, j->map);
     free(j->small);
@@ -485,6 +499,8 @@ static int sink_send(void *arg, const void *buf, size_t len)
         hi = in + len;
     if (lo >= hi)
         return 0;
+    if (j->quick && !j->small_mode)
+        return -EWOULDBLOCK; /* publish waits for libmicrohttpd's thread: the caller's */
     if (j->small_mode) {
         memcpy(j->small + (lo - j->first), (const unsigned char *)buf + (lo - in), hi - lo);
         j->small_len += hi - lo;
@@ -609,7 +625,118 @@ static int fd_watch_locked(struct job *j)
     return 0;
 }
 
-/* A held mapping of the body's file when the body is at least MAP_MIN long and the file at
+/* ---- bodies from files promised by quick, watched by the watcher thread -------------------- */
+
+/* Puts a quick request's body from a file under the watcher's eye (watch_sweep), from now. On
+ * libmicrohttpd's thread, before the response is queued. */
+static void watch_add(struct job *j)
+{
+    struct http_front *h = j->h;
+
+    pthread_mutex_lock(&j->lock);
+    /* Nothing was written on a connection before its first response. */
+    j->w_base = j->conn_seq > 1 ? tcp_written(j->fd) : 0;
+    j->w_mark = j->w_base; /* acknowledged <= written */
+    j->w_since_ms = clock_mono_ms();
+    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_lock(&h->watch_lock);
+    j->wprev = NULL;
+    j->wnext = h->watched;
+    if (h->watched != NULL)
+        h->watched->wprev = j;
+    h->watched = j;
+    j->watched = 1;
+    pthread_mutex_unlock(&h->watch_lock);
+}
+
+/* Takes j out of the watcher's list; before its connection is closed (on_completed). */
+static void watch_remove(struct job *j)
+{
+    struct http_front *h = j->h;
+
+    pthread_mutex_lock(&h->watch_lock);
+    if (j->wprev != NULL)
+        j->wprev->wnext = j->wnext;
+    else
+        h->watched = j->wnext;
+    if (j->wnext != NULL)
+        j->wnext->wprev = j->wprev;
+    j->watched = 0;
+    pthread_mutex_unlock(&h->watch_lock);
+}
+
+/* fd_watch_locked's checks for one watched body, once: cuts the connection when the grace
+ * period is over, the file changed, or the client took less than min_rate bytes/s over a
+ * window of the send timeout. Caller holds watch_lock (so the socket is open) and j->lock. */
+static void watch_check_locked(struct job *j, int64_t now)
+{
+    const struct http_front *h = j->h;
+    uint64_t need = (uint64_t)h->opt.min_rate * (uint64_t)h->opt.send_timeout_ms / 1000;
+    uint64_t acked;
+    int rc = 0;
+
+    if (j->gone || j->failed)
+        return;
+    if (atomic_load(&h->cancelled)) {
+        rc = -ECANCELED;
+    } else if (fd_changed(j)) {
+        log_warn(0, "'%s': the file changed while it was sent: transfer cut", j->path);
+        rc = -ESTALE;
+    } else if (j->fd >= 0) { /* no socket: libmicrohttpd's timeout */
+        acked = tcp_acked(j->fd);
+        if (acked - j->w_mark >= need) {
+            j->w_mark = acked;
+            j->w_since_ms = now;
+        } else if (now - j->w_since_ms >= send_timeout(h)) {
+            rc = -ETIMEDOUT;
+        }
+    }
+    if (rc == 0)
+        return;
+    j->failed = 1;
+    j->w_rc = rc;
+    if (j->fd >= 0) {
+        j->out = fd_body_sent(j, j->w_base, tcp_written(j->fd));
+        shutdown(j->fd, SHUT_RDWR); /* libmicrohttpd ends the request: on_completed */
+    }
+}
+
+/* The watcher's pass over the bodies quick promised. */
+static void watch_sweep(struct http_front *h)
+{
+    int64_t now = clock_mono_ms();
+
+    pthread_mutex_lock(&h->watch_lock);
+    for (struct job *j = h->watched; j != NULL; j = j->wnext) {
+        pthread_mutex_lock(&j->lock);
+        watch_check_locked(j, now);
+        pthread_mutex_unlock(&j->lock);
+    }
+    pthread_mutex_unlock(&h->watch_lock);
+}
+
+/* A watched body ended (libmicrohttpd's thread, before it closes the socket): what was sent,
+ * and the last look at the file, as fd_watch_locked's end. Caller holds j->lock. */
+static void watch_end_locked(struct job *j)
+{
+    if (j->failed)
+        return; /* the watcher cut it and counted */
+    if (!j->completed_ok) {
+        j->out = fd_body_sent(j, j->w_base, tcp_acked(j->fd)); /* the client left */
+        j->w_rc = -EPIPE;
+        return;
+    }
+    j->out = j->body_len;
+    if (fd_changed(j)) {
+        log_warn(0,
+                 "'%s': the file changed as its last bytes were sent: the client may have a "
+                 "complete answer with mixed bytes",
+                 j->path);
+        j->w_rc = -ESTALE;
+    }
+}
+
+/* A held mapping of the body's file when the body is at least map_min long and the file at
  * most map_max (*at: the body's first byte), else NULL: sendfile. On loopback a body written
  * from memory costs the receiver half what a sendfile'd one does, and a kept mapping costs no
  * mmap/munmap per request (docs/http.md has the measurements). */
@@ -619,7 +746,7 @@ static struct map_entry *map_body(const struct job *j, const unsigned char **at)
     uint64_t first = j->fd_base + j->first;
     struct map_entry *e;
 
-    if (j->h->maps == NULL || j->body_len < MAP_MIN ||
+    if (j->h->maps == NULL || j->body_len < j->h->opt.map_min ||
         (uint64_t)j->fd_st.st_size > j->h->opt.map_max ||
         first + j->body_len > (uint64_t)j->fd_st.st_size)
         return NULL;
@@ -684,10 +811,16 @@ static int sink_send_fd(void *arg, int fd, uint64_t offset, uint64_t len)
         j->map = map;
         j->map_at = map_at;
         j->answered = 1;
-        job_wake_locked(j);
-        rc = fd_watch_locked(j);
+        if (j->quick) {
+            rc = 0; /* on libmicrohttpd's thread: the watcher watches it (watch_add) */
+        } else {
+            job_wake_locked(j);
+            rc = fd_watch_locked(j);
+        }
     }
     pthread_mutex_unlock(&j->lock);
+    if (j->quick && rc == 0)
+        watch_add(j);
     return rc;
 }
 
@@ -733,8 +866,8 @@ static void job_finish_locked(struct job *j, int rc)
                                                         : MHD_HTTP_BAD_GATEWAY;
         j->discard = 1;
         j->answered = 1;
-    } else if (!j->discard && j->out < j->body_len) {
-        j->failed = 1;
+    } else if (!j->discard && j->out < j->body_len && !j->watched) {
+        j->failed = 1; /* short; a quick body from a file is still to be sent (watch_end) */
     }
     job_wake_locked(j);
 }
@@ -982,19 +1115,59 @@ static unsigned decode_path(struct job *j)
     return gf_path_valid(j->path, o) ? 0 : MHD_HTTP_NOT_FOUND;
 }
 
-static void conn_mark(struct MHD_Connection *conn, struct http_front *h, int busy)
+/* Marks the connection busy with a request (returns the request's number on it, from 1; 0
+ * when unknown) or idle again (returns 0). */
+static unsigned conn_mark(struct MHD_Connection *conn, struct http_front *h, int busy)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct hconn *c = ci != NULL ? ci->socket_context : NULL;
+    unsigned seq = 0;
 
     if (c == NULL)
-        return;
+        return 0;
     pthread_mutex_lock(&h->conns_lock);
     c->busy = busy;
-    if (!busy)
+    if (busy)
+        seq = ++c->requests;
+    else
         c->deadline_ms = clock_mono_ms() + h->opt.header_timeout_ms;
     pthread_mutex_unlock(&h->conns_lock);
+    return seq;
+}
+
+/* Runs the quick handler on libmicrohttpd's thread (http_front.h). Returns 1 when it served
+ * the request (answered, or failed after its header: job_finish_locked decided), 0 when it
+ * sent no header (the request goes to a worker, as if quick had not run). */
+static int quick_run(struct http_front *h, struct job *j)
+{
+    struct gfs_ctx *ctx = NULL;
+    int rc;
+
+    if (gfs_ctx_sink_new(&ctx, &sink_ops, j) < 0)
+        return 0;
+    j->quick = 1;
+    rc = h->opt.quick(ctx, j->path, j->path_len, h->opt.handler_arg);
+    if (!gfs_ctx_header_sent(ctx)) {
+        j->quick = 0;
+        gfs_ctx_sink_free(ctx);
+        return 0;
+    }
+    j->ran = 1;
+    j->gf_status = gfs_ctx_status(ctx);
+    j->note = gfs_ctx_note(ctx);
+    gfs_ctx_sink_free(ctx);
+    if (!atomic_exchange(&h->quick_said, 1))
+        log_info("HTTP requests are served on libmicrohttpd's threads when the handler can "
+                 "(kept descriptors), without a worker");
+    if (!j->watched && j->fd_src >= 0) {
+        close(j->fd_src); /* a watched body keeps it for the checks until on_completed */
+        j->fd_src = -1;
+    }
+    pthread_mutex_lock(&j->lock);
+    job_finish_locked(j, rc);
+    pthread_mutex_unlock(&j->lock);
+    return 1;
 }
 
 /* The first call for a request: checks it and hands it to a worker. Returns 0, or the status
@@ -1006,7 +1179,7 @@ static unsigned start_request(struct http_front *h, struct job *j, const char *m
     unsigned st;
     int rc;
 
-    conn_mark(j->conn, h, 1);
+    j->conn_seq = conn_mark(j->conn, h, 1);
     j->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (!j->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
         return MHD_HTTP_METHOD_NOT_ALLOWED;
@@ -1028,7 +1201,9 @@ static unsigned start_request(struct http_front *h, struct job *j, const char *m
 
     j->counted = 1;
     atomic_fetch_add(&h->active, 1);
-    job_ref(j); /* the worker's */
+    if (h->opt.quick != NULL && !atomic_load(&h->stopping) && quick_run(h, j))
+        return 0; /* answered from the next call, as a worker's answer */
+    job_ref(j);   /* the worker's */
     rc = workq_push(&h->q, j, 0);
     if (rc < 0) {
         job_unref(j);
@@ -1110,10 +1285,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (j == NULL)
         return;
     *req_cls = NULL;
+    if (j->watched)
+        watch_remove(j); /* first: the watcher holds watch_lock while it uses the socket */
     pthread_mutex_lock(&j->lock);
     j->gone = 1;
     j->completed_ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     j->suspended = 0; /* libmicrohttpd only ends a suspended request when it stops */
+    if (j->quick && j->fd_src >= 0) {
+        watch_end_locked(j);
+        if (j->w_rc < 0 && h->opt.quick_error_note != NULL)
+            j->note = h->opt.quick_error_note;
+        close(j->fd_src);
+        j->fd_src = -1;
+    }
     pthread_cond_broadcast(&j->moved);
     pthread_mutex_unlock(&j->lock);
     job_unref(j);
@@ -1210,6 +1394,7 @@ static void *watch_main(void *arg)
     pthread_setname_np(pthread_self(), "http-watch");
     while (!stop_asked(h)) {
         sweep_headers(h);
+        watch_sweep(h);
         clock_sleep_ms(WATCH_TICK_MS);
     }
     atomic_store(&h->stopping, 1);
@@ -1217,9 +1402,11 @@ static void *watch_main(void *arg)
     deadline = clock_mono_ms() + h->opt.shutdown_grace_ms;
     while (atomic_load(&h->active) > 0 && clock_ms_left(deadline) > 0) {
         sweep_headers(h);
+        watch_sweep(h);
         clock_sleep_ms(WATCH_TICK_MS);
     }
     atomic_store(&h->cancelled, 1);
+    watch_sweep(h); /* cuts the bodies quick promised that are still being sent */
     workq_close(&h->q);
     for (unsigned i = 0; i < h->nworkers; i++)
         pthread_join(h->workers[i], NULL);
@@ -1304,6 +1491,8 @@ int http_front_new(struct http_front **out, const struct http_front_options *opt
         h->opt.min_rate = 1024;
     if (h->opt.shutdown_grace_ms == 0)
         h->opt.shutdown_grace_ms = 5000;
+    if (h->opt.map_min == 0)
+        h->opt.map_min = HTTP_FRONT_MAP_MIN;
     if (h->opt.max_per_client == 0)
         h->opt.max_per_client = 64;
     if (h->opt.max_conns == 0)
@@ -1316,6 +1505,7 @@ int http_front_new(struct http_front **out, const struct http_front_options *opt
     }
     h->opt.host = NULL; /* borrowed: used only here */
     pthread_mutex_init(&h->conns_lock, NULL);
+    pthread_mutex_init(&h->watch_lock, NULL);
     if (h->opt.map_max > 0) {
         rc = map_keep_new(&h->maps, MAP_KEEP_BYTES, MAP_KEEP_FILES);
         if (rc < 0)
@@ -1416,6 +1606,7 @@ void http_front_free(struct http_front *h)
     if (h->q_ready)
         workq_release(&h->q);
     pthread_mutex_destroy(&h->conns_lock);
+    pthread_mutex_destroy(&h->watch_lock);
     map_keep_free(h->maps); /* libmicrohttpd stopped: every response, and its hold, is gone */
     free(h->workers);
     free(h);

@@ -6,7 +6,8 @@
  * to our own workers, which run the handler with a sink ctx (gfserver.h): what the handler
  * sends is handed to libmicrohttpd's body callback piece by piece, without a buffer of our
  * own (bodies up to 64 KiB excepted: gathered, then answered whole), and the connection is
- * suspended while the handler has nothing for it. The GETFILE statuses map to
+ * suspended while the handler has nothing for it (unless the optional quick handler served it
+ * at once on libmicrohttpd's thread: see quick below). The GETFILE statuses map to
  * 200/206/304/416 (OK), 404 (FILE_NOT_FOUND) and 502 (ERROR); a handler that fails before the
  * HTTP header went out (which waits for the first body byte) gets 504 for -ETIMEDOUT, 503
  * when cancelled, else 502.
@@ -27,8 +28,9 @@
 
 struct http_front;
 
-/* webproxy's default map_max (docs/http.md). */
+/* webproxy's defaults of map_max and map_min (docs/http.md). */
 #define HTTP_FRONT_MAP_MAX (64ull << 20)
+#define HTTP_FRONT_MAP_MIN (1ull << 20)
 
 struct http_front_options {
     const char *host;        /* address to bind (a name or a literal); NULL = every address */
@@ -42,12 +44,24 @@ struct http_front_options {
     int shutdown_grace_ms;   /* 0 = 5000 */
     unsigned max_per_client; /* connections per client address; 0 = 64 */
     unsigned max_conns;      /* connections in all; 0 = 1000 */
-    uint64_t map_max;        /* a body of 2 MiB or more from the cache's descriptor
+    uint64_t map_max;        /* a body of map_min bytes or more from the cache's descriptor
                               * (gfs_send_file) in a file up to this long is sent from a
                               * mapping of the file kept across requests (at most 1 GiB and 256
                               * files mapped), others with sendfile; 0 = always sendfile
                               * (HTTP_FRONT_MAP_MAX: webproxy's default) */
+    uint64_t map_min;        /* 0 = HTTP_FRONT_MAP_MIN */
     gfs_handler_fn handler;  /* called with handler_arg from every worker */
+    /* Optional: called first, with handler_arg, on libmicrohttpd's thread, for a request it
+     * can serve at once without waiting on anything (webproxy: a hit from a kept descriptor,
+     * no round trip to the cache); it returns having sent no header when it cannot, and the
+     * request then goes to handler on a worker. Its sends must not wait: a body from a file
+     * (gfs_send_file, handed whole to libmicrohttpd) or up to 64 KiB (gathered) is served;
+     * any other body fails (502). Saves the hand-over to a worker and back per request. A body
+     * from a file is then watched by the watcher thread every 50 ms (rate, file unchanged)
+     * instead of by a worker every 100 ms, and checked once more when it ends. */
+    gfs_handler_fn quick;
+    const char *quick_error_note; /* the note on_done reports when a body quick promised
+                                   * fails afterwards (cut, changed file, client gone) */
     void *handler_arg; /* Optional: called once per request when both sides are done with it (the
                         * response ended and the handler returned), from a libmicrohttpd thread or a
                         * worker; path is NULL for a request answered without a handler (405, 400,

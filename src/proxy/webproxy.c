@@ -46,9 +46,11 @@ static const char usage[] =
     "  -p, --port PORT           port to listen on (default 10823)\n"
     "      --http [ADDR:]PORT    also serve HTTP/1.1 (GET, HEAD) there, ADDR a name or an\n"
     "                            address ([::1] for IPv6; default every address)\n"
-    "      --http-map-max BYTES  with --ipc fd: HTTP bodies of 2 MiB or more from files up\n"
-    "                            to BYTES are sent from kept mappings, others with\n"
-    "                            sendfile; 0: always sendfile (default 67108864)\n"
+    "      --http-map-max BYTES  with --ipc fd: HTTP bodies of --http-map-min bytes or more\n"
+    "                            from files up to BYTES are sent from kept mappings,\n"
+    "                            others with sendfile; 0: always sendfile (default 67108864)\n"
+    "      --http-map-min BYTES  the shortest body sent from a kept mapping, at least 1\n"
+    "                            (default 1048576)\n"
     "  -t, --threads THREADS     worker threads, 1..1024 (default 8)\n"
     "  -s, --origin BASE_URL     origin, http:// or https:// with a host,\n"
     "                            e.g. http://127.0.0.1:8080/files\n"
@@ -109,6 +111,7 @@ struct config {
     char http_host[256];   /* "" = every address */
     uint16_t http_port;
     uint64_t http_map_max; /* --http-map-max */
+    uint64_t http_map_min; /* --http-map-min */
     struct metrics_endpoint metrics;
     int use_metrics;
     int no_stats;         /* --no-stats: no stats object */
@@ -174,6 +177,20 @@ static int handle(struct gfs_ctx *ctx, const char *path, size_t path_len, void *
     stats_add(src->stats, STATS_C_RETRIES, retries1 - retries0);
     origin_pool_give(src->origin, f);
     gfs_ctx_set_note(ctx, rc == 0 ? ALOG_ORIGIN : ALOG_ERROR);
+    return rc;
+}
+
+/* The HTTP front end's quick handler (http_front.h), on libmicrohttpd's thread: a hit the
+ * cache channel can serve from what the proxy holds (--ipc fd: a kept descriptor), with no
+ * round trip and no wait. Anything else returns with no header sent and goes to handle. */
+static int handle_quick(struct gfs_ctx *ctx, const char *path, size_t path_len, void *arg)
+{
+    const struct sources *src = arg;
+    int rc;
+
+    if (src->cache == NULL || !cache_chan_try_kept(src->cache, ctx, path, path_len, &rc))
+        return 0;
+    gfs_ctx_set_note(ctx, rc == 0 ? ALOG_HIT : ALOG_ERROR);
     return rc;
 }
 
@@ -246,6 +263,7 @@ enum long_opt {
     OPT_ACCESS_LOG,
     OPT_HTTP,
     OPT_HTTP_MAP_MAX,
+    OPT_HTTP_MAP_MIN,
     OPT_METRICS,
     OPT_INSTANCE,
     OPT_IPC,
@@ -271,6 +289,7 @@ static const struct option long_opts[] = {
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"http", required_argument, NULL, OPT_HTTP},
     {"http-map-max", required_argument, NULL, OPT_HTTP_MAP_MAX},
+    {"http-map-min", required_argument, NULL, OPT_HTTP_MAP_MIN},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"instance", required_argument, NULL, OPT_INSTANCE},
     {"ipc", required_argument, NULL, OPT_IPC},
@@ -388,6 +407,9 @@ static void parse_args(int argc, char **argv, struct config *c)
         case OPT_HTTP_MAP_MAX:
             c->http_map_max = parse_u64(optarg, "--http-map-max", 0, UINT64_MAX >> 1);
             break;
+        case OPT_HTTP_MAP_MIN:
+            c->http_map_min = parse_u64(optarg, "--http-map-min", 1, UINT64_MAX >> 2);
+            break;
         case OPT_METRICS:
             if (metrics_endpoint_parse(optarg, &c->metrics, &why) < 0)
                 cli_fail(PROG, "--metrics: '%s': %s", optarg, why);
@@ -448,6 +470,7 @@ int main(int argc, char **argv)
                        .nsegs = DEFAULT_NSEGS,
                        .segsize = DEFAULT_SEGSZ,
                        .http_map_max = HTTP_FRONT_MAP_MAX,
+                       .http_map_min = HTTP_FRONT_MAP_MIN,
                        .origin = {.retry = {.max = ORIGIN_RETRY_DEFAULT}}};
     struct cache_chan cache = {0};
     struct gfserver *srv = NULL;
@@ -581,7 +604,10 @@ int main(int argc, char **argv)
             .max_per_client = c.server.max_per_client,
             .max_conns = c.server.max_waiting,
             .map_max = c.http_map_max,
+            .map_min = c.http_map_min,
             .handler = handle,
+            .quick = handle_quick,
+            .quick_error_note = ALOG_ERROR,
             .handler_arg = &src,
             .on_done = on_done,
             .done_arg = &sinks,

@@ -45,8 +45,8 @@ for f in /small.txt /big.bin /empty; do
 done
 if [ "$GETFILE_TEST_IPC" = fd ]; then
     # --ipc fd: libmicrohttpd sends the bodies from the cache's descriptors, not copies.
-    # Bodies of 2 MiB or more (big.bin, 3 MB) from a kept mapping, shorter ones (the ranges
-    # below) with sendfile.
+    # Bodies of 1 MiB or more (big.bin, 3 MB) from a kept mapping, shorter ones (the range
+    # of 500000 bytes below) with sendfile.
     check "fd: bodies sent from kept mappings of the descriptors" \
         grep -q "sent from the cache's file descriptors (kept mappings)" "$WORK"/webproxy.*.log
 fi
@@ -98,12 +98,16 @@ check "large range: the right bytes" \
 "${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=-1500000' "$URL/big.bin" || true
 check "large suffix range: the last 1500000 bytes" \
     cmp -s "$WORK/r" <(tail -c 1500000 "$CONTENT/files/big.bin")
-# A range of 2 MiB or more at an offset (with --ipc fd, from the kept mapping of the file).
+# A range under 1 MiB and over 64 KiB (with --ipc fd: sendfile of the descriptor).
+"${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=100000-599999' "$URL/big.bin" || true
+check "range of 500000 bytes: the right bytes" \
+    cmp -s "$WORK/r" <(tail -c +100001 "$CONTENT/files/big.bin" | head -c 500000)
+# A range of 2 MiB at an odd offset (with --ipc fd, from the kept mapping of the file).
 "${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=700001-2899999' "$URL/big.bin" || true
 check "2 MiB range at an odd offset: the right bytes" \
     cmp -s "$WORK/r" <(tail -c +700002 "$CONTENT/files/big.bin" | head -c 2199999)
 if [ "$GETFILE_TEST_IPC" = fd ]; then
-    check "fd: bodies under 2 MiB sent from the descriptors (sendfile)" \
+    check "fd: bodies under 1 MiB sent from the descriptors (sendfile)" \
         grep -q "sent from the cache's file descriptors (sendfile)" "$WORK"/webproxy.*.log
 fi
 "${CURL[@]}" -D "$WORK/hr" -o /dev/null -H 'Range: bytes=3000000-' "$URL/big.bin" || true
