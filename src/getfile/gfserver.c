@@ -1154,6 +1154,37 @@ int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len)
     return 0;
 }
 
+int gfs_send_ok(struct gfs_ctx *ctx, const void *buf, size_t len)
+{
+    char one[GF_RESPONSE_MAX + GFS_SMALL_MAX];
+    ssize_t n;
+    int rc;
+
+    if (ctx->sink_ops != NULL || len > GFS_SMALL_MAX) {
+        rc = gfs_send_header(ctx, GF_OK, len);
+        return rc < 0 ? rc : gfs_send(ctx, buf, len);
+    }
+    if (ctx->header_sent)
+        return -EALREADY;
+    if (atomic_load(&ctx->srv->cancelled))
+        return -ECANCELED;
+    n = gf_format_response(one, GF_RESPONSE_MAX, GF_OK, len, ctx->srv->opt.framing);
+    if (n < 0)
+        return (int)n;
+    if (len > 0)
+        memcpy(one + n, buf, len);
+    ctx->header_sent = 1;
+    ctx->status = GF_OK;
+    ctx->length = len;
+    rc = ctx_write(ctx, one, (size_t)n + len);
+    if (rc < 0) {
+        ctx->broken = rc;
+        return rc;
+    }
+    ctx->sent = len;
+    return 0;
+}
+
 /* gfs_send_file for a sink: the bytes read into a buffer and handed to the sink. */
 static int sink_send_file(struct gfs_ctx *ctx, int fd, uint64_t off, uint64_t len)
 {

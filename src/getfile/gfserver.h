@@ -157,6 +157,15 @@ int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length);
  * period. Once a send failed, the connection is dead: every later send returns that error. */
 int gfs_send(struct gfs_ctx *ctx, const void *buf, size_t len);
 
+/* The largest body gfs_send_ok sends with its header in one write. */
+#define GFS_SMALL_MAX 16384
+
+/* A whole GF_OK response: the header for len content bytes, then the bytes. Up to
+ * GFS_SMALL_MAX bytes go out with the header in one write (one TCP segment: the client wakes
+ * once, not once for the header and again for the body); larger ones, and a sink, as
+ * gfs_send_header then gfs_send. Returns as those two. */
+int gfs_send_ok(struct gfs_ctx *ctx, const void *buf, size_t len);
+
 /* gfs_send for len bytes of the file fd from offset, sent with sendfile (no copy through user
  * space; a sink ctx hands fd to its send_fd op, else gets them read into a buffer). fd is only read
  * (pread/sendfile: its offset is not used or moved). Returns as gfs_send, and -ENODATA when the

@@ -236,6 +236,37 @@ static int send_descriptor(struct gfs_ctx *ctx, int fd, const struct sock_resp *
     return gfs_send_file(ctx, fd, r->offset + r->length - 1, 1);
 }
 
+/* A small body (at most GFS_SMALL_MAX) is read, the file seen unchanged, and the header and
+ * the bytes go out in one write: what is sent was read before the check, and a change is
+ * found before anything is promised. Returns as send_descriptor; -ESTALE with nothing sent. */
+static int send_small(struct gfs_ctx *ctx, int fd, const struct sock_resp *r)
+{
+    char buf[GFS_SMALL_MAX];
+    size_t len = (size_t)r->length, got = 0;
+
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)(r->offset + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -ESTALE; /* it shrank */
+        got += (size_t)n;
+    }
+    int rc = same_file(fd, r);
+    return rc < 0 ? rc : gfs_send_ok(ctx, buf, len);
+}
+
+/* The whole answer from the passed file: header, then body. */
+static int send_answer(struct gfs_ctx *ctx, int fd, const struct sock_resp *r)
+{
+    if (r->length > 0 && r->length <= GFS_SMALL_MAX)
+        return send_small(ctx, fd, r);
+    int rc = gfs_send_header(ctx, GF_OK, r->length);
+    return rc == 0 && r->length > 0 ? send_descriptor(ctx, fd, r) : rc;
+}
+
 /* A kept connection that failed before any answer: the cache closed it while it was idle
  * (idle timeout, a stop) or died since; or it held stray bytes, the rest of an earlier answer
  * whose length a peer of our uid understated, read as a malformed header. The request is asked
@@ -324,11 +355,10 @@ static int kept_hit(struct sock_client *c, struct gfs_ctx *ctx, const char *path
 
     if (e == NULL)
         return 0;
-    *rc = gfs_send_header(ctx, GF_OK, e->r.length);
-    if (*rc == 0 && e->r.length > 0)
-        *rc = send_descriptor(ctx, e->fd, &e->r);
+    *rc = send_answer(ctx, e->fd, &e->r);
     fd_keep_release(c->keep, e, *rc == -ESTALE);
-    return 1;
+    /* Changed before anything went: ask the cache as if nothing were kept. */
+    return *rc != -ESTALE || gfs_ctx_header_sent(ctx);
 }
 
 static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t path_len,
@@ -380,21 +410,20 @@ static int sock_handle(void *impl, struct gfs_ctx *ctx, const char *path, size_t
             log_warn(-rc, "'%s': the cache's descriptor was refused", path);
             goto out;
         }
+        rc = send_answer(ctx, passed, &r);
+        header_sent = gfs_ctx_header_sent(ctx);
+        if (rc == 0 && r.keep_ms > 0 && c->keep != NULL) {
+            fd_keep_put(c->keep, path, path_len, passed, &r, cn.pid);
+            passed = -1; /* the table's now */
+        }
+        goto out;
     }
     rc = gfs_send_header(ctx, GF_OK, r.length);
     header_sent = 1;
     if (rc == 0 && r.length > 0) {
-        if (r.kind == SOCK_RESP_FD) {
-            rc = send_descriptor(ctx, passed, &r);
-            if (rc == 0 && r.keep_ms > 0 && c->keep != NULL) {
-                fd_keep_put(c->keep, path, path_len, passed, &r, cn.pid);
-                passed = -1; /* the table's now */
-            }
-        } else {
-            rc = stream_body(c, ctx, cn.fd, r.length);
-            if (rc == 0)
-                conn_put(c, &cn); /* the whole body was read */
-        }
+        rc = stream_body(c, ctx, cn.fd, r.length);
+        if (rc == 0)
+            conn_put(c, &cn); /* the whole body was read */
     }
 out:
     if (rc < 0 && rc != -ENOENT && rc != -ENODATA && rc != -ENOTCONN)

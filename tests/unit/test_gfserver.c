@@ -115,6 +115,22 @@ static int dispatch(struct gfs_ctx *ctx, const char *path, struct tstate *st)
         rc = gfs_send_header(ctx, GF_OK, 5);
         return rc ? rc : gfs_send(ctx, "hello", 5);
     }
+    if (strcmp(path, "/one") == 0 || strcmp(path, "/two") == 0 || strcmp(path, "/big-ok") == 0) {
+        /* 1000 bytes with gfs_send_ok, or header then body; /big-ok: past GFS_SMALL_MAX. */
+        static char body[GFS_SMALL_MAX + 1000];
+        size_t len = path[1] == 'b' ? sizeof body : 1000;
+        pattern(body, len, 0);
+        if (path[1] == 't') {
+            rc = gfs_send_header(ctx, GF_OK, len);
+            return rc ? rc : gfs_send(ctx, body, len);
+        }
+        rc = gfs_send_ok(ctx, body, len);
+        api_check(st, gfs_send_ok(ctx, body, len) == -EALREADY);
+        api_check(st, rc != 0 || gfs_ctx_sent(ctx) == len);
+        return rc;
+    }
+    if (strcmp(path, "/empty-ok") == 0)
+        return gfs_send_ok(ctx, NULL, 0);
     if (strcmp(path, "/nf") == 0)
         return gfs_send_header(ctx, GF_FILE_NOT_FOUND, 0);
     if (strcmp(path, "/api") == 0)
@@ -371,6 +387,65 @@ static void test_basic_responses(void)
     CHECK(reply_is(&r, "GETFILE FILE_NOT_FOUND\r\n\r\n"));
     fetch(f.port, "GETFILE GET /api\r\n\r\n", &r);
     CHECK(reply_is(&r, "GETFILE OK 4\r\n\r\nabcd"));
+    CHECK_EQ(atomic_load(&f.st.api_errors), 0);
+    CHECK_EQ(atomic_load(&f.st.events[GFS_EV_INCOMPLETE]), 0);
+    fixture_stop(&f, 1);
+}
+
+/* Segments with data the client's socket received (tcpi_data_segs_in of Linux's struct
+ * tcp_info, since 4.6: glibc's struct stops before it); -1 when unknown. */
+static long data_segs_in(int fd)
+{
+    unsigned char ti[256];
+    socklen_t len = sizeof ti;
+    uint32_t v;
+
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) < 0 || len < 156)
+        return -1;
+    memcpy(&v, ti + 152, sizeof v);
+    return (long)v;
+}
+
+/* Fetches req; the reply's size and the data segments it came in. */
+static long fetch_segs(uint16_t port, const char *req, size_t *total)
+{
+    struct reply r;
+    int fd = cli_request(port, req);
+    long segs = -1;
+
+    *total = 0;
+    if (fd < 0)
+        return -1;
+    read_reply(fd, &r);
+    if (r.end == 0) {
+        *total = r.total;
+        segs = data_segs_in(fd);
+    }
+    close(fd);
+    return segs;
+}
+
+/* gfs_send_ok: a small response is one write, so one segment; a large one is whole. */
+static void test_send_ok(void)
+{
+    struct fixture f;
+    struct reply r;
+    size_t total;
+
+    fixture_init(&f, 2);
+    if (fixture_start(&f) < 0)
+        return;
+    long one = fetch_segs(f.port, "GETFILE GET /one\r\n\r\n", &total);
+    CHECK_EQ(total, strlen("GETFILE OK 1000\r\n\r\n") + 1000);
+    long two = fetch_segs(f.port, "GETFILE GET /two\r\n\r\n", &total);
+    CHECK_EQ(total, strlen("GETFILE OK 1000\r\n\r\n") + 1000);
+    /* Header then body: two segments (TCP_NODELAY), which shows the count works. */
+    CHECK_EQ(two, 2);
+    CHECK_EQ(one, 1);
+    (void)fetch_segs(f.port, "GETFILE GET /big-ok\r\n\r\n", &total);
+    CHECK_EQ(total, strlen("GETFILE OK 17384\r\n\r\n") + GFS_SMALL_MAX + 1000);
+    fetch(f.port, "GETFILE GET /empty-ok\r\n\r\n", &r);
+    CHECK(reply_is(&r, "GETFILE OK 0\r\n\r\n"));
     CHECK_EQ(atomic_load(&f.st.api_errors), 0);
     CHECK_EQ(atomic_load(&f.st.events[GFS_EV_INCOMPLETE]), 0);
     fixture_stop(&f, 1);
@@ -1158,7 +1233,7 @@ static void test_sink_send_fd(void)
     close(fd);
 }
 
-TEST_MAIN(T(test_basic_responses), T(test_on_done), T(test_handler_failures),
+TEST_MAIN(T(test_basic_responses), T(test_send_ok), T(test_on_done), T(test_handler_failures),
           T(test_legacy_framing), T(test_header_byte_by_byte), T(test_malformed_while_serving),
           T(test_lingering_close), T(test_stop_lets_inflight_finish), T(test_stop_cuts_after_grace),
           T(test_stalled_client_released), T(test_backpressure), T(test_stop_flag_signal),
