@@ -31,12 +31,33 @@ same_as() {
 # hits PID: the kept hits webproxy PID reported when it stopped.
 hits() { sed -n 's/.*kept descriptors: \([0-9]*\) hits.*/\1/p' "$(logfile_of "$1")" | tail -n 1; }
 
+# segs PORT PATH: one request read to its end; prints the data segments the answer came in
+# (tcpi_data_segs_in of Linux's tcp_info) and its bytes.
+segs() {
+    python3 -c '
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"GETFILE GET " + sys.argv[2].encode() + b"\r\n\r\n")
+n = 0
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    n += len(b)
+print(struct.unpack_from("I", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256), 152)[0], n)
+' "$1" "$2"
+}
+
 start_cache CACHE -t 2
 PORT=$(free_port)
 start_proxy PROXY "$PORT" 2 2 65536
 
 log "repeated hits need no round trip"
 for _ in $(seq 1 6); do same_as "$PORT" /a.bin "$F/a.bin"; done
+# A small body is read, checked, and sent with its header in one write: the client wakes once.
+res=$(segs "$PORT" /a.bin)
+check "a 3000-byte kept hit comes in one segment, header and body (got: segments bytes $res)" \
+    test "$res" = "1 3019"
 
 log "the file rewritten in place with another size"
 head -c 4000 /dev/urandom >"$WORK/new" && cat "$WORK/new" >"$F/a.bin"
