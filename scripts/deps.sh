@@ -11,8 +11,9 @@ build=(build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev l
     help2man)
 # dpkg-dev and file: cpack's Depends (dpkg-shlibdeps); man-db: man -l; systemd: systemd-analyze
 # verify of the units; tmux: gfmon's screen under test; prometheus, curl: promtool, a real
-# server and curl scraping --metrics; haproxy, nginx-light: the balancers of deploy/ under test.
-test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2
+# server and curl scraping --metrics; haproxy, nginx-light: the balancers of deploy/ under test;
+# wrk: load against the HTTP front end.
+test=(clang libclang-rt-14-dev clang-format spin valgrind util-linux procps iproute2 wrk
     dpkg-dev file man-db systemd tmux prometheus curl haproxy nginx-light)
 bench=(nginx-light wrk gnuplot-nox linux-perf varnish python3-matplotlib)
 

@@ -24,3 +24,4 @@ gf_add_script_test(NAME proxy_origin_retry SCRIPT tests/integration/proxy_origin
 # The HTTP/1.1 front end (webproxy --http) in cache and origin mode; its threads hand bytes
 # over to libmicrohttpd's: worth the TSan build too.
 gf_add_script_test(NAME http_front SCRIPT tests/integration/http_front.sh TIMEOUT 240 LABELS tsan)
+gf_add_script_test(NAME http_wrk SCRIPT tests/integration/http_wrk.sh TIMEOUT 120)
