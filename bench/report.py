@@ -31,6 +31,7 @@ SYSTEMS = [  # key, column title
     ("http", "webproxy HTTP (cache)"),
     ("http_ka", "webproxy HTTP keep-alive (wrk)"),
     ("http_fd", "webproxy HTTP (cache, --ipc fd)"),
+    ("http_fd_ka", "webproxy HTTP keep-alive (wrk, --ipc fd)"),
     ("varnish", "Varnish (malloc)"),
     ("varnish_ka", "Varnish keep-alive (wrk)"),
     ("nginx_pc", "nginx proxy_cache"),
@@ -61,6 +62,8 @@ PAIRS = [
     ("http", "varnish", "HTTP hits: webproxy --ipc posix / Varnish"),
     ("http_fd", "varnish", "HTTP hits: webproxy --ipc fd / Varnish"),
     ("http_fd", "http", "HTTP hits: --ipc fd / --ipc posix"),
+    ("http_ka", "varnish_ka", "HTTP hits, keep-alive: webproxy --ipc posix / Varnish"),
+    ("http_fd_ka", "varnish_ka", "HTTP hits, keep-alive: webproxy --ipc fd / Varnish"),
 ]
 TITLE = dict(SYSTEMS)
 WORKLOADS = [("1k", "1 KiB", "rps"), ("1m", "1 MiB", "gbps"), ("10m", "10 MiB", "gbps")]
@@ -74,7 +77,7 @@ COLOURS = {
     "nginx": "#1f78b4", "nginx_copy": "#a6cee3", "nginx_wrk": "#33a02c", "nginx_ka": "#b2df8a",
     "gfserver": "#6a3d9a", "cache": "#e31a1c", "cache_nostats": "#8b0000",
     "cache_fd": "#9e0142", "cache_unix": "#fc8d59", "cache_sysv": "#762a83", "origin": "#ff7f00", "curl": "#555555",
-    "curl_close": "#b15928", "http": "#fb9a99", "http_fd": "#e7298a", "http_ka": "#cab2d6", "varnish": "#000000",
+    "curl_close": "#b15928", "http": "#fb9a99", "http_fd": "#e7298a", "http_ka": "#cab2d6", "http_fd_ka": "#7a0177", "varnish": "#000000",
     "varnish_ka": "#999999", "nginx_pc": "#fdbf6f", "nginx_pc_ka": "#ffff99",
     "cache_reader": "#f768a1", "fill": "#41ab5d", "fill_miss": "#005a32", "varnish_miss": "#525252",
     "nginx_pc_miss": "#cc4c02", "nginx_proxy": "#3690c0",

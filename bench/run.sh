@@ -31,8 +31,8 @@ bench/results/<timestamp>.md, .png (chart) and .tsv (every sample).
                      pair on another IPC backend, --ipc X on both daemons, instance
                      ipcX; plain cache is posix); cache_reader (the cache pair while gfmon
                      --json reads its stats every 0.1 s); and the HTTP caches: http, http_ka
-                     (webproxy --http, cache mode), http_fd (the same with --ipc fd on
-                     both daemons, a second pair: bodies sent from the cache's
+                     (webproxy --http, cache mode), http_fd, http_fd_ka (the same with
+                     --ipc fd on both daemons, a second pair: bodies sent from the cache's
                      descriptors), varnish, varnish_ka (Varnish, malloc
                      storage), nginx_pc, nginx_pc_ka (nginx proxy_cache), each in front of
                      the same nginx origin; _ka: wrk keep-alive, else gfload one request per
@@ -115,7 +115,7 @@ for s in "${SYSTEM_LIST[@]}"; do
     case "$s" in
     nginx | nginx_copy | nginx_wrk | nginx_ka | gfserver | cache | cache_nostats | origin | curl | curl_close) ;;
     cache_fd | cache_unix | cache_sysv) ;;
-    http | http_ka | http_fd | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
+    http | http_ka | http_fd | http_fd_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka) ;;
     cache_reader | fill | fill_miss | varnish_miss | nginx_pc_miss | nginx_proxy) ;;
     *) echo "run.sh: unknown system '$s'" >&2; exit 2 ;;
     esac
@@ -305,7 +305,7 @@ for b in fd unix sysv; do
     fi
 done
 # The HTTP pair on --ipc fd, in a runtime directory of its own (as cache_nostats).
-if has_system http_fd && [ -x "$BIN/simplecached" ]; then
+if (has_system http_fd || has_system http_fd_ka) && [ -x "$BIN/simplecached" ]; then
     mkdir -m 0700 "$WORK/rt-fd"
     start simplecached_fd /usr/bin/env GETFILE_RUNTIME_DIR="$WORK/rt-fd" "$BIN/simplecached" \
         -c locals.txt -t "$THREADS" --ipc fd
@@ -314,7 +314,7 @@ if has_system http_fd && [ -x "$BIN/simplecached" ]; then
         -t "$THREADS" -n "$SEGMENTS" -z "$SEGSIZE" --ipc fd --http "127.0.0.1:$port"
     # shellcheck disable=SC2154 # set by start
     if [ -n "${PORT[http_fd]:-}" ] && wait_port "$port" "$wphttpfd_pid"; then
-        PORT[http_fd]=$port
+        PORT[http_fd]=$port PORT[http_fd_ka]=$port
     else
         unset 'PORT[http_fd]'
     fi
@@ -408,7 +408,7 @@ measure() {
             -w "$(miss_workload "$wl" "$n" "s$SAMPLE")" ;;
     nginx | nginx_copy | http | http_fd | varnish | nginx_pc | nginx_proxy)
         timeout "$lim" "$BIN/gfload" -P http -T -p "${PORT[$sys]}" -c "$c" -d "$d" -w "$WORK/$wl" ;;
-    http_ka | varnish_ka | nginx_pc_ka)
+    http_ka | http_fd_ka | varnish_ka | nginx_pc_ka)
         paths=$(tr '\n' ' ' <"$WORK/$wl")
         WRK_PATHS=$paths timeout "$lim" wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s \
             -s "$BENCH_DIR/wrk_report.lua" "http://127.0.0.1:${PORT[$sys]}/" | grep '^wrk ' ;;
@@ -436,7 +436,7 @@ for sys in "${SYSTEM_LIST[@]}"; do
     ok=1
     for wl in w1k w1m w10m; do
         case "$sys" in
-        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | http_fd | varnish | varnish_ka | nginx_pc | nginx_pc_ka | \
+        nginx | nginx_copy | nginx_wrk | nginx_ka | curl | curl_close | http | http_ka | http_fd | http_fd_ka | varnish | varnish_ka | nginx_pc | nginx_pc_ka | \
             varnish_miss | nginx_pc_miss | nginx_proxy)
             line=$(timeout 60 "$BIN/curlget" -u "http://127.0.0.1:$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
         *) line=$(timeout 60 "$BIN/gfload" -p "$port" -c 2 -r 8 -w "$WORK/$wl" 2>>"$WORK/clients.log" || true) ;;
