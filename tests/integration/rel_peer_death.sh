@@ -63,9 +63,10 @@ fd)
     CACHE_POINTS="sendmsg:1 sendmsg:1:half"
     PROXY_POINTS="sendmsg:1 sendmsg:1:half recvmsg:1 sendfile:1:half"
     # A fresh cache's warm-up /small costs it 2 sendmsg (the generation object, then the
-    # answer): its 3rd is /big's answer. The proxy's warm-up sends /small in 2 sendfile (all but
-    # the last byte, then the last); /big is not kept, so its 3rd is /big's first. (A stall point
-    # inside the warm-up, as sendmsg:2 once was, stops the cache before /big is asked at all.)
+    # answer): its 3rd is /big's answer. The proxy's warm-up sends /small (1 KiB) with its
+    # header in one write, no sendfile; /big (5 MiB, not kept) goes in 64 KiB sendfile pieces,
+    # so the proxy's 3rd is /big's third piece. (A stall point inside the warm-up, as sendmsg:2
+    # once was, stops the cache before /big is asked at all.)
     STALL_CACHE=sendmsg:3:stop STALL_PROXY=sendfile:3:stop WL_STALL=$WL_BIG
     ;;
 *) die "unknown backend '$REL_IPC'" ;;
