@@ -36,11 +36,18 @@ HP=$(free_port)
 proxy P1 "$HP"
 URL=http://127.0.0.1:$HP
 "${CURL[@]}" -o "$WORK/got1" "$URL/big.bin" || true
-"${CURL[@]}" -o "$WORK/got2" "$URL/big.bin" || true
-check "GET twice: byte-exact" cmp -s "$WORK/got2" "$CONTENT/files/big.bin"
-check "the second GET was served without a worker (log: $QUICK_LOG)" quick_seen "$P1"
-two_hits() { test "$(grep -c ' /big\.bin OK 3000000 [0-9.]* HIT$' "$WORK/alog.P1")" -eq 2; }
-check "access log: both are hits" wait_for 10 two_hits
+# The next GET is quick if it comes within the 1 s keep; a slow machine (TSan under load) may
+# take longer for the first body, and then the GET after it is the quick one.
+n=1
+for _ in 1 2 3 4; do
+    "${CURL[@]}" -o "$WORK/got2" "$URL/big.bin" || true
+    n=$((n + 1))
+    wait_for 2 quick_seen "$P1" && break
+done
+check "GET again: byte-exact" cmp -s "$WORK/got2" "$CONTENT/files/big.bin"
+check "a repeated GET was served without a worker (log: $QUICK_LOG; $n GETs)" quick_seen "$P1"
+all_hits() { test "$(grep -c ' /big\.bin OK 3000000 [0-9.]* HIT$' "$WORK/alog.P1")" -eq "$n"; }
+check "access log: all $n are hits" wait_for 10 all_hits
 "${CURL[@]}" -o /dev/null "$URL/big.bin" || true
 "${CURL[@]}" -o "$WORK/r" -H 'Range: bytes=100000-599999' "$URL/big.bin" || true
 check "quick range: the right bytes" \
