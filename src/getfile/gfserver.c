@@ -1089,6 +1089,24 @@ void gfs_ctx_set_note(struct gfs_ctx *ctx, const char *note)
     ctx->note = note;
 }
 
+/* For a socket ctx: formats the header into hdr (GF_RESPONSE_MAX bytes) and marks it promised.
+ * Returns its length, or -ECANCELED / the format's error with nothing promised. */
+static ssize_t promise_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length, char *hdr)
+{
+    ssize_t n;
+
+    if (atomic_load(&ctx->srv->cancelled))
+        return -ECANCELED;
+    n = gf_format_response(hdr, GF_RESPONSE_MAX, st, st == GF_OK ? length : 0,
+                           ctx->srv->opt.framing);
+    if (n < 0)
+        return n;
+    ctx->header_sent = 1;
+    ctx->status = st;
+    ctx->length = st == GF_OK ? length : 0;
+    return n;
+}
+
 int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length)
 {
     char hdr[GF_RESPONSE_MAX];
@@ -1108,14 +1126,9 @@ int gfs_send_header(struct gfs_ctx *ctx, enum gf_status st, uint64_t length)
             ctx->broken = rc;
         return rc;
     }
-    if (atomic_load(&ctx->srv->cancelled))
-        return -ECANCELED;
-    n = gf_format_response(hdr, sizeof hdr, st, st == GF_OK ? length : 0, ctx->srv->opt.framing);
+    n = promise_header(ctx, st, length, hdr);
     if (n < 0)
         return (int)n;
-    ctx->header_sent = 1;
-    ctx->status = st;
-    ctx->length = st == GF_OK ? length : 0;
     rc = ctx_write(ctx, hdr, (size_t)n);
     if (rc < 0)
         ctx->broken = rc;
@@ -1166,16 +1179,11 @@ int gfs_send_ok(struct gfs_ctx *ctx, const void *buf, size_t len)
     }
     if (ctx->header_sent)
         return -EALREADY;
-    if (atomic_load(&ctx->srv->cancelled))
-        return -ECANCELED;
-    n = gf_format_response(one, GF_RESPONSE_MAX, GF_OK, len, ctx->srv->opt.framing);
+    n = promise_header(ctx, GF_OK, len, one);
     if (n < 0)
         return (int)n;
     if (len > 0)
         memcpy(one + n, buf, len);
-    ctx->header_sent = 1;
-    ctx->status = GF_OK;
-    ctx->length = len;
     rc = ctx_write(ctx, one, (size_t)n + len);
     if (rc < 0) {
         ctx->broken = rc;
