@@ -54,7 +54,8 @@ struct cache_backend {
     unsigned nidle;
     unsigned nconn;        /* connections open: idle ones and those in service */
     int closed;            /* retired: a connection handed back is closed instead */
-    int64_t idle_ms;       /* idle connections are closed after this long (conn_idle_ms) */
+    int64_t idle_ms;       /* idle connections are closed after this long (env_ms) */
+    uint32_t keep_ms;      /* fd: how long a proxy may keep a descriptor (env_ms) */
     int gen_fd;            /* fd: the generation object (sealed memfd), passed on a GEN request */
     _Atomic uint32_t *gen; /* its word, in our writable mapping */
 };
@@ -110,7 +111,7 @@ static int send_status(struct cache_server *s, int fd, int status)
 /* The fd backend's answer for an open file: its descriptor with where the body is and what the
  * file looked like, so the proxy can tell a change. ERROR when the file is not what we expect. */
 static int send_descriptor(struct cache_server *s, int fd, const struct cache_answer *a,
-                           uint32_t gen, int *status)
+                           uint32_t gen, uint32_t keep_ms, int *status)
 {
     struct sock_resp r = {.kind = SOCK_RESP_FD, .status = SOCK_STATUS_OK};
     struct stat st;
@@ -128,9 +129,9 @@ static int send_descriptor(struct cache_server *s, int fd, const struct cache_an
     r.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     r.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
     /* The proxy may keep it for the next requests while the generation stays gen, for at most
-     * KEEP_MS, and never past the entry's freshness. */
+     * keep_ms, and never past the entry's freshness. */
     r.gen = gen;
-    r.keep_ms = a->fresh_ms < 0 || a->fresh_ms > KEEP_MS ? KEEP_MS : (uint32_t)a->fresh_ms;
+    r.keep_ms = a->fresh_ms < 0 || a->fresh_ms > keep_ms ? keep_ms : (uint32_t)a->fresh_ms;
     return send_resp(s, fd, &r, a->fd);
 }
 
@@ -280,7 +281,7 @@ static int serve_one(struct cache_server *s, unsigned slot, struct sock_job *j)
     else if (status != CACHE_STATUS_OK)
         rc = send_status(s, j->fd, status);
     else if (b->kind == IPC_BACKEND_FD)
-        rc = send_descriptor(s, j->fd, &a, gen, &status);
+        rc = send_descriptor(s, j->fd, &a, gen, b->keep_ms, &status);
     else
         rc = send_stream(s, j->fd, &a);
     if (rc < 0) {
@@ -618,22 +619,23 @@ static void gen_close(struct cache_backend *b)
     b->gen_fd = -1;
 }
 
-/* CONN_IDLE_MS, or $GETFILE_CONN_IDLE_MS (100..3600000): a shorter limit lets a test see it
- * without waiting 30 s (docs/ipc.md, "Connections"). */
-static int64_t conn_idle_ms(void)
+/* $name in milliseconds (lo..hi), else def. For tests: GETFILE_CONN_IDLE_MS sees the idle
+ * limit without waiting 30 s (docs/ipc.md, "Connections"); GETFILE_KEEP_MS keeps descriptors
+ * long enough that a loaded machine's slow clients still find them kept. */
+static int64_t env_ms(const char *name, int64_t def, int64_t lo, int64_t hi)
 {
-    const char *v = getenv("GETFILE_CONN_IDLE_MS");
+    const char *v = getenv(name);
     char *end;
     long long ms;
 
     if (v == NULL || *v == '\0')
-        return CONN_IDLE_MS;
+        return def;
     errno = 0;
     ms = strtoll(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || ms < 100 || ms > 3600000) {
-        log_warn(EINVAL, "GETFILE_CONN_IDLE_MS='%s' is not 100..3600000: using %d", v,
-                 CONN_IDLE_MS);
-        return CONN_IDLE_MS;
+    if (errno != 0 || end == v || *end != '\0' || ms < lo || ms > hi) {
+        log_warn(EINVAL, "%s='%s' is not %lld..%lld: using %lld", name, v, (long long)lo,
+                 (long long)hi, (long long)def);
+        return def;
     }
     return ms;
 }
@@ -654,7 +656,8 @@ static int sock_open(struct cache_server *s, unsigned kind, struct cache_backend
     b->uid = geteuid();
     b->dir_path = dir_path;
     b->gen_fd = -1;
-    b->idle_ms = conn_idle_ms();
+    b->idle_ms = env_ms("GETFILE_CONN_IDLE_MS", CONN_IDLE_MS, 100, 3600000);
+    b->keep_ms = (uint32_t)env_ms("GETFILE_KEEP_MS", KEEP_MS, 100, SOCK_KEEP_MAX_MS);
     b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (b->wake_fd < 0) {
         rc = -errno;

@@ -91,7 +91,8 @@ static const char usage[] =
     "and the old one kept.\n"
     "SIGUSR1, SIGUSR2 and SIGPIPE are ignored (logs go to stderr: no log file to reopen).\n"
     "Environment: GETFILE_CONN_IDLE_MS (100..3600000, default 30000): with --ipc unix or\n"
-    "fd, a proxy's connection idle this long is closed (for tests).\n"
+    "fd, a proxy's connection idle this long is closed (for tests); GETFILE_KEEP_MS\n"
+    "(100..60000, default 1000): with --ipc fd, how long a proxy may keep a descriptor.\n"
     CLI_SERVER_EXIT_USAGE;
 /* clang-format on */
 
