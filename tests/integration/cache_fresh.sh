@@ -44,13 +44,16 @@ twice /ok/5000/nothing 5000
 check "no freshness said, no --ttl: kept" test "$(attempts /ok/5000/nothing)" -eq 1
 
 # Stale after max-age: fetched again. The entry is 1 s fresh; waiting 2 s passes that. The
-# second request is a hit (on --ipc fd the proxy keeps its descriptor, at most as long as the
-# entry is fresh: docs/ipc.md, "Kept descriptors").
+# second request is normally a hit (on --ipc fd the proxy then keeps its descriptor, at most as
+# long as the entry is fresh: docs/ipc.md, "Kept descriptors"); on a loaded machine it may come
+# after the second and fetch again, so the count is taken after it.
 fetch_ok "$PPORT" "/cc/max-age=1/5000/x" 5000
 fetch_ok "$PPORT" "/cc/max-age=1/5000/x" 5000
+n=$(attempts "/cc/max-age=1/5000/x")
 sleep 2
 fetch_ok "$PPORT" "/cc/max-age=1/5000/x" 5000
-check "max-age=1, 2 s later: fetched again" test "$(attempts "/cc/max-age=1/5000/x")" -eq 2
+check "max-age=1, 2 s later: fetched again (after $n)" \
+    test "$(attempts "/cc/max-age=1/5000/x")" -eq $((n + 1))
 check "... logged as expired" grep -q "'/cc/max-age=1/5000/x' expired" "$(logfile_of "$CACHE")"
 
 # Revalidation: a stale entry that has validators is asked about with If-None-Match (and
