@@ -3,8 +3,8 @@
 # daemons; docs/ipc.md, "Backends"): hits, misses, a large file, concurrent clients; a proxy on
 # another backend gets a quick ERROR, never a hang; kill -9 of the cache and of the proxy
 # mid-transfer end in a clean error (never wrong bytes reported as good) and service resumes;
-# on fd, a file changed while it is sent is a short transfer; nothing is left behind, and a
-# dead cache's socket name is swept by the next start.
+# on fd, a file changed or cut while it is sent is a short transfer; nothing is left behind,
+# and a dead cache's socket name is swept by the next start.
 # SPDX-License-Identifier: MIT
 BE=${1:?usage: cache_ipc.sh posix|sysv|unix|fd}
 export GETFILE_TEST_IPC=$BE
@@ -186,15 +186,24 @@ else
     check "... within 5 s (took $ms ms)" test "$ms" -lt 5000
 fi
 
-if [ "$BE" = fd ]; then
-    log "fd: a file changed while it is sent"
-    cp "$CONTENT/files/big.bin" "$WORK/big.orig"
+# changed_while_sent HOW: a slow client of /big.bin while HOW changes the file under the proxy;
+# the transfer is short, never a success, and the proxy then serves the file as it is.
+changed_while_sent() {
     slow_client CLIENT "$PORT" /big.bin 8000000
-    touch "$CONTENT/files/big.bin" # new mtime and ctime, same bytes
+    eval "$1"
     line=$(client_result "$CLIENT")
-    check "the changed file is a short transfer, never success (got: $line)" \
+    check "$1 while it is sent: a short transfer, never success (got: $line)" \
         test "$(status_of "$line")" = SHORT
-    expect_get "$PORT" /big.bin OK # the next request sends the file as it is now
+    cp "$WORK/big.orig" "$CONTENT/files/big.bin"
+    expect_get "$PORT" /big.bin OK
+}
+
+if [ "$BE" = fd ]; then
+    log "fd: a file changed or cut while it is sent"
+    cp "$CONTENT/files/big.bin" "$WORK/big.orig"
+    changed_while_sent 'touch "$CONTENT/files/big.bin"' # new mtime and ctime, same bytes
+    changed_while_sent 'truncate -s 0 "$CONTENT/files/big.bin"' # sendfile finds the end early
+    check "the proxy lives on" proc_alive "$PROXY"
 fi
 
 stop_ok "$PROXY" TERM webproxy
