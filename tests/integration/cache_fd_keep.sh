@@ -126,5 +126,29 @@ check "a proxy is still served" wait_for 15 get_ok "$P2" /b.bin
 
 stop_ok "$PROXY2" TERM webproxy
 stop_ok "$CACHE" TERM simplecached
+
+# keep_hits_after_pause: a new proxy asks /a.bin twice, 1.5 s apart; its kept hits in H.
+keep_hits_after_pause() {
+    local port
+    port=$(free_port)
+    start_proxy PROXY3 "$port" 2 2 65536
+    get_ok "$port" /a.bin || fail "GET /a.bin"
+    sleep 1.5 # a lower bound: past the default 1 s keep, well inside 10 s
+    get_ok "$port" /a.bin || fail "GET /a.bin again"
+    stop_ok "$PROXY3" TERM webproxy
+    H=$(hits "$PROXY3")
+}
+log "GETFILE_KEEP_MS=10000 keeps a descriptor past 1 s; a bad value is refused, 1 s used"
+start_cache CACHE -t 2
+keep_hits_after_pause
+check "kept 10 s: the request 1.5 s later is a kept hit (got ${H:-none})" test "${H:-0}" -eq 1
+stop_ok "$CACHE" TERM simplecached
+GETFILE_KEEP_MS=5 start_cache CACHE -t 2
+check "GETFILE_KEEP_MS=5 is refused in the log" \
+    grep -q "GETFILE_KEEP_MS='5' is not 100..60000: using 1000" "$(logfile_of "$CACHE")"
+keep_hits_after_pause
+check "the 1 s default: the request 1.5 s later is not a kept hit (got ${H:-none})" \
+    test "${H:-0}" -eq 0
+stop_ok "$CACHE" TERM simplecached
 assert_no_ipc_left
 finish
